@@ -1,0 +1,110 @@
+// Command portico is the Portico API gateway and management platform.
+//
+//	portico serve      run an all-in-one node
+//	portico validate   check a config file
+//	portico version    print the version
+//
+// See docs/cli.md for every command, flag and environment variable.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+// exitError carries a process exit code out of run.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
+	stop()
+	if err == nil {
+		return
+	}
+	code := 1
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code = ee.code
+	}
+	if ee == nil || ee.err != errSilent {
+		fmt.Fprintln(os.Stderr, "portico:", err)
+	}
+	os.Exit(code)
+}
+
+// errSilent marks an exit whose messages were already printed.
+var errSilent = errors.New("")
+
+const usage = `Portico — API gateway and management platform
+
+Usage:
+  portico serve [flags]       run an all-in-one node (gateway, admin, portal)
+  portico validate PATH       check a config file; errors as PATH:LINE:COL: message
+  portico version             print the version
+
+Not available in this version yet: apply, diff, export, dataplane.
+Run "portico COMMAND -h" for a command's flags.
+`
+
+// run is the whole program, with its environment passed in for tests.
+func run(ctx context.Context, args []string, getenv func(string) (string, bool), stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return &exitError{code: 2, err: errSilent}
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], getenv, stdout, stderr)
+	case "validate":
+		return validate(args[1:], getenv, stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, versionString())
+		return nil
+	case "apply", "diff", "export", "dataplane":
+		return &exitError{code: 2, err: fmt.Errorf("%s is not available in this version of Portico yet (it needs the management plane)", args[0])}
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return &exitError{code: 2, err: fmt.Errorf("unknown command %q", args[0])}
+	}
+}
+
+func versionString() string {
+	v, commit := version, ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				commit = s.Value[:12]
+			}
+		}
+	}
+	s := "portico " + v
+	if commit != "" {
+		s += " (" + commit + ")"
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		s += " " + bi.GoVersion
+	}
+	return s
+}

@@ -1,0 +1,188 @@
+// Package compiler turns a validated config into a gateway snapshot: each
+// route becomes an immutable chain of middlewares ending in the proxy, and
+// the routes become a router. This is the seed's central idea — decide at
+// load time, once, what every request of a route must go through — so the
+// request path only follows pointers.
+//
+// Compile builds the whole new snapshot before anything serves it; a config
+// that fails to compile never replaces the one serving.
+package compiler
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+
+	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/gateway"
+	"github.com/portico-gw/portico/internal/pipeline"
+	"github.com/portico-gw/portico/internal/policy/access"
+	"github.com/portico-gw/portico/internal/policy/apikey"
+	"github.com/portico-gw/portico/internal/policy/auth"
+	"github.com/portico-gw/portico/internal/policy/bodylimit"
+	"github.com/portico-gw/portico/internal/proxy"
+	"github.com/portico-gw/portico/internal/telemetry"
+	"github.com/portico-gw/portico/internal/urlpath"
+)
+
+// Runtime is what outlives a config: connection pools, metrics and the
+// tracker of tunnelled connections.
+type Runtime struct {
+	Pools   *proxy.Pools
+	Metrics *telemetry.Metrics
+	Tunnels *proxy.Tunnels
+}
+
+// Compiled is a compiled config, ready to be activated.
+type Compiled struct {
+	Snapshot *gateway.Snapshot
+	pools    map[*proxy.Pool]bool
+	rt       Runtime
+}
+
+// Activate swaps the compiled snapshot into g and closes the connection
+// pools of targets the new config no longer has.
+func (c *Compiled) Activate(g *gateway.Gateway) {
+	g.Swap(c.Snapshot)
+	c.rt.Pools.Retain(c.pools)
+}
+
+// Compile validates cfg and compiles it. name is used in validation errors.
+func Compile(name string, cfg *config.Config, rt Runtime) (*Compiled, error) {
+	if err := config.Validate(name, cfg); err != nil {
+		return nil, err
+	}
+	out := &Compiled{pools: map[*proxy.Pool]bool{}, rt: rt}
+
+	upstreams := map[string]*proxy.Upstream{}
+	for _, u := range cfg.Upstreams {
+		up, err := proxy.NewUpstream(upstreamSpec(u), rt.Pools)
+		if err != nil {
+			return nil, fmt.Errorf("upstream %q: %w", u.Name, err)
+		}
+		upstreams[u.Name] = up
+		for _, p := range up.Pools() {
+			out.pools[p] = true
+		}
+	}
+
+	keys := map[string][]string{}
+	for _, c := range cfg.Consumers {
+		keys[c.Name] = c.APIKeys
+	}
+	keyring := apikey.NewKeyring(keys)
+	methods := map[string]auth.Method{config.AuthAPIKey: apikey.New(apikey.DefaultHeader, keyring)}
+	for _, p := range cfg.AuthPolicies {
+		if p.Type == "api_key" {
+			methods[p.Name] = apikey.New(p.Header, keyring)
+		}
+	}
+
+	router := gateway.NewRouter()
+	for _, a := range cfg.APIs {
+		for _, r := range a.Routes {
+			route, err := compileRoute(a, r, upstreams, methods, rt)
+			if err != nil {
+				return nil, fmt.Errorf("API %q route %q: %w", a.Name, r.Name, err)
+			}
+			t, err := urlpath.ParseTemplate(r.Path)
+			if err != nil {
+				return nil, err // validated above; kept for safety
+			}
+			router.Add(a.Host, t, r.Methods, route)
+		}
+	}
+
+	trusted := make([]netip.Prefix, 0, len(cfg.TrustedProxies))
+	for _, s := range cfg.TrustedProxies {
+		p, _ := config.ParsePrefix(s) // validated above
+		trusted = append(trusted, p)
+	}
+	out.Snapshot = &gateway.Snapshot{Router: router, TrustedProxies: trusted}
+	return out, nil
+}
+
+func upstreamSpec(u config.Upstream) proxy.UpstreamSpec {
+	spec := proxy.UpstreamSpec{
+		Name:           u.Name,
+		Timeout:        u.Timeout.D(),
+		ConnectTimeout: u.ConnectTimeout.D(),
+	}
+	for _, t := range u.Targets {
+		w := 1
+		if t.Weight != nil {
+			w = *t.Weight
+		}
+		spec.Targets = append(spec.Targets, proxy.TargetSpec{URL: t.URL, Weight: w})
+	}
+	if r := u.Retries; r != nil {
+		spec.Retries = r.Attempts
+		spec.LinearBackoff = r.Backoff == "linear"
+		spec.RetryBase = r.Base.D()
+	}
+	return spec
+}
+
+// compileRoute builds one route's chain. The order is fixed and cheap
+// checks come first: client IP rules, authentication, the consumer
+// allow-list, the body limit, then the proxy.
+func compileRoute(a config.API, r config.Route, upstreams map[string]*proxy.Upstream, methods map[string]auth.Method, rt Runtime) (*gateway.Route, error) {
+	upName := r.Upstream
+	if upName == "" {
+		upName = a.Upstream
+	}
+	up := upstreams[upName]
+	if up == nil {
+		return nil, fmt.Errorf("no upstream %q", upName)
+	}
+
+	var mws []pipeline.Middleware
+	if len(r.IPAllow) > 0 || len(r.IPDeny) > 0 {
+		mws = append(mws, access.IPs(prefixes(r.IPAllow), prefixes(r.IPDeny)))
+	}
+	authList := r.Auth
+	if authList == nil {
+		authList = a.Auth
+	}
+	anonymous := len(authList) == 1 && authList[0] == config.AuthNone
+	var ms []auth.Method
+	if !anonymous {
+		for _, name := range authList {
+			m := methods[name]
+			if m == nil {
+				return nil, fmt.Errorf("no auth policy %q", name)
+			}
+			ms = append(ms, m)
+		}
+	}
+	mws = append(mws, auth.New(ms, anonymous))
+	if len(r.AllowConsumers) > 0 {
+		mws = append(mws, access.Consumers(r.AllowConsumers))
+	}
+	if r.MaxBodyBytes > 0 {
+		mws = append(mws, bodylimit.New(r.MaxBodyBytes))
+	}
+	strip := a.StripBasePath == nil || *a.StripBasePath
+	base := a.BasePath
+	if base == "/" {
+		base = ""
+	}
+	return &gateway.Route{
+		API:           a.Name,
+		Name:          r.Name,
+		BasePath:      base,
+		StripBasePath: strip,
+		Handler:       pipeline.Chain(proxy.NewHandler(up, r.Timeout.D(), rt.Metrics, rt.Tunnels), mws...),
+		Metrics:       rt.Metrics.Route(a.Name, r.Name),
+	}, nil
+}
+
+func prefixes(list []string) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		p, _ := config.ParsePrefix(s) // validated
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Bits() > out[j].Bits() })
+	return out
+}

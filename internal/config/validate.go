@@ -1,0 +1,377 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/portico-gw/portico/internal/urlpath"
+)
+
+// Built-in auth method names, usable in any auth list without a policy.
+const (
+	AuthNone   = "none"
+	AuthAPIKey = "api_key"
+)
+
+// MinAPIKeyLen is the shortest API key accepted in the file.
+const MinAPIKeyLen = 16
+
+var (
+	nameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	tokenRE  = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+	hostRE   = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$`)
+	knownMth = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+)
+
+// Load reads, parses and validates the config file at path.
+func Load(path string, getenv func(string) (string, bool)) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	f, err := Parse(path, data, getenv)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	return f.Config, nil
+}
+
+// Validate checks a config built in code, which has no positions.
+func Validate(name string, c *Config) error {
+	return (&File{Name: name, Config: c}).Validate()
+}
+
+// Validate checks everything that decoding cannot: required fields, names,
+// references, URLs, templates and conflicts. It returns every problem found,
+// as Errors sorted by position.
+func (f *File) Validate() error {
+	v := &validator{file: f}
+	v.config(f.Config)
+	if len(v.errs) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(v.errs, func(a, b Error) int {
+		if a.Pos.Line != b.Pos.Line {
+			return a.Pos.Line - b.Pos.Line
+		}
+		return a.Pos.Col - b.Pos.Col
+	})
+	return v.errs
+}
+
+type validator struct {
+	file *File
+	errs Errors
+}
+
+func (v *validator) errorf(path, format string, args ...any) {
+	v.errs = append(v.errs, Error{
+		File: v.file.Name,
+		Pos:  v.file.Pos(path),
+		Msg:  path + ": " + fmt.Sprintf(format, args...),
+	})
+}
+
+func (v *validator) name(path, kind, s string) {
+	if s == "" {
+		v.errorf(path, "a %s needs a name", kind)
+	} else if !nameRE.MatchString(s) {
+		v.errorf(path, "%q is not a valid name (letters, digits, '.', '_' and '-', at most 64, starting with a letter or digit)", s)
+	}
+}
+
+func (v *validator) config(c *Config) {
+	if c.Version != 1 {
+		if c.Version == 0 {
+			v.errorf("version", "missing; write version: 1")
+		} else {
+			v.errorf("version", "version %d is not supported; this Portico reads version 1", c.Version)
+		}
+	}
+	upstreams := map[string]bool{}
+	for i, u := range c.Upstreams {
+		p := fmt.Sprintf("upstreams[%d]", i)
+		v.upstream(p, u)
+		if upstreams[u.Name] {
+			v.errorf(p+".name", "upstream %q is defined twice", u.Name)
+		}
+		upstreams[u.Name] = true
+	}
+	policies := map[string]bool{AuthNone: true, AuthAPIKey: true}
+	for i, a := range c.AuthPolicies {
+		p := fmt.Sprintf("auth_policies[%d]", i)
+		v.authPolicy(p, a)
+		if policies[a.Name] {
+			if a.Name == AuthNone || a.Name == AuthAPIKey {
+				v.errorf(p+".name", "%q is built in; choose another name", a.Name)
+			} else {
+				v.errorf(p+".name", "auth policy %q is defined twice", a.Name)
+			}
+		}
+		policies[a.Name] = true
+	}
+	consumers := map[string]bool{}
+	keys := map[string]string{}
+	for i, cons := range c.Consumers {
+		p := fmt.Sprintf("consumers[%d]", i)
+		v.name(p+".name", "consumer", cons.Name)
+		if consumers[cons.Name] {
+			v.errorf(p+".name", "consumer %q is defined twice", cons.Name)
+		}
+		consumers[cons.Name] = true
+		for j, k := range cons.APIKeys {
+			kp := fmt.Sprintf("%s.api_keys[%d]", p, j)
+			switch owner, dup := keys[k]; {
+			case len(k) < MinAPIKeyLen:
+				v.errorf(kp, "an API key must be at least %d characters", MinAPIKeyLen)
+			case !isPrintableASCII(k):
+				v.errorf(kp, "an API key may hold only printable ASCII without spaces")
+			case dup:
+				v.errorf(kp, "this key is already a key of consumer %q; keys must be unique", owner)
+			}
+			keys[k] = cons.Name
+		}
+	}
+	v.prefixes("trusted_proxies", c.TrustedProxies)
+
+	mappings := map[string]string{}
+	apiNames := map[string]bool{}
+	for i, a := range c.APIs {
+		p := fmt.Sprintf("apis[%d]", i)
+		v.name(p+".name", "API", a.Name)
+		if apiNames[a.Name] {
+			v.errorf(p+".name", "API %q is defined twice", a.Name)
+		}
+		apiNames[a.Name] = true
+		if err := urlpath.ValidBasePath(a.BasePath); err != nil {
+			v.errorf(p+".base_path", "%v", err)
+		}
+		if a.Host != "" && !hostRE.MatchString(a.Host) {
+			v.errorf(p+".host", "%q is not a lower-case host name (a leading \"*.\" is allowed; no port)", a.Host)
+		}
+		key := strings.ToLower(a.Host) + " " + strings.TrimSuffix(a.BasePath, "/")
+		if other, dup := mappings[key]; dup {
+			v.errorf(p+".base_path", "API %q already maps host %q and base path %q", other, a.Host, a.BasePath)
+		}
+		mappings[key] = a.Name
+		if a.Upstream != "" && !upstreams[a.Upstream] {
+			v.errorf(p+".upstream", "no upstream is named %q", a.Upstream)
+		}
+		if a.Auth != nil {
+			v.authList(p+".auth", a.Auth, policies)
+		}
+		if len(a.Routes) == 0 {
+			v.errorf(p, "API %q has no routes; add at least one", a.Name)
+		}
+		v.routes(p, a, upstreams, policies, consumers)
+	}
+}
+
+func (v *validator) upstream(p string, u Upstream) {
+	v.name(p+".name", "upstream", u.Name)
+	if len(u.Targets) == 0 {
+		v.errorf(p+".targets", "an upstream needs at least one target")
+	}
+	for j, t := range u.Targets {
+		tp := fmt.Sprintf("%s.targets[%d]", p, j)
+		if err := checkTargetURL(t.URL); err != nil {
+			v.errorf(tp+".url", "%v", err)
+		}
+		if t.Weight != nil && (*t.Weight < 0 || *t.Weight > 10000) {
+			v.errorf(tp+".weight", "must be between 0 and 10000")
+		}
+	}
+	if r := u.Retries; r != nil {
+		if r.Attempts < 0 || r.Attempts > 10 {
+			v.errorf(p+".retries.attempts", "must be between 0 and 10")
+		}
+		if r.Backoff != "" && r.Backoff != "exponential" && r.Backoff != "linear" {
+			v.errorf(p+".retries.backoff", "%q is not a backoff; use exponential or linear", r.Backoff)
+		}
+	}
+}
+
+func checkTargetURL(s string) error {
+	if s == "" {
+		return fmt.Errorf("a target needs a url")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL: %v", s, err)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("%q: the scheme must be http or https", s)
+	case u.Host == "" || u.Hostname() == "":
+		return fmt.Errorf("%q has no host", s)
+	case u.User != nil:
+		return fmt.Errorf("%q: credentials in target URLs are not supported", s)
+	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		return fmt.Errorf("%q: a target URL cannot have a query or fragment", s)
+	}
+	if u.EscapedPath() != "" && u.EscapedPath() != "/" {
+		if err := urlpath.ValidBasePath(u.EscapedPath()); err != nil {
+			return fmt.Errorf("target path: %v", err)
+		}
+	}
+	return nil
+}
+
+func (v *validator) authPolicy(p string, a AuthPolicy) {
+	v.name(p+".name", "auth policy", a.Name)
+	switch a.Type {
+	case "api_key":
+		if a.Header != "" && !tokenRE.MatchString(a.Header) {
+			v.errorf(p+".header", "%q is not a valid header name", a.Header)
+		}
+	case "jwt":
+		v.errorf(p+".type", "auth policy type jwt is not available in this version of Portico yet; use api_key")
+	case "":
+		v.errorf(p+".type", "missing; write type: api_key")
+	default:
+		v.errorf(p+".type", "%q is not an auth policy type; use api_key", a.Type)
+	}
+}
+
+func (v *validator) authList(p string, list []string, policies map[string]bool) {
+	if len(list) == 0 {
+		v.errorf(p, "is empty; list the accepted methods, or write [none] for anonymous access")
+		return
+	}
+	for i, m := range list {
+		if !policies[m] {
+			v.errorf(fmt.Sprintf("%s[%d]", p, i), "no auth policy is named %q (built in: none, api_key)", m)
+		}
+		if m == AuthNone && len(list) > 1 {
+			v.errorf(fmt.Sprintf("%s[%d]", p, i), "none cannot be combined with other methods")
+		}
+	}
+}
+
+func (v *validator) routes(p string, a API, upstreams, policies, consumers map[string]bool) {
+	names := map[string]bool{}
+	claims := map[string]map[string]string{} // shape -> method ("*" for all) -> route
+	for j, r := range a.Routes {
+		rp := fmt.Sprintf("%s.routes[%d]", p, j)
+		v.name(rp+".name", "route", r.Name)
+		if names[r.Name] {
+			v.errorf(rp+".name", "route %q is defined twice in API %q", r.Name, a.Name)
+		}
+		names[r.Name] = true
+		for k, m := range r.Methods {
+			if !slices.Contains(knownMth, m) {
+				v.errorf(fmt.Sprintf("%s.methods[%d]", rp, k), "%q is not a method Portico routes (%s)", m, strings.Join(knownMth, ", "))
+			}
+		}
+		if t, err := urlpath.ParseTemplate(r.Path); err != nil {
+			v.errorf(rp+".path", "%v", err)
+		} else {
+			v.claim(rp, a, r, claims, t.Shape())
+		}
+		switch {
+		case r.Upstream != "" && !upstreams[r.Upstream]:
+			v.errorf(rp+".upstream", "no upstream is named %q", r.Upstream)
+		case r.Upstream == "" && a.Upstream == "":
+			v.errorf(rp, "route %q has no upstream; set upstream on the route or its API", r.Name)
+		}
+		switch {
+		case r.Auth != nil:
+			v.authList(rp+".auth", r.Auth, policies)
+		case a.Auth == nil:
+			v.errorf(rp, "route %q has no auth; set auth on the route or its API ([none] for anonymous access)", r.Name)
+		}
+		for k, c := range r.AllowConsumers {
+			if !consumers[c] {
+				v.errorf(fmt.Sprintf("%s.allow_consumers[%d]", rp, k), "no consumer is named %q", c)
+			}
+		}
+		if r.RateLimit != nil {
+			v.errorf(rp+".rate_limit", "rate limits are not available in this version of Portico yet; remove rate_limit")
+		}
+		if r.MaxBodyBytes < 0 {
+			v.errorf(rp+".max_body_bytes", "must be 0 (no limit) or more")
+		}
+		v.prefixes(rp+".ip_allow", r.IPAllow)
+		v.prefixes(rp+".ip_deny", r.IPDeny)
+	}
+}
+
+// claim records the methods of r on its path shape, and reports a route of
+// the same API that already matches one of them.
+func (v *validator) claim(rp string, a API, r Route, claims map[string]map[string]string, shape string) {
+	methods := r.Methods
+	if len(methods) == 0 {
+		methods = []string{"*"}
+	}
+	byMethod := claims[shape]
+	if byMethod == nil {
+		byMethod = map[string]string{}
+		claims[shape] = byMethod
+	}
+	for _, m := range methods {
+		owner := byMethod[m]
+		if owner == "" {
+			owner = byMethod["*"]
+		}
+		if owner == "" && m == "*" {
+			for _, o := range byMethod {
+				owner = o
+				break
+			}
+		}
+		if owner != "" {
+			what := m + " " + a.BasePath + r.Path
+			if m == "*" {
+				what = a.BasePath + r.Path
+			}
+			v.errorf(rp+".path", "route %q and route %q both match %s", owner, r.Name, what)
+			return
+		}
+	}
+	for _, m := range methods {
+		byMethod[m] = r.Name
+	}
+}
+
+func (v *validator) prefixes(p string, list []string) {
+	for i, s := range list {
+		if _, err := ParsePrefix(s); err != nil {
+			v.errorf(fmt.Sprintf("%s[%d]", p, i), "%v", err)
+		}
+	}
+}
+
+// ParsePrefix parses an IP address or CIDR; an address is a prefix of its
+// full length. IPv4-mapped IPv6 forms are reduced to IPv4.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not an IP address or CIDR", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an IP address or CIDR", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func isPrintableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}

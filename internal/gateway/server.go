@@ -1,0 +1,56 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Server limits. The header limit is far below net/http's 1 MiB default:
+// real clients send a few KiB, and every connection may hold this much.
+const (
+	MaxHeaderBytes    = 32 << 10
+	ReadHeaderTimeout = 10 * time.Second
+	IdleTimeout       = 60 * time.Second
+)
+
+// NewServer returns the HTTP server for a listener, with Portico's edge
+// limits: a bounded header size (431 above it) and header-read and idle
+// timeouts, so trickling clients cannot hold connections open. There is no
+// whole-request read or write timeout, which would cut off streams; request
+// bodies get the route's timeout instead (see proxy.Handler).
+func NewServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		IdleTimeout:       IdleTimeout,
+		ErrorLog:          nil,
+	}
+}
+
+// Serve serves srv on ln until ctx is done, then shuts down gracefully:
+// it stops accepting, lets in-flight requests finish for up to drain, and
+// then closes what is left.
+func Serve(ctx context.Context, srv *http.Server, ln net.Listener, drain time.Duration) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		_ = srv.Close()
+		err = errors.New("drain timeout: in-flight requests were cut off")
+	}
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		return serr
+	}
+	return err
+}

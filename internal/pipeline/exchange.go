@@ -1,0 +1,90 @@
+package pipeline
+
+import (
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Exchange is the state of one request as it passes the chain. It is pooled:
+// never keep a pointer to it after the request is done.
+type Exchange struct {
+	// Start is when the gateway began serving the request.
+	Start time.Time
+	// RequestID is the client's sane X-Request-Id, or one Portico made.
+	RequestID string
+	// ClientIP is the client's address: the peer, or, when the peer is a
+	// trusted proxy, the address it reported in X-Forwarded-For.
+	ClientIP netip.Addr
+	// PeerTrusted says the peer is one of the config's trusted proxies.
+	PeerTrusted bool
+	// Path is the normalised request path that routing and policies saw.
+	Path string
+	// UpstreamPath is the path the upstream receives: the matched path,
+	// less the base path when it is stripped, under the target's own path.
+	// Computed from Path only; nothing else may set it.
+	UpstreamPath string
+	// API and Route name the matched route ("" when none matched).
+	API, Route string
+	// Consumer is the authenticated consumer ("" when anonymous).
+	Consumer string
+	// CredentialHeader is the request header that carried the credential
+	// the gateway consumed; it is not forwarded.
+	CredentialHeader string
+	// Upstream names the upstream the request was sent to.
+	Upstream string
+	// ErrorCode is the code of the gateway error answered, if any.
+	ErrorCode string
+	// Writer records what was written to the client.
+	Writer ResponseWriter
+}
+
+var exchangePool = sync.Pool{New: func() any { return new(Exchange) }}
+
+// NewExchange returns a zeroed Exchange from the pool.
+func NewExchange() *Exchange { return exchangePool.Get().(*Exchange) }
+
+// Release returns x to the pool.
+func (x *Exchange) Release() {
+	*x = Exchange{}
+	exchangePool.Put(x)
+}
+
+// ResponseWriter wraps the server's http.ResponseWriter to record the
+// status and the bytes written, for logs and metrics. It is the only
+// wrapper: Unwrap gives http.ResponseController access to Flush, Hijack
+// and deadlines of the connection underneath.
+type ResponseWriter struct {
+	http.ResponseWriter
+	Status int
+	Bytes  int64
+}
+
+// WriteHeader records the status.
+func (w *ResponseWriter) WriteHeader(code int) {
+	if w.Status == 0 && code >= 200 {
+		w.Status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Write records the bytes written.
+func (w *ResponseWriter) Write(p []byte) (int, error) {
+	if w.Status == 0 {
+		w.Status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.Bytes += int64(n)
+	return n, err
+}
+
+// Flush sends buffered data to the client.
+func (w *ResponseWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap returns the server's writer, for http.ResponseController.
+func (w *ResponseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

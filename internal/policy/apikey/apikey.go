@@ -1,0 +1,77 @@
+// Package apikey authenticates requests by an API key in a header.
+//
+// Keys are held only as SHA-256 digests. A presented key is hashed, the
+// candidates sharing the digest's first 8 bytes are found in a map, and
+// each is compared with crypto/subtle in constant time, so neither the
+// lookup nor the comparison works on the secret itself.
+package apikey
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"net/http"
+)
+
+// DefaultHeader carries API keys unless a policy names another header.
+const DefaultHeader = "X-Api-Key" // canonical form of X-API-Key
+
+// Keyring finds the consumer of a key. Built once per config and then
+// only read.
+type Keyring struct {
+	// byPrefix indexes digests by their first 8 bytes; the full digest is
+	// then compared in constant time.
+	byPrefix map[[8]byte][]entry
+}
+
+type entry struct {
+	digest   [sha256.Size]byte
+	consumer string
+}
+
+// NewKeyring returns a keyring of consumer name -> keys.
+func NewKeyring(keys map[string][]string) *Keyring {
+	k := &Keyring{byPrefix: map[[8]byte][]entry{}}
+	for consumer, list := range keys {
+		for _, key := range list {
+			d := sha256.Sum256([]byte(key))
+			p := [8]byte(d[:8])
+			k.byPrefix[p] = append(k.byPrefix[p], entry{digest: d, consumer: consumer})
+		}
+	}
+	return k
+}
+
+// Lookup returns the consumer owning key, or "".
+func (k *Keyring) Lookup(key string) string {
+	d := sha256.Sum256([]byte(key))
+	for _, e := range k.byPrefix[[8]byte(d[:8])] {
+		if subtle.ConstantTimeCompare(d[:], e.digest[:]) == 1 {
+			return e.consumer
+		}
+	}
+	return ""
+}
+
+// Method authenticates by a key in one header.
+type Method struct {
+	header string
+	keys   *Keyring
+}
+
+// New returns the API key method reading header (canonical form).
+func New(header string, keys *Keyring) *Method {
+	if header == "" {
+		header = DefaultHeader
+	}
+	return &Method{header: http.CanonicalHeaderKey(header), keys: keys}
+}
+
+// Authenticate implements auth.Method.
+func (m *Method) Authenticate(r *http.Request) (consumer, header string, found bool) {
+	vs := r.Header[m.header]
+	if len(vs) != 1 || vs[0] == "" {
+		// Two keys are ambiguous; treat them as no valid key.
+		return "", m.header, len(vs) > 0
+	}
+	return m.keys.Lookup(vs[0]), m.header, true
+}

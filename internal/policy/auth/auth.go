@@ -1,0 +1,38 @@
+// Package auth combines a route's accepted authentication methods: a
+// request passes when any one of them accepts it.
+package auth
+
+import (
+	"net/http"
+
+	"github.com/portico-gw/portico/internal/pipeline"
+)
+
+// Method is one way of authenticating a request.
+type Method interface {
+	// Authenticate returns the consumer a request's credential belongs to.
+	// found reports whether the request carried this method's credential at
+	// all; header names the header it came in, which is not forwarded.
+	Authenticate(r *http.Request) (consumer, header string, found bool)
+}
+
+// New returns the middleware that admits a request when one of methods
+// authenticates it, and answers 401 otherwise. With anonymous set (the
+// config's [none]) every request passes as no consumer.
+func New(methods []Method, anonymous bool) pipeline.Middleware {
+	return func(next pipeline.Handler) pipeline.Handler {
+		if anonymous {
+			return next
+		}
+		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request, x *pipeline.Exchange) error {
+			for _, m := range methods {
+				consumer, header, found := m.Authenticate(r)
+				if found && consumer != "" {
+					x.Consumer, x.CredentialHeader = consumer, header
+					return next.Serve(w, r, x)
+				}
+			}
+			return pipeline.ErrUnauthorized
+		})
+	}
+}

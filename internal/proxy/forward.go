@@ -1,0 +1,311 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/portico-gw/portico/internal/pipeline"
+)
+
+// ErrClientGone is returned when the client went away before a response
+// could be written; the edge logs it as status 499 and writes nothing.
+var ErrClientGone = errors.New("client closed the connection")
+
+// ErrorCounter is told of each failed upstream request, by upstream name
+// and kind (connect, timeout, protocol, reset, body).
+type ErrorCounter interface {
+	UpstreamError(upstream, kind string)
+}
+
+// Handler is the end of every route's chain: it sends the request to one of
+// the upstream's targets and streams the response back.
+type Handler struct {
+	up      *Upstream
+	timeout time.Duration
+	errs    ErrorCounter
+	tunnels *Tunnels
+}
+
+// NewHandler returns the proxy handler for an upstream. timeout, when not 0,
+// overrides the upstream's (a route's own timeout).
+func NewHandler(up *Upstream, timeout time.Duration, errs ErrorCounter, tunnels *Tunnels) *Handler {
+	if timeout == 0 {
+		timeout = up.timeout
+	}
+	return &Handler{up: up, timeout: timeout, errs: errs, tunnels: tunnels}
+}
+
+var _ pipeline.Handler = (*Handler)(nil)
+
+// Static requests for http.ReadResponse, which only reads their Method.
+var (
+	headRequest  = &http.Request{Method: http.MethodHead}
+	otherRequest = &http.Request{Method: http.MethodGet}
+)
+
+// Serve forwards r.
+func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, x *pipeline.Exchange) error {
+	x.Upstream = h.up.Name
+	if isWebSocketUpgrade(r) {
+		return h.tunnel(w, r, x)
+	}
+	bodyLen := r.ContentLength
+	hasBody := r.Body != nil && r.Body != http.NoBody && bodyLen != 0
+	if !hasBody {
+		bodyLen = 0
+	}
+	if hasBody {
+		// The client must send its body within the route's timeout.
+		_ = http.NewResponseController(w).SetReadDeadline(x.Start.Add(h.timeout))
+	}
+	attempts := 1
+	if !hasBody && idempotent(r.Method) {
+		attempts += h.up.retries
+	}
+	var (
+		c    *conn
+		resp *http.Response
+		err  *pipeline.Error
+	)
+	for try := 1; ; try++ {
+		t := h.up.pick()
+		if t == nil {
+			return pipeline.ErrNoUpstream
+		}
+		c, resp, err = h.roundTrip(r, x, t, hasBody, bodyLen)
+		if err == nil {
+			break
+		}
+		if try >= attempts || err == pipeline.ErrBodyTooLarge || r.Context().Err() != nil {
+			return h.failed(r, err)
+		}
+		select {
+		case <-time.After(h.up.backoff(try)):
+		case <-r.Context().Done():
+			return ErrClientGone
+		}
+	}
+	return h.respond(w, r, c, resp)
+}
+
+func (h *Handler) failed(r *http.Request, err *pipeline.Error) error {
+	if r.Context().Err() != nil {
+		return ErrClientGone
+	}
+	return err
+}
+
+// roundTrip sends the request on a connection to t and reads the response
+// headers. A connection that turns out to be stale before anything was read
+// from it is replaced by a fresh one, once, when the request can be resent.
+func (h *Handler) roundTrip(r *http.Request, x *pipeline.Exchange, t *Target, hasBody bool, bodyLen int64) (*conn, *http.Response, *pipeline.Error) {
+	ctx := r.Context()
+	for fresh := false; ; fresh = true {
+		c, reused, err := t.pool.get(ctx, x.Start, h.up.connectTimeout)
+		if err != nil {
+			return nil, nil, h.classify("connect", err)
+		}
+		if reused && hasBody && !alive(c.nc) {
+			c.close()
+			continue
+		}
+		stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(aLongTimeAgo) })
+		resp, kind, err := h.exchange(c, r, x, t, hasBody, bodyLen)
+		stop()
+		if err == nil {
+			return c, resp, nil
+		}
+		c.close()
+		if kind == "body" {
+			if errors.Is(err, pipeline.ErrBodyTooLarge) {
+				return nil, nil, pipeline.ErrBodyTooLarge
+			}
+			return nil, nil, pipeline.BadRequest("the request body could not be read")
+		}
+		if reused && !fresh && !hasBody && kind != "timeout" && ctx.Err() == nil {
+			continue // the upstream closed the idle connection: resend on a new one
+		}
+		return nil, nil, h.classify(kind, err)
+	}
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+// exchange writes the request and reads the response headers on c.
+func (h *Handler) exchange(c *conn, r *http.Request, x *pipeline.Exchange, t *Target, hasBody bool, bodyLen int64) (*http.Response, string, error) {
+	_ = c.nc.SetDeadline(time.Now().Add(h.timeout))
+	writeRequestHead(c.bw, r, x, t, bodyLen, false)
+	if hasBody {
+		if kind, err := writeBody(c.bw, r.Body, bodyLen); err != nil {
+			return nil, kind, err
+		}
+	}
+	if err := c.bw.Flush(); err != nil {
+		return nil, "reset", err
+	}
+	req := otherRequest
+	if r.Method == http.MethodHead {
+		req = headRequest
+	}
+	for {
+		resp, err := http.ReadResponse(c.br, req)
+		if err != nil {
+			return nil, readErrorKind(err), err
+		}
+		if resp.StatusCode >= 100 && resp.StatusCode < 200 {
+			if resp.StatusCode == http.StatusSwitchingProtocols {
+				return nil, "protocol", errors.New("upstream switched protocols without being asked")
+			}
+			continue // 100 Continue, 103 Early Hints: the final response follows
+		}
+		return resp, "", nil
+	}
+}
+
+func readErrorKind(err error) string {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), isReset(err):
+		return "reset"
+	default:
+		return "protocol"
+	}
+}
+
+func isReset(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe)
+}
+
+func (h *Handler) classify(kind string, err error) *pipeline.Error {
+	h.errs.UpstreamError(h.up.Name, kind)
+	var ne net.Error
+	if kind == "timeout" || errors.As(err, &ne) && ne.Timeout() {
+		return pipeline.ErrTimeout
+	}
+	return pipeline.ErrBadGateway
+}
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// writeBody copies the request body to the upstream: as is when its length
+// is known, chunked otherwise. The kind of a failure says which side broke.
+func writeBody(bw *bufio.Writer, body io.Reader, n int64) (kind string, err error) {
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
+	var written int64
+	for {
+		nr, rerr := body.Read(buf)
+		if nr > 0 {
+			if n >= 0 && written+int64(nr) > n {
+				return "body", errors.New("request body is longer than its Content-Length")
+			}
+			var werr error
+			if n < 0 {
+				var size [20]byte
+				_, werr = bw.Write(append(strconv.AppendInt(size[:0], int64(nr), 16), '\r', '\n'))
+				if werr == nil {
+					_, werr = bw.Write(buf[:nr])
+				}
+				if werr == nil {
+					_, werr = bw.WriteString("\r\n")
+				}
+			} else {
+				_, werr = bw.Write(buf[:nr])
+			}
+			if werr != nil {
+				return "reset", werr
+			}
+			written += int64(nr)
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return "body", rerr
+		}
+	}
+	if n >= 0 && written != n {
+		return "body", io.ErrUnexpectedEOF
+	}
+	if n < 0 {
+		if _, err := bw.WriteString("0\r\n\r\n"); err != nil {
+			return "reset", err
+		}
+	}
+	return "", nil
+}
+
+// respond streams resp to the client and recycles or closes c.
+func (h *Handler) respond(w http.ResponseWriter, r *http.Request, c *conn, resp *http.Response) error {
+	copyResponseHeader(w.Header(), resp.Header)
+	w.WriteHeader(resp.StatusCode)
+	if resp.Body == http.NoBody {
+		h.release(c, resp, r)
+		return nil
+	}
+	// Flush as data arrives unless the length is known and the content is
+	// not an event stream, so SSE and long polls reach the client at once.
+	stream := resp.ContentLength < 0 || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
+	ctx := r.Context()
+	stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(aLongTimeAgo) })
+	defer stop()
+	rc := http.NewResponseController(w)
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
+	for {
+		_ = c.nc.SetReadDeadline(time.Now().Add(h.timeout))
+		n, rerr := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				c.close()
+				return nil // the client is gone; its status is already logged
+			}
+			if stream {
+				_ = rc.Flush()
+			}
+		}
+		if rerr == io.EOF {
+			h.release(c, resp, r)
+			return nil
+		}
+		if rerr != nil {
+			c.close()
+			if ctx.Err() != nil {
+				return nil
+			}
+			h.errs.UpstreamError(h.up.Name, "body")
+			// The client must see an aborted response, never a clean end
+			// of a truncated one: abort the connection.
+			panic(http.ErrAbortHandler)
+		}
+	}
+}
+
+func (h *Handler) release(c *conn, resp *http.Response, r *http.Request) {
+	if resp.Close || r.Context().Err() != nil {
+		c.close()
+		return
+	}
+	c.pool.put(c, time.Now())
+}
+
+func idempotent(method string) bool {
+	switch method {
+	case "GET", "HEAD", "OPTIONS", "PUT", "DELETE":
+		return true
+	}
+	return false
+}

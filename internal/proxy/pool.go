@@ -1,0 +1,185 @@
+// Package proxy forwards requests to upstreams: pools of keep-alive
+// connections per target, target selection, and an HTTP/1.1 client that
+// streams request and response bodies and tunnels WebSocket upgrades.
+//
+// It does not use net/http's Transport: a Transport runs two goroutines per
+// connection and hands every request between them over channels, which
+// costs about a third of a gateway's throughput on a small machine (see
+// docs/adr/0001-http-engine.md). Here the handler's own goroutine writes the
+// request and reads the response on a connection it owns for the duration.
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// MaxIdlePerTarget bounds the idle connections kept per target.
+const MaxIdlePerTarget = 512
+
+// IdleConnTimeout is how long an idle connection is kept. It is shorter than
+// the keep-alive timeout of common servers so that Portico, not the
+// upstream, usually closes idle connections.
+const IdleConnTimeout = 50 * time.Second
+
+// Pools owns the connection pools of all targets. Pools outlive configs: a
+// reload that keeps a target keeps its warm connections.
+type Pools struct {
+	mu    sync.Mutex
+	pools map[string]*Pool
+}
+
+// NewPools returns an empty set of pools.
+func NewPools() *Pools { return &Pools{pools: map[string]*Pool{}} }
+
+// Get returns the pool for a dial address, creating it on first use.
+// serverName is the TLS server name, "" for plain HTTP.
+func (ps *Pools) Get(addr, serverName string, tlsOn bool) *Pool {
+	key := addr
+	if tlsOn {
+		key = "tls:" + serverName + "@" + addr
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	p := ps.pools[key]
+	if p == nil {
+		p = &Pool{addr: addr, idle: make(chan *conn, MaxIdlePerTarget)}
+		if tlsOn {
+			p.tls = &tls.Config{ServerName: serverName, MinVersion: tls.VersionTLS12}
+		}
+		ps.pools[key] = p
+	}
+	return p
+}
+
+// Retain closes the pools that are not in keep, after a new config no
+// longer uses them. Requests still using their connections finish normally.
+func (ps *Pools) Retain(keep map[*Pool]bool) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	for k, p := range ps.pools {
+		if !keep[p] {
+			p.close()
+			delete(ps.pools, k)
+		}
+	}
+}
+
+// Close closes every pool's idle connections.
+func (ps *Pools) Close() { ps.Retain(nil) }
+
+// Pool is the idle connections to one target address.
+type Pool struct {
+	addr   string
+	tls    *tls.Config
+	idle   chan *conn
+	closed atomic.Bool
+}
+
+type conn struct {
+	pool     *Pool
+	nc       net.Conn
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	lastUsed time.Time
+}
+
+// get returns an idle connection, or dials a new one. reused reports
+// whether the connection served a request before, in which case the
+// upstream may have closed it meanwhile.
+func (p *Pool) get(ctx context.Context, now time.Time, connectTimeout time.Duration) (c *conn, reused bool, err error) {
+	for {
+		select {
+		case c = <-p.idle:
+			if now.Sub(c.lastUsed) < IdleConnTimeout {
+				return c, true, nil
+			}
+			c.close()
+			continue
+		default:
+		}
+		break
+	}
+	c, err = p.dial(ctx, connectTimeout)
+	return c, false, err
+}
+
+var bufReaders, bufWriters sync.Pool
+
+func (p *Pool) dial(ctx context.Context, timeout time.Duration) (*conn, error) {
+	d := net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	nc, err := d.DialContext(ctx, "tcp", p.addr)
+	if err != nil {
+		return nil, err
+	}
+	if p.tls != nil {
+		tc := tls.Client(nc, p.tls)
+		hctx, cancel := context.WithTimeout(ctx, timeout)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			nc.Close()
+			return nil, err
+		}
+		nc = tc
+	}
+	c := &conn{pool: p, nc: nc}
+	if br, ok := bufReaders.Get().(*bufio.Reader); ok {
+		br.Reset(nc)
+		c.br = br
+	} else {
+		c.br = bufio.NewReaderSize(nc, 4096)
+	}
+	if bw, ok := bufWriters.Get().(*bufio.Writer); ok {
+		bw.Reset(nc)
+		c.bw = bw
+	} else {
+		c.bw = bufio.NewWriterSize(nc, 4096)
+	}
+	return c, nil
+}
+
+// put returns a connection whose last response was read to its end.
+func (p *Pool) put(c *conn, now time.Time) {
+	if p.closed.Load() || c.br.Buffered() > 0 {
+		c.close() // bytes after the response mean the upstream broke framing
+		return
+	}
+	c.lastUsed = now
+	select {
+	case p.idle <- c:
+	default:
+		c.close()
+	}
+}
+
+func (p *Pool) close() {
+	p.closed.Store(true)
+	for {
+		select {
+		case c := <-p.idle:
+			c.close()
+		default:
+			return
+		}
+	}
+}
+
+func (c *conn) close() {
+	c.nc.Close()
+	if c.br != nil {
+		c.br.Reset(nil)
+		bufReaders.Put(c.br)
+		c.br = nil
+	}
+	if c.bw != nil {
+		c.bw.Reset(nil)
+		bufWriters.Put(c.bw)
+		c.bw = nil
+	}
+}

@@ -1,0 +1,153 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/portico-gw/portico/internal/pipeline"
+)
+
+// isWebSocketUpgrade reports whether r asks to upgrade to WebSocket. Every
+// other upgrade (h2c above all) is dropped: the request is forwarded as a
+// plain request without its Upgrade and Connection headers.
+func isWebSocketUpgrade(r *http.Request) bool {
+	if r.Method != http.MethodGet || r.ProtoMajor != 1 {
+		return false
+	}
+	if !strings.EqualFold(strings.TrimSpace(r.Header.Get("Upgrade")), "websocket") {
+		return false
+	}
+	for _, t := range connectionTokens(r.Header) {
+		if t == "Upgrade" {
+			return true
+		}
+	}
+	return false
+}
+
+// Tunnels tracks hijacked connections, which http.Server.Shutdown does not
+// wait for, so that shutdown can give them a deadline and then close them.
+type Tunnels struct {
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+}
+
+// NewTunnels returns an empty tracker.
+func NewTunnels() *Tunnels { return &Tunnels{conns: map[net.Conn]struct{}{}} }
+
+func (t *Tunnels) add(c net.Conn) {
+	t.mu.Lock()
+	t.conns[c] = struct{}{}
+	t.wg.Add(1)
+	t.mu.Unlock()
+}
+
+func (t *Tunnels) remove(c net.Conn) {
+	t.mu.Lock()
+	delete(t.conns, c)
+	t.mu.Unlock()
+	t.wg.Done()
+}
+
+// Len is the number of open tunnels.
+func (t *Tunnels) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.conns)
+}
+
+// Shutdown waits for the tunnels to end until ctx is done, then closes the
+// ones still open.
+func (t *Tunnels) Shutdown(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { t.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return
+	case <-ctx.Done():
+	}
+	t.mu.Lock()
+	for c := range t.conns {
+		c.Close()
+	}
+	t.mu.Unlock()
+	<-done
+}
+
+// tunnel forwards a WebSocket handshake on a new connection and, when the
+// upstream accepts it, splices the client and upstream connections.
+func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, x *pipeline.Exchange) error {
+	t := h.up.pick()
+	if t == nil {
+		return pipeline.ErrNoUpstream
+	}
+	c, err := t.pool.dial(r.Context(), h.up.connectTimeout)
+	if err != nil {
+		return h.classify("connect", err)
+	}
+	_ = c.nc.SetDeadline(time.Now().Add(h.timeout))
+	writeRequestHead(c.bw, r, x, t, 0, true)
+	if err := c.bw.Flush(); err != nil {
+		c.close()
+		return h.classify("reset", err)
+	}
+	resp, err := http.ReadResponse(c.br, otherRequest)
+	if err != nil {
+		c.close()
+		return h.classify(readErrorKind(err), err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		// Refused: pass the answer on; the connection is not reused.
+		resp.Close = true
+		return h.respond(w, r, c, resp)
+	}
+	if !strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") {
+		c.close()
+		return h.classify("protocol", io.ErrUnexpectedEOF)
+	}
+	client, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		c.close()
+		return pipeline.BadRequest("this connection cannot be upgraded")
+	}
+	if rw, ok := w.(*pipeline.ResponseWriter); ok {
+		rw.Status = http.StatusSwitchingProtocols
+	}
+	h.tunnels.add(client)
+	defer h.tunnels.remove(client)
+	defer client.Close()
+	defer c.close()
+	_ = client.SetDeadline(time.Time{})
+	_ = c.nc.SetDeadline(time.Time{})
+
+	brw.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
+	hdr := http.Header{}
+	copyResponseHeader(hdr, resp.Header)
+	hdr.Set("Connection", "Upgrade")
+	hdr.Set("Upgrade", "websocket")
+	hdr.Set("X-Request-Id", x.RequestID)
+	_ = hdr.Write(brw)
+	brw.WriteString("\r\n")
+	if err := brw.Flush(); err != nil {
+		return nil
+	}
+	done := make(chan struct{})
+	go func() {
+		// Upstream to client, starting with what the upstream sent after
+		// its 101 and is already buffered.
+		_, _ = io.Copy(client, c.br)
+		_ = client.Close()
+		close(done)
+	}()
+	_, _ = io.Copy(c.nc, brw.Reader)
+	_ = c.nc.Close()
+	<-done
+	return nil
+}
+

@@ -1,0 +1,139 @@
+// Package telemetry holds what Portico tells operators about traffic: the
+// Prometheus metrics and the JSON access log.
+package telemetry
+
+import (
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics are the gateway's Prometheus series. One Metrics lives as long as
+// the process; compiled routes hold RouteMetrics handles into it, so series
+// survive config reloads.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	requests       *prometheus.CounterVec
+	duration       *prometheus.HistogramVec
+	upstreamErrors *prometheus.CounterVec
+	reloads        *prometheus.CounterVec
+	lastReload     prometheus.Gauge
+	inFlight       prometheus.Gauge
+	unmatched      *RouteMetrics
+}
+
+// NewMetrics registers Portico's series, plus the Go runtime and process
+// collectors, in a new registry.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portico_http_requests_total",
+			Help: "Requests served by the gateway, by API, route and status code. Requests that matched no route have empty api and route labels.",
+		}, []string{"api", "route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "portico_http_request_duration_seconds",
+			Help:    "Time from receiving a request's headers to finishing its response, by API and route.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"api", "route"}),
+		upstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portico_upstream_errors_total",
+			Help: "Failed upstream requests, by upstream and kind (connect, timeout, protocol, reset, body).",
+		}, []string{"upstream", "kind"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portico_config_reloads_total",
+			Help: "Config loads, by result (success or failure). A failed reload keeps the previous config serving.",
+		}, []string{"result"}),
+		lastReload: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "portico_config_last_reload_success_timestamp_seconds",
+			Help: "When the config now serving was loaded, as a Unix time.",
+		}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "portico_http_requests_in_flight",
+			Help: "Requests being served by the gateway now.",
+		}),
+	}
+	m.Registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.reloads, m.lastReload, m.inFlight,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.unmatched = m.Route("", "")
+	return m
+}
+
+// Route returns the handle for one route's series. The series themselves
+// appear on the first request, so 10,000 idle routes cost no output.
+func (m *Metrics) Route(api, route string) *RouteMetrics {
+	return &RouteMetrics{m: m, api: api, route: route}
+}
+
+// Unmatched is the handle for requests that matched no route.
+func (m *Metrics) Unmatched() *RouteMetrics { return m.unmatched }
+
+// UpstreamError counts one failed upstream request.
+func (m *Metrics) UpstreamError(upstream, kind string) {
+	m.upstreamErrors.WithLabelValues(upstream, kind).Inc()
+}
+
+// Reloaded records a config load.
+func (m *Metrics) Reloaded(ok bool) {
+	if ok {
+		m.reloads.WithLabelValues("success").Inc()
+		m.lastReload.SetToCurrentTime()
+		return
+	}
+	m.reloads.WithLabelValues("failure").Inc()
+}
+
+// InFlight is the gauge of requests being served.
+func (m *Metrics) InFlight() prometheus.Gauge { return m.inFlight }
+
+// commonCodes get a lock-free slot per route; other codes take the
+// CounterVec's own (locked) lookup, which is fine for rare statuses.
+var commonCodes = [...]int{200, 201, 202, 204, 301, 302, 304, 400, 401, 403, 404, 405, 408, 413, 414, 429, 431, 500, 502, 503, 504}
+
+var codeSlot = func() (s [600]int8) {
+	for i := range s {
+		s[i] = -1
+	}
+	for i, c := range commonCodes {
+		s[c] = int8(i)
+	}
+	return s
+}()
+
+// RouteMetrics are one route's series, resolved once and then updated
+// without locks or map lookups.
+type RouteMetrics struct {
+	m          *Metrics
+	api, route string
+	codes      [len(commonCodes)]atomic.Pointer[prometheus.Counter]
+	duration   atomic.Pointer[prometheus.Observer]
+}
+
+// Observe records one finished request.
+func (r *RouteMetrics) Observe(code int, d time.Duration) {
+	r.counter(code).Inc()
+	o := r.duration.Load()
+	if o == nil {
+		obs := r.m.duration.WithLabelValues(r.api, r.route)
+		r.duration.CompareAndSwap(nil, &obs)
+		o = r.duration.Load()
+	}
+	(*o).Observe(d.Seconds())
+}
+
+func (r *RouteMetrics) counter(code int) prometheus.Counter {
+	if code < 0 || code >= len(codeSlot) || codeSlot[code] < 0 {
+		return r.m.requests.WithLabelValues(r.api, r.route, strconv.Itoa(code))
+	}
+	slot := &r.codes[codeSlot[code]]
+	if c := slot.Load(); c != nil {
+		return *c
+	}
+	c := r.m.requests.WithLabelValues(r.api, r.route, strconv.Itoa(code))
+	slot.CompareAndSwap(nil, &c)
+	return c
+}
