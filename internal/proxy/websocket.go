@@ -150,4 +150,3 @@ func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, x *pipeline.Exc
 	<-done
 	return nil
 }
-

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# The benchmark harness: one command that builds Portico, starts a small
+# upstream, nginx as a plain keep-alive reverse proxy, a bare net/http
+# reverse proxy (for reference), and Portico with API key auth and the
+# access log on, then drives each with wrk on loopback and prints
+# requests/s, p50 and p99, and the ratios. A second pass measures latency
+# at half of Portico's peak rate with vegeta (a fixed-rate generator).
+#
+#   bench/run.sh                      # 3 rounds of 10 s per target
+#   BENCH_ROUNDS=5 BENCH_DURATION=15 bench/run.sh
+#
+# Everything listens on 127.0.0.1 only, every load is bounded in time, and
+# every process started here is stopped on exit. Results also go to
+# bench/results/latest.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${BENCH_DURATION:-10}
+ROUNDS=${BENCH_ROUNDS:-3}
+CONNS=${BENCH_CONNS:-50}
+KEY=bench-key-0123456789abcdef
+BIN=$PWD/bench/.bin
+TMP=$(mktemp -d)
+mkdir -p "$BIN" bench/results
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need wrk || ! need nginx; then
+	echo "installing wrk and nginx-light from Debian's packages..." >&2
+	apt-get update -qq >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light >/dev/null
+fi
+if [ ! -x "$BIN/vegeta" ]; then
+	echo "installing vegeta from the Go module proxy..." >&2
+	GOBIN=$BIN go install github.com/tsenart/vegeta/v12@v12.13.0
+fi
+
+echo "building..." >&2
+go build -o "$BIN/portico" ./cmd/portico
+go build -o "$BIN/upstream" ./bench/upstream
+go build -o "$BIN/stdproxy" ./bench/stdproxy
+
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	[ -f "$TMP/nginx.pid" ] && kill "$(cat "$TMP/nginx.pid")" 2>/dev/null || true
+	wait 2>/dev/null || true
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+"$BIN/upstream" -addr 127.0.0.1:9901 & pids+=($!)
+sed "s|PIDFILE|$TMP/nginx.pid|" bench/nginx.conf >"$TMP/nginx.conf"
+nginx -p "$TMP" -c "$TMP/nginx.conf"
+"$BIN/stdproxy" -addr 127.0.0.1:9903 -target http://127.0.0.1:9901 2>/dev/null & pids+=($!)
+"$BIN/portico" serve --config bench/portico.yaml --data-dir "$TMP/data" \
+	--proxy-addr 127.0.0.1:9904 --admin-addr 127.0.0.1:9905 >"$TMP/portico.log" 2>&1 & pids+=($!)
+
+declare -A URL=(
+	[direct]=http://127.0.0.1:9901/7
+	[nginx]=http://127.0.0.1:9902/7
+	[net/http]=http://127.0.0.1:9903/7
+	[portico]=http://127.0.0.1:9904/orders/7
+)
+TARGETS=(direct nginx net/http portico)
+
+for t in "${TARGETS[@]}"; do
+	for _ in $(seq 50); do
+		curl -fs -o /dev/null -H "X-API-Key: $KEY" "${URL[$t]}" && break
+		sleep 0.1
+	done
+	curl -fs -o /dev/null -H "X-API-Key: $KEY" "${URL[$t]}" || { echo "$t is not answering" >&2; cat "$TMP/portico.log" >&2; exit 1; }
+done
+
+# to_ms converts wrk's "1.23ms" / "456.00us" / "1.02s" to milliseconds.
+to_ms() { awk -v v="$1" 'BEGIN{ if (v ~ /us$/) printf "%.3f", v/1000; else if (v ~ /ms$/) printf "%.3f", v+0; else if (v ~ /s$/) printf "%.3f", v*1000 }'; }
+median() { sort -g | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
+
+declare -A RPS P50 P99
+for round in $(seq "$ROUNDS"); do
+	for t in "${TARGETS[@]}"; do
+		out=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -H "X-API-Key: $KEY" "${URL[$t]}")
+		rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+		p50=$(to_ms "$(awk '$1=="50%" {print $2}' <<<"$out")")
+		p99=$(to_ms "$(awk '$1=="99%" {print $2}' <<<"$out")")
+		if grep -q "Non-2xx" <<<"$out"; then echo "$t answered errors:" >&2; echo "$out" >&2; exit 1; fi
+		echo "round $round  $t: $rps req/s  p50 ${p50} ms  p99 ${p99} ms" >&2
+		RPS[$t]+="$rps "; P50[$t]+="$p50 "; P99[$t]+="$p99 "
+	done
+done
+
+med() { tr ' ' '\n' <<<"$1" | grep -v '^$' | median; }
+{
+	echo "Portico benchmark — $(date -u +%Y-%m-%dT%H:%MZ)"
+	echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2}')"
+	echo "$(go version | cut -d' ' -f3), $(nginx -v 2>&1 | cut -d' ' -f3), wrk -t1 -c$CONNS -d${DURATION}s, median of $ROUNDS rounds"
+	echo
+	printf "%-10s %12s %10s %10s\n" target "req/s" "p50 ms" "p99 ms"
+	for t in "${TARGETS[@]}"; do
+		printf "%-10s %12.0f %10s %10s\n" "$t" "$(med "${RPS[$t]}")" "$(med "${P50[$t]}")" "$(med "${P99[$t]}")"
+	done
+	echo
+	d=$(med "${RPS[direct]}"); n=$(med "${RPS[nginx]}"); s=$(med "${RPS[net/http]}"); p=$(med "${RPS[portico]}")
+	awk -v d="$d" -v n="$n" -v s="$s" -v p="$p" 'BEGIN {
+		printf "portico/nginx   %.2f\nportico/direct  %.2f\nnginx/direct    %.2f\nnet/http/nginx  %.2f\n", p/n, p/d, n/d, s/n }'
+} | tee "$TMP/summary.txt"
+
+# Latency at half of Portico's peak rate, Portico against the upstream
+# alone: what the gateway adds when it is not saturated.
+peak=$(med "${RPS[portico]}")
+rate=$(awk -v p="$peak" 'BEGIN {printf "%d", p/2}')
+echo >&2
+echo "fixed-rate pass: ${rate} req/s for ${DURATION}s each (vegeta)..." >&2
+declare -A VP50 VP99
+for t in direct portico; do
+	# One core and a fixed pool of connections, like wrk -t1 -c$CONNS:
+	# unbounded, vegeta spawns workers until it starves the machine.
+	echo "GET ${URL[$t]}" | GOMAXPROCS=1 "$BIN/vegeta" attack -rate="$rate" -duration="${DURATION}s" -header "X-API-Key: $KEY" \
+		-workers "$CONNS" -max-workers "$CONNS" -connections "$CONNS" \
+		| "$BIN/vegeta" report -type=json >"$TMP/vegeta-$t.json"
+	VP50[$t]=$(python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print('%.3f' % (r['latencies']['50th']/1e6))" "$TMP/vegeta-$t.json")
+	VP99[$t]=$(python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print('%.3f' % (r['latencies']['99th']/1e6))" "$TMP/vegeta-$t.json")
+	ok=$(python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print('%.4f' % r['success'])" "$TMP/vegeta-$t.json")
+	[ "$ok" = "1.0000" ] || { echo "$t: success ratio $ok at the fixed rate" >&2; exit 1; }
+done
+{
+	echo
+	echo "at ${rate} req/s (half of Portico's peak), vegeta:"
+	printf "%-10s %10s %10s\n" target "p50 ms" "p99 ms"
+	for t in direct portico; do printf "%-10s %10s %10s\n" "$t" "${VP50[$t]}" "${VP99[$t]}"; done
+	awk -v a="${VP99[portico]}" -v b="${VP99[direct]}" 'BEGIN {printf "portico adds %.3f ms at p99\n", a-b}'
+	echo
+	echo "access log lines written by portico: $(grep -c '"request_id"' "$TMP/portico.log")"
+} | tee -a "$TMP/summary.txt"
+cp "$TMP/summary.txt" bench/results/latest.txt
