@@ -52,7 +52,7 @@ func Parse(name string, data []byte, getenv func(string) (string, bool)) (*File,
 	if len(data) > maxConfigBytes {
 		return nil, Errors{{File: name, Msg: fmt.Sprintf("config is %d bytes; the limit is %d", len(data), maxConfigBytes)}}
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec := yaml.NewDecoder(bytes.NewReader(protect(data)))
 	var root yaml.Node
 	if err := dec.Decode(&root); err != nil {
 		if errors.Is(err, io.EOF) {
@@ -211,7 +211,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		}
 		idx, ok := fields[k.Value]
 		if !ok {
-			msg := fmt.Sprintf("unknown key %q", k.Value)
+			msg := fmt.Sprintf("unknown key %q", unprotect(k.Value))
 			if s := suggest(k.Value, names); s != "" {
 				msg += fmt.Sprintf("; did you mean %q?", s)
 			}
@@ -233,7 +233,7 @@ func (d *decoder) scalar(n *yaml.Node, path, want string) (string, bool) {
 		d.errorf(n, path, "must be %s, got %s", want, kindName(n))
 		return "", false
 	}
-	s, err := Interpolate(n.Value, d.getenv)
+	s, err := interpolate(n.Value, d.getenv)
 	if err != nil {
 		d.errorf(n, path, "%v", err)
 		return "", false
@@ -248,7 +248,7 @@ func kindName(n *yaml.Node) string {
 	case yaml.SequenceNode:
 		return "a list"
 	case yaml.ScalarNode:
-		return fmt.Sprintf("%q", n.Value)
+		return fmt.Sprintf("%q", unprotect(n.Value))
 	default:
 		return "something else"
 	}

@@ -1,0 +1,205 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/invalid")
+
+func testEnv(name string) (string, bool) {
+	if name == "ACME_KEY" {
+		return "acme-key-0123456789", true
+	}
+	return "", false
+}
+
+func TestLoadValid(t *testing.T) {
+	t.Parallel()
+	c, err := Load("testdata/valid.yaml", testEnv)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if got, want := c.Consumers[0].APIKeys[0], "acme-key-0123456789"; got != want {
+		t.Errorf("interpolated key = %q, want %q", got, want)
+	}
+	if got, want := c.Upstreams[0].Timeout.D().String(), "10s"; got != want {
+		t.Errorf("timeout = %s, want %s", got, want)
+	}
+	if got := *c.Upstreams[0].Targets[0].Weight; got != 3 {
+		t.Errorf("weight = %d, want 3", got)
+	}
+	if got, want := c.APIs[0].Routes[1].IPAllow, []string{"10.0.0.0/8", "127.0.0.1"}; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("ip_allow = %v, want %v", got, want)
+	}
+	if c.APIs[0].StripBasePath != nil {
+		t.Errorf("strip_base_path = %v, want unset (default true)", *c.APIs[0].StripBasePath)
+	}
+}
+
+// TestInvalidGolden validates each file in testdata/invalid and compares
+// every reported error, with its line and column, to the .golden file.
+func TestInvalidGolden(t *testing.T) {
+	files, _ := filepath.Glob("testdata/invalid/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no test configs found")
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			_, err := Load(file, testEnv)
+			var errs Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("Load(%s) = %v, want config.Errors", file, err)
+			}
+			got := errs.Error() + "\n"
+			golden := strings.TrimSuffix(file, ".yaml") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("reading golden file (run go test -update): %v", err)
+			}
+			if got != string(want) {
+				t.Errorf("errors differ from %s\ngot:\n%s\nwant:\n%s", golden, got, want)
+			}
+			for _, e := range errs {
+				if !strings.HasPrefix(e.Error(), file+":") {
+					t.Errorf("error %q does not start with the file name", e.Error())
+				}
+			}
+		})
+	}
+}
+
+func TestInterpolate(t *testing.T) {
+	t.Parallel()
+	env := func(k string) (string, bool) {
+		v, ok := map[string]string{"A": "1", "B_2": "two", "EMPTY": ""}[k]
+		return v, ok
+	}
+	tests := []struct {
+		in, want, err string
+	}{
+		{in: "plain", want: "plain"},
+		{in: "${A}", want: "1"},
+		{in: "x${A}y${B_2}z", want: "x1ytwoz"},
+		{in: "${EMPTY}", want: ""},
+		{in: "$${A}", want: "${A}"},
+		{in: "cost: $5", want: "cost: $5"},
+		{in: "${MISSING}", err: "environment variable MISSING is not set"},
+		{in: "${A", err: "unterminated"},
+		{in: "${1A}", err: "not a valid environment variable name"},
+		{in: "${}", err: "not a valid environment variable name"},
+	}
+	for _, tt := range tests {
+		got, err := Interpolate(tt.in, env)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("Interpolate(%q) = %q, %v; want error containing %q", tt.in, got, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("Interpolate(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestInterpolationCannotChangeStructure(t *testing.T) {
+	t.Parallel()
+	env := func(string) (string, bool) { return "x\napis: []\nversion: 9", true }
+	f, err := Parse("t.yaml", []byte("version: 1\nconsumers:\n  - name: a\n    api_keys: [\"${K}\"]\n"), env)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if got := f.Config.Consumers[0].APIKeys[0]; got != "x\napis: []\nversion: 9" {
+		t.Fatalf("key = %q, want the variable's value verbatim", got)
+	}
+	if f.Config.Version != 1 {
+		t.Fatalf("version = %d, want 1: the variable changed the document", f.Config.Version)
+	}
+}
+
+func TestSuggest(t *testing.T) {
+	t.Parallel()
+	keys := []string{"name", "base_path", "upstream", "routes", "auth", "host"}
+	for in, want := range map[string]string{"base_pth": "base_path", "upstrem": "upstream", "rutes": "routes", "colour": "", "Auth": "auth"} {
+		if got := suggest(in, keys); got != want {
+			t.Errorf("suggest(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, file := range append(mustGlob(f, "testdata/invalid/*.yaml"), "testdata/valid.yaml") {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		file, err := Parse("fuzz.yaml", data, testEnv)
+		if err == nil {
+			err = file.Validate()
+		}
+		if err == nil {
+			return
+		}
+		var errs Errors
+		if !errors.As(err, &errs) || len(errs) == 0 {
+			t.Fatalf("error %v is not a non-empty config.Errors", err)
+		}
+		for _, e := range errs {
+			if e.Msg == "" || e.File != "fuzz.yaml" {
+				t.Fatalf("malformed error %#v", e)
+			}
+		}
+	})
+}
+
+func mustGlob(f *testing.F, pattern string) []string {
+	m, err := filepath.Glob(pattern)
+	if err != nil || len(m) == 0 {
+		f.Fatalf("no files match %s", pattern)
+	}
+	return m
+}
+
+// TestProductExample decodes the config example of the product brief
+// verbatim. Everything in it decodes; validation reports only the dangling
+// upstream the example leaves out and the features this version lacks.
+func TestProductExample(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("testdata/product_example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := Parse("example.yaml", data, testEnv)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if got := f.Config.Consumers[0].APIKeys[0]; got != "acme-key-0123456789" {
+		t.Errorf("api key = %q, want the interpolated ACME_KEY", got)
+	}
+	err = f.Validate()
+	var errs Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("Validate = %v, want errors", err)
+	}
+	want := []string{
+		`example.yaml:20:19: apis[0].routes[0].upstream: no upstream is named "orders-v2"`,
+		`example.yaml:23:21: apis[0].routes[0].rate_limit: rate limits are not available in this version of Portico yet; remove rate_limit`,
+		`example.yaml:29:11: auth_policies[0].type: auth policy type jwt is not available in this version of Portico yet; use api_key`,
+	}
+	if got := strings.Split(errs.Error(), "\n"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
