@@ -27,7 +27,9 @@ func NewServer(h http.Handler) *http.Server {
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		IdleTimeout:       IdleTimeout,
-		ErrorLog:          nil,
+		// "OPTIONS *" reaches the gateway, which refuses it, instead of
+		// net/http answering 200 on its own.
+		DisableGeneralOptionsHandler: true,
 	}
 }
 

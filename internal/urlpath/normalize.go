@@ -9,7 +9,9 @@
 //  1. The path must start with "/" and be at most MaxLen bytes (else 414).
 //  2. Rejected with 400: control bytes and spaces (raw or percent-encoded,
 //     NUL included), backslashes (raw or %5C), encoded slashes (%2F), a "%"
-//     not followed by two hex digits, and a segment that is "." or ".."
+//     not followed by two hex digits, a double-encoded dot, slash or
+//     backslash ("%252e", "%252f", "%255c": an upstream that decodes twice
+//     would read them as dot segments), and a segment that is "." or ".."
 //     once its ";parameters" are removed (the "..;/" trick that servlet
 //     containers honour).
 //  3. Percent-encoded unreserved characters (letters, digits, "-._~") are
@@ -49,6 +51,7 @@ var (
 	errEncodedSlash = &Error{"encoded slashes (%2F) are not allowed"}
 	errBadEscape    = &Error{"% must be followed by two hex digits"}
 	errDotParams    = &Error{`dot segments with parameters (such as "..;") are not allowed`}
+	errDoubleEnc    = &Error{"double-encoded dots, slashes and backslashes (%252e, %252f, %255c) are not allowed"}
 )
 
 // Normalize returns the normalised form of an escaped request path (the
@@ -157,6 +160,11 @@ func normalizeSegment(raw string, b *strings.Builder) (string, error) {
 				return "", errBackslash
 			case d <= ' ' || d == 0x7f:
 				return "", errControl
+			case d == '%' && i+2 < len(raw) && isHex(raw[i+1]) && isHex(raw[i+2]):
+				if dd := unhex(raw[i+1])<<4 | unhex(raw[i+2]); dd == '.' || dd == '/' || dd == '\\' {
+					return "", errDoubleEnc
+				}
+				writeEscaped(b, d)
 			case isUnreserved(d):
 				b.WriteByte(d)
 			default:

@@ -28,7 +28,10 @@ func TestNormalize(t *testing.T) {
 		{desc: "encoded unreserved decoded", in: "/%61dmin/%7Euser", want: "/admin/~user"},
 		{desc: "encoded reserved kept with upper-case hex", in: "/a%3fb/c%2bd", want: "/a%3Fb/c%2Bd"},
 		{desc: "percent sign stays encoded", in: "/100%25", want: "/100%25"},
-		{desc: "double encoding is not decoded twice", in: "/%252e%252e/admin", want: "/%252e%252e/admin"},
+		{desc: "double-encoded dots rejected", in: "/%252e%252e/admin", err: errDoubleEnc},
+		{desc: "double-encoded slash rejected", in: "/a%252Fb", err: errDoubleEnc},
+		{desc: "double-encoded backslash rejected", in: "/a%255cb", err: errDoubleEnc},
+		{desc: "other double encoding is kept", in: "/a%2541", want: "/a%2541"},
 		{desc: "raw non-ASCII is encoded", in: "/caf\xc3\xa9", want: "/caf%C3%A9"},
 		{desc: "unsafe ASCII is encoded", in: "/a{b}|c", want: "/a%7Bb%7D%7Cc"},
 		{desc: "three dots are a name", in: "/a/.../b", want: "/a/.../b"},
@@ -91,7 +94,7 @@ func checkNormalized(t *testing.T, in, out string) {
 		}
 	}
 	low := strings.ToLower(out)
-	for _, bad := range []string{"%2f", "%5c", "%00", "%2e", "\\", "\x00"} {
+	for _, bad := range []string{"%2f", "%5c", "%00", "%2e", "%252e", "%252f", "%255c", "\\", "\x00"} {
 		if strings.Contains(low, bad) {
 			t.Fatalf("Normalize(%q) = %q: contains %q", in, out, bad)
 		}
