@@ -373,4 +373,3 @@ apis:
 		t.Error("POST was retried onto the healthy target; only idempotent requests may be")
 	}
 }
-
