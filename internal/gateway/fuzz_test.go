@@ -76,4 +76,3 @@ func FuzzPathReachesUpstreamAsMatched(f *testing.F) {
 		}
 	})
 }
-

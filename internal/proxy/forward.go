@@ -46,12 +46,6 @@ func NewHandler(up *Upstream, timeout time.Duration, errs ErrorCounter, tunnels 
 
 var _ pipeline.Handler = (*Handler)(nil)
 
-// Static requests for http.ReadResponse, which only reads their Method.
-var (
-	headRequest  = &http.Request{Method: http.MethodHead}
-	otherRequest = &http.Request{Method: http.MethodGet}
-)
-
 // Serve forwards r.
 func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, x *pipeline.Exchange) error {
 	x.Upstream = h.up.Name
@@ -71,19 +65,15 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, x *pipeline.Exch
 	if !hasBody && idempotent(r.Method) {
 		attempts += h.up.retries
 	}
-	var (
-		c    *conn
-		resp *http.Response
-		err  *pipeline.Error
-	)
 	for try := 1; ; try++ {
 		t := h.up.pick()
 		if t == nil {
 			return pipeline.ErrNoUpstream
 		}
-		c, resp, err = h.roundTrip(r, x, t, hasBody, bodyLen)
+		c, hd, stop, err := h.roundTrip(w.Header(), r, x, t, hasBody, bodyLen)
 		if err == nil {
-			break
+			defer stop()
+			return h.respond(w, r, c, hd)
 		}
 		if try >= attempts || err == pipeline.ErrBodyTooLarge || r.Context().Err() != nil {
 			return h.failed(r, err)
@@ -94,7 +84,6 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, x *pipeline.Exch
 			return ErrClientGone
 		}
 	}
-	return h.respond(w, r, c, resp)
 }
 
 func (h *Handler) failed(r *http.Request, err *pipeline.Error) error {
@@ -105,70 +94,70 @@ func (h *Handler) failed(r *http.Request, err *pipeline.Error) error {
 }
 
 // roundTrip sends the request on a connection to t and reads the response
-// headers. A connection that turns out to be stale before anything was read
-// from it is replaced by a fresh one, once, when the request can be resent.
-func (h *Handler) roundTrip(r *http.Request, x *pipeline.Exchange, t *Target, hasBody bool, bodyLen int64) (*conn, *http.Response, *pipeline.Error) {
+// head into dst. A connection that turns out to be stale before anything
+// was read from it is replaced by a fresh one, once, when the request can
+// be resent. On success the caller must call stop when done with c: until
+// then, the client going away interrupts c.
+func (h *Handler) roundTrip(dst http.Header, r *http.Request, x *pipeline.Exchange, t *Target, hasBody bool, bodyLen int64) (*conn, head, func() bool, *pipeline.Error) {
 	ctx := r.Context()
 	for fresh := false; ; fresh = true {
 		c, reused, err := t.pool.get(ctx, x.Start, h.up.connectTimeout)
 		if err != nil {
-			return nil, nil, h.classify("connect", err)
+			return nil, head{}, nil, h.classify("connect", err)
 		}
 		if reused && hasBody && !alive(c.nc) {
 			c.close()
 			continue
 		}
-		stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(aLongTimeAgo) })
-		resp, kind, err := h.exchange(c, r, x, t, hasBody, bodyLen)
-		stop()
+		stop := context.AfterFunc(ctx, c.abort)
+		hd, kind, err := h.exchange(dst, c, r, x, t, hasBody, bodyLen)
 		if err == nil {
-			return c, resp, nil
+			return c, hd, stop, nil
 		}
+		stop()
 		c.close()
 		if kind == "body" {
 			if errors.Is(err, pipeline.ErrBodyTooLarge) {
-				return nil, nil, pipeline.ErrBodyTooLarge
+				return nil, head{}, nil, pipeline.ErrBodyTooLarge
 			}
-			return nil, nil, pipeline.BadRequest("the request body could not be read")
+			return nil, head{}, nil, pipeline.BadRequest("the request body could not be read")
 		}
-		if reused && !fresh && !hasBody && kind != "timeout" && ctx.Err() == nil {
+		if reused && !fresh && !hasBody && kind == "reset" && ctx.Err() == nil {
 			continue // the upstream closed the idle connection: resend on a new one
 		}
-		return nil, nil, h.classify(kind, err)
+		return nil, head{}, nil, h.classify(kind, err)
 	}
 }
 
 var aLongTimeAgo = time.Unix(1, 0)
 
-// exchange writes the request and reads the response headers on c.
-func (h *Handler) exchange(c *conn, r *http.Request, x *pipeline.Exchange, t *Target, hasBody bool, bodyLen int64) (*http.Response, string, error) {
+// exchange writes the request and reads the response head on c into dst.
+// On failure dst is left as it was found, but for what was added to it.
+func (h *Handler) exchange(dst http.Header, c *conn, r *http.Request, x *pipeline.Exchange, t *Target, hasBody bool, bodyLen int64) (head, string, error) {
 	_ = c.nc.SetDeadline(time.Now().Add(h.timeout))
 	writeRequestHead(c.bw, r, x, t, bodyLen, false)
 	if hasBody {
 		if kind, err := writeBody(c.bw, r.Body, bodyLen); err != nil {
-			return nil, kind, err
+			return head{}, kind, err
 		}
 	}
 	if err := c.bw.Flush(); err != nil {
-		return nil, "reset", err
+		return head{}, "reset", err
 	}
-	req := otherRequest
-	if r.Method == http.MethodHead {
-		req = headRequest
+	id := dst["X-Request-Id"]
+	hd, err := readHead(c, dst, r.Method)
+	if err == nil && hd.status == http.StatusSwitchingProtocols {
+		err = errors.New("upstream switched protocols without being asked")
 	}
-	for {
-		resp, err := http.ReadResponse(c.br, req)
-		if err != nil {
-			return nil, readErrorKind(err), err
-		}
-		if resp.StatusCode >= 100 && resp.StatusCode < 200 {
-			if resp.StatusCode == http.StatusSwitchingProtocols {
-				return nil, "protocol", errors.New("upstream switched protocols without being asked")
-			}
-			continue // 100 Continue, 103 Early Hints: the final response follows
-		}
-		return resp, "", nil
+	if err != nil {
+		clear(dst)
+		dst["X-Request-Id"] = id
+		return head{}, readErrorKind(err), err
 	}
+	if dst["X-Request-Id"] == nil { // an interim response cleared it
+		dst["X-Request-Id"] = id
+	}
+	return hd, "", nil
 }
 
 func readErrorKind(err error) string {
@@ -177,6 +166,9 @@ func readErrorKind(err error) string {
 		return "timeout"
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), isReset(err):
 		return "reset"
+	case errors.Is(err, errMalformedStatus), errors.Is(err, errMalformedHeader),
+		errors.Is(err, errHeaderTooLarge), errors.Is(err, errBadFraming):
+		return "protocol"
 	default:
 		return "protocol"
 	}
@@ -247,43 +239,41 @@ func writeBody(bw *bufio.Writer, body io.Reader, n int64) (kind string, err erro
 	return "", nil
 }
 
-// respond streams resp to the client and recycles or closes c.
-func (h *Handler) respond(w http.ResponseWriter, r *http.Request, c *conn, resp *http.Response) error {
-	copyResponseHeader(w.Header(), resp.Header)
-	w.WriteHeader(resp.StatusCode)
-	if resp.Body == http.NoBody {
-		h.release(c, resp, r)
+// respond streams the response body on c to the client, whose status and
+// headers are ready, and then recycles or closes c.
+func (h *Handler) respond(w http.ResponseWriter, r *http.Request, c *conn, hd head) error {
+	w.WriteHeader(hd.status)
+	body := &c.body
+	if body.done {
+		h.release(c, hd, r)
 		return nil
 	}
 	// Flush as data arrives unless the length is known and the content is
 	// not an event stream, so SSE and long polls reach the client at once.
-	stream := resp.ContentLength < 0 || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
-	ctx := r.Context()
-	stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(aLongTimeAgo) })
-	defer stop()
-	rc := http.NewResponseController(w)
+	flusher, _ := w.(http.Flusher)
+	stream := body.chunked || body.untilEOF || strings.HasPrefix(w.Header().Get("Content-Type"), "text/event-stream")
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
 	buf := *bp
 	for {
 		_ = c.nc.SetReadDeadline(time.Now().Add(h.timeout))
-		n, rerr := resp.Body.Read(buf)
+		n, rerr := body.Read(buf)
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				c.close()
 				return nil // the client is gone; its status is already logged
 			}
-			if stream {
-				_ = rc.Flush()
+			if stream && flusher != nil {
+				flusher.Flush()
 			}
 		}
 		if rerr == io.EOF {
-			h.release(c, resp, r)
+			h.release(c, hd, r)
 			return nil
 		}
 		if rerr != nil {
 			c.close()
-			if ctx.Err() != nil {
+			if r.Context().Err() != nil {
 				return nil
 			}
 			h.errs.UpstreamError(h.up.Name, "body")
@@ -294,8 +284,8 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, c *conn, resp 
 	}
 }
 
-func (h *Handler) release(c *conn, resp *http.Response, r *http.Request) {
-	if resp.Close || r.Context().Err() != nil {
+func (h *Handler) release(c *conn, hd head, r *http.Request) {
+	if hd.close || c.body.untilEOF || r.Context().Err() != nil {
 		c.close()
 		return
 	}

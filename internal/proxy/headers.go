@@ -152,19 +152,3 @@ func peerHost(addr string) string {
 	}
 	return strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]")
 }
-
-// copyResponseHeader copies an upstream response's end-to-end headers.
-func copyResponseHeader(dst, src http.Header) {
-	tokens := connectionTokens(src)
-	for k, vs := range src {
-		switch k {
-		case "Connection", "Proxy-Connection", "Keep-Alive", "Te", "Trailer",
-			"Transfer-Encoding", "Upgrade", "X-Request-Id":
-			continue
-		}
-		if listed(tokens, k) {
-			continue
-		}
-		dst[k] = vs
-	}
-}

@@ -87,7 +87,16 @@ type conn struct {
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	lastUsed time.Time
+	// scratch holds the current response's header lines while parsing.
+	scratch []byte
+	// body reads the current response's body.
+	body bodyReader
+	// abort unblocks any read or write on the connection; it is bound once
+	// so that registering it with context.AfterFunc allocates no closure.
+	abort func()
 }
+
+func (c *conn) interrupt() { _ = c.nc.SetDeadline(aLongTimeAgo) }
 
 // get returns an idle connection, or dials a new one. reused reports
 // whether the connection served a request before, in which case the
@@ -129,6 +138,7 @@ func (p *Pool) dial(ctx context.Context, timeout time.Duration) (*conn, error) {
 		nc = tc
 	}
 	c := &conn{pool: p, nc: nc}
+	c.abort = c.interrupt
 	if br, ok := bufReaders.Get().(*bufio.Reader); ok {
 		br.Reset(nc)
 		c.br = br

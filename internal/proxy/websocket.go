@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -97,19 +98,21 @@ func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, x *pipeline.Exc
 		c.close()
 		return h.classify("reset", err)
 	}
-	resp, err := http.ReadResponse(c.br, otherRequest)
+	stop := context.AfterFunc(r.Context(), c.abort)
+	defer stop()
+	hd, err := readHead(c, w.Header(), http.MethodGet)
 	if err != nil {
 		c.close()
 		return h.classify(readErrorKind(err), err)
 	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
+	if hd.status != http.StatusSwitchingProtocols {
 		// Refused: pass the answer on; the connection is not reused.
-		resp.Close = true
-		return h.respond(w, r, c, resp)
+		hd.close = true
+		return h.respond(w, r, c, hd)
 	}
-	if !strings.EqualFold(resp.Header.Get("Upgrade"), "websocket") {
+	if !strings.EqualFold(hd.upgrade, "websocket") {
 		c.close()
-		return h.classify("protocol", io.ErrUnexpectedEOF)
+		return h.classify("protocol", errors.New("upstream upgraded to something other than websocket"))
 	}
 	client, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -126,9 +129,9 @@ func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, x *pipeline.Exc
 	_ = client.SetDeadline(time.Time{})
 	_ = c.nc.SetDeadline(time.Time{})
 
+	stop()
 	brw.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
-	hdr := http.Header{}
-	copyResponseHeader(hdr, resp.Header)
+	hdr := w.Header()
 	hdr.Set("Connection", "Upgrade")
 	hdr.Set("Upgrade", "websocket")
 	hdr.Set("X-Request-Id", x.RequestID)
