@@ -31,6 +31,13 @@ func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
 func main() {
+	// A gateway's live heap is a few MiB, so with Go's default GOGC=100 the
+	// collector runs many times a second under load. 400 trades some tens of
+	// MiB for ~20% more throughput and a lower tail (docs/performance.md).
+	// GOGC and GOMEMLIMIT in the environment still win.
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(400)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
 	stop()
