@@ -1,0 +1,407 @@
+package main
+
+// End-to-end tests: they build the real binary and drive it as a user
+// would, over real sockets and with real signals.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "portico-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "portico")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building portico:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// freeAddr returns a loopback address nothing listens on right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// proc is a running "portico serve".
+type proc struct {
+	t     *testing.T
+	cmd   *exec.Cmd
+	proxy string
+	admin string
+	out   *lockedBuffer
+	done  chan error
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startNode starts portico serve with args and extra environment variables.
+func startNode(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
+	n := &proc{t: t, proxy: freeAddr(t), admin: freeAddr(t), out: &lockedBuffer{}, done: make(chan error, 1)}
+	args = append([]string{"serve", "--proxy-addr", n.proxy, "--admin-addr", n.admin, "--data-dir", t.TempDir()}, args...)
+	n.cmd = exec.Command(binary, args...)
+	n.cmd.Env = append(os.Environ(), env...)
+	n.cmd.Stdout = n.out
+	n.cmd.Stderr = n.out
+	if err := n.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { n.done <- n.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = n.cmd.Process.Kill()
+		<-n.done
+		if t.Failed() {
+			t.Logf("portico output:\n%s", n.out.String())
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get("http://" + n.admin + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return n
+			}
+		}
+		select {
+		case err := <-n.done:
+			t.Fatalf("portico exited while starting: %v\n%s", err, n.out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Fatalf("portico was not ready after 10 s:\n%s", n.out.String())
+	return nil
+}
+
+func (n *proc) get(path string, header ...string) (int, string) {
+	n.t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+n.proxy+path, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		n.t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// stop sends sig and returns the exit error.
+func (n *proc) stop(sig os.Signal) error {
+	_ = n.cmd.Process.Signal(sig)
+	select {
+	case err := <-n.done:
+		n.done <- err // for the cleanup
+		return err
+	case <-time.After(15 * time.Second):
+		n.t.Fatal("portico did not exit 15 s after the signal")
+		return nil
+	}
+}
+
+func upstreamConfig(upstream string) string {
+	return `version: 1
+upstreams:
+  - name: up
+    targets: [{url: "` + upstream + `"}]
+apis:
+  - name: api
+    base_path: /api
+    upstream: up
+    auth: [api_key]
+    routes:
+      - name: all
+        path: /{rest...}
+consumers:
+  - name: acme
+    api_keys: ["${ACME_KEY}"]
+`
+}
+
+func TestValidateExitCodes(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	valid := filepath.Join(dir, "valid.yaml")
+	invalid := filepath.Join(dir, "invalid.yaml")
+	os.WriteFile(valid, []byte(upstreamConfig("http://127.0.0.1:1")), 0o644)
+	os.WriteFile(invalid, []byte("version: 1\napis:\n  - name: a\n    base_pth: /a\n    routes:\n      - name: r\n        path: /{id\n"), 0o644)
+	tests := []struct {
+		desc   string
+		args   []string
+		env    []string
+		code   int
+		stderr []string
+	}{
+		{desc: "valid", args: []string{"validate", valid}, env: []string{"ACME_KEY=acme-key-0123456789"}, code: 0},
+		{desc: "unset variable", args: []string{"validate", valid}, code: 1,
+			stderr: []string{valid + ":15:16: consumers[0].api_keys[0]: environment variable ACME_KEY is not set"}},
+		{desc: "invalid", args: []string{"validate", invalid}, code: 1, stderr: []string{
+			invalid + `:4:5: apis[0]: unknown key "base_pth"; did you mean "base_path"?`,
+		}},
+		{desc: "missing file", args: []string{"validate", filepath.Join(dir, "nope.yaml")}, code: 1, stderr: []string{"nope.yaml: no such file or directory"}},
+		{desc: "no argument", args: []string{"validate"}, code: 2},
+		{desc: "unknown command", args: []string{"frobnicate"}, code: 2},
+		{desc: "not yet available", args: []string{"apply", valid}, code: 2, stderr: []string{"not available in this version"}},
+		{desc: "version", args: []string{"version"}, code: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.Command(binary, tt.args...)
+			cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, tt.env...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			code := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tt.code {
+				t.Fatalf("exit code %d, want %d; stderr:\n%s", code, tt.code, stderr.String())
+			}
+			for _, want := range tt.stderr {
+				if !strings.Contains(stderr.String(), want) {
+					t.Errorf("stderr does not contain %q:\n%s", want, stderr.String())
+				}
+			}
+		})
+	}
+}
+
+func TestInvalidConfigLinesHavePositions(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(file, []byte("version: 1\nupstreams:\n  - name: up\n    targets: [{url: ftp://x}]\napis:\n  - name: a\n    upstream: nope\n    routes:\n      - name: r\n        path: /r\n"), 0o644)
+	out, _ := exec.Command(binary, "validate", file).CombinedOutput()
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) < 3 {
+		t.Fatalf("want every error reported, got:\n%s", out)
+	}
+	for _, l := range lines {
+		var line, col int
+		rest := strings.TrimPrefix(l, file+":")
+		if _, err := fmt.Sscanf(rest, "%d:%d:", &line, &col); err != nil || line == 0 || col == 0 {
+			t.Errorf("%q is not PATH:LINE:COL: message", l)
+		}
+	}
+}
+
+func TestServeDemo(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil, "--demo")
+	status, body := n.get("/demo/hello", "X-API-Key", "portico-demo-key-0001")
+	if status != 200 || !strings.Contains(body, `"consumer":"demo-user"`) {
+		t.Fatalf("demo hello: %d %s", status, body)
+	}
+	if status, _ := n.get("/demo/hello"); status != 401 {
+		t.Fatalf("demo hello without a key: %d, want 401", status)
+	}
+	if !strings.Contains(n.out.String(), "curl -H 'X-API-Key: portico-demo-key-0001' http://"+n.proxy+"/demo/hello") {
+		t.Errorf("the log does not tell the newcomer which curl to try:\n%s", n.out.String())
+	}
+	resp, err := http.Get("http://" + n.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), `portico_http_requests_total{api="demo",code="200",route="hello"} 1`) {
+		t.Errorf("/metrics does not count the demo request:\n%s", metrics)
+	}
+	if err := n.stop(syscall.SIGTERM); err != nil {
+		t.Fatalf("exit after SIGTERM: %v, want 0", err)
+	}
+	// Every request left one JSON access log line with the fixed fields.
+	found := 0
+	for l := range strings.SplitSeq(n.out.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) != nil || m["request_id"] == nil {
+			continue
+		}
+		found++
+		for _, k := range []string{"time", "request_id", "method", "path", "status", "duration_ms", "api", "route", "consumer", "upstream"} {
+			if _, ok := m[k]; !ok {
+				t.Errorf("access log line lacks %q: %s", k, l)
+			}
+		}
+	}
+	if found != 2 {
+		t.Errorf("found %d access log lines, want 2", found)
+	}
+}
+
+func TestReloadOnFileChangeAndSIGHUP(t *testing.T) {
+	t.Parallel()
+	v1 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "v1") }))
+	defer v1.Close()
+	v2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "v2") }))
+	defer v2.Close()
+	file := filepath.Join(t.TempDir(), "portico.yaml")
+	os.WriteFile(file, []byte(upstreamConfig(v1.URL)), 0o644)
+	n := startNode(t, []string{"ACME_KEY=acme-key-0123456789"}, "--config", file)
+	key := []string{"X-API-Key", "acme-key-0123456789"}
+	if _, body := n.get("/api/x", key...); body != "v1" {
+		t.Fatalf("before reload: %q", body)
+	}
+	waitFor := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) {
+			if _, body := n.get("/api/x", key...); body == want {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("still not %q 5 s after the change", want)
+	}
+	// A changed file is picked up.
+	os.WriteFile(file, []byte(upstreamConfig(v2.URL)), 0o644)
+	waitFor("v2")
+	// An invalid file is rejected, logged with its position, and v2 serves on.
+	os.WriteFile(file, []byte(strings.Replace(upstreamConfig(v1.URL), "base_path", "base_pth", 1)), 0o644)
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(n.out.String(), "config rejected") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(n.out.String(), `portico.yaml:7:5: apis[0]: unknown key \"base_pth\"`) {
+		t.Fatalf("the rejected config was not logged with its position:\n%s", n.out.String())
+	}
+	if _, body := n.get("/api/x", key...); body != "v2" {
+		t.Fatalf("after an invalid config: %q, want v2 to keep serving", body)
+	}
+	// SIGHUP reloads as well. Write the file back with the same size and
+	// an old modification time, so only the signal can trigger the reload.
+	os.WriteFile(file, []byte(upstreamConfig(v1.URL)), 0o644)
+	waitFor("v1")
+	os.WriteFile(file, []byte(upstreamConfig(v2.URL)), 0o644)
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(file, old, old)
+	_ = n.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor("v2")
+}
+
+// TestGracefulShutdown sends SIGTERM while a slow request is in flight: the
+// request must complete, new connections must be refused, and the process
+// must exit 0.
+func TestGracefulShutdown(t *testing.T) {
+	t.Parallel()
+	entered := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		time.Sleep(time.Second)
+		io.WriteString(w, "finished")
+	}))
+	defer slow.Close()
+	file := filepath.Join(t.TempDir(), "portico.yaml")
+	os.WriteFile(file, []byte(strings.Replace(upstreamConfig(slow.URL), `"${ACME_KEY}"`, `"acme-key-0123456789"`, 1)), 0o644)
+	n := startNode(t, nil, "--config", file, "--drain-timeout", "10s")
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	res := make(chan result, 1)
+	go func() {
+		c, err := net.Dial("tcp", n.proxy)
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		defer c.Close()
+		io.WriteString(c, "GET /api/slow HTTP/1.1\r\nHost: x\r\nX-API-Key: acme-key-0123456789\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		res <- result{resp.StatusCode, string(b), err}
+	}()
+	<-entered
+	began := time.Now()
+	exit := make(chan error, 1)
+	go func() { exit <- n.stop(syscall.SIGTERM) }()
+	time.Sleep(200 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if c, err := (&net.Dialer{}).DialContext(ctx, "tcp", n.proxy); err == nil {
+		c.Close()
+		t.Error("a new connection was accepted after SIGTERM")
+	}
+	r := <-res
+	if r.err != nil || r.status != 200 || r.body != "finished" {
+		t.Fatalf("in-flight request: %d %q %v, want 200 finished", r.status, r.body, r.err)
+	}
+	if err := <-exit; err != nil {
+		t.Fatalf("exit: %v, want 0", err)
+	}
+	if took := time.Since(began); took > 5*time.Second {
+		t.Errorf("shutdown took %v", took)
+	}
+}
+
+func TestUnusedFlagsAreNamed(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, nil, "--redis", "redis://127.0.0.1:6379")
+	if !strings.Contains(n.out.String(), "--redis is accepted but not used by this version yet") {
+		t.Errorf("--redis was silently ignored:\n%s", n.out.String())
+	}
+	cmd := exec.Command(binary, "serve", "--store", "postgres://127.0.0.1/test", "--proxy-addr", freeAddr(t), "--admin-addr", freeAddr(t), "--data-dir", t.TempDir())
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "PostgreSQL is not supported by this version") {
+		t.Errorf("--store postgres://: %v\n%s\nwant exit 2 with a clear message", err, out)
+	}
+}
