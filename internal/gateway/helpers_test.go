@@ -55,8 +55,9 @@ func (s *syncBuffer) String() string {
 }
 
 // start compiles yaml, in which every "UPSTREAM" is replaced by upstream,
-// and serves it on a real socket with Portico's server settings.
-func start(t testing.TB, yaml, upstream string) *env {
+// and serves it on a real socket with Portico's server settings, changed
+// by opts before the server starts.
+func start(t testing.TB, yaml, upstream string, opts ...func(*http.Server)) *env {
 	t.Helper()
 	metrics := telemetry.NewMetrics()
 	buf := &syncBuffer{}
@@ -67,6 +68,9 @@ func start(t testing.TB, yaml, upstream string) *env {
 	e.load(yaml, upstream)
 	e.srv = httptest.NewUnstartedServer(e.gw)
 	e.srv.Config = gateway.NewServer(e.gw)
+	for _, o := range opts {
+		o(e.srv.Config)
+	}
 	e.srv.Start()
 	e.URL = e.srv.URL
 	e.Addr = e.srv.Listener.Addr().String()

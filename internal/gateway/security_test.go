@@ -290,10 +290,9 @@ func TestSmuggling(t *testing.T) {
 func TestSlowHeadersAreCutOff(t *testing.T) {
 	t.Parallel()
 	rec := newRecorder(t)
-	e := start(t, baseConfig, rec.srv.URL)
 	// The real limit is ReadHeaderTimeout (10 s); the test shortens it to
 	// check the mechanism, not the constant.
-	e.srv.Config.ReadHeaderTimeout = 300 * time.Millisecond
+	e := start(t, baseConfig, rec.srv.URL, func(s *http.Server) { s.ReadHeaderTimeout = 300 * time.Millisecond })
 	conns := make([]net.Conn, 20)
 	for i := range conns {
 		c, err := net.Dial("tcp", e.Addr)

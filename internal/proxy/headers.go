@@ -78,7 +78,7 @@ func writeRequestHead(bw *bufio.Writer, r *http.Request, x *pipeline.Exchange, t
 	bw.WriteByte(' ')
 	bw.WriteString(t.basePath)
 	bw.WriteString(x.UpstreamPath)
-	if r.URL.RawQuery != "" {
+	if r.URL.RawQuery != "" || r.URL.ForceQuery {
 		bw.WriteByte('?')
 		bw.WriteString(r.URL.RawQuery)
 	}

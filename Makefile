@@ -1,0 +1,42 @@
+# Portico's developer commands. `make test` is the one command that runs
+# every test; .ci/run calls it too.
+
+GO       ?= go
+FUZZTIME ?= 10s
+
+.PHONY: test vet race unit fuzz bench bench-go build run lint
+
+## test: vet, the whole suite under the race detector, then every fuzz
+## target for FUZZTIME each (their kept corpora also run as plain tests)
+test: vet race fuzz
+
+vet:
+	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
+	$(GO) vet ./...
+
+race:
+	$(GO) test -race -count=1 ./...
+
+## unit: the suite without the race detector (faster)
+unit:
+	$(GO) test -count=1 ./...
+
+fuzz:
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
+
+## bench: Go benchmarks (router, full request), then the load harness
+bench: bench-go
+	bench/run.sh
+
+bench-go:
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+build:
+	$(GO) build -o portico ./cmd/portico
+
+run:
+	$(GO) run ./cmd/portico serve --demo
+
+## lint: golangci-lint with the linters listed in .golangci.yml
+lint:
+	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0 run ./...
