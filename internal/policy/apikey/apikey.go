@@ -43,13 +43,24 @@ func NewKeyring(keys map[string][]string) *Keyring {
 
 // Lookup returns the consumer owning key, or "".
 func (k *Keyring) Lookup(key string) string {
-	d := sha256.Sum256([]byte(key))
+	d := digest(key)
 	for _, e := range k.byPrefix[[8]byte(d[:8])] {
 		if subtle.ConstantTimeCompare(d[:], e.digest[:]) == 1 {
 			return e.consumer
 		}
 	}
 	return ""
+}
+
+// digest hashes key through a stack buffer: []byte(key) would allocate for
+// keys longer than 32 bytes, which real keys are.
+func digest(key string) [sha256.Size]byte {
+	var buf [256]byte
+	if len(key) > len(buf) {
+		return sha256.Sum256([]byte(key))
+	}
+	n := copy(buf[:], key)
+	return sha256.Sum256(buf[:n])
 }
 
 // Method authenticates by a key in one header.
