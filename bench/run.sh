@@ -52,16 +52,35 @@ trap cleanup EXIT
 sed "s|PIDFILE|$TMP/nginx.pid|" bench/nginx.conf >"$TMP/nginx.conf"
 nginx -p "$TMP" -c "$TMP/nginx.conf"
 "$BIN/stdproxy" -addr 127.0.0.1:9903 -target http://127.0.0.1:9901 2>/dev/null & pids+=($!)
-"$BIN/portico" serve --config bench/portico.yaml --data-dir "$TMP/data" \
+# gen N: bench/portico.yaml with N-1 more routes, ten per extra API, so
+# that the benchmarked route is one of N.
+gen() {
+	awk -v n="$1" '
+		/^consumers:/ && !done {
+			for (i = 1; i < n; i++) {
+				if (i % 10 == 1) printf "  - name: api%d\n    base_path: /api%d\n    upstream: orders\n    auth: [api_key]\n    routes:\n", i, i
+				printf "      - name: r%d\n        methods: [GET]\n        path: /res%d/{id}\n", i, i
+			}
+			done = 1
+		}
+		{ print }' bench/portico.yaml
+}
+gen 10 >"$TMP/portico-10.yaml"
+gen 10000 >"$TMP/portico-10k.yaml"
+"$BIN/portico" validate "$TMP/portico-10k.yaml" >/dev/null
+"$BIN/portico" serve --config "$TMP/portico-10.yaml" --data-dir "$TMP/data" \
 	--proxy-addr 127.0.0.1:9904 --admin-addr 127.0.0.1:9905 >"$TMP/portico.log" 2>&1 & pids+=($!)
+"$BIN/portico" serve --config "$TMP/portico-10k.yaml" --data-dir "$TMP/data10k" \
+	--proxy-addr 127.0.0.1:9906 --admin-addr 127.0.0.1:9907 >/dev/null 2>&1 & pids+=($!)
 
 declare -A URL=(
 	[direct]=http://127.0.0.1:9901/7
 	[nginx]=http://127.0.0.1:9902/7
 	[net/http]=http://127.0.0.1:9903/7
 	[portico]=http://127.0.0.1:9904/orders/7
+	[portico-10k]=http://127.0.0.1:9906/orders/7
 )
-TARGETS=(direct nginx net/http portico)
+TARGETS=(direct nginx net/http portico portico-10k)
 
 for t in "${TARGETS[@]}"; do
 	for _ in $(seq 50); do
@@ -94,14 +113,14 @@ med() { tr ' ' '\n' <<<"$1" | grep -v '^$' | median; }
 	echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2}')"
 	echo "$(go version | cut -d' ' -f3), $(nginx -v 2>&1 | cut -d' ' -f3), wrk -t1 -c$CONNS -d${DURATION}s, median of $ROUNDS rounds"
 	echo
-	printf "%-10s %12s %10s %10s\n" target "req/s" "p50 ms" "p99 ms"
+	printf "%-12s %12s %10s %10s\n" target "req/s" "p50 ms" "p99 ms"
 	for t in "${TARGETS[@]}"; do
-		printf "%-10s %12.0f %10s %10s\n" "$t" "$(med "${RPS[$t]}")" "$(med "${P50[$t]}")" "$(med "${P99[$t]}")"
+		printf "%-12s %12.0f %10s %10s\n" "$t" "$(med "${RPS[$t]}")" "$(med "${P50[$t]}")" "$(med "${P99[$t]}")"
 	done
 	echo
-	d=$(med "${RPS[direct]}"); n=$(med "${RPS[nginx]}"); s=$(med "${RPS[net/http]}"); p=$(med "${RPS[portico]}")
-	awk -v d="$d" -v n="$n" -v s="$s" -v p="$p" 'BEGIN {
-		printf "portico/nginx   %.2f\nportico/direct  %.2f\nnginx/direct    %.2f\nnet/http/nginx  %.2f\n", p/n, p/d, n/d, s/n }'
+	d=$(med "${RPS[direct]}"); n=$(med "${RPS[nginx]}"); s=$(med "${RPS[net/http]}"); p=$(med "${RPS[portico]}"); k=$(med "${RPS[portico-10k]}")
+	awk -v d="$d" -v n="$n" -v s="$s" -v p="$p" -v k="$k" 'BEGIN {
+		printf "portico/nginx        %.2f\nportico/direct       %.2f\nnginx/direct         %.2f\nnet/http/nginx       %.2f\n10k routes/10 routes %.2f\n", p/n, p/d, n/d, s/n, k/p }'
 } | tee "$TMP/summary.txt"
 
 # Latency at half of Portico's peak rate, Portico against the upstream
@@ -111,7 +130,8 @@ rate=$(awk -v p="$peak" 'BEGIN {printf "%d", p/2}')
 echo >&2
 echo "fixed-rate pass: ${rate} req/s for ${DURATION}s each (vegeta)..." >&2
 declare -A VP50 VP99
-for t in direct portico; do
+URL[nginx]=http://127.0.0.1:9902/7
+for t in direct nginx portico; do
 	# One core and a fixed pool of connections, like wrk -t1 -c$CONNS:
 	# unbounded, vegeta spawns workers until it starves the machine.
 	echo "GET ${URL[$t]}" | GOMAXPROCS=1 "$BIN/vegeta" attack -rate="$rate" -duration="${DURATION}s" -header "X-API-Key: $KEY" \
@@ -126,8 +146,9 @@ done
 	echo
 	echo "at ${rate} req/s (half of Portico's peak), vegeta:"
 	printf "%-10s %10s %10s\n" target "p50 ms" "p99 ms"
-	for t in direct portico; do printf "%-10s %10s %10s\n" "$t" "${VP50[$t]}" "${VP99[$t]}"; done
-	awk -v a="${VP99[portico]}" -v b="${VP99[direct]}" 'BEGIN {printf "portico adds %.3f ms at p99\n", a-b}'
+	for t in direct nginx portico; do printf "%-10s %10s %10s\n" "$t" "${VP50[$t]}" "${VP99[$t]}"; done
+	awk -v a="${VP99[portico]}" -v n="${VP99[nginx]}" -v b="${VP99[direct]}" \
+		'BEGIN {printf "portico adds %.3f ms at p99, nginx adds %.3f ms\n", a-b, n-b}'
 	echo
 	echo "access log lines written by portico: $(grep -c '"request_id"' "$TMP/portico.log")"
 } | tee -a "$TMP/summary.txt"

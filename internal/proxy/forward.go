@@ -256,7 +256,9 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, c *conn, hd he
 	defer copyBufs.Put(bp)
 	buf := *bp
 	for {
-		_ = c.nc.SetReadDeadline(time.Now().Add(h.timeout))
+		if c.br.Buffered() == 0 { // the next read goes to the network
+			_ = c.nc.SetReadDeadline(time.Now().Add(h.timeout))
+		}
 		n, rerr := body.Read(buf)
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
