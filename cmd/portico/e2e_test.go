@@ -405,3 +405,71 @@ func TestUnusedFlagsAreNamed(t *testing.T) {
 		t.Errorf("--store postgres://: %v\n%s\nwant exit 2 with a clear message", err, out)
 	}
 }
+
+// TestShutdownWithOpenStreams sends SIGTERM while a WebSocket tunnel and a
+// server-sent event stream are open and never end on their own: the node
+// must cut both off at the drain deadline and exit 0.
+func TestShutdownWithOpenStreams(t *testing.T) {
+	t.Parallel()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "" {
+			c, brw, _ := http.NewResponseController(w).Hijack()
+			defer c.Close()
+			brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+			brw.Flush()
+			io.Copy(io.Discard, c) // hold the tunnel open
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		for {
+			io.WriteString(w, "data: tick\n\n")
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}))
+	defer up.Close()
+	file := filepath.Join(t.TempDir(), "portico.yaml")
+	cfg := strings.Replace(upstreamConfig(up.URL), `"${ACME_KEY}"`, `"acme-key-0123456789"`, 1)
+	os.WriteFile(file, []byte(cfg), 0o644)
+	n := startNode(t, nil, "--config", file, "--drain-timeout", "1s")
+
+	ws, err := net.Dial("tcp", n.proxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	io.WriteString(ws, "GET /api/ws HTTP/1.1\r\nHost: x\r\nX-API-Key: acme-key-0123456789\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	wsr := bufio.NewReader(ws)
+	if line, _ := wsr.ReadString('\n'); !strings.Contains(line, "101") {
+		t.Fatalf("WebSocket handshake: %q", line)
+	}
+	req, _ := http.NewRequest("GET", "http://"+n.proxy+"/api/events", nil)
+	req.Header.Set("X-API-Key", "acme-key-0123456789")
+	sse, err := http.DefaultClient.Do(req)
+	if err != nil || sse.StatusCode != 200 {
+		t.Fatalf("SSE: %v %v", sse, err)
+	}
+	defer sse.Body.Close()
+	if line, _ := bufio.NewReader(sse.Body).ReadString('\n'); line != "data: tick\n" {
+		t.Fatalf("SSE first line %q", line)
+	}
+
+	began := time.Now()
+	if err := n.stop(syscall.SIGTERM); err != nil {
+		t.Fatalf("exit with open streams: %v, want 0", err)
+	}
+	if took := time.Since(began); took < 900*time.Millisecond || took > 5*time.Second {
+		t.Errorf("exited %v after SIGTERM; want about the 1 s drain timeout", took)
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.ReadAll(wsr); err != nil {
+		t.Errorf("the WebSocket tunnel was not closed: %v", err)
+	}
+	if !strings.Contains(n.out.String(), "cut off") {
+		t.Errorf("the node did not log that streams were cut off:\n%s", n.out.String())
+	}
+}

@@ -33,9 +33,13 @@ func NewServer(h http.Handler) *http.Server {
 	}
 }
 
+// ErrDrainTimeout reports that requests were still running when the drain
+// time ran out, and were cut off.
+var ErrDrainTimeout = errors.New("drain timeout: in-flight requests were cut off")
+
 // Serve serves srv on ln until ctx is done, then shuts down gracefully:
 // it stops accepting, lets in-flight requests finish for up to drain, and
-// then closes what is left.
+// then closes what is left, returning ErrDrainTimeout.
 func Serve(ctx context.Context, srv *http.Server, ln net.Listener, drain time.Duration) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -49,7 +53,7 @@ func Serve(ctx context.Context, srv *http.Server, ln net.Listener, drain time.Du
 	err := srv.Shutdown(sctx)
 	if errors.Is(err, context.DeadlineExceeded) {
 		_ = srv.Close()
-		err = errors.New("drain timeout: in-flight requests were cut off")
+		err = ErrDrainTimeout
 	}
 	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 		return serr

@@ -117,7 +117,13 @@ func Run(ctx context.Context, o Options) error {
 
 	var first error
 	for range 2 {
-		if err := <-errc; err != nil && first == nil {
+		err := <-errc
+		if errors.Is(err, gateway.ErrDrainTimeout) {
+			// Streams that outlive the drain time are cut off by design.
+			log.Warn("requests still running at the drain deadline were cut off", "drain_timeout", o.DrainTimeout.String())
+			continue
+		}
+		if err != nil && first == nil {
 			first = err
 			stopWatching()
 			_ = proxySrv.Close()
