@@ -6,9 +6,9 @@ FUZZTIME ?= 10s
 
 .PHONY: test vet race unit fuzz bench bench-go build run lint
 
-## test: vet, the whole suite under the race detector, then every fuzz
-## target for FUZZTIME each (their kept corpora also run as plain tests)
-test: vet race fuzz
+## test: vet and lint, the whole suite under the race detector, then every
+## fuzz target for FUZZTIME each (their kept corpora also run as plain tests)
+test: vet lint race fuzz
 
 vet:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
@@ -37,6 +37,7 @@ build:
 run:
 	$(GO) run ./cmd/portico serve --demo
 
-## lint: golangci-lint with the linters listed in .golangci.yml
+## lint: golangci-lint with the linters listed in .golangci.yml (pinned;
+## built from the Go module proxy on first use, cached afterwards)
 lint:
 	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0 run ./...

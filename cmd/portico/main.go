@@ -49,7 +49,7 @@ func main() {
 	if errors.As(err, &ee) {
 		code = ee.code
 	}
-	if ee == nil || ee.err != errSilent {
+	if ee == nil || !errors.Is(ee.err, errSilent) {
 		fmt.Fprintln(os.Stderr, "portico:", err)
 	}
 	os.Exit(code)

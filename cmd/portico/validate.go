@@ -17,7 +17,7 @@ func validate(args []string, getenv func(string) (string, bool), stdout, stderr 
 		return &exitError{code: 2, err: errSilent}
 	}
 	path := args[0]
-	data, err := os.ReadFile(path)
+	data, err := os.ReadFile(path) //nolint:gosec // the operator names the config file to read
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", path, errors.Unwrap(err))
 		return &exitError{code: 1, err: errSilent}

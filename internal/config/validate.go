@@ -30,7 +30,7 @@ var (
 
 // Load reads, parses and validates the config file at path.
 func Load(path string, getenv func(string) (string, bool)) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := os.ReadFile(path) //nolint:gosec // the operator names the config file to read
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
@@ -205,7 +205,7 @@ func checkTargetURL(s string) error {
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return fmt.Errorf("%q is not a URL: %v", s, err)
+		return fmt.Errorf("%q is not a URL: %w", s, err)
 	}
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
@@ -219,7 +219,7 @@ func checkTargetURL(s string) error {
 	}
 	if u.EscapedPath() != "" && u.EscapedPath() != "/" {
 		if err := urlpath.ValidBasePath(u.EscapedPath()); err != nil {
-			return fmt.Errorf("target path: %v", err)
+			return fmt.Errorf("target path: %w", err)
 		}
 	}
 	return nil

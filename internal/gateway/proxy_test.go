@@ -373,3 +373,26 @@ apis:
 		t.Error("POST was retried onto the healthy target; only idempotent requests may be")
 	}
 }
+
+func TestHTTPSUpstream(t *testing.T) {
+	t.Parallel()
+	up := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "tls "+r.Host+" "+r.URL.Path)
+	}))
+	defer up.Close()
+	// Untrusted certificate: refused.
+	e := start(t, streamConfig, up.URL)
+	if resp, body := e.do("GET", "/s/x", nil, nil); resp.StatusCode != 502 {
+		t.Fatalf("an upstream with an unknown CA: %d %s, want 502", resp.StatusCode, body)
+	}
+	// Trusted: served, with the target's host as Host.
+	trusting := start(t, "version: 1\n", "", func(*http.Server) {})
+	trusting.rt.Pools.RootCAs = up.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+	trusting.load(streamConfig, up.URL)
+	for range 3 {
+		resp, body := trusting.do("GET", "/s/x", nil, nil)
+		if resp.StatusCode != 200 || body != "tls "+strings.TrimPrefix(up.URL, "https://")+" /x" {
+			t.Fatalf("HTTPS upstream: %d %q", resp.StatusCode, body)
+		}
+	}
+}

@@ -111,7 +111,7 @@ func (rt *Router) Add(host string, t urlpath.Template, methods []string, r *Rout
 		}
 	}
 	n := &api.root
-	var l **leaf = &n.leaf
+	l := &n.leaf
 	for _, s := range t.Segments {
 		switch {
 		case s.Rest:

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -310,7 +311,7 @@ func TestSlowHeadersAreCutOff(t *testing.T) {
 		for {
 			_, err := c.Read(buf)
 			if err != nil {
-				if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
 					t.Fatalf("connection %d still open 3 s after it stopped sending headers", i)
 				}
 				break // closed by the server

@@ -62,20 +62,21 @@ func Run(ctx context.Context, o Options) error {
 	log := slog.New(slog.NewJSONHandler(o.Stdout, nil))
 	metrics := telemetry.NewMetrics()
 	accessLog := telemetry.NewAccessLog(o.Stdout, 200*time.Millisecond)
-	defer accessLog.Close()
+	defer func() { _ = accessLog.Close() }()
 	rt := compiler.Runtime{Pools: proxy.NewPools(), Metrics: metrics, Tunnels: proxy.NewTunnels()}
 	defer rt.Pools.Close()
 	gw := gateway.New(metrics, accessLog)
 
+	var lc net.ListenConfig
 	var echoURL string
 	if o.Demo {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 		if err != nil {
 			return fmt.Errorf("starting the demo upstream: %w", err)
 		}
 		echo := &http.Server{Handler: demo.Echo(), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = echo.Serve(ln) }()
-		defer echo.Close()
+		defer func() { _ = echo.Close() }()
 		echoURL = "http://" + ln.Addr().String()
 	}
 
@@ -86,13 +87,13 @@ func Run(ctx context.Context, o Options) error {
 	var ready atomic.Bool
 	ready.Store(true)
 
-	proxyLn, err := net.Listen("tcp", o.ProxyAddr)
+	proxyLn, err := lc.Listen(ctx, "tcp", o.ProxyAddr)
 	if err != nil {
 		return fmt.Errorf("proxy address: %w", err)
 	}
-	adminLn, err := net.Listen("tcp", o.AdminAddr)
+	adminLn, err := lc.Listen(ctx, "tcp", o.AdminAddr)
 	if err != nil {
-		proxyLn.Close()
+		_ = proxyLn.Close()
 		return fmt.Errorf("admin address: %w", err)
 	}
 	log.Info("portico is serving", "proxy", proxyLn.Addr().String(), "admin", adminLn.Addr().String(), "config", o.ConfigPath)

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 )
@@ -57,8 +58,8 @@ func MethodNotAllowed(allow string) *Error {
 // WriteError renders err as the gateway's JSON error. An error that is not
 // an *Error is answered as 502, since only the proxy returns plain errors.
 func WriteError(w http.ResponseWriter, requestID string, err error) *Error {
-	e, ok := err.(*Error)
-	if !ok {
+	var e *Error
+	if !errors.As(err, &e) {
 		e = ErrBadGateway
 	}
 	h := w.Header()

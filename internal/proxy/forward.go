@@ -269,7 +269,7 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, c *conn, hd he
 				flusher.Flush()
 			}
 		}
-		if rerr == io.EOF {
+		if errors.Is(rerr, io.EOF) {
 			h.release(c, hd, r)
 			return nil
 		}

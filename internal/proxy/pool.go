@@ -13,6 +13,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,10 @@ const IdleConnTimeout = 50 * time.Second
 // Pools owns the connection pools of all targets. Pools outlive configs: a
 // reload that keeps a target keeps its warm connections.
 type Pools struct {
+	// RootCAs verifies HTTPS targets; nil means the system's roots. Set it
+	// before the first config is compiled.
+	RootCAs *x509.CertPool
+
 	mu    sync.Mutex
 	pools map[string]*Pool
 }
@@ -50,7 +55,7 @@ func (ps *Pools) Get(addr, serverName string, tlsOn bool) *Pool {
 	if p == nil {
 		p = &Pool{addr: addr, idle: make(chan *conn, MaxIdlePerTarget)}
 		if tlsOn {
-			p.tls = &tls.Config{ServerName: serverName, MinVersion: tls.VersionTLS12}
+			p.tls = &tls.Config{ServerName: serverName, MinVersion: tls.VersionTLS12, RootCAs: ps.RootCAs}
 		}
 		ps.pools[key] = p
 	}
@@ -132,7 +137,7 @@ func (p *Pool) dial(ctx context.Context, timeout time.Duration) (*conn, error) {
 		err := tc.HandshakeContext(hctx)
 		cancel()
 		if err != nil {
-			nc.Close()
+			_ = nc.Close()
 			return nil, err
 		}
 		nc = tc
@@ -181,7 +186,7 @@ func (p *Pool) close() {
 }
 
 func (c *conn) close() {
-	c.nc.Close()
+	_ = c.nc.Close()
 	if c.br != nil {
 		c.br.Reset(nil)
 		bufReaders.Put(c.br)

@@ -146,7 +146,7 @@ func (u *Upstream) backoff(n int) time.Duration {
 		d = u.retryBase << (n - 1)
 	}
 	half := d / 2
-	return half + rand.N(half+1)
+	return half + rand.N(half+1) //nolint:gosec // jitter needs no cryptographic randomness
 }
 
 // smoothSchedule precomputes one cycle of nginx's smooth weighted

@@ -75,7 +75,7 @@ func (t *Tunnels) Shutdown(ctx context.Context) {
 	}
 	t.mu.Lock()
 	for c := range t.conns {
-		c.Close()
+		_ = c.Close()
 	}
 	t.mu.Unlock()
 	<-done
@@ -124,7 +124,7 @@ func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, x *pipeline.Exc
 	}
 	h.tunnels.add(client)
 	defer h.tunnels.remove(client)
-	defer client.Close()
+	defer func() { _ = client.Close() }()
 	defer c.close()
 	_ = client.SetDeadline(time.Time{})
 	_ = c.nc.SetDeadline(time.Time{})
