@@ -72,8 +72,7 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, x *pipeline.Exch
 		}
 		c, hd, stop, err := h.roundTrip(w.Header(), r, x, t, hasBody, bodyLen)
 		if err == nil {
-			defer stop()
-			return h.respond(w, r, c, hd)
+			return h.respond(w, r, c, hd, stop)
 		}
 		if try >= attempts || err == pipeline.ErrBodyTooLarge || r.Context().Err() != nil {
 			return h.failed(r, err)
@@ -240,14 +239,18 @@ func writeBody(bw *bufio.Writer, body io.Reader, n int64) (kind string, err erro
 }
 
 // respond streams the response body on c to the client, whose status and
-// headers are ready, and then recycles or closes c.
-func (h *Handler) respond(w http.ResponseWriter, r *http.Request, c *conn, hd head) error {
+// headers are ready, and then recycles or closes c. stop unregisters the
+// hook that interrupts c when the client leaves; it is called before c can
+// go back to the pool, so the hook can never hit another request's
+// connection.
+func (h *Handler) respond(w http.ResponseWriter, r *http.Request, c *conn, hd head, stop func() bool) error {
 	w.WriteHeader(hd.status)
 	body := &c.body
 	if body.done {
-		h.release(c, hd, r)
+		h.release(c, hd, stop)
 		return nil
 	}
+	defer stop() // for the paths that close c
 	// Flush as data arrives unless the length is known and the content is
 	// not an event stream, so SSE and long polls reach the client at once.
 	flusher, _ := w.(http.Flusher)
@@ -262,6 +265,7 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, c *conn, hd he
 		n, rerr := body.Read(buf)
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
+				stop()
 				c.close()
 				return nil // the client is gone; its status is already logged
 			}
@@ -270,10 +274,11 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, c *conn, hd he
 			}
 		}
 		if errors.Is(rerr, io.EOF) {
-			h.release(c, hd, r)
+			h.release(c, hd, stop)
 			return nil
 		}
 		if rerr != nil {
+			stop()
 			c.close()
 			if r.Context().Err() != nil {
 				return nil
@@ -286,8 +291,11 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, c *conn, hd he
 	}
 }
 
-func (h *Handler) release(c *conn, hd head, r *http.Request) {
-	if hd.close || c.body.untilEOF || r.Context().Err() != nil {
+// release pools c after a response that ended cleanly, unless the
+// response or the client says otherwise. stop reports false when the
+// client's hook already ran (or is running), which may have interrupted c.
+func (h *Handler) release(c *conn, hd head, stop func() bool) {
+	if !stop() || hd.close || c.body.untilEOF {
 		c.close()
 		return
 	}

@@ -99,21 +99,25 @@ func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, x *pipeline.Exc
 		return h.classify("reset", err)
 	}
 	stop := context.AfterFunc(r.Context(), c.abort)
-	defer stop()
 	hd, err := readHead(c, w.Header(), http.MethodGet)
 	if err != nil {
+		stop()
 		c.close()
 		return h.classify(readErrorKind(err), err)
 	}
 	if hd.status != http.StatusSwitchingProtocols {
 		// Refused: pass the answer on; the connection is not reused.
 		hd.close = true
-		return h.respond(w, r, c, hd)
+		return h.respond(w, r, c, hd, stop)
 	}
 	if !strings.EqualFold(hd.upgrade, "websocket") {
+		stop()
 		c.close()
 		return h.classify("protocol", errors.New("upstream upgraded to something other than websocket"))
 	}
+	// From here the copy loops end when either side closes; the hook that
+	// interrupts c on a client disconnect is not needed any more.
+	stop()
 	client, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		c.close()
@@ -129,7 +133,6 @@ func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, x *pipeline.Exc
 	_ = client.SetDeadline(time.Time{})
 	_ = c.nc.SetDeadline(time.Time{})
 
-	stop()
 	brw.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
 	hdr := w.Header()
 	hdr.Set("Connection", "Upgrade")
