@@ -342,21 +342,10 @@ func TestRetriesIdempotentOnly(t *testing.T) {
 	closed, _ := net.Listen("tcp", "127.0.0.1:0")
 	down := "http://" + closed.Addr().String()
 	closed.Close()
-	cfg := `
-version: 1
-upstreams:
-  - name: up
-    targets: [{url: "` + down + `"}, {url: "UPSTREAM"}]
-    retries: {attempts: 2, base: 1ms}
-apis:
-  - name: s
-    base_path: /s
-    upstream: up
-    auth: [none]
-    routes:
-      - name: all
-        path: /{rest...}
-`
+	// Two targets, the first dead, and two retries.
+	cfg := strings.Replace(streamConfig, `targets: [{url: "UPSTREAM"}]`,
+		`targets: [{url: "`+down+`"}, {url: "UPSTREAM"}]
+    retries: {attempts: 2, base: 1ms}`, 1)
 	e := start(t, cfg, flaky.URL)
 	for range 4 {
 		if resp, body := e.do("GET", "/s/x", nil, nil); resp.StatusCode != 200 {
