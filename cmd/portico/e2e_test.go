@@ -473,3 +473,69 @@ func TestShutdownWithOpenStreams(t *testing.T) {
 		t.Errorf("the node did not log that streams were cut off:\n%s", n.out.String())
 	}
 }
+
+// TestShutdownUnderLoad sends SIGTERM while clients send a steady stream
+// of requests: every request must either get its 200 or fail to connect —
+// none may be cut off or answered with an error.
+func TestShutdownUnderLoad(t *testing.T) {
+	t.Parallel()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(20 * time.Millisecond)
+		io.WriteString(w, "ok")
+	}))
+	defer up.Close()
+	file := filepath.Join(t.TempDir(), "portico.yaml")
+	os.WriteFile(file, []byte(strings.Replace(upstreamConfig(up.URL), `"${ACME_KEY}"`, `"acme-key-0123456789"`, 1)), 0o644)
+	n := startNode(t, nil, "--config", file, "--drain-timeout", "10s")
+	var mu sync.Mutex
+	var ok, refused int
+	var bad []string
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Transport: &http.Transport{}, Timeout: 5 * time.Second}
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				req, _ := http.NewRequest("GET", "http://"+n.proxy+"/api/x", nil)
+				req.Header.Set("X-API-Key", "acme-key-0123456789")
+				resp, err := client.Do(req)
+				mu.Lock()
+				switch {
+				case err != nil && (strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "server closed idle connection")):
+					refused++
+				case err != nil:
+					bad = append(bad, err.Error())
+				default:
+					b, rerr := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if rerr != nil || resp.StatusCode != 200 || string(b) != "ok" {
+						bad = append(bad, fmt.Sprintf("%d %q %v", resp.StatusCode, b, rerr))
+					} else {
+						ok++
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := n.stop(syscall.SIGTERM); err != nil {
+		t.Errorf("exit under load: %v, want 0", err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if len(bad) > 0 {
+		t.Fatalf("%d requests failed during shutdown (%d ok, %d refused), first: %s", len(bad), ok, refused, bad[0])
+	}
+	if ok < 50 || refused == 0 {
+		t.Fatalf("%d ok, %d refused: the test did not shut down under load", ok, refused)
+	}
+}

@@ -385,3 +385,45 @@ func TestHTTPSUpstream(t *testing.T) {
 		}
 	}
 }
+
+// TestUpstreamResetIs502 has the upstream reset the connection after
+// reading the request: a POST (not retried) answers 502 at once, and a GET
+// is retried on a new connection only when it was a reused one.
+func TestUpstreamResetIs502(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				br := bufio.NewReader(c)
+				for {
+					line, err := br.ReadString('\n')
+					if err != nil || line == "\r\n" {
+						break
+					}
+				}
+				c.(*net.TCPConn).SetLinger(0) // close with RST
+				c.Close()
+			}()
+		}
+	}()
+	e := start(t, streamConfig, "http://"+ln.Addr().String())
+	for _, method := range []string{"GET", "POST"} {
+		began := time.Now()
+		resp, body := e.do(method, "/s/x", nil, nil)
+		if resp.StatusCode != 502 || decodeError(t, resp, body).Error.Code != "upstream_failed" {
+			t.Errorf("%s to a resetting upstream: %d %s, want 502 upstream_failed", method, resp.StatusCode, body)
+		}
+		if took := time.Since(began); took > 500*time.Millisecond {
+			t.Errorf("%s took %v to fail", method, took)
+		}
+	}
+}
