@@ -4,7 +4,13 @@
 GO       ?= go
 FUZZTIME ?= 10s
 
-.PHONY: test vet race unit fuzz bench bench-go build run lint
+# Tests that need PostgreSQL read its URL from here; scripts/services.sh
+# makes sure the server runs. .ci/run also sets PORTICO_REQUIRE_SERVICES=1,
+# which turns a missing service from a skip into a failure.
+PORTICO_TEST_POSTGRES ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+export PORTICO_TEST_POSTGRES
+
+.PHONY: test vet race unit fuzz bench bench-go build run lint services
 
 ## test: vet and lint, the whole suite under the race detector, then every
 ## fuzz target for FUZZTIME each (their kept corpora also run as plain tests)
@@ -14,12 +20,16 @@ vet:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 
-race:
+race: services
 	$(GO) test -race -count=1 ./...
 
 ## unit: the suite without the race detector (faster)
-unit:
+unit: services
 	$(GO) test -count=1 ./...
+
+## services: start (or install and start) what the tests talk to
+services:
+	scripts/services.sh
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
