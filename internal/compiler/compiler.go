@@ -9,6 +9,7 @@
 package compiler
 
 import (
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -66,9 +67,11 @@ func Compile(name string, cfg *config.Config, rt Runtime) (*Compiled, error) {
 		}
 	}
 
-	keys := map[string][]string{}
+	keys := map[string][]apikey.Digest{}
 	for _, c := range cfg.Consumers {
-		keys[c.Name] = c.APIKeys
+		for _, k := range c.APIKeys {
+			keys[c.Name] = append(keys[c.Name], keyDigest(k))
+		}
 	}
 	keyring := apikey.NewKeyring(keys)
 	methods := map[string]auth.Method{config.AuthAPIKey: apikey.New(apikey.DefaultHeader, keyring)}
@@ -100,6 +103,17 @@ func Compile(name string, cfg *config.Config, rt Runtime) (*Compiled, error) {
 	}
 	out.Snapshot = &gateway.Snapshot{Router: router, TrustedProxies: trusted}
 	return out, nil
+}
+
+// keyDigest returns the digest of a key given in the clear or, as revisions
+// store it, as "sha256:<hex>" (validated before).
+func keyDigest(k string) apikey.Digest {
+	if config.IsHashedKey(k) {
+		var d apikey.Digest
+		_, _ = hex.Decode(d[:], []byte(k[len(config.HashedKeyPrefix):]))
+		return d
+	}
+	return apikey.KeyDigest(k)
 }
 
 func upstreamSpec(u config.Upstream) proxy.UpstreamSpec {

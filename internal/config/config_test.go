@@ -203,3 +203,51 @@ func TestProductExample(t *testing.T) {
 		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+func TestCanonical(t *testing.T) {
+	t.Parallel()
+	c, err := Load("testdata/valid.yaml", testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := Canonical(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(doc), "acme-key-0123456789") {
+		t.Fatalf("the canonical document holds an API key in the clear: %s", doc)
+	}
+	if !strings.Contains(string(doc), `"api_keys":["`+HashKey("acme-key-0123456789")+`"]`) {
+		t.Fatalf("the key is not stored as its hash: %s", doc)
+	}
+	if !strings.Contains(string(doc), `"timeout":"10s"`) {
+		t.Fatalf("durations are not written as strings: %s", doc)
+	}
+	// The canonical document is itself a valid config, whose canonical
+	// form is the same bytes: hashes identify configurations.
+	f, err := Parse("canonical.json", doc, nil)
+	if err != nil {
+		t.Fatalf("the canonical document does not parse: %v", err)
+	}
+	if err := f.Validate(); err != nil {
+		t.Fatalf("the canonical document does not validate: %v", err)
+	}
+	again, _ := Canonical(f.Config)
+	if string(again) != string(doc) || ContentHash(again) != ContentHash(doc) {
+		t.Fatalf("canonical form is not stable:\n%s\n%s", doc, again)
+	}
+	if c.Consumers[0].APIKeys[0] != "acme-key-0123456789" {
+		t.Fatal("Canonical changed its argument")
+	}
+}
+
+func TestParseWithoutEnvironmentKeepsVariables(t *testing.T) {
+	t.Parallel()
+	f, err := Parse("doc.yaml", []byte("version: 1\nconsumers:\n  - name: a\n    api_keys: [\"${SECRET}\", $${X}]\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Config.Consumers[0].APIKeys; got[0] != "${SECRET}" || got[1] != "$${X}" {
+		t.Fatalf("keys = %q; want the text as written", got)
+	}
+}

@@ -46,7 +46,9 @@ const maxConfigBytes = 16 << 20
 
 // Parse decodes a version 1 config strictly: an unknown key, a value of the
 // wrong type or an unset ${VAR} is an error. Every problem found is reported,
-// as Errors, not only the first.
+// as Errors, not only the first. JSON is YAML, so Parse reads both. With a
+// nil getenv, ${VAR} is kept as written (documents sent to the admin API
+// are stored as they are, never filled from the server's environment).
 func Parse(name string, data []byte, getenv func(string) (string, bool)) (*File, error) {
 	f := &File{Name: name, Config: &Config{}, pos: map[string]Pos{}}
 	if len(data) > maxConfigBytes {
@@ -232,6 +234,9 @@ func (d *decoder) scalar(n *yaml.Node, path, want string) (string, bool) {
 	if n.Kind != yaml.ScalarNode {
 		d.errorf(n, path, "must be %s, got %s", want, kindName(n))
 		return "", false
+	}
+	if d.getenv == nil {
+		return unprotect(n.Value), true // documents sent to the admin API: no ${VAR}
 	}
 	s, err := interpolate(n.Value, d.getenv)
 	if err != nil {

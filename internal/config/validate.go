@@ -129,7 +129,9 @@ func (v *validator) config(c *Config) {
 		consumers[cons.Name] = true
 		for j, k := range cons.APIKeys {
 			kp := fmt.Sprintf("%s.api_keys[%d]", p, j)
-			switch owner, dup := keys[k]; {
+			switch owner, dup := keys[HashKey(k)]; {
+			case IsHashedKey(k) && !dup:
+				// stored form of a key; its strength was checked when it was set
 			case len(k) < MinAPIKeyLen:
 				v.errorf(kp, "an API key must be at least %d characters", MinAPIKeyLen)
 			case !isPrintableASCII(k):
@@ -137,7 +139,7 @@ func (v *validator) config(c *Config) {
 			case dup:
 				v.errorf(kp, "this key is already a key of consumer %q; keys must be unique", owner)
 			}
-			keys[k] = cons.Name
+			keys[HashKey(k)] = cons.Name
 		}
 	}
 	v.prefixes("trusted_proxies", c.TrustedProxies)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portico-gw/portico/internal/config"
 )
 
 type errorBody struct {
@@ -247,5 +249,19 @@ func TestAccessLogAndMetrics(t *testing.T) {
 	}
 	if counts["order 200"] != 1 || counts["order 401"] != 1 {
 		t.Errorf("request counters = %v, want one 200 and one 401 on route order", counts)
+	}
+}
+
+func TestHashedKeysAuthenticate(t *testing.T) {
+	t.Parallel()
+	rec := newRecorder(t)
+	cfg := strings.Replace(baseConfig, "api_keys: [other-key-0123456789]", "api_keys: [\""+config.HashKey(otherKey)+"\"]", 1)
+	e := start(t, cfg, rec.srv.URL)
+	resp, _ := e.do("GET", "/api/orders/1", hdr("X-API-Key", otherKey), nil)
+	if resp.StatusCode != 200 || rec.last(t).Header.Get("X-Consumer") != "other" {
+		t.Fatalf("a key stored as its hash: %d, consumer %q", resp.StatusCode, rec.last(t).Header.Get("X-Consumer"))
+	}
+	if resp, _ := e.do("GET", "/api/orders/1", hdr("X-API-Key", config.HashKey(otherKey)), nil); resp.StatusCode != 401 {
+		t.Fatalf("the stored hash itself was accepted as a key: %d", resp.StatusCode)
 	}
 }

@@ -28,12 +28,14 @@ type entry struct {
 	consumer string
 }
 
-// NewKeyring returns a keyring of consumer name -> keys.
-func NewKeyring(keys map[string][]string) *Keyring {
+// Digest is the SHA-256 of an API key, the only form a Keyring holds.
+type Digest = [sha256.Size]byte
+
+// NewKeyring returns a keyring of consumer name -> key digests.
+func NewKeyring(keys map[string][]Digest) *Keyring {
 	k := &Keyring{byPrefix: map[[8]byte][]entry{}}
 	for consumer, list := range keys {
-		for _, key := range list {
-			d := sha256.Sum256([]byte(key))
+		for _, d := range list {
 			p := [8]byte(d[:8])
 			k.byPrefix[p] = append(k.byPrefix[p], entry{digest: d, consumer: consumer})
 		}
@@ -51,6 +53,9 @@ func (k *Keyring) Lookup(key string) string {
 	}
 	return ""
 }
+
+// KeyDigest returns the digest of a key.
+func KeyDigest(key string) Digest { return digest(key) }
 
 // digest hashes key through a stack buffer: []byte(key) would allocate for
 // keys longer than 32 bytes, which real keys are.

@@ -13,9 +13,10 @@ import (
 const longKey = "acme-key-0123456789abcdef0123456789abcdef0123456789"
 
 func keys() *apikey.Keyring {
-	return apikey.NewKeyring(map[string][]string{
-		"acme":  {longKey, "acme-second-key-012345"},
-		"other": {"other-key-0123456789"},
+	d := apikey.KeyDigest
+	return apikey.NewKeyring(map[string][]apikey.Digest{
+		"acme":  {d(longKey), d("acme-second-key-012345")},
+		"other": {d("other-key-0123456789")},
 	})
 }
 
