@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/portico-gw/portico/internal/store"
+	"github.com/portico-gw/portico/internal/store/sqlite"
+	"github.com/portico-gw/portico/internal/testenv"
 )
 
 var binary string
@@ -85,8 +92,14 @@ func (l *lockedBuffer) String() string {
 // startNode starts portico serve with args and extra environment variables.
 func startNode(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
+	return startNodeIn(t, t.TempDir(), env, args...)
+}
+
+// startNodeIn starts portico serve on the data directory dataDir.
+func startNodeIn(t *testing.T, dataDir string, env []string, args ...string) *proc {
+	t.Helper()
 	n := &proc{t: t, proxy: freeAddr(t), admin: freeAddr(t), out: &lockedBuffer{}, done: make(chan error, 1)}
-	args = append([]string{"serve", "--proxy-addr", n.proxy, "--admin-addr", n.admin, "--data-dir", t.TempDir()}, args...)
+	args = append([]string{"serve", "--proxy-addr", n.proxy, "--admin-addr", n.admin, "--data-dir", dataDir}, args...)
 	n.cmd = exec.Command(binary, args...)
 	n.cmd.Env = append(os.Environ(), env...)
 	n.cmd.Stdout = n.out
@@ -398,11 +411,11 @@ func TestUnusedFlagsAreNamed(t *testing.T) {
 	if !strings.Contains(n.out.String(), "--redis is accepted but not used by this version yet") {
 		t.Errorf("--redis was silently ignored:\n%s", n.out.String())
 	}
-	cmd := exec.Command(binary, "serve", "--store", "postgres://127.0.0.1/test", "--proxy-addr", freeAddr(t), "--admin-addr", freeAddr(t), "--data-dir", t.TempDir())
+	cmd := exec.Command(binary, "serve", "--store", "mysql://127.0.0.1/test", "--proxy-addr", freeAddr(t), "--admin-addr", freeAddr(t), "--data-dir", t.TempDir())
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "PostgreSQL is not supported by this version") {
-		t.Errorf("--store postgres://: %v\n%s\nwant exit 2 with a clear message", err, out)
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "give a postgres:// URL") {
+		t.Errorf("--store mysql://: %v\n%s\nwant exit 2 with a clear message", err, out)
 	}
 }
 
@@ -537,5 +550,86 @@ func TestShutdownUnderLoad(t *testing.T) {
 	}
 	if ok < 50 || refused == 0 {
 		t.Fatalf("%d ok, %d refused: the test did not shut down under load", ok, refused)
+	}
+}
+
+// TestFileRevisionsPersist runs serve on a config file, restarts it, and
+// changes the file: the store holds one revision per distinct content, each
+// with its audit entry and this node's rollout status.
+func TestFileRevisionsPersist(t *testing.T) {
+	t.Parallel()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	defer up.Close()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "portico.yaml")
+	cfg := strings.Replace(upstreamConfig(up.URL), `"${ACME_KEY}"`, `"acme-key-0123456789"`, 1)
+	os.WriteFile(file, []byte(cfg), 0o644)
+	data := filepath.Join(dir, "data")
+	run := func() {
+		n := startNodeIn(t, data, nil, "--config", file, "--node-name", "node-1")
+		if status, _ := n.get("/api/x", "X-API-Key", "acme-key-0123456789"); status != 200 {
+			t.Fatalf("status %d", status)
+		}
+		if err := n.stop(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run()
+	run() // same content: no new revision
+	os.WriteFile(file, []byte(strings.Replace(cfg, "path: /{rest...}", "path: /{rest...}\n        methods: [GET]", 1)), 0o644)
+	run()
+
+	s, err := sqlite.Open(context.Background(), filepath.Join(data, "portico.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	revs, err := s.Revisions(context.Background(), "default", 0, 10)
+	if err != nil || len(revs) != 2 {
+		t.Fatalf("%d revisions (%v), want 2: one per distinct file content", len(revs), err)
+	}
+	if strings.Contains(string(revs[0].Content), "acme-key-0123456789") {
+		t.Fatalf("a revision stores an API key in the clear: %s", revs[0].Content)
+	}
+	for _, r := range revs {
+		sts, _ := s.RolloutStatuses(context.Background(), "default", r.Number)
+		if len(sts) != 1 || sts[0].Node != "node-1" || sts[0].State != "applied" {
+			t.Errorf("revision %d rollout status %+v, want applied on node-1", r.Number, sts)
+		}
+	}
+	entries, _ := s.Audit(context.Background(), store.AuditFilter{Action: "revision.publish"})
+	if len(entries) != 2 || entries[0].Actor != "file:"+file {
+		t.Errorf("audit %+v, want two publishes by the file", entries)
+	}
+}
+
+func TestServeOnPostgres(t *testing.T) {
+	t.Parallel()
+	base := testenv.PostgresURL(t)
+	db, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	schema := fmt.Sprintf("portico_e2e_%d", time.Now().UnixNano())
+	if _, err := db.Exec("CREATE SCHEMA " + schema); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Exec("DROP SCHEMA " + schema + " CASCADE")
+	storeURL := base + "&search_path=" + schema
+	if !strings.Contains(base, "?") {
+		storeURL = base + "?search_path=" + schema
+	}
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "on postgres") }))
+	defer up.Close()
+	file := filepath.Join(t.TempDir(), "portico.yaml")
+	os.WriteFile(file, []byte(strings.Replace(upstreamConfig(up.URL), `"${ACME_KEY}"`, `"acme-key-0123456789"`, 1)), 0o644)
+	n := startNode(t, nil, "--config", file, "--store", storeURL)
+	if status, body := n.get("/api/x", "X-API-Key", "acme-key-0123456789"); status != 200 || body != "on postgres" {
+		t.Fatalf("%d %q", status, body)
+	}
+	var revisions int
+	if err := db.QueryRow("SELECT COUNT(*) FROM " + schema + ".revisions").Scan(&revisions); err != nil || revisions != 1 {
+		t.Fatalf("%d revisions in PostgreSQL (%v), want 1", revisions, err)
 	}
 }

@@ -89,7 +89,8 @@ func serve(ctx context.Context, args []string, getenv func(string) (string, bool
 	proxyAddr := f.string("proxy-addr", "PORTICO_PROXY_ADDR", "127.0.0.1:8080", "address of the gateway (API traffic)")
 	adminAddr := f.string("admin-addr", "PORTICO_ADMIN_ADDR", "127.0.0.1:9080", "address of /healthz, /readyz, /metrics and the admin API")
 	f.string("portal-addr", "PORTICO_PORTAL_ADDR", "127.0.0.1:9090", "address of the developer portal (not served by this version yet)")
-	store := f.string("store", "PORTICO_STORE", "", "store URL: empty for SQLite in the data dir, or postgres://… (not used by this version yet)")
+	store := f.string("store", "PORTICO_STORE", "", "store URL: empty for SQLite in the data dir, or postgres://…")
+	nodeName := f.string("node-name", "PORTICO_NODE_NAME", "", "this node's name in rollout statuses (default: the host name)")
 	f.string("redis", "PORTICO_REDIS_URL", "", "Redis URL for cluster-wide counters (not used by this version yet)")
 	f.string("admin-token", "PORTICO_ADMIN_TOKEN", "", "bootstrap admin token (not used by this version yet)")
 	demoOn := f.bool("demo", "PORTICO_DEMO", "add a demo API backed by a built-in echo upstream")
@@ -97,12 +98,12 @@ func serve(ctx context.Context, args []string, getenv func(string) (string, bool
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	if strings.HasPrefix(*store, "postgres://") || strings.HasPrefix(*store, "postgresql://") {
-		return &exitError{code: 2, err: errors.New("--store: PostgreSQL is not supported by this version of Portico yet; leave --store empty")}
+	if *store != "" && !strings.HasPrefix(*store, "postgres://") && !strings.HasPrefix(*store, "postgresql://") {
+		return &exitError{code: 2, err: errors.New("--store: give a postgres:// URL, or leave it empty for the embedded SQLite store in --data-dir")}
 	}
 	// Flags that later versions fill in are accepted, and said to be unused,
 	// so that nobody believes they took effect.
-	for _, name := range []string{"store", "redis", "admin-token", "portal-addr"} {
+	for _, name := range []string{"redis", "admin-token", "portal-addr"} {
 		if f.given(name) {
 			fmt.Fprintf(stderr, "portico: warning: --%s is accepted but not used by this version yet\n", name)
 		}
@@ -112,6 +113,9 @@ func serve(ctx context.Context, args []string, getenv func(string) (string, bool
 	}
 	return node.Run(ctx, node.Options{
 		ConfigPath:   *configPath,
+		DataDir:      *dataDir,
+		StoreURL:     *store,
+		NodeName:     *nodeName,
 		ProxyAddr:    *proxyAddr,
 		AdminAddr:    *adminAddr,
 		Demo:         *demoOn,

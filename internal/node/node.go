@@ -1,27 +1,30 @@
 // Package node runs an all-in-one Portico node (what "portico serve"
-// starts): the gateway on the proxy address, probes and metrics on the
-// admin address, the config file watched and reloaded, and a graceful stop.
+// starts): the store, the gateway on the proxy address, probes and metrics
+// on the admin address, the config file published as revisions, the latest
+// revision applied, and a graceful stop.
 package node
 
 import (
+	"path/filepath"
+	"strings"
+
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/portico-gw/portico/internal/store"
+	"github.com/portico-gw/portico/internal/store/postgres"
+	"github.com/portico-gw/portico/internal/store/sqlite"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/portico-gw/portico/internal/admin"
 	"github.com/portico-gw/portico/internal/compiler"
-	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/demo"
 	"github.com/portico-gw/portico/internal/gateway"
 	"github.com/portico-gw/portico/internal/proxy"
@@ -30,23 +33,41 @@ import (
 
 // Options configure a node. Zero durations take the defaults.
 type Options struct {
-	// ConfigPath is the declarative config file; "" serves no APIs (or only
-	// the demo).
+	// ConfigPath is the declarative config file; "" serves what the store
+	// holds (or only the demo).
 	ConfigPath string
-	ProxyAddr  string
-	AdminAddr  string
+	// DataDir holds the embedded store (portico.db).
+	DataDir string
+	// StoreURL is "" for SQLite in DataDir, or a postgres:// URL.
+	StoreURL  string
+	ProxyAddr string
+	AdminAddr string
+	// NodeName identifies this node in rollout statuses. Default: the
+	// host name.
+	NodeName string
 	// Demo adds the demo API and starts its echo upstream.
 	Demo bool
 	// DrainTimeout bounds graceful shutdown. Default 30s.
 	DrainTimeout time.Duration
-	// WatchInterval is how often the config file is checked for changes.
-	// Default 1s.
+	// WatchInterval is how often the config file and the store are checked
+	// for changes. Default 1s.
 	WatchInterval time.Duration
 	Getenv        func(string) (string, bool)
 	// Stdout receives the access log and the node's own log lines.
 	Stdout io.Writer
 	// Ready, when not nil, receives the bound addresses once serving.
 	Ready func(proxyAddr, adminAddr string)
+}
+
+// openStore opens the store the options name.
+func openStore(ctx context.Context, o Options) (store.Store, error) {
+	if strings.HasPrefix(o.StoreURL, "postgres://") || strings.HasPrefix(o.StoreURL, "postgresql://") {
+		return postgres.Open(ctx, o.StoreURL)
+	}
+	if o.StoreURL != "" {
+		return nil, fmt.Errorf("--store: %q is not a postgres:// URL; leave it empty for the embedded store", o.StoreURL)
+	}
+	return sqlite.Open(ctx, filepath.Join(o.DataDir, "portico.db"))
 }
 
 // Run serves until ctx is done, then drains and returns nil, or returns the
@@ -59,7 +80,18 @@ func Run(ctx context.Context, o Options) error {
 	if o.WatchInterval == 0 {
 		o.WatchInterval = time.Second
 	}
+	if o.NodeName == "" {
+		o.NodeName, _ = os.Hostname()
+	}
 	log := slog.New(slog.NewJSONHandler(o.Stdout, nil))
+	st, err := openStore(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = st.Close() }()
+	if err := st.EnsureGroup(ctx, Group); err != nil {
+		return err
+	}
 	metrics := telemetry.NewMetrics()
 	accessLog := telemetry.NewAccessLog(o.Stdout, 200*time.Millisecond)
 	defer func() { _ = accessLog.Close() }()
@@ -80,8 +112,12 @@ func Run(ctx context.Context, o Options) error {
 		echoURL = "http://" + ln.Addr().String()
 	}
 
-	r := &reloader{o: o, log: log, rt: rt, gw: gw, metrics: metrics, echoURL: echoURL}
-	if err := r.load(); err != nil {
+	a := &applier{o: o, log: log, st: st, rt: rt, gw: gw, metrics: metrics, echoURL: echoURL, notify: make(chan struct{}, 1)}
+	a.fileChanged() // remember the file as it is now
+	if err := a.syncFile(ctx); err != nil {
+		return err
+	}
+	if err := a.applyLatest(ctx); err != nil {
 		return err
 	}
 	var ready atomic.Bool
@@ -96,7 +132,8 @@ func Run(ctx context.Context, o Options) error {
 		_ = proxyLn.Close()
 		return fmt.Errorf("admin address: %w", err)
 	}
-	log.Info("portico is serving", "proxy", proxyLn.Addr().String(), "admin", adminLn.Addr().String(), "config", o.ConfigPath)
+	log.Info("portico is serving", "proxy", proxyLn.Addr().String(), "admin", adminLn.Addr().String(),
+		"config", o.ConfigPath, "node", o.NodeName, "revision", a.applied)
 	if o.Demo {
 		log.Info("demo API ready: try  curl -H 'X-API-Key: "+demo.Key+"' http://"+proxyLn.Addr().String()+"/demo/hello",
 			"events", "curl -N -H 'X-API-Key: "+demo.Key+"' http://"+proxyLn.Addr().String()+"/demo/events")
@@ -108,7 +145,7 @@ func Run(ctx context.Context, o Options) error {
 	wctx, stopWatching := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); r.watch(wctx) }()
+	go func() { defer wg.Done(); a.run(wctx) }()
 
 	proxySrv := gateway.NewServer(gw)
 	adminSrv := gateway.NewServer(admin.Handler(metrics, &ready))
@@ -143,106 +180,4 @@ func Run(ctx context.Context, o Options) error {
 	}
 	log.Info("portico stopped")
 	return nil
-}
-
-// reloader loads the config and swaps it in, on start, on SIGHUP and when
-// the file changes.
-type reloader struct {
-	o       Options
-	log     *slog.Logger
-	rt      compiler.Runtime
-	gw      *gateway.Gateway
-	metrics *telemetry.Metrics
-	echoURL string
-	// digest is the SHA-256 of the file content serving now.
-	digest [sha256.Size]byte
-}
-
-func (r *reloader) load() error {
-	cfg := &config.Config{Version: 1}
-	name := "(demo)"
-	var digest [sha256.Size]byte
-	if r.o.ConfigPath != "" {
-		name = r.o.ConfigPath
-		data, err := os.ReadFile(r.o.ConfigPath)
-		if err != nil {
-			r.metrics.Reloaded(false)
-			return fmt.Errorf("reading config: %w", err)
-		}
-		digest = sha256.Sum256(data)
-		f, err := config.Parse(r.o.ConfigPath, data, r.o.Getenv)
-		if err != nil {
-			r.metrics.Reloaded(false)
-			return err
-		}
-		cfg = f.Config
-		if err := f.Validate(); err != nil {
-			r.metrics.Reloaded(false)
-			return err
-		}
-	}
-	if r.echoURL != "" {
-		demo.Merge(cfg, r.echoURL)
-	}
-	c, err := compiler.Compile(name, cfg, r.rt)
-	if err != nil {
-		r.metrics.Reloaded(false)
-		return err
-	}
-	c.Activate(r.gw)
-	r.digest = digest
-	r.metrics.Reloaded(true)
-	return nil
-}
-
-// reload is load for a running node: failures are logged, never fatal.
-func (r *reloader) reload(why string) {
-	if err := r.load(); err != nil {
-		var errs config.Errors
-		if errors.As(err, &errs) {
-			for _, e := range errs {
-				r.log.Error("config rejected; the previous config keeps serving", "reason", why, "error", e.Error())
-			}
-			return
-		}
-		r.log.Error("config rejected; the previous config keeps serving", "reason", why, "error", err.Error())
-		return
-	}
-	r.log.Info("config reloaded", "reason", why, "config", r.o.ConfigPath)
-}
-
-// watch reloads on SIGHUP and when the config file's content changes. It
-// polls the file rather than using inotify: polling sees every way a file
-// can be replaced (editors that rename, Kubernetes ConfigMap symlink swaps)
-// and costs one stat a second.
-func (r *reloader) watch(ctx context.Context) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	tick := time.NewTicker(r.o.WatchInterval)
-	defer tick.Stop()
-	var lastMod time.Time
-	var lastSize int64 = -1
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-			r.reload("SIGHUP")
-		case <-tick.C:
-			if r.o.ConfigPath == "" {
-				continue
-			}
-			fi, err := os.Stat(r.o.ConfigPath)
-			if err != nil || fi.ModTime().Equal(lastMod) && fi.Size() == lastSize {
-				continue
-			}
-			lastMod, lastSize = fi.ModTime(), fi.Size()
-			data, err := os.ReadFile(r.o.ConfigPath)
-			if err != nil || sha256.Sum256(data) == r.digest {
-				continue
-			}
-			r.reload("file changed")
-		}
-	}
 }

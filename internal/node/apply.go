@@ -1,0 +1,215 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/portico-gw/portico/internal/compiler"
+	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/demo"
+	"github.com/portico-gw/portico/internal/gateway"
+	"github.com/portico-gw/portico/internal/store"
+	"github.com/portico-gw/portico/internal/telemetry"
+)
+
+// Group is the gateway group a serve node runs.
+const Group = "default"
+
+// applier keeps the gateway on the group's latest revision. Revisions come
+// from the admin API (which calls Notify) and, with --config, from the file:
+// whenever the file's content differs from the latest revision, it is
+// published as a new one. Applying compiles a revision and swaps it in; a
+// revision that fails to compile leaves the previous one serving, and both
+// outcomes are recorded as the node's rollout status.
+type applier struct {
+	o       Options
+	log     *slog.Logger
+	st      store.Store
+	rt      compiler.Runtime
+	gw      *gateway.Gateway
+	metrics *telemetry.Metrics
+	echoURL string
+	notify  chan struct{}
+	// applied is the number of the revision serving (0: none yet).
+	applied int64
+	// started is set once something was activated, even an empty config.
+	started bool
+	// fileMod and fileSize are the config file's last seen stat.
+	fileMod  time.Time
+	fileSize int64
+}
+
+// Notify asks the applier to look for a new revision now.
+func (a *applier) Notify() {
+	select {
+	case a.notify <- struct{}{}:
+	default:
+	}
+}
+
+// syncFile publishes the config file as a revision when its content
+// differs from the latest revision. Errors name the file's positions.
+func (a *applier) syncFile(ctx context.Context) error {
+	if a.o.ConfigPath == "" {
+		return nil
+	}
+	data, err := os.ReadFile(a.o.ConfigPath)
+	if err != nil {
+		return fmt.Errorf("reading config: %w", err)
+	}
+	f, err := config.Parse(a.o.ConfigPath, data, a.o.Getenv)
+	if err != nil {
+		return err
+	}
+	if err := f.Validate(); err != nil {
+		return err
+	}
+	doc, err := config.Canonical(f.Config)
+	if err != nil {
+		return err
+	}
+	hash := config.ContentHash(doc)
+	latest, err := a.st.LatestRevision(ctx, Group)
+	switch {
+	case err == nil && latest.Hash == hash:
+		return nil
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return err
+	}
+	actor := "file:" + a.o.ConfigPath
+	r, err := a.st.Publish(ctx, store.Publication{
+		Group: Group, Content: doc, Hash: hash, Author: actor, Message: "published from the config file",
+	}, store.AuditEntry{Actor: actor, Action: "revision.publish", Group: Group, Detail: "config file changed"})
+	if err != nil {
+		return err
+	}
+	a.log.Info("config file published", "group", Group, "revision", r.Number, "config", a.o.ConfigPath)
+	return nil
+}
+
+// applyLatest compiles and activates the group's latest revision if it is
+// not the one serving.
+func (a *applier) applyLatest(ctx context.Context) error {
+	r, err := a.st.LatestRevision(ctx, Group)
+	if errors.Is(err, store.ErrNotFound) {
+		if !a.started { // nothing published yet: serve the demo, if any
+			a.started = true
+			return a.activate(&config.Config{Version: 1}, "(no revision)")
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if r.Number == a.applied {
+		return nil
+	}
+	cfg, err := a.decode(r)
+	if err == nil {
+		err = a.activate(cfg, fmt.Sprintf("revision %d", r.Number))
+	}
+	status := store.RolloutStatus{Group: Group, Number: r.Number, Node: a.o.NodeName, State: store.RolloutApplied}
+	if err != nil {
+		status.State, status.Detail = store.RolloutFailed, err.Error()
+	}
+	if serr := a.st.SetRolloutStatus(ctx, status); serr != nil {
+		a.log.Error("recording the rollout status failed", "revision", r.Number, "error", serr.Error())
+	}
+	a.applied = r.Number // a revision that cannot compile here is not retried
+	if err != nil {
+		return fmt.Errorf("revision %d: %w", r.Number, err)
+	}
+	a.started = true
+	a.log.Info("revision applied", "group", Group, "revision", r.Number, "hash", r.Hash)
+	return nil
+}
+
+func (a *applier) decode(r store.Revision) (*config.Config, error) {
+	f, err := config.Parse(fmt.Sprintf("revision %d", r.Number), r.Content, nil)
+	if err != nil {
+		return nil, err
+	}
+	return f.Config, nil
+}
+
+// activate compiles cfg (with the demo API added) and swaps it in.
+func (a *applier) activate(cfg *config.Config, name string) error {
+	if a.echoURL != "" {
+		demo.Merge(cfg, a.echoURL)
+	}
+	c, err := compiler.Compile(name, cfg, a.rt)
+	if err != nil {
+		a.metrics.Reloaded(false)
+		return err
+	}
+	c.Activate(a.gw)
+	a.metrics.Reloaded(true)
+	return nil
+}
+
+// logRejected logs a refused config, one line per problem.
+func (a *applier) logRejected(why string, err error) {
+	var errs config.Errors
+	if errors.As(err, &errs) {
+		for _, e := range errs {
+			a.log.Error("config rejected; the previous config keeps serving", "reason", why, "error", e.Error())
+		}
+		return
+	}
+	a.log.Error("config rejected; the previous config keeps serving", "reason", why, "error", err.Error())
+}
+
+// run publishes file changes and applies new revisions until ctx is done:
+// on SIGHUP, when notified, and every WatchInterval. The file is polled
+// rather than watched with inotify: polling sees every way a file can be
+// replaced (editors that rename, Kubernetes ConfigMap symlink swaps).
+func (a *applier) run(ctx context.Context) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	tick := time.NewTicker(a.o.WatchInterval)
+	defer tick.Stop()
+	for {
+		why := ""
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			why = "SIGHUP"
+		case <-a.notify:
+		case <-tick.C:
+			if a.fileChanged() {
+				why = "file changed"
+			}
+		}
+		if why != "" {
+			if err := a.syncFile(ctx); err != nil {
+				a.logRejected(why, err)
+				continue
+			}
+		}
+		if err := a.applyLatest(ctx); err != nil {
+			a.logRejected("new revision", err)
+		}
+	}
+}
+
+// fileChanged reports whether the config file's size or modification time
+// changed since it was last seen.
+func (a *applier) fileChanged() bool {
+	if a.o.ConfigPath == "" {
+		return false
+	}
+	fi, err := os.Stat(a.o.ConfigPath)
+	if err != nil || fi.ModTime().Equal(a.fileMod) && fi.Size() == a.fileSize {
+		return false
+	}
+	a.fileMod, a.fileSize = fi.ModTime(), fi.Size()
+	return true
+}
