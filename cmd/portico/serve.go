@@ -92,7 +92,7 @@ func serve(ctx context.Context, args []string, getenv func(string) (string, bool
 	store := f.string("store", "PORTICO_STORE", "", "store URL: empty for SQLite in the data dir, or postgres://…")
 	nodeName := f.string("node-name", "PORTICO_NODE_NAME", "", "this node's name in rollout statuses (default: the host name)")
 	f.string("redis", "PORTICO_REDIS_URL", "", "Redis URL for cluster-wide counters (not used by this version yet)")
-	f.string("admin-token", "PORTICO_ADMIN_TOKEN", "", "bootstrap admin token (not used by this version yet)")
+	adminToken := f.string("admin-token", "PORTICO_ADMIN_TOKEN", "", "bootstrap admin token (default: the stored tokens, or a new one printed once)")
 	demoOn := f.bool("demo", "PORTICO_DEMO", "add a demo API backed by a built-in echo upstream")
 	drain := f.duration("drain-timeout", "PORTICO_DRAIN_TIMEOUT", 30*time.Second, "how long in-flight requests may run after SIGTERM")
 	if err := f.parse(args); err != nil {
@@ -103,7 +103,7 @@ func serve(ctx context.Context, args []string, getenv func(string) (string, bool
 	}
 	// Flags that later versions fill in are accepted, and said to be unused,
 	// so that nobody believes they took effect.
-	for _, name := range []string{"redis", "admin-token", "portal-addr"} {
+	for _, name := range []string{"redis", "portal-addr"} {
 		if f.given(name) {
 			fmt.Fprintf(stderr, "portico: warning: --%s is accepted but not used by this version yet\n", name)
 		}
@@ -116,6 +116,7 @@ func serve(ctx context.Context, args []string, getenv func(string) (string, bool
 		DataDir:      *dataDir,
 		StoreURL:     *store,
 		NodeName:     *nodeName,
+		AdminToken:   *adminToken,
 		ProxyAddr:    *proxyAddr,
 		AdminAddr:    *adminAddr,
 		Demo:         *demoOn,

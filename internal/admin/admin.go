@@ -1,5 +1,6 @@
-// Package admin serves the admin address: health and readiness probes and
-// Prometheus metrics now; the admin API and console join it later.
+// Package admin serves the admin address: health and readiness probes,
+// Prometheus metrics, and the admin API under /admin/v1/ (api.go); the
+// console joins it later.
 package admin
 
 import (
@@ -13,8 +14,8 @@ import (
 )
 
 // Handler returns the admin address's handler. ready reports whether the
-// node has a config it can serve.
-func Handler(m *telemetry.Metrics, ready *atomic.Bool) http.Handler {
+// node has a config it can serve; api, when not nil, serves /admin/v1/.
+func Handler(m *telemetry.Metrics, ready *atomic.Bool, api *API) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -27,14 +28,12 @@ func Handler(m *telemetry.Metrics, ready *atomic.Bool) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/admin/", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusNotImplemented, map[string]any{"error": map[string]string{
-			"code": "not_implemented", "message": "the admin API is not available in this version of Portico yet",
-		}})
-	})
+	if api != nil {
+		api.Mount(mux)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": map[string]string{
-			"code": "not_found", "message": "the admin address serves /healthz, /readyz and /metrics",
+			"code": "not_found", "message": "the admin address serves /healthz, /readyz, /metrics and /admin/v1/ (see /admin/v1/openapi.json)",
 		}})
 	})
 	return mux

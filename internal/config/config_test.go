@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/invalid")
@@ -249,5 +251,29 @@ func TestParseWithoutEnvironmentKeepsVariables(t *testing.T) {
 	}
 	if got := f.Config.Consumers[0].APIKeys; got[0] != "${SECRET}" || got[1] != "$${X}" {
 		t.Fatalf("keys = %q; want the text as written", got)
+	}
+}
+
+func TestYAMLRoundTrip(t *testing.T) {
+	t.Parallel()
+	c, err := Load("testdata/valid.yaml", testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := yaml.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "host: \"\"") || !strings.Contains(string(out), "timeout: 10s") {
+		t.Fatalf("YAML output keeps empty fields or loses durations:\n%s", out)
+	}
+	f, err := Parse("out.yaml", out, testEnv)
+	if err != nil {
+		t.Fatalf("the YAML output does not parse: %v\n%s", err, out)
+	}
+	a, _ := Canonical(c)
+	b, _ := Canonical(f.Config)
+	if string(a) != string(b) {
+		t.Fatalf("YAML round trip changed the config:\n%s\n%s", a, b)
 	}
 }

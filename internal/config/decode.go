@@ -192,7 +192,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 	fields := make(map[string]int, t.NumField())
 	names := make([]string, 0, t.NumField())
 	for i := range t.NumField() {
-		tag := t.Field(i).Tag.Get("yaml")
+		tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
 		fields[tag] = i
 		names = append(names, tag)
 	}

@@ -13,155 +13,155 @@ import "time"
 // Config is a whole declarative configuration file.
 type Config struct {
 	// Version must be 1.
-	Version int `yaml:"version" json:"version,omitempty"`
+	Version int `yaml:"version,omitempty" json:"version,omitempty"`
 	// Upstreams are the backends that APIs forward to.
-	Upstreams []Upstream `yaml:"upstreams" json:"upstreams,omitempty"`
+	Upstreams []Upstream `yaml:"upstreams,omitempty" json:"upstreams,omitempty"`
 	// APIs are the API mappings: a host and base path, and the routes under it.
-	APIs []API `yaml:"apis" json:"apis,omitempty"`
+	APIs []API `yaml:"apis,omitempty" json:"apis,omitempty"`
 	// TrustedProxies lists the addresses (IPs or CIDRs) of proxies in front of
 	// Portico. Only a peer in this list may tell Portico the client address
 	// through X-Forwarded-For, or set X-Forwarded-Proto/-Host, Forwarded and
 	// X-Real-IP; from anyone else those headers are replaced.
-	TrustedProxies []string `yaml:"trusted_proxies" json:"trusted_proxies,omitempty"`
+	TrustedProxies []string `yaml:"trusted_proxies,omitempty" json:"trusted_proxies,omitempty"`
 	// AuthPolicies are named authentication methods that APIs and routes
 	// reference in their auth lists, next to the built-in "none" and "api_key".
-	AuthPolicies []AuthPolicy `yaml:"auth_policies" json:"auth_policies,omitempty"`
+	AuthPolicies []AuthPolicy `yaml:"auth_policies,omitempty" json:"auth_policies,omitempty"`
 	// Consumers are the clients known from the file, with their credentials.
-	Consumers []Consumer `yaml:"consumers" json:"consumers,omitempty"`
+	Consumers []Consumer `yaml:"consumers,omitempty" json:"consumers,omitempty"`
 }
 
 // Upstream is a named pool of targets.
 type Upstream struct {
 	// Name is unique among upstreams; APIs and routes refer to it.
-	Name string `yaml:"name" json:"name,omitempty"`
+	Name string `yaml:"name,omitempty" json:"name,omitempty"`
 	// Targets are the servers of this upstream; at least one. Requests are
 	// spread over them by weighted round-robin.
-	Targets []Target `yaml:"targets" json:"targets,omitempty"`
+	Targets []Target `yaml:"targets,omitempty" json:"targets,omitempty"`
 	// Timeout bounds the wait for the upstream's response headers and each
 	// wait for more of its body. Default 30s. A route's timeout overrides it.
-	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
+	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
 	// ConnectTimeout bounds establishing a connection. Default 5s. A target
 	// that does not accept in time answers 504, like one that never responds.
-	ConnectTimeout Duration `yaml:"connect_timeout" json:"connect_timeout,omitempty"`
+	ConnectTimeout Duration `yaml:"connect_timeout,omitempty" json:"connect_timeout,omitempty"`
 	// Retries re-sends a failed request to the upstream (idempotent methods
 	// only, and only when no byte of the response reached the client).
-	Retries *Retries `yaml:"retries" json:"retries,omitempty"`
+	Retries *Retries `yaml:"retries,omitempty" json:"retries,omitempty"`
 }
 
 // Target is one server of an upstream.
 type Target struct {
 	// URL is http:// or https:// with a host, an optional port and an
 	// optional base path that is put in front of every forwarded path.
-	URL string `yaml:"url" json:"url,omitempty"`
+	URL string `yaml:"url,omitempty" json:"url,omitempty"`
 	// Weight is the target's share of requests relative to the other targets.
 	// Default 1; 0 takes the target out of rotation.
-	Weight *int `yaml:"weight" json:"weight,omitempty"`
+	Weight *int `yaml:"weight,omitempty" json:"weight,omitempty"`
 }
 
 // Retries says how a failed upstream request is retried.
 type Retries struct {
 	// Attempts is the number of retries after the first try (0 disables).
-	Attempts int `yaml:"attempts" json:"attempts,omitempty"`
+	Attempts int `yaml:"attempts,omitempty" json:"attempts,omitempty"`
 	// Backoff is "exponential" (the default) or "linear".
-	Backoff string `yaml:"backoff" json:"backoff,omitempty"`
+	Backoff string `yaml:"backoff,omitempty" json:"backoff,omitempty"`
 	// Base is the first wait between tries. Default 50ms.
-	Base Duration `yaml:"base" json:"base,omitempty"`
+	Base Duration `yaml:"base,omitempty" json:"base,omitempty"`
 }
 
 // API is an API mapping: requests whose host and path prefix match it are
 // routed to one of its routes.
 type API struct {
 	// Name is unique among APIs; it appears in logs and metrics.
-	Name string `yaml:"name" json:"name,omitempty"`
+	Name string `yaml:"name,omitempty" json:"name,omitempty"`
 	// BasePath is the URI prefix that maps requests to this API, matched on
 	// whole segments ("/orders" matches "/orders" and "/orders/1", never
 	// "/ordersx"). The longest matching prefix wins. An empty base path
 	// (or "/") catches whatever no other mapping of the same host matches.
-	BasePath string `yaml:"base_path" json:"base_path,omitempty"`
+	BasePath string `yaml:"base_path,omitempty" json:"base_path,omitempty"`
 	// Host restricts the mapping to one host name (case-insensitive, port
 	// ignored). "*.example.com" matches any single-label subdomain. A mapping
 	// with a host wins over one without.
-	Host string `yaml:"host" json:"host,omitempty"`
+	Host string `yaml:"host,omitempty" json:"host,omitempty"`
 	// Upstream is the default upstream of the API's routes.
-	Upstream string `yaml:"upstream" json:"upstream,omitempty"`
+	Upstream string `yaml:"upstream,omitempty" json:"upstream,omitempty"`
 	// StripBasePath removes the base path before forwarding: with base path
 	// "/orders", "/orders/7" reaches the upstream as "/7". Default true.
-	StripBasePath *bool `yaml:"strip_base_path" json:"strip_base_path,omitempty"`
+	StripBasePath *bool `yaml:"strip_base_path,omitempty" json:"strip_base_path,omitempty"`
 	// Auth lists the accepted authentication methods; any one suffices.
 	// "none" means anonymous and cannot be combined with other methods.
 	// Either the API or each of its routes must say auth.
-	Auth []string `yaml:"auth" json:"auth,omitempty"`
+	Auth []string `yaml:"auth,omitempty" json:"auth,omitempty"`
 	// Routes are the operations of the API; at least one.
-	Routes []Route `yaml:"routes" json:"routes,omitempty"`
+	Routes []Route `yaml:"routes,omitempty" json:"routes,omitempty"`
 }
 
 // Route is one operation of an API: methods and a path template, with the
 // policies that guard it.
 type Route struct {
 	// Name is unique within its API; it appears in logs and metrics.
-	Name string `yaml:"name" json:"name,omitempty"`
+	Name string `yaml:"name,omitempty" json:"name,omitempty"`
 	// Methods the route answers. Empty means every method. A route with GET
 	// also answers HEAD unless another route of the same path claims HEAD.
-	Methods []string `yaml:"methods" json:"methods,omitempty"`
+	Methods []string `yaml:"methods,omitempty" json:"methods,omitempty"`
 	// Path is a template relative to the API's base path: literal segments,
 	// "{name}" capturing one segment, and a final "{name...}" capturing the
 	// rest of the path. Empty or "/" is the base path itself.
-	Path string `yaml:"path" json:"path,omitempty"`
+	Path string `yaml:"path,omitempty" json:"path,omitempty"`
 	// Upstream overrides the API's upstream.
-	Upstream string `yaml:"upstream" json:"upstream,omitempty"`
+	Upstream string `yaml:"upstream,omitempty" json:"upstream,omitempty"`
 	// Auth overrides the API's auth list.
-	Auth []string `yaml:"auth" json:"auth,omitempty"`
+	Auth []string `yaml:"auth,omitempty" json:"auth,omitempty"`
 	// AllowConsumers, when set, admits only the named consumers (403 for
 	// every other one, including anonymous callers).
-	AllowConsumers []string `yaml:"allow_consumers" json:"allow_consumers,omitempty"`
+	AllowConsumers []string `yaml:"allow_consumers,omitempty" json:"allow_consumers,omitempty"`
 	// RateLimit limits how often the route may be called.
-	RateLimit *RateLimit `yaml:"rate_limit" json:"rate_limit,omitempty"`
+	RateLimit *RateLimit `yaml:"rate_limit,omitempty" json:"rate_limit,omitempty"`
 	// MaxBodyBytes rejects request bodies larger than this with 413.
 	// 0 means no limit.
-	MaxBodyBytes int64 `yaml:"max_body_bytes" json:"max_body_bytes,omitempty"`
+	MaxBodyBytes int64 `yaml:"max_body_bytes,omitempty" json:"max_body_bytes,omitempty"`
 	// IPAllow, when set, admits only clients whose address is in one of
 	// these CIDRs or IPs; IPDeny rejects the listed ones (deny wins).
-	IPAllow []string `yaml:"ip_allow" json:"ip_allow,omitempty"`
-	IPDeny  []string `yaml:"ip_deny" json:"ip_deny,omitempty"`
+	IPAllow []string `yaml:"ip_allow,omitempty" json:"ip_allow,omitempty"`
+	IPDeny  []string `yaml:"ip_deny,omitempty" json:"ip_deny,omitempty"`
 	// Timeout overrides the upstream's timeout for this route, and also
 	// bounds how long the client may take to send its request body.
-	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
+	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
 }
 
 // RateLimit is a limit of Limit requests per Window.
 type RateLimit struct {
-	Limit  int      `yaml:"limit" json:"limit,omitempty"`
-	Window Duration `yaml:"window" json:"window,omitempty"`
+	Limit  int      `yaml:"limit,omitempty" json:"limit,omitempty"`
+	Window Duration `yaml:"window,omitempty" json:"window,omitempty"`
 	// By is what the limit is counted per: "consumer" (the default), "ip"
 	// or "route" (one budget shared by all callers).
-	By string `yaml:"by" json:"by,omitempty"`
+	By string `yaml:"by,omitempty" json:"by,omitempty"`
 }
 
 // AuthPolicy is a named authentication method.
 type AuthPolicy struct {
 	// Name is unique and must not be "none" or "api_key".
-	Name string `yaml:"name" json:"name,omitempty"`
+	Name string `yaml:"name,omitempty" json:"name,omitempty"`
 	// Type is "api_key" or "jwt".
-	Type string `yaml:"type" json:"type,omitempty"`
+	Type string `yaml:"type,omitempty" json:"type,omitempty"`
 	// Header is, for api_key, the header that carries the key.
 	// Default X-API-Key.
-	Header string `yaml:"header" json:"header,omitempty"`
+	Header string `yaml:"header,omitempty" json:"header,omitempty"`
 	// JWKSURL, Issuer, Audience and ConsumerClaim configure type jwt.
-	JWKSURL       string `yaml:"jwks_url" json:"jwks_url,omitempty"`
-	Issuer        string `yaml:"issuer" json:"issuer,omitempty"`
-	Audience      string `yaml:"audience" json:"audience,omitempty"`
-	ConsumerClaim string `yaml:"consumer_claim" json:"consumer_claim,omitempty"`
+	JWKSURL       string `yaml:"jwks_url,omitempty" json:"jwks_url,omitempty"`
+	Issuer        string `yaml:"issuer,omitempty" json:"issuer,omitempty"`
+	Audience      string `yaml:"audience,omitempty" json:"audience,omitempty"`
+	ConsumerClaim string `yaml:"consumer_claim,omitempty" json:"consumer_claim,omitempty"`
 }
 
 // Consumer is a client of the APIs.
 type Consumer struct {
 	// Name is unique; the upstream receives it as X-Consumer.
-	Name string `yaml:"name" json:"name,omitempty"`
+	Name string `yaml:"name,omitempty" json:"name,omitempty"`
 	// APIKeys are the consumer's keys; each at least 16 characters and
 	// unique across consumers. Portico keeps only their SHA-256 in memory,
 	// and revisions store only "sha256:<hex>", which is also accepted here
 	// in place of a key.
-	APIKeys []string `yaml:"api_keys" json:"api_keys,omitempty"`
+	APIKeys []string `yaml:"api_keys,omitempty" json:"api_keys,omitempty"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("250ms", "1m").
@@ -169,6 +169,9 @@ type Duration time.Duration
 
 // D returns d as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// MarshalYAML writes d as a duration string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
 // MarshalJSON writes d as a duration string, as the config file does.
 func (d Duration) MarshalJSON() ([]byte, error) {

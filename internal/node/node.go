@@ -45,6 +45,9 @@ type Options struct {
 	// NodeName identifies this node in rollout statuses. Default: the
 	// host name.
 	NodeName string
+	// AdminToken is the bootstrap admin token ("" to use the stored ones,
+	// or to create one on first start and print it once).
+	AdminToken string
 	// Demo adds the demo API and starts its echo upstream.
 	Demo bool
 	// DrainTimeout bounds graceful shutdown. Default 30s.
@@ -90,6 +93,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer func() { _ = st.Close() }()
 	if err := st.EnsureGroup(ctx, Group); err != nil {
+		return err
+	}
+	if err := bootstrapToken(ctx, st, o.AdminToken, log); err != nil {
 		return err
 	}
 	metrics := telemetry.NewMetrics()
@@ -148,7 +154,8 @@ func Run(ctx context.Context, o Options) error {
 	go func() { defer wg.Done(); a.run(wctx) }()
 
 	proxySrv := gateway.NewServer(gw)
-	adminSrv := gateway.NewServer(admin.Handler(metrics, &ready))
+	api := &admin.API{Store: st, Notify: a.Notify, FileMode: o.ConfigPath, FileGroup: Group}
+	adminSrv := gateway.NewServer(admin.Handler(metrics, &ready, api))
 	errc := make(chan error, 2)
 	go func() { errc <- gateway.Serve(ctx, proxySrv, proxyLn, o.DrainTimeout) }()
 	go func() { errc <- gateway.Serve(ctx, adminSrv, adminLn, o.DrainTimeout) }()
@@ -179,5 +186,32 @@ func Run(ctx context.Context, o Options) error {
 		return first
 	}
 	log.Info("portico stopped")
+	return nil
+}
+
+// bootstrapToken makes sure an admin can get in: the token given with
+// --admin-token is stored (as its hash) with the admin role; without one,
+// a store that has no token at all gets a new one, printed once. There is
+// never a built-in credential.
+func bootstrapToken(ctx context.Context, st store.Store, secret string, log *slog.Logger) error {
+	if secret == "" {
+		ts, err := st.Tokens(ctx)
+		if err != nil || len(ts) > 0 {
+			return err
+		}
+		secret = admin.NewTokenSecret()
+		defer log.Warn("no admin token was configured, so one was created; it is shown only this once: keep it, or start with --admin-token",
+			"token", secret)
+	}
+	hash := admin.TokenHash(secret)
+	if _, err := st.TokenByHash(ctx, hash); err == nil {
+		return nil
+	}
+	name := "bootstrap-" + hash[:8]
+	err := st.CreateToken(ctx, store.Token{Name: name, Role: admin.RoleAdmin, Hash: hash, CreatedBy: "bootstrap"},
+		store.AuditEntry{Actor: "bootstrap", Action: "token.create", Detail: "bootstrap admin token"})
+	if err != nil {
+		return fmt.Errorf("storing the bootstrap admin token: %w", err)
+	}
 	return nil
 }

@@ -1,0 +1,330 @@
+package admin
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/store"
+)
+
+// Roles, weakest first. Each role may do what the ones before it may.
+const (
+	RoleViewer    = "viewer"    // read everything
+	RoleEditor    = "editor"    // and change drafts
+	RolePublisher = "publisher" // and publish and roll back
+	RoleAdmin     = "admin"     // and manage tokens and read the audit log
+)
+
+var roleRank = map[string]int{RoleViewer: 1, RoleEditor: 2, RolePublisher: 3, RoleAdmin: 4}
+
+// API is the admin API under /admin/v1/.
+type API struct {
+	Store store.Store
+	// Notify tells the local node that a revision was published.
+	Notify func()
+	// FileMode names the config file that is the source of truth of the
+	// serve node's group; draft edits of that group are refused.
+	FileMode  string
+	FileGroup string
+}
+
+// principal is the caller a token identifies.
+type principal struct {
+	name   string
+	role   string
+	groups []string
+}
+
+func (p principal) mayAccess(group string) bool {
+	return len(p.groups) == 0 || slices.Contains(p.groups, group)
+}
+
+// TokenHash is how tokens are stored: the hex SHA-256 of the secret.
+func TokenHash(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// NewTokenSecret returns a new random token secret.
+func NewTokenSecret() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return "ptk_" + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// apiError is the admin API's error: the gateway's JSON shape, plus
+// field-level details for validation errors.
+type apiError struct {
+	Status  int           `json:"-"`
+	Code    string        `json:"code"`
+	Message string        `json:"message"`
+	Details []fieldDetail `json:"details,omitempty"`
+}
+
+// fieldDetail is one validation problem at a position in the document sent.
+type fieldDetail struct {
+	Line    int    `json:"line,omitempty"`
+	Column  int    `json:"column,omitempty"`
+	Message string `json:"message"`
+}
+
+func (e *apiError) Error() string { return e.Message }
+
+func errorf(status int, code, msg string) *apiError {
+	return &apiError{Status: status, Code: code, Message: msg}
+}
+
+// invalid turns config errors into a 422 with one detail per problem.
+func invalid(err error) *apiError {
+	e := errorf(http.StatusUnprocessableEntity, "invalid_config", "the configuration is not valid")
+	var errs config.Errors
+	if !errors.As(err, &errs) {
+		e.Message = err.Error()
+		return e
+	}
+	for _, ce := range errs {
+		e.Details = append(e.Details, fieldDetail{Line: ce.Pos.Line, Column: ce.Pos.Col, Message: ce.Msg})
+	}
+	return e
+}
+
+// storeError maps store errors to responses.
+func storeError(err error) *apiError {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return errorf(http.StatusNotFound, "not_found", err.Error())
+	case errors.Is(err, store.ErrConflict):
+		return errorf(http.StatusConflict, "conflict", err.Error())
+	default:
+		return errorf(http.StatusInternalServerError, "store_failed", "the store failed; see the node's log")
+	}
+}
+
+func writeJSONStatus(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, r *http.Request, e *apiError) {
+	body := map[string]any{"error": map[string]any{
+		"code": e.Code, "message": e.Message, "request_id": r.Header.Get("X-Request-Id"), "details": e.Details,
+	}}
+	if e.Details == nil {
+		delete(body["error"].(map[string]any), "details")
+	}
+	writeJSONStatus(w, e.Status, body)
+}
+
+// handler is an admin API endpoint: it needs a role, and acts on the
+// request's {group} when the route has one.
+type handler func(w http.ResponseWriter, r *http.Request, p principal) *apiError
+
+// route wraps h with authentication, the role check, the group scope check
+// and the audit of refusals: a refused call leaves an audit entry and
+// nothing else.
+func (a *API) route(need string, h handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		group := r.PathValue("group")
+		deny := func(e *apiError, actor string) {
+			_ = a.Store.AppendAudit(r.Context(), store.AuditEntry{
+				Actor: actor, Action: r.Method + " " + r.URL.Path, Group: group, Outcome: "denied", Detail: e.Message,
+			})
+			writeError(w, r, e)
+		}
+		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || secret == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="portico-admin"`)
+			deny(errorf(http.StatusUnauthorized, "unauthorized", "an admin token is required: Authorization: Bearer <token>"), "anonymous")
+			return
+		}
+		t, err := a.Store.TokenByHash(r.Context(), TokenHash(secret))
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="portico-admin", error="invalid_token"`)
+			deny(errorf(http.StatusUnauthorized, "unauthorized", "the admin token is not valid"), "unknown-token")
+			return
+		}
+		p := principal{name: t.Name, role: t.Role, groups: t.Groups}
+		if roleRank[p.role] < roleRank[need] {
+			deny(errorf(http.StatusForbidden, "forbidden", "this needs the "+need+" role; the token has "+p.role), p.name)
+			return
+		}
+		if group != "" && !p.mayAccess(group) {
+			deny(errorf(http.StatusForbidden, "forbidden", "the token may not access group "+group), p.name)
+			return
+		}
+		if e := h(w, r, p); e != nil {
+			writeError(w, r, e)
+		}
+	})
+}
+
+// Mount adds the admin API's routes to mux.
+func (a *API) Mount(mux *http.ServeMux) {
+	mux.Handle("GET /admin/v1/groups", a.route(RoleViewer, a.listGroups))
+	mux.Handle("GET /admin/v1/groups/{group}/draft", a.route(RoleViewer, a.getDraft))
+	mux.Handle("PUT /admin/v1/groups/{group}/draft", a.route(RoleEditor, a.putDraft))
+	mux.Handle("POST /admin/v1/groups/{group}/draft/validate", a.route(RoleViewer, a.validateDraft))
+	mux.Handle("POST /admin/v1/groups/{group}/revisions", a.route(RolePublisher, a.publish))
+	mux.Handle("GET /admin/v1/groups/{group}/revisions", a.route(RoleViewer, a.listRevisions))
+	mux.Handle("GET /admin/v1/groups/{group}/revisions/{n}", a.route(RoleViewer, a.getRevision))
+	mux.Handle("GET /admin/v1/groups/{group}/revisions/{n}/diff", a.route(RoleViewer, a.diffRevisions))
+	mux.Handle("POST /admin/v1/groups/{group}/revisions/{n}/rollback", a.route(RolePublisher, a.rollback))
+	mux.Handle("GET /admin/v1/tokens", a.route(RoleAdmin, a.listTokens))
+	mux.Handle("POST /admin/v1/tokens", a.route(RoleAdmin, a.createToken))
+	mux.Handle("GET /admin/v1/audit", a.route(RoleAdmin, a.listAudit))
+	mux.HandleFunc("GET /admin/v1/openapi.json", serveOpenAPI)
+	mux.HandleFunc("/admin/v1/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, errorf(http.StatusNotFound, "not_found", "no admin API endpoint "+r.Method+" "+r.URL.Path+"; see /admin/v1/openapi.json"))
+	})
+}
+
+func (a *API) listGroups(w http.ResponseWriter, r *http.Request, p principal) *apiError {
+	gs, err := a.Store.Groups(r.Context())
+	if err != nil {
+		return storeError(err)
+	}
+	out := []map[string]any{}
+	for _, g := range gs {
+		if p.mayAccess(g.Name) {
+			out = append(out, map[string]any{"name": g.Name, "latest_revision": g.LatestRevision, "created_at": g.CreatedAt})
+		}
+	}
+	writeJSONStatus(w, http.StatusOK, map[string]any{"groups": out})
+	return nil
+}
+
+func (a *API) listTokens(w http.ResponseWriter, r *http.Request, _ principal) *apiError {
+	ts, err := a.Store.Tokens(r.Context())
+	if err != nil {
+		return storeError(err)
+	}
+	out := []map[string]any{}
+	for _, t := range ts {
+		m := map[string]any{"name": t.Name, "role": t.Role, "groups": t.Groups, "created_at": t.CreatedAt, "created_by": t.CreatedBy}
+		if !t.RevokedAt.IsZero() {
+			m["revoked_at"] = t.RevokedAt
+		}
+		out = append(out, m)
+	}
+	writeJSONStatus(w, http.StatusOK, map[string]any{"tokens": out})
+	return nil
+}
+
+func (a *API) createToken(w http.ResponseWriter, r *http.Request, p principal) *apiError {
+	var req struct {
+		Name   string   `json:"name"`
+		Role   string   `json:"role"`
+		Groups []string `json:"groups"`
+	}
+	if e := decodeJSON(r, &req); e != nil {
+		return e
+	}
+	var details []fieldDetail
+	if !validName(req.Name) {
+		details = append(details, fieldDetail{Message: "name: 1-64 letters, digits, '.', '_' and '-'"})
+	}
+	if roleRank[req.Role] == 0 {
+		details = append(details, fieldDetail{Message: "role: one of viewer, editor, publisher, admin"})
+	}
+	for _, g := range req.Groups {
+		if !validName(g) {
+			details = append(details, fieldDetail{Message: "groups: " + g + " is not a group name"})
+		}
+	}
+	if details != nil {
+		return &apiError{Status: http.StatusUnprocessableEntity, Code: "invalid_request", Message: "the token request is not valid", Details: details}
+	}
+	secret := NewTokenSecret()
+	t := store.Token{Name: req.Name, Role: req.Role, Hash: TokenHash(secret), Groups: req.Groups, CreatedBy: p.name}
+	if err := a.Store.CreateToken(r.Context(), t, store.AuditEntry{Actor: p.name, Action: "token.create", Detail: "role " + req.Role}); err != nil {
+		return storeError(err)
+	}
+	writeJSONStatus(w, http.StatusCreated, map[string]any{"name": req.Name, "role": req.Role, "groups": req.Groups, "token": secret})
+	return nil
+}
+
+func (a *API) listAudit(w http.ResponseWriter, r *http.Request, _ principal) *apiError {
+	q := r.URL.Query()
+	f := store.AuditFilter{Group: q.Get("group"), Actor: q.Get("actor"), Action: q.Get("action"), Outcome: q.Get("outcome")}
+	for key, dst := range map[string]*time.Time{"since": &f.Since, "until": &f.Until} {
+		if v := q.Get(key); v != "" {
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				return errorf(http.StatusBadRequest, "bad_request", key+": want an RFC 3339 time such as 2026-11-27T10:00:00Z")
+			}
+			*dst = t
+		}
+	}
+	if v := q.Get("before"); v != "" {
+		if _, err := fmtSscan(v, &f.BeforeID); err != nil {
+			return errorf(http.StatusBadRequest, "bad_request", "before: want an audit entry id")
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		if _, err := fmtSscan(v, &f.Limit); err != nil {
+			return errorf(http.StatusBadRequest, "bad_request", "limit: want a number")
+		}
+	}
+	entries, err := a.Store.Audit(r.Context(), f)
+	if err != nil {
+		return storeError(err)
+	}
+	out := []map[string]any{}
+	for _, e := range entries {
+		m := map[string]any{"id": e.ID, "at": e.At, "actor": e.Actor, "action": e.Action, "group": e.Group,
+			"target": e.Target, "outcome": e.Outcome, "detail": e.Detail}
+		if e.Before != nil {
+			m["before"] = json.RawMessage(jsonOrString(e.Before))
+		}
+		if e.After != nil {
+			m["after"] = json.RawMessage(jsonOrString(e.After))
+		}
+		out = append(out, m)
+	}
+	writeJSONStatus(w, http.StatusOK, map[string]any{"entries": out})
+	return nil
+}
+
+// jsonOrString returns b if it is JSON, or b as a JSON string.
+func jsonOrString(b []byte) []byte {
+	if json.Valid(b) {
+		return b
+	}
+	s, _ := json.Marshal(string(b))
+	return s
+}
+
+const maxBody = 4 << 20
+
+func decodeJSON(r *http.Request, v any) *apiError {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errorf(http.StatusBadRequest, "bad_request", "the body is not the expected JSON: "+err.Error())
+	}
+	return nil
+}
+
+func validName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,325 @@
+package admin_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/portico-gw/portico/internal/admin"
+	"github.com/portico-gw/portico/internal/store"
+	"github.com/portico-gw/portico/internal/store/sqlite"
+	"github.com/portico-gw/portico/internal/telemetry"
+)
+
+const rootToken = "ptk_root-token-for-tests"
+
+// server is an admin API on a fresh SQLite store, with a root admin token.
+type server struct {
+	t        *testing.T
+	st       store.Store
+	url      string
+	notified atomic.Int32
+	seen     *responses
+}
+
+func newServer(t *testing.T, fileMode string) *server {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "portico.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.EnsureGroup(context.Background(), "default"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateToken(context.Background(), store.Token{Name: "root", Role: admin.RoleAdmin, Hash: admin.TokenHash(rootToken)},
+		store.AuditEntry{Actor: "test", Action: "token.create"}); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{t: t, st: st, seen: sharedResponses}
+	api := &admin.API{Store: st, Notify: func() { s.notified.Add(1) }, FileMode: fileMode, FileGroup: "default"}
+	var ready atomic.Bool
+	ready.Store(true)
+	srv := httptest.NewServer(admin.Handler(telemetry.NewMetrics(), &ready, api))
+	t.Cleanup(srv.Close)
+	s.url = srv.URL
+	return s
+}
+
+// call sends a request and returns the status and the decoded JSON body
+// (nil for a non-JSON one); every JSON response is kept for the OpenAPI
+// check.
+func (s *server) call(token, method, path, contentType, body string, header ...string) (int, map[string]any, http.Header) {
+	s.t.Helper()
+	req, _ := http.NewRequest(method, s.url+path, strings.NewReader(body))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(raw, &m); err != nil {
+			s.t.Fatalf("%s %s: invalid JSON %q", method, path, raw)
+		}
+		s.seen.add(method, strings.SplitN(path, "?", 2)[0], resp.StatusCode, m)
+	}
+	return resp.StatusCode, m, resp.Header
+}
+
+const apiYAML = `version: 1
+upstreams:
+  - name: orders
+    targets: [{url: "http://127.0.0.1:9001"}]
+apis:
+  - name: orders
+    base_path: /orders
+    upstream: orders
+    auth: [api_key]
+    routes:
+      - name: get-order
+        methods: [GET]
+        path: /{id}
+consumers:
+  - name: acme
+    api_keys: [acme-key-0123456789]
+`
+
+func TestAuthentication(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, "")
+	if code, body, h := s.call("", "GET", "/admin/v1/groups", "", ""); code != 401 || h.Get("WWW-Authenticate") == "" || errCode(body) != "unauthorized" {
+		t.Errorf("no token: %d %v", code, body)
+	}
+	if code, _, _ := s.call("ptk_wrong", "GET", "/admin/v1/groups", "", ""); code != 401 {
+		t.Errorf("wrong token: %d", code)
+	}
+	// Tokens with each role, one scoped to another group.
+	tokens := map[string]string{}
+	for _, tc := range []struct{ name, role, groups string }{
+		{"v", "viewer", ""}, {"e", "editor", ""}, {"p", "publisher", ""}, {"other", "admin", `["edge"]`},
+	} {
+		body := `{"name":"` + tc.name + `","role":"` + tc.role + `"`
+		if tc.groups != "" {
+			body += `,"groups":` + tc.groups
+		}
+		code, resp, _ := s.call(rootToken, "POST", "/admin/v1/tokens", "application/json", body+"}")
+		if code != 201 || !strings.HasPrefix(resp["token"].(string), "ptk_") {
+			t.Fatalf("create token %s: %d %v", tc.name, code, resp)
+		}
+		tokens[tc.name] = resp["token"].(string)
+	}
+	tests := []struct {
+		token, method, path, ct, body string
+		want                          int
+	}{
+		{tokens["v"], "GET", "/admin/v1/groups/default/draft", "", "", 200},
+		{tokens["v"], "PUT", "/admin/v1/groups/default/draft", "application/yaml", apiYAML, 403},
+		{tokens["e"], "PUT", "/admin/v1/groups/default/draft", "application/yaml", apiYAML, 200},
+		{tokens["e"], "POST", "/admin/v1/groups/default/revisions", "", "", 403},
+		{tokens["p"], "POST", "/admin/v1/groups/default/revisions", "", "", 202},
+		{tokens["p"], "GET", "/admin/v1/tokens", "", "", 403},
+		{tokens["p"], "GET", "/admin/v1/audit", "", "", 403},
+		{tokens["other"], "GET", "/admin/v1/groups/default/draft", "", "", 403},
+	}
+	for _, tt := range tests {
+		if code, body, _ := s.call(tt.token, tt.method, tt.path, tt.ct, tt.body); code != tt.want {
+			t.Errorf("%s %s: %d %v, want %d", tt.method, tt.path, code, body, tt.want)
+		}
+	}
+	_, list, _ := s.call(tokens["other"], "GET", "/admin/v1/groups", "", "")
+	if groups := list["groups"].([]any); len(groups) != 0 {
+		t.Errorf("a token scoped to edge lists %v", groups)
+	}
+	// Refusals leave an audit entry and nothing else.
+	_, audit, _ := s.call(rootToken, "GET", "/admin/v1/audit?outcome=denied", "", "")
+	if n := len(audit["entries"].([]any)); n != 7 {
+		t.Errorf("%d denied audit entries, want 7 (2 unauthenticated, 5 forbidden)", n)
+	}
+	revs, _ := s.st.Revisions(context.Background(), "default", 0, 10)
+	if len(revs) != 1 {
+		t.Errorf("%d revisions; only the publisher's publish may have created one", len(revs))
+	}
+}
+
+func errCode(body map[string]any) string {
+	e, _ := body["error"].(map[string]any)
+	c, _ := e["code"].(string)
+	return c
+}
+
+func TestDraftValidation(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, "")
+	bad := strings.Replace(apiYAML, "base_path: /orders", "base_pth: /orders", 1)
+	code, body, _ := s.call(rootToken, "PUT", "/admin/v1/groups/default/draft", "application/yaml", bad)
+	if code != 422 || errCode(body) != "invalid_config" {
+		t.Fatalf("invalid draft: %d %v", code, body)
+	}
+	first := body["error"].(map[string]any)["details"].([]any)[0].(map[string]any)
+	if first["line"].(float64) != 7 || first["column"].(float64) != 5 || !strings.Contains(first["message"].(string), `did you mean "base_path"`) {
+		t.Errorf("detail %v: want line 7, column 5 and a suggestion", first)
+	}
+	dangling := strings.Replace(apiYAML, "upstream: orders\n    auth", "upstream: nope\n    auth", 1)
+	code, body, _ = s.call(rootToken, "PUT", "/admin/v1/groups/default/draft", "application/yaml", dangling)
+	first = body["error"].(map[string]any)["details"].([]any)[0].(map[string]any)
+	if code != 422 || first["line"].(float64) != 8 || first["message"] != `apis[0].upstream: no upstream is named "nope"` {
+		t.Errorf("dangling upstream: %d %v", code, first)
+	}
+	if d, _ := s.st.Draft(context.Background(), "default"); d.Version != 1 {
+		t.Errorf("an invalid draft changed the stored draft to version %d", d.Version)
+	}
+	// JSON is accepted too, with positions in the JSON.
+	code, body, _ = s.call(rootToken, "PUT", "/admin/v1/groups/default/draft", "application/json", `{"version": 1, "apis": [{"name": "x", "routes": []}]}`)
+	if code != 422 {
+		t.Fatalf("invalid JSON draft: %d %v", code, body)
+	}
+	// Validate a document without storing it.
+	code, body, _ = s.call(rootToken, "POST", "/admin/v1/groups/default/draft/validate", "application/yaml", bad)
+	if code != 200 || body["valid"] != false || len(body["errors"].([]any)) != 1 {
+		t.Errorf("validate: %d %v", code, body)
+	}
+	if code, _, _ := s.call(rootToken, "PUT", "/admin/v1/groups/default/draft", "text/plain", apiYAML); code != 415 {
+		t.Errorf("text/plain draft: %d, want 415", code)
+	}
+	if code, _, _ := s.call(rootToken, "PUT", "/admin/v1/groups/nope/draft", "application/yaml", apiYAML); code != 404 {
+		t.Errorf("draft of a missing group: %d, want 404", code)
+	}
+}
+
+func TestLifecycle(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, "")
+	code, body, h := s.call(rootToken, "PUT", "/admin/v1/groups/default/draft", "application/yaml", apiYAML)
+	if code != 200 || body["version"].(float64) != 2 || h.Get("ETag") != `"2"` {
+		t.Fatalf("put draft: %d %v %v", code, body, h)
+	}
+	// If-Match with a stale version is a conflict.
+	if code, _, _ := s.call(rootToken, "PUT", "/admin/v1/groups/default/draft", "application/yaml", apiYAML, "If-Match", `"1"`); code != 409 {
+		t.Errorf("stale If-Match: %d, want 409", code)
+	}
+	_, draft, _ := s.call(rootToken, "GET", "/admin/v1/groups/default/draft", "", "")
+	keys := draft["consumers"].([]any)[0].(map[string]any)["api_keys"].([]any)
+	if !strings.HasPrefix(keys[0].(string), "sha256:") {
+		t.Errorf("the stored draft holds the key as %q, want its hash", keys[0])
+	}
+	req, _ := http.NewRequest("GET", s.url+"/admin/v1/groups/default/draft", nil)
+	req.Header.Set("Authorization", "Bearer "+rootToken)
+	req.Header.Set("Accept", "application/yaml")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	yamlBody, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.Header.Get("Content-Type") != "application/yaml" || !strings.Contains(string(yamlBody), "base_path: /orders") {
+		t.Errorf("YAML draft: %s\n%s", resp.Header.Get("Content-Type"), yamlBody)
+	}
+
+	code, pub, _ := s.call(rootToken, "POST", "/admin/v1/groups/default/revisions", "application/json", `{"message":"first"}`)
+	if code != 202 || pub["revision"].(float64) != 1 || pub["status_url"] != "/admin/v1/groups/default/revisions/1" || s.notified.Load() != 1 {
+		t.Fatalf("publish: %d %v, notified %d", code, pub, s.notified.Load())
+	}
+	changed := strings.Replace(apiYAML, "path: /{id}", "path: /{id}\n        max_body_bytes: 1024", 1)
+	changed = strings.Replace(changed, "targets: [{url: \"http://127.0.0.1:9001\"}]", "targets: [{url: \"http://127.0.0.1:9002\"}]\n  - name: spare\n    targets: [{url: \"http://127.0.0.1:9003\"}]", 1)
+	s.call(rootToken, "PUT", "/admin/v1/groups/default/draft", "application/yaml", changed)
+	s.call(rootToken, "POST", "/admin/v1/groups/default/revisions", "application/json", `{"message":"second"}`)
+
+	code, diff, _ := s.call(rootToken, "GET", "/admin/v1/groups/default/revisions/2/diff?against=1", "", "")
+	want := `[{"change":"changed","fields":["targets"],"kind":"upstream","name":"orders"},{"change":"added","kind":"upstream","name":"spare"},{"change":"changed","fields":["max_body_bytes"],"kind":"route","name":"orders/get-order"}]`
+	if got, _ := json.Marshal(diff["changes"]); code != 200 || string(got) != want {
+		t.Errorf("diff 1 -> 2:\n got %s\nwant %s", got, want)
+	}
+	if _, d, _ := s.call(rootToken, "GET", "/admin/v1/groups/default/revisions/2/diff?against=draft", "", ""); len(d["changes"].([]any)) != 0 {
+		t.Errorf("the draft equals revision 2, yet the diff is %v", d["changes"])
+	}
+
+	code, rb, _ := s.call(rootToken, "POST", "/admin/v1/groups/default/revisions/1/rollback", "", "")
+	if code != 202 || rb["revision"].(float64) != 3 {
+		t.Fatalf("rollback: %d %v", code, rb)
+	}
+	_, r1, _ := s.call(rootToken, "GET", "/admin/v1/groups/default/revisions/1", "", "")
+	_, r3, _ := s.call(rootToken, "GET", "/admin/v1/groups/default/revisions/3", "", "")
+	if r3["hash"] != r1["hash"] || r3["rollback_of"].(float64) != 1 {
+		t.Errorf("revision 3 = %v; want revision 1's content, marked as its rollback", r3)
+	}
+	_, list, _ := s.call(rootToken, "GET", "/admin/v1/groups/default/revisions?limit=2", "", "")
+	if revs := list["revisions"].([]any); len(revs) != 2 || revs[0].(map[string]any)["revision"].(float64) != 3 {
+		t.Errorf("revision list %v", revs)
+	}
+	_, audit, _ := s.call(rootToken, "GET", "/admin/v1/audit?group=default", "", "")
+	var actions []string
+	for _, e := range audit["entries"].([]any) {
+		actions = append(actions, e.(map[string]any)["action"].(string))
+	}
+	if strings.Join(actions, ",") != "revision.rollback,revision.publish,draft.put,revision.publish,draft.put" {
+		t.Errorf("audit actions %v", actions)
+	}
+	for _, bad := range []string{"/revisions/9", "/revisions/x", "/revisions/2/diff", "/revisions/2/diff?against=9"} {
+		if code, _, _ := s.call(rootToken, "GET", "/admin/v1/groups/default"+bad, "", ""); code != 404 && code != 400 {
+			t.Errorf("GET %s: %d, want 400 or 404", bad, code)
+		}
+	}
+}
+
+func TestConcurrentPublishes(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, "")
+	s.call(rootToken, "PUT", "/admin/v1/groups/default/draft", "application/yaml", apiYAML)
+	var wg sync.WaitGroup
+	codes := make(chan int, 2)
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, _, _ := s.call(rootToken, "POST", "/admin/v1/groups/default/revisions", "", "")
+			codes <- code
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	for code := range codes {
+		if code != 202 && code != 409 {
+			t.Errorf("concurrent publish answered %d", code)
+		}
+	}
+	revs, _ := s.st.Revisions(context.Background(), "default", 0, 10)
+	if len(revs) == 0 || len(revs) > 2 || revs[0].Hash != revs[len(revs)-1].Hash {
+		t.Errorf("revisions %+v: want one or two of the same draft", revs)
+	}
+}
+
+func TestFileModeRefusesEdits(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, "/etc/portico.yaml")
+	for _, c := range []struct{ method, path string }{
+		{"PUT", "/admin/v1/groups/default/draft"},
+		{"POST", "/admin/v1/groups/default/revisions"},
+		{"POST", "/admin/v1/groups/default/revisions/1/rollback"},
+	} {
+		code, body, _ := s.call(rootToken, c.method, c.path, "application/yaml", apiYAML)
+		if code != 409 || errCode(body) != "managed_by_file" || !strings.Contains(body["error"].(map[string]any)["message"].(string), "/etc/portico.yaml") {
+			t.Errorf("%s %s in file mode: %d %v", c.method, c.path, code, body)
+		}
+	}
+	if code, _, _ := s.call(rootToken, "GET", "/admin/v1/groups/default/draft", "", ""); code != 200 {
+		t.Errorf("reading the draft in file mode: %d", code)
+	}
+}
