@@ -27,7 +27,9 @@ func IsHashedKey(key string) bool {
 		return false
 	}
 	for i := 0; i < len(h); i++ {
-		if c := h[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+		switch c := h[i]; {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
+		default:
 			return false
 		}
 	}

@@ -315,6 +315,9 @@ func nullable(b []byte) any {
 	return string(b)
 }
 
+const auditQuery = `SELECT id, at, actor, action, grp, target, outcome, before_doc, after_doc, detail FROM audit
+	WHERE %s ORDER BY id DESC LIMIT $%d`
+
 // Audit implements store.Store.
 func (s *DB) Audit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, error) {
 	var where []string
@@ -347,12 +350,13 @@ func (s *DB) Audit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 100
 	}
-	q := `SELECT id, at, actor, action, grp, target, outcome, before_doc, after_doc, detail FROM audit`
+	cond := "TRUE"
 	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
+		cond = strings.Join(where, " AND ")
 	}
 	args = append(args, f.Limit)
-	q += fmt.Sprintf(" ORDER BY id DESC LIMIT $%d", len(args))
+	// The query is built from constant fragments; every value is a parameter.
+	q := fmt.Sprintf(auditQuery, cond, len(args)) //nolint:gosec // cond holds constant fragments only
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, s.wrap(err, "list audit")

@@ -29,7 +29,7 @@ func (s *DB) CreateToken(ctx context.Context, t store.Token, a store.AuditEntry)
 	})
 }
 
-const tokenColumns = `name, role, hash, groups, created_at, created_by, revoked_at`
+const tokenColumns = `name, role, hash, groups, created_at, created_by, revoked_at` //nolint:gosec // column names, not a credential
 
 func scanToken(row interface{ Scan(...any) error }) (store.Token, error) {
 	var t store.Token

@@ -23,7 +23,7 @@ func CheckAppendOnly(t *testing.T, s store.Store, db *sql.DB) {
 		`DELETE FROM audit`,
 		`UPDATE revisions SET content = '{"evil":true}'`,
 	} {
-		if _, err := db.Exec(q); err == nil {
+		if _, err := db.ExecContext(ctx, q); err == nil {
 			t.Errorf("%s succeeded; history must be append-only", q)
 		}
 	}

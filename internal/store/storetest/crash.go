@@ -55,7 +55,7 @@ func testCrash(t *testing.T, b Backend) {
 	if err := s.EnsureGroup(ctx, "crash"); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd := exec.CommandContext(context.Background(), os.Args[0], "-test.run=^$") //nolint:gosec // re-executes this test binary
 	cmd.Env = append(os.Environ(), crashEnv+"="+addr)
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -83,7 +83,7 @@ func testReopen(t *testing.T, b Backend) {
 	if err != nil {
 		t.Fatalf("reopen: %v", err)
 	}
-	defer s2.Close()
+	defer func() { _ = s2.Close() }()
 	r, err := s2.LatestRevision(ctx, "default")
 	if err != nil || string(r.Content) != `{"v":1}` {
 		t.Fatalf("after reopen: %+v, %v", r, err)
