@@ -63,9 +63,13 @@ const usage = `Portico — API gateway and management platform
 Usage:
   portico serve [flags]       run an all-in-one node (gateway, admin, portal)
   portico validate PATH       check a config file; errors as PATH:LINE:COL: message
+  portico apply FILE          make FILE the live configuration of a running node
+  portico diff FILE           compare FILE with the live configuration (exit 0 same, 1 differs, 2 error)
+  portico export              print the live configuration as YAML
   portico version             print the version
 
-Not available in this version yet: apply, diff, export, dataplane.
+apply, diff and export use --admin URL ($PORTICO_ADMIN_URL) and $PORTICO_ADMIN_TOKEN.
+Not available in this version yet: dataplane.
 Run "portico COMMAND -h" for a command's flags.
 `
 
@@ -83,8 +87,14 @@ func run(ctx context.Context, args []string, getenv func(string) (string, bool),
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return nil
-	case "apply", "diff", "export", "dataplane":
-		return &exitError{code: 2, err: fmt.Errorf("%s is not available in this version of Portico yet (it needs the management plane)", args[0])}
+	case "apply":
+		return apply(ctx, args[1:], getenv, stdout, stderr)
+	case "diff":
+		return diff(ctx, args[1:], getenv, stdout, stderr)
+	case "export":
+		return export(ctx, args[1:], getenv, stdout, stderr)
+	case "dataplane":
+		return &exitError{code: 2, err: fmt.Errorf("%s is not available in this version of Portico yet", args[0])}
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
