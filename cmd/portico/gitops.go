@@ -65,7 +65,7 @@ func (c *adminClient) call(ctx context.Context, method, path, contentType string
 	if err != nil {
 		return nil, fmt.Errorf("admin API: %w", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return nil, fmt.Errorf("admin API: %w", err)
