@@ -88,7 +88,7 @@ func serve(ctx context.Context, args []string, getenv func(string) (string, bool
 	dataDir := f.string("data-dir", "PORTICO_DATA_DIR", "./portico-data", "directory for the embedded store and local state")
 	proxyAddr := f.string("proxy-addr", "PORTICO_PROXY_ADDR", "127.0.0.1:8080", "address of the gateway (API traffic)")
 	adminAddr := f.string("admin-addr", "PORTICO_ADMIN_ADDR", "127.0.0.1:9080", "address of /healthz, /readyz, /metrics and the admin API")
-	f.string("portal-addr", "PORTICO_PORTAL_ADDR", "127.0.0.1:9090", "address of the developer portal (not served by this version yet)")
+	portalAddr := f.string("portal-addr", "PORTICO_PORTAL_ADDR", "127.0.0.1:9090", "address of the developer portal (not served by this version yet; upstreams may not point at it)")
 	store := f.string("store", "PORTICO_STORE", "", "store URL: empty for SQLite in the data dir, or postgres://…")
 	nodeName := f.string("node-name", "PORTICO_NODE_NAME", "", "this node's name in rollout statuses (default: the host name)")
 	f.string("redis", "PORTICO_REDIS_URL", "", "Redis URL for cluster-wide counters (not used by this version yet)")
@@ -119,6 +119,7 @@ func serve(ctx context.Context, args []string, getenv func(string) (string, bool
 		AdminToken:   *adminToken,
 		ProxyAddr:    *proxyAddr,
 		AdminAddr:    *adminAddr,
+		PortalAddr:   *portalAddr,
 		Demo:         *demoOn,
 		DrainTimeout: *drain,
 		Getenv:       getenv,

@@ -35,6 +35,9 @@ type API struct {
 	// serve node's group; draft edits of that group are refused.
 	FileMode  string
 	FileGroup string
+	// OwnAddrs are the node's admin and portal listeners, which upstreams
+	// may not point at unless a group's settings allow it.
+	OwnAddrs []string
 }
 
 // principal is the caller a token identifies.
@@ -180,6 +183,8 @@ func (a *API) Mount(mux *http.ServeMux) {
 	mux.Handle("GET /admin/v1/groups/{group}/revisions/{n}", a.route(RoleViewer, a.getRevision))
 	mux.Handle("GET /admin/v1/groups/{group}/revisions/{n}/diff", a.route(RoleViewer, a.diffRevisions))
 	mux.Handle("POST /admin/v1/groups/{group}/revisions/{n}/rollback", a.route(RolePublisher, a.rollback))
+	mux.Handle("GET /admin/v1/groups/{group}/settings", a.route(RoleViewer, a.getSettings))
+	mux.Handle("PUT /admin/v1/groups/{group}/settings", a.route(RoleAdmin, a.putSettings))
 	mux.Handle("GET /admin/v1/tokens", a.route(RoleAdmin, a.listTokens))
 	mux.Handle("POST /admin/v1/tokens", a.route(RoleAdmin, a.createToken))
 	mux.Handle("GET /admin/v1/audit", a.route(RoleAdmin, a.listAudit))

@@ -323,3 +323,41 @@ func TestFileModeRefusesEdits(t *testing.T) {
 		t.Errorf("reading the draft in file mode: %d", code)
 	}
 }
+
+func TestUpstreamAddressPolicy(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, "")
+	metadata := strings.Replace(apiYAML, "http://127.0.0.1:9001", "http://169.254.169.254/latest", 1)
+	code, body, _ := s.call(rootToken, "PUT", "/admin/v1/groups/default/draft", "application/yaml", metadata)
+	if code != 422 || errCode(body) != "upstream_denied" {
+		t.Fatalf("an upstream at the metadata address: %d %v", code, body)
+	}
+	detail := body["error"].(map[string]any)["details"].([]any)[0].(map[string]any)
+	if detail["line"].(float64) != 4 || !strings.Contains(detail["message"].(string), "upstreams[0].targets[0].url") {
+		t.Errorf("detail %v: want line 4 naming the target", detail)
+	}
+	_, settings, _ := s.call(rootToken, "GET", "/admin/v1/groups/default/settings", "", "")
+	if got, _ := json.Marshal(settings); string(got) != `{"upstream_allow":[],"upstream_deny":["169.254.0.0/16","fe80::/10"]}` {
+		t.Errorf("default settings %s", got)
+	}
+	// Only an admin may change the policy, and it is audited.
+	s.call(rootToken, "POST", "/admin/v1/tokens", "application/json", `{"name":"ed","role":"editor"}`)
+	if code, _, _ := s.call(rootToken, "PUT", "/admin/v1/groups/default/settings", "application/json", `{"upstream_allow":["nope"]}`); code != 422 {
+		t.Errorf("invalid settings: %d, want 422", code)
+	}
+	if code, _, _ := s.call(rootToken, "PUT", "/admin/v1/groups/default/settings", "application/json", `{"upstream_allow":["169.254.169.254"]}`); code != 200 {
+		t.Fatalf("allow the metadata address: %d", code)
+	}
+	if code, body, _ := s.call(rootToken, "PUT", "/admin/v1/groups/default/draft", "application/yaml", metadata); code != 200 {
+		t.Fatalf("once allowed: %d %v", code, body)
+	}
+	// Revoking the exemption stops the publish of the stored draft.
+	s.call(rootToken, "PUT", "/admin/v1/groups/default/settings", "application/json", `{}`)
+	if code, body, _ := s.call(rootToken, "POST", "/admin/v1/groups/default/revisions", "", ""); code != 422 || errCode(body) != "upstream_denied" {
+		t.Fatalf("publish after the exemption was removed: %d %v", code, body)
+	}
+	_, audit, _ := s.call(rootToken, "GET", "/admin/v1/audit?action=settings.put", "", "")
+	if n := len(audit["entries"].([]any)); n != 2 {
+		t.Errorf("%d settings audit entries, want 2", n)
+	}
+}

@@ -1,16 +1,19 @@
 package admin
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/egress"
 	"github.com/portico-gw/portico/internal/store"
 )
 
@@ -47,9 +50,10 @@ func writeDocument(w http.ResponseWriter, r *http.Request, doc []byte, headers m
 }
 
 // parseDocument reads a configuration document from the request body, as
-// YAML or JSON (JSON is YAML), without ${VAR} expansion, and validates it.
-// Errors carry the line and column in the body.
-func parseDocument(r *http.Request) (*config.Config, *apiError) {
+// YAML or JSON (JSON is YAML), without ${VAR} expansion, and validates it,
+// the group's egress policy included. Errors carry the line and column in
+// the body.
+func (a *API) parseDocument(r *http.Request, group string) (*config.Config, *apiError) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, _ := mime.ParseMediaType(ct)
 		if mt != "application/json" && mt != "application/yaml" && mt != "application/x-yaml" && mt != "text/yaml" {
@@ -67,7 +71,35 @@ func parseDocument(r *http.Request) (*config.Config, *apiError) {
 	if err := f.Validate(); err != nil {
 		return nil, invalid(err)
 	}
+	if e := a.checkEgress(r, group, f); e != nil {
+		return nil, e
+	}
 	return f.Config, nil
+}
+
+// checkEgress refuses target URLs that name an address the group's egress
+// policy denies (egress.Policy checks every dial as well).
+func (a *API) checkEgress(r *http.Request, group string, f *config.File) *apiError {
+	doc, err := a.Store.Settings(r.Context(), group)
+	if err != nil {
+		return storeError(err)
+	}
+	s, err := egress.ParseSettings(doc)
+	if err != nil {
+		return errorf(http.StatusInternalServerError, "corrupt_settings", err.Error())
+	}
+	denied := egress.NewPolicy(s, a.OwnAddrs...).CheckConfig(f.Config)
+	if len(denied) == 0 {
+		return nil
+	}
+	var errs config.Errors
+	for path, err := range denied {
+		errs = append(errs, config.Error{File: f.Name, Pos: f.Pos(path), Msg: path + ": " + err.Error()})
+	}
+	slices.SortFunc(errs, func(x, y config.Error) int { return strings.Compare(x.Msg, y.Msg) })
+	e := invalid(errs)
+	e.Code, e.Message = "upstream_denied", "an upstream target points at an address this group may not reach"
+	return e
 }
 
 func (a *API) fileManaged(group string) *apiError {
@@ -91,7 +123,7 @@ func (a *API) putDraft(w http.ResponseWriter, r *http.Request, p principal) *api
 	if e := a.fileManaged(group); e != nil {
 		return e
 	}
-	cfg, e := parseDocument(r)
+	cfg, e := a.parseDocument(r, group)
 	if e != nil {
 		return e
 	}
@@ -129,7 +161,7 @@ func (a *API) validateDraft(w http.ResponseWriter, r *http.Request, _ principal)
 	var doc []byte
 	if r.ContentLength != 0 && r.Body != http.NoBody {
 		// A document in the body is validated instead of the stored draft.
-		if _, e := parseDocument(r); e != nil {
+		if _, e := a.parseDocument(r, group); e != nil {
 			writeJSONStatus(w, http.StatusOK, map[string]any{"valid": false, "errors": e.Details, "message": e.Message})
 			return nil
 		}
@@ -150,7 +182,7 @@ func (a *API) validateDraft(w http.ResponseWriter, r *http.Request, _ principal)
 }
 
 // checkDocument parses and validates a stored document.
-func checkDocument(doc []byte) (*config.Config, *apiError) {
+func checkDocument(doc []byte) (*config.File, *apiError) {
 	f, err := config.Parse("draft", doc, nil)
 	if err != nil {
 		return nil, invalid(err)
@@ -158,7 +190,54 @@ func checkDocument(doc []byte) (*config.Config, *apiError) {
 	if err := f.Validate(); err != nil {
 		return nil, invalid(err)
 	}
-	return f.Config, nil
+	return f, nil
+}
+
+func (a *API) getSettings(w http.ResponseWriter, r *http.Request, _ principal) *apiError {
+	doc, err := a.Store.Settings(r.Context(), r.PathValue("group"))
+	if err != nil {
+		return storeError(err)
+	}
+	s, err := egress.ParseSettings(doc)
+	if err != nil {
+		return errorf(http.StatusInternalServerError, "corrupt_settings", err.Error())
+	}
+	writeJSONStatus(w, http.StatusOK, settingsJSON(s))
+	return nil
+}
+
+// settingsJSON shows the effective settings, defaults included.
+func settingsJSON(s egress.Settings) map[string]any {
+	deny := s.UpstreamDeny
+	if deny == nil {
+		deny = egress.DefaultDeny
+	}
+	allow := s.UpstreamAllow
+	if allow == nil {
+		allow = []string{}
+	}
+	return map[string]any{"upstream_deny": deny, "upstream_allow": allow}
+}
+
+func (a *API) putSettings(w http.ResponseWriter, r *http.Request, p principal) *apiError {
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	if err != nil {
+		return errorf(http.StatusRequestEntityTooLarge, "body_too_large", "settings may be at most 4 MiB")
+	}
+	s, err := egress.ParseSettings(body)
+	if err != nil {
+		return errorf(http.StatusUnprocessableEntity, "invalid_settings", err.Error())
+	}
+	doc, _ := json.Marshal(s)
+	group := r.PathValue("group")
+	if err := a.Store.PutSettings(r.Context(), group, doc, store.AuditEntry{Actor: p.name, Action: "settings.put", Group: group}); err != nil {
+		return storeError(err)
+	}
+	if a.Notify != nil {
+		a.Notify()
+	}
+	writeJSONStatus(w, http.StatusOK, settingsJSON(s))
+	return nil
 }
 
 func (a *API) publish(w http.ResponseWriter, r *http.Request, p principal) *apiError {
@@ -178,11 +257,14 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request, p principal) *apiE
 	if err != nil {
 		return storeError(err)
 	}
-	cfg, e := checkDocument(d.Content)
+	f, e := checkDocument(d.Content)
 	if e != nil {
 		return e
 	}
-	doc, err := config.Canonical(cfg)
+	if e := a.checkEgress(r, group, f); e != nil {
+		return e // the settings changed since the draft was stored
+	}
+	doc, err := config.Canonical(f.Config)
 	if err != nil {
 		return errorf(http.StatusInternalServerError, "encode_failed", err.Error())
 	}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/portico-gw/portico/internal/egress"
 )
 
 const streamConfig = `
@@ -425,5 +427,22 @@ func TestUpstreamResetIs502(t *testing.T) {
 		if took := time.Since(began); took > 500*time.Millisecond {
 			t.Errorf("%s took %v to fail", method, took)
 		}
+	}
+}
+
+// TestEgressPolicyAtDial denies the upstream's address: the request fails
+// with 502 without the upstream ever being reached, whatever the URL says.
+func TestEgressPolicyAtDial(t *testing.T) {
+	t.Parallel()
+	rec := newRecorder(t)
+	e := start(t, streamConfig, strings.Replace(rec.srv.URL, "127.0.0.1", "localhost", 1))
+	e.rt.Pools.SetEgress(egress.NewPolicy(egress.Settings{UpstreamDeny: []string{"127.0.0.0/8", "::1/128"}}))
+	resp, body := e.do("GET", "/s/x", nil, nil)
+	if resp.StatusCode != 502 || len(rec.all()) != 0 {
+		t.Fatalf("denied upstream: %d %s, upstream reached %d times", resp.StatusCode, body, len(rec.all()))
+	}
+	e.rt.Pools.SetEgress(egress.NewPolicy(egress.Settings{}))
+	if resp, _ := e.do("GET", "/s/x", nil, nil); resp.StatusCode != 200 {
+		t.Fatalf("after allowing loopback again: %d", resp.StatusCode)
 	}
 }

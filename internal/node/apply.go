@@ -13,6 +13,7 @@ import (
 	"github.com/portico-gw/portico/internal/compiler"
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/demo"
+	"github.com/portico-gw/portico/internal/egress"
 	"github.com/portico-gw/portico/internal/gateway"
 	"github.com/portico-gw/portico/internal/store"
 	"github.com/portico-gw/portico/internal/telemetry"
@@ -40,6 +41,9 @@ type applier struct {
 	applied int64
 	// started is set once something was activated, even an empty config.
 	started bool
+	// settings is the group's settings document the egress policy was
+	// built from.
+	settings string
 	// fileMod and fileSize are the config file's last seen stat.
 	fileMod  time.Time
 	fileSize int64
@@ -194,6 +198,9 @@ func (a *applier) run(ctx context.Context) {
 				continue
 			}
 		}
+		if err := a.refreshEgress(ctx); err != nil {
+			a.log.Error("reading the group's settings failed; the previous egress policy stays", "error", err.Error())
+		}
 		if err := a.applyLatest(ctx); err != nil {
 			a.logRejected("new revision", err)
 		}
@@ -212,4 +219,24 @@ func (a *applier) fileChanged() bool {
 	}
 	a.fileMod, a.fileSize = fi.ModTime(), fi.Size()
 	return true
+}
+
+// refreshEgress rebuilds the upstream address policy when the group's
+// settings changed. The policy is enforced on every dial.
+func (a *applier) refreshEgress(ctx context.Context) error {
+	doc, err := a.st.Settings(ctx, Group)
+	if err != nil {
+		return err
+	}
+	if a.settings == string(doc) && a.settings != "" {
+		return nil
+	}
+	s, err := egress.ParseSettings(doc)
+	if err != nil {
+		return err
+	}
+	own := []string{a.o.AdminAddr, a.o.PortalAddr}
+	a.rt.Pools.SetEgress(egress.NewPolicy(s, own...))
+	a.settings = string(doc)
+	return nil
 }

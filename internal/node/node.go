@@ -42,6 +42,9 @@ type Options struct {
 	StoreURL  string
 	ProxyAddr string
 	AdminAddr string
+	// PortalAddr is the developer portal's address; upstreams may not
+	// point at it (nor at AdminAddr) unless the group's settings allow it.
+	PortalAddr string
 	// NodeName identifies this node in rollout statuses. Default: the
 	// host name.
 	NodeName string
@@ -119,6 +122,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	a := &applier{o: o, log: log, st: st, rt: rt, gw: gw, metrics: metrics, echoURL: echoURL, notify: make(chan struct{}, 1)}
+	if err := a.refreshEgress(ctx); err != nil {
+		return err
+	}
 	a.fileChanged() // remember the file as it is now
 	if err := a.syncFile(ctx); err != nil {
 		return err
@@ -154,7 +160,8 @@ func Run(ctx context.Context, o Options) error {
 	go func() { defer wg.Done(); a.run(wctx) }()
 
 	proxySrv := gateway.NewServer(gw)
-	api := &admin.API{Store: st, Notify: a.Notify, FileMode: o.ConfigPath, FileGroup: Group}
+	api := &admin.API{Store: st, Notify: a.Notify, FileMode: o.ConfigPath, FileGroup: Group,
+		OwnAddrs: []string{adminLn.Addr().String(), o.PortalAddr}}
 	adminSrv := gateway.NewServer(admin.Handler(metrics, &ready, api))
 	errc := make(chan error, 2)
 	go func() { errc <- gateway.Serve(ctx, proxySrv, proxyLn, o.DrainTimeout) }()

@@ -17,7 +17,10 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"github.com/portico-gw/portico/internal/egress"
 )
 
 // MaxIdlePerTarget bounds the idle connections kept per target.
@@ -37,6 +40,19 @@ type Pools struct {
 
 	mu    sync.Mutex
 	pools map[string]*Pool
+	// egress, when set, is checked on every upstream dial, after name
+	// resolution, so no DNS trick reaches a denied address.
+	egress atomic.Pointer[egress.Policy]
+}
+
+// SetEgress makes p the policy for every dial from now on (nil: none).
+func (ps *Pools) SetEgress(p *egress.Policy) { ps.egress.Store(p) }
+
+func (ps *Pools) control(network, address string, c syscall.RawConn) error {
+	if p := ps.egress.Load(); p != nil {
+		return p.Control(network, address, c)
+	}
+	return nil
 }
 
 // NewPools returns an empty set of pools.
@@ -53,7 +69,7 @@ func (ps *Pools) Get(addr, serverName string, tlsOn bool) *Pool {
 	defer ps.mu.Unlock()
 	p := ps.pools[key]
 	if p == nil {
-		p = &Pool{addr: addr, idle: make(chan *conn, MaxIdlePerTarget)}
+		p = &Pool{addr: addr, idle: make(chan *conn, MaxIdlePerTarget), owner: ps}
 		if tlsOn {
 			p.tls = &tls.Config{ServerName: serverName, MinVersion: tls.VersionTLS12, RootCAs: ps.RootCAs}
 		}
@@ -80,6 +96,7 @@ func (ps *Pools) Close() { ps.Retain(nil) }
 
 // Pool is the idle connections to one target address.
 type Pool struct {
+	owner  *Pools
 	addr   string
 	tls    *tls.Config
 	idle   chan *conn
@@ -126,7 +143,7 @@ func (p *Pool) get(ctx context.Context, now time.Time, connectTimeout time.Durat
 var bufReaders, bufWriters sync.Pool
 
 func (p *Pool) dial(ctx context.Context, timeout time.Duration) (*conn, error) {
-	d := net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	d := net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second, Control: p.owner.control}
 	nc, err := d.DialContext(ctx, "tcp", p.addr)
 	if err != nil {
 		return nil, err

@@ -39,6 +39,11 @@ type Store interface {
 	// Group returns one group.
 	Group(ctx context.Context, name string) (Group, error)
 
+	// Settings returns a group's settings document (JSON, "{}" by default).
+	Settings(ctx context.Context, group string) ([]byte, error)
+	// PutSettings replaces a group's settings and records a.
+	PutSettings(ctx context.Context, group string, settings []byte, a AuditEntry) error
+
 	// Draft returns a group's editable draft.
 	Draft(ctx context.Context, group string) (Draft, error)
 	// PutDraft replaces the draft's content if its version is still

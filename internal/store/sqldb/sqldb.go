@@ -381,3 +381,25 @@ func (s *DB) Audit(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry
 	}
 	return out, s.wrap(rows.Err(), "list audit")
 }
+
+// Settings implements store.Store.
+func (s *DB) Settings(ctx context.Context, group string) ([]byte, error) {
+	var v string
+	err := s.db.QueryRowContext(ctx, `SELECT settings FROM groups WHERE name = $1`, group).Scan(&v)
+	return []byte(v), s.wrap(err, "settings of "+group)
+}
+
+// PutSettings implements store.Store.
+func (s *DB) PutSettings(ctx context.Context, group string, settings []byte, a store.AuditEntry) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var before string
+		if err := tx.QueryRowContext(ctx, `SELECT settings FROM groups WHERE name = $1`, group).Scan(&before); err != nil {
+			return s.wrap(err, "settings of "+group)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE groups SET settings = $1 WHERE name = $2`, string(settings), group); err != nil {
+			return s.wrap(err, "put settings")
+		}
+		a.Before, a.After, a.Target = []byte(before), settings, "settings"
+		return s.appendAudit(ctx, tx, &a)
+	})
+}

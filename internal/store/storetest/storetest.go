@@ -41,6 +41,7 @@ func Run(t *testing.T, b Backend) {
 	tests := map[string]func(*testing.T, Backend){
 		"Reopen":               testReopen,
 		"Groups":               testGroups,
+		"Settings":             testSettings,
 		"Draft":                testDraft,
 		"Publish":              testPublish,
 		"PublishChecksDraft":   testPublishChecksDraft,
@@ -377,5 +378,31 @@ func testTokens(t *testing.T, b Backend) {
 	entries, _ := s.Audit(ctx, store.AuditFilter{})
 	if len(entries) != 2 || entries[0].Target != "token/ci" || entries[0].Action != "token.revoke" {
 		t.Errorf("token audit = %+v; want create and revoke only", entries)
+	}
+}
+
+func testSettings(t *testing.T, b Backend) {
+	s, _ := b.open(t)
+	if err := s.EnsureGroup(ctx, "g"); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.Settings(ctx, "g"); err != nil || string(v) != "{}" {
+		t.Fatalf("default settings = %s, %v", v, err)
+	}
+	if err := s.PutSettings(ctx, "g", []byte(`{"upstream_allow":["169.254.0.0/16"]}`), audit("root", "settings.put", "g")); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := s.Settings(ctx, "g"); string(v) != `{"upstream_allow":["169.254.0.0/16"]}` {
+		t.Fatalf("settings = %s", v)
+	}
+	entries, _ := s.Audit(ctx, store.AuditFilter{Action: "settings.put"})
+	if len(entries) != 1 || string(entries[0].Before) != "{}" {
+		t.Errorf("settings audit %+v", entries)
+	}
+	if _, err := s.Settings(ctx, "missing"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("settings of a missing group: %v", err)
+	}
+	if err := s.PutSettings(ctx, "missing", []byte("{}"), audit("root", "settings.put", "missing")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("put settings of a missing group: %v", err)
 	}
 }
