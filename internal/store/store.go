@@ -84,8 +84,48 @@ type Store interface {
 	// RevokeToken revokes a token by name and records a.
 	RevokeToken(ctx context.Context, name string, at time.Time, a AuditEntry) error
 
+	// CreateConsumer stores a new consumer (ErrConflict when the name is
+	// taken) and records a.
+	CreateConsumer(ctx context.Context, c Consumer, a AuditEntry) error
+	// Consumers lists the consumers, by name.
+	Consumers(ctx context.Context) ([]Consumer, error)
+	// AddKey stores a key for a consumer and records a. When
+	// expireOthersAt is not zero, the consumer's other keys that are valid
+	// past it expire then: a rotation with an overlap.
+	AddKey(ctx context.Context, k Key, expireOthersAt time.Time, a AuditEntry) error
+	// RevokeKey revokes one key of a consumer and records a.
+	RevokeKey(ctx context.Context, consumer, id string, at time.Time, a AuditEntry) error
+	// Keys lists a consumer's keys, revoked and expired ones too, oldest
+	// first.
+	Keys(ctx context.Context, consumer string) ([]Key, error)
+	// ActiveKeys lists every key that is neither revoked nor expired at
+	// now, and the live-data version they were read at.
+	ActiveKeys(ctx context.Context, now time.Time) ([]Key, int64, error)
+	// LiveVersion increases with every change to consumers or keys.
+	LiveVersion(ctx context.Context) (int64, error)
+
 	// Close releases the store.
 	Close() error
+}
+
+// Consumer is a client of the APIs, managed through the admin API.
+type Consumer struct {
+	Name      string
+	CreatedAt time.Time
+	CreatedBy string
+}
+
+// Key is one API key of a consumer. Only its hash is stored.
+type Key struct {
+	// ID identifies the key publicly (in listings, for revocation).
+	ID       string
+	Consumer string
+	// Hash is the hex SHA-256 of the secret.
+	Hash      string
+	CreatedAt time.Time
+	// ExpiresAt is zero for a key that does not expire.
+	ExpiresAt time.Time
+	RevokedAt time.Time
 }
 
 // Group is a gateway group: a set of gateways that run the same config.

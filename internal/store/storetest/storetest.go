@@ -49,6 +49,7 @@ func Run(t *testing.T, b Backend) {
 		"Rollout":              testRollout,
 		"Audit":                testAudit,
 		"Tokens":               testTokens,
+		"ConsumerKeys":         testConsumerKeys,
 		"CrashDuringPublishes": testCrash,
 	}
 	for name, f := range tests {
@@ -404,5 +405,61 @@ func testSettings(t *testing.T, b Backend) {
 	}
 	if err := s.PutSettings(ctx, "missing", []byte("{}"), audit("root", "settings.put", "missing")); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("put settings of a missing group: %v", err)
+	}
+}
+
+func testConsumerKeys(t *testing.T, b Backend) {
+	s, _ := b.open(t)
+	v0, _ := s.LiveVersion(ctx)
+	if err := s.CreateConsumer(ctx, store.Consumer{Name: "acme", CreatedBy: "root"}, audit("root", "consumer.create", "")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateConsumer(ctx, store.Consumer{Name: "acme"}, audit("root", "consumer.create", "")); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("a second acme = %v, want ErrConflict", err)
+	}
+	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	k1 := store.Key{ID: "key_1", Consumer: "acme", Hash: hash([]byte("secret-1")), CreatedAt: t0}
+	if err := s.AddKey(ctx, k1, time.Time{}, audit("root", "key.create", "")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddKey(ctx, store.Key{ID: "key_x", Consumer: "nobody", Hash: "h"}, time.Time{}, audit("root", "key.create", "")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a key for a missing consumer = %v, want ErrNotFound", err)
+	}
+	if err := s.AddKey(ctx, store.Key{ID: "key_dup", Consumer: "acme", Hash: k1.Hash}, time.Time{}, audit("root", "key.create", "")); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("a duplicate key hash = %v, want ErrConflict", err)
+	}
+	// Rotate: the new key is valid at once, the old one until the overlap ends.
+	overlapEnd := t0.Add(24 * time.Hour)
+	k2 := store.Key{ID: "key_2", Consumer: "acme", Hash: hash([]byte("secret-2")), CreatedAt: t0.Add(time.Minute)}
+	if err := s.AddKey(ctx, k2, overlapEnd, audit("root", "key.rotate", "")); err != nil {
+		t.Fatal(err)
+	}
+	active, v1, err := s.ActiveKeys(ctx, t0.Add(time.Hour))
+	if err != nil || len(active) != 2 || v1 <= v0 {
+		t.Fatalf("during the overlap: %+v, version %d (was %d), %v", active, v1, v0, err)
+	}
+	active, _, _ = s.ActiveKeys(ctx, overlapEnd.Add(time.Second))
+	if len(active) != 1 || active[0].ID != "key_2" {
+		t.Fatalf("after the overlap: %+v, want key_2 only", active)
+	}
+	if err := s.RevokeKey(ctx, "acme", "key_2", t0.Add(2*time.Hour), audit("root", "key.revoke", "")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeKey(ctx, "acme", "key_2", t0, audit("root", "key.revoke", "")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("revoking twice = %v, want ErrNotFound", err)
+	}
+	if active, _, _ := s.ActiveKeys(ctx, t0.Add(3*time.Hour)); len(active) != 1 || active[0].ID != "key_1" {
+		t.Errorf("after revoking key_2: %+v, want key_1 (still in its overlap)", active)
+	}
+	keys, _ := s.Keys(ctx, "acme")
+	if len(keys) != 2 || !keys[0].ExpiresAt.Equal(overlapEnd) || keys[1].RevokedAt.IsZero() {
+		t.Errorf("Keys = %+v", keys)
+	}
+	cs, _ := s.Consumers(ctx)
+	if len(cs) != 1 || cs[0].CreatedBy != "root" {
+		t.Errorf("Consumers = %+v", cs)
+	}
+	if entries, _ := s.Audit(ctx, store.AuditFilter{}); len(entries) != 4 {
+		t.Errorf("%d audit entries, want consumer.create, key.create, key.rotate, key.revoke", len(entries))
 	}
 }
