@@ -838,3 +838,60 @@ func TestGitOpsRoundTrip(t *testing.T) {
 		t.Fatalf("diff of a missing file: %d %q, want 2", code, errOut)
 	}
 }
+
+// TestLiveKeys creates a consumer and a key through the admin API: the
+// gateway accepts the key without any publish, and refuses it soon after
+// it is revoked.
+func TestLiveKeys(t *testing.T) {
+	t.Parallel()
+	const token = "ptk_live-keys-token"
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello "+r.Header.Get("X-Consumer"))
+	}))
+	defer up.Close()
+	file := filepath.Join(t.TempDir(), "portico.yaml")
+	os.WriteFile(file, []byte(strings.Replace(upstreamConfig(up.URL), `"${ACME_KEY}"`, `"acme-key-0123456789"`, 1)), 0o644)
+	n := startNode(t, []string{"PORTICO_ADMIN_TOKEN=" + token}, "--config", file)
+	call := func(method, path, body string) map[string]any {
+		req, _ := http.NewRequest(method, "http://"+n.admin+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("%s %s: %d %v", method, path, resp.StatusCode, m)
+		}
+		return m
+	}
+	call("POST", "/admin/v1/consumers", `{"name":"portal-user"}`)
+	k := call("POST", "/admin/v1/consumers/portal-user/keys", "")
+	secret := k["key"].(string)
+	waitStatus := func(want int) string {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			status, body := n.get("/api/x", "X-API-Key", secret)
+			if status == want {
+				return body
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("status %d, still not %d after 5 s", status, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if body := waitStatus(200); body != "hello portal-user" {
+		t.Fatalf("a live key reached the upstream as %q", body)
+	}
+	call("DELETE", "/admin/v1/consumers/portal-user/keys/"+k["id"].(string), "")
+	waitStatus(401)
+	// The file's own consumer is unaffected.
+	if status, _ := n.get("/api/x", "X-API-Key", "acme-key-0123456789"); status != 200 {
+		t.Fatalf("the config file's key: %d", status)
+	}
+}

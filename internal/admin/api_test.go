@@ -361,3 +361,63 @@ func TestUpstreamAddressPolicy(t *testing.T) {
 		t.Errorf("%d settings audit entries, want 2", n)
 	}
 }
+
+func TestConsumersAndKeys(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, "")
+	code, body, _ := s.call(rootToken, "POST", "/admin/v1/consumers", "application/json", `{"name":"acme"}`)
+	if code != 201 {
+		t.Fatalf("create consumer: %d %v", code, body)
+	}
+	if code, _, _ := s.call(rootToken, "POST", "/admin/v1/consumers", "application/json", `{"name":"acme"}`); code != 409 {
+		t.Errorf("a second acme: %d, want 409", code)
+	}
+	if code, _, _ := s.call(rootToken, "POST", "/admin/v1/consumers", "application/json", `{"name":"bad name"}`); code != 422 {
+		t.Errorf("a bad name: %d, want 422", code)
+	}
+	code, k1, _ := s.call(rootToken, "POST", "/admin/v1/consumers/acme/keys", "", "")
+	secret, _ := k1["key"].(string)
+	if code != 201 || !strings.HasPrefix(secret, "pk_") || len(secret) < 40 || k1["id"] == "" {
+		t.Fatalf("create key: %d %v", code, k1)
+	}
+	notified := s.notified.Load()
+	code, k2, _ := s.call(rootToken, "POST", "/admin/v1/consumers/acme/keys", "application/json", `{"rotate":true,"overlap":"1h"}`)
+	if code != 201 || s.notified.Load() != notified+1 {
+		t.Fatalf("rotate: %d %v", code, k2)
+	}
+	if code, _, _ := s.call(rootToken, "POST", "/admin/v1/consumers/nobody/keys", "", ""); code != 404 {
+		t.Errorf("a key for nobody: %d, want 404", code)
+	}
+	if code, _, _ := s.call(rootToken, "POST", "/admin/v1/consumers/acme/keys", "application/json", `{"overlap":"soon","rotate":true}`); code != 422 {
+		t.Errorf("a bad overlap: %d, want 422", code)
+	}
+	_, list, _ := s.call(rootToken, "GET", "/admin/v1/consumers", "", "")
+	raw, _ := json.Marshal(list)
+	if strings.Contains(string(raw), secret) || strings.Contains(string(raw), k2["key"].(string)) {
+		t.Fatalf("a listing shows a secret: %s", raw)
+	}
+	keys := list["consumers"].([]any)[0].(map[string]any)["keys"].([]any)
+	if len(keys) != 2 || keys[0].(map[string]any)["expires_at"] == nil {
+		t.Errorf("keys after rotation %v: want two, the first expiring", keys)
+	}
+	// The stored hash is the secret's; nothing else of it is kept.
+	stored, _ := s.st.Keys(context.Background(), "acme")
+	if stored[0].Hash != admin.TokenHash(secret) {
+		t.Errorf("stored hash %s is not the SHA-256 of the key", stored[0].Hash)
+	}
+	id := k1["id"].(string)
+	if code, body, _ := s.call(rootToken, "DELETE", "/admin/v1/consumers/acme/keys/"+id, "", ""); code != 200 || body["revoked"] != true {
+		t.Fatalf("revoke: %d %v", code, body)
+	}
+	if code, _, _ := s.call(rootToken, "DELETE", "/admin/v1/consumers/acme/keys/"+id, "", ""); code != 404 {
+		t.Errorf("revoke twice: %d, want 404", code)
+	}
+	_, audit, _ := s.call(rootToken, "GET", "/admin/v1/audit?actor=root", "", "")
+	var actions []string
+	for _, e := range audit["entries"].([]any) {
+		actions = append(actions, e.(map[string]any)["action"].(string))
+	}
+	if strings.Join(actions, ",") != "key.revoke,key.rotate,key.create,consumer.create" {
+		t.Errorf("audit %v", actions)
+	}
+}

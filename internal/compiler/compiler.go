@@ -32,6 +32,8 @@ type Runtime struct {
 	Pools   *proxy.Pools
 	Metrics *telemetry.Metrics
 	Tunnels *proxy.Tunnels
+	// LiveKeys are the API keys managed through the admin API (nil: none).
+	LiveKeys *apikey.Live
 }
 
 // Compiled is a compiled config, ready to be activated.
@@ -74,10 +76,10 @@ func Compile(name string, cfg *config.Config, rt Runtime) (*Compiled, error) {
 		}
 	}
 	keyring := apikey.NewKeyring(keys)
-	methods := map[string]auth.Method{config.AuthAPIKey: apikey.New(apikey.DefaultHeader, keyring)}
+	methods := map[string]auth.Method{config.AuthAPIKey: apikey.New(apikey.DefaultHeader, keyring, rt.LiveKeys)}
 	for _, p := range cfg.AuthPolicies {
 		if p.Type == "api_key" {
-			methods[p.Name] = apikey.New(p.Header, keyring)
+			methods[p.Name] = apikey.New(p.Header, keyring, rt.LiveKeys)
 		}
 	}
 

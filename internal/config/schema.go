@@ -112,7 +112,9 @@ type Route struct {
 	// Auth overrides the API's auth list.
 	Auth []string `yaml:"auth,omitempty" json:"auth,omitempty"`
 	// AllowConsumers, when set, admits only the named consumers (403 for
-	// every other one, including anonymous callers).
+	// every other one, including anonymous callers). Consumers come from
+	// this file or from the admin API; a name that matches none admits
+	// nobody.
 	AllowConsumers []string `yaml:"allow_consumers,omitempty" json:"allow_consumers,omitempty"`
 	// RateLimit limits how often the route may be called.
 	RateLimit *RateLimit `yaml:"rate_limit,omitempty" json:"rate_limit,omitempty"`

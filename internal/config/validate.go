@@ -290,9 +290,11 @@ func (v *validator) routes(p string, a API, upstreams, policies, consumers map[s
 		case a.Auth == nil:
 			v.errorf(rp, "route %q has no auth; set auth on the route or its API ([none] for anonymous access)", r.Name)
 		}
+		// Consumers may also be created through the admin API, so a name
+		// here need not be in this file; it must still be a valid name.
 		for k, c := range r.AllowConsumers {
-			if !consumers[c] {
-				v.errorf(fmt.Sprintf("%s.allow_consumers[%d]", rp, k), "no consumer is named %q", c)
+			if !nameRE.MatchString(c) {
+				v.errorf(fmt.Sprintf("%s.allow_consumers[%d]", rp, k), "%q is not a valid consumer name", c)
 			}
 		}
 		if r.RateLimit != nil {

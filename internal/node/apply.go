@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"github.com/portico-gw/portico/internal/demo"
 	"github.com/portico-gw/portico/internal/egress"
 	"github.com/portico-gw/portico/internal/gateway"
+	"github.com/portico-gw/portico/internal/policy/apikey"
 	"github.com/portico-gw/portico/internal/store"
 	"github.com/portico-gw/portico/internal/telemetry"
 )
@@ -44,6 +46,8 @@ type applier struct {
 	// settings is the group's settings document the egress policy was
 	// built from.
 	settings string
+	// liveVersion is the live-data version the live keyring was built at.
+	liveVersion int64
 	// fileMod and fileSize are the config file's last seen stat.
 	fileMod  time.Time
 	fileSize int64
@@ -201,6 +205,9 @@ func (a *applier) run(ctx context.Context) {
 		if err := a.refreshEgress(ctx); err != nil {
 			a.log.Error("reading the group's settings failed; the previous egress policy stays", "error", err.Error())
 		}
+		if err := a.refreshKeys(ctx); err != nil {
+			a.log.Error("reading the API keys failed; the previous keys stay", "error", err.Error())
+		}
 		if err := a.applyLatest(ctx); err != nil {
 			a.logRejected("new revision", err)
 		}
@@ -238,5 +245,30 @@ func (a *applier) refreshEgress(ctx context.Context) error {
 	own := []string{a.o.AdminAddr, a.o.PortalAddr}
 	a.rt.Pools.SetEgress(egress.NewPolicy(s, own...))
 	a.settings = string(doc)
+	return nil
+}
+
+// refreshKeys rebuilds the live keyring when consumers or keys changed.
+// Expiry is checked on every lookup, so a rotation's overlap ends on time
+// between refreshes.
+func (a *applier) refreshKeys(ctx context.Context) error {
+	v, err := a.st.LiveVersion(ctx)
+	if err != nil || (v == a.liveVersion && a.liveVersion != 0) {
+		return err
+	}
+	keys, v, err := a.st.ActiveKeys(ctx, time.Now())
+	if err != nil {
+		return err
+	}
+	live := make([]apikey.LiveKey, 0, len(keys))
+	for _, k := range keys {
+		var d apikey.Digest
+		if _, err := hex.Decode(d[:], []byte(k.Hash)); err != nil {
+			return fmt.Errorf("key %s of %s has a malformed hash", k.ID, k.Consumer)
+		}
+		live = append(live, apikey.LiveKey{Consumer: k.Consumer, Digest: d, ExpiresAt: k.ExpiresAt})
+	}
+	a.rt.LiveKeys.Set(apikey.NewLiveKeyring(live))
+	a.liveVersion = v
 	return nil
 }

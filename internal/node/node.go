@@ -27,6 +27,7 @@ import (
 	"github.com/portico-gw/portico/internal/compiler"
 	"github.com/portico-gw/portico/internal/demo"
 	"github.com/portico-gw/portico/internal/gateway"
+	"github.com/portico-gw/portico/internal/policy/apikey"
 	"github.com/portico-gw/portico/internal/proxy"
 	"github.com/portico-gw/portico/internal/telemetry"
 )
@@ -104,7 +105,7 @@ func Run(ctx context.Context, o Options) error {
 	metrics := telemetry.NewMetrics()
 	accessLog := telemetry.NewAccessLog(o.Stdout, 200*time.Millisecond)
 	defer func() { _ = accessLog.Close() }()
-	rt := compiler.Runtime{Pools: proxy.NewPools(), Metrics: metrics, Tunnels: proxy.NewTunnels()}
+	rt := compiler.Runtime{Pools: proxy.NewPools(), Metrics: metrics, Tunnels: proxy.NewTunnels(), LiveKeys: &apikey.Live{}}
 	defer rt.Pools.Close()
 	gw := gateway.New(metrics, accessLog)
 
@@ -123,6 +124,9 @@ func Run(ctx context.Context, o Options) error {
 
 	a := &applier{o: o, log: log, st: st, rt: rt, gw: gw, metrics: metrics, echoURL: echoURL, notify: make(chan struct{}, 1)}
 	if err := a.refreshEgress(ctx); err != nil {
+		return err
+	}
+	if err := a.refreshKeys(ctx); err != nil {
 		return err
 	}
 	a.fileChanged() // remember the file as it is now

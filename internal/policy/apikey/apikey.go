@@ -10,6 +10,8 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
+	"sync/atomic"
+	"time"
 )
 
 // DefaultHeader carries API keys unless a policy names another header.
@@ -26,6 +28,8 @@ type Keyring struct {
 type entry struct {
 	digest   [sha256.Size]byte
 	consumer string
+	// expires is when the key stops working (Unix nanoseconds), 0: never.
+	expires int64
 }
 
 // Digest is the SHA-256 of an API key, the only form a Keyring holds.
@@ -43,16 +47,53 @@ func NewKeyring(keys map[string][]Digest) *Keyring {
 	return k
 }
 
+// LiveKey is a key managed through the admin API, which may expire.
+type LiveKey struct {
+	Consumer  string
+	Digest    Digest
+	ExpiresAt time.Time // zero: never
+}
+
+// NewLiveKeyring returns a keyring of live keys.
+func NewLiveKeyring(keys []LiveKey) *Keyring {
+	k := &Keyring{byPrefix: map[[8]byte][]entry{}}
+	for _, lk := range keys {
+		e := entry{digest: lk.Digest, consumer: lk.Consumer}
+		if !lk.ExpiresAt.IsZero() {
+			e.expires = lk.ExpiresAt.UnixNano()
+		}
+		p := [8]byte(lk.Digest[:8])
+		k.byPrefix[p] = append(k.byPrefix[p], e)
+	}
+	return k
+}
+
 // Lookup returns the consumer owning key, or "".
 func (k *Keyring) Lookup(key string) string {
-	d := digest(key)
+	return k.lookup(digest(key))
+}
+
+func (k *Keyring) lookup(d Digest) string {
 	for _, e := range k.byPrefix[[8]byte(d[:8])] {
 		if subtle.ConstantTimeCompare(d[:], e.digest[:]) == 1 {
+			if e.expires != 0 && time.Now().UnixNano() >= e.expires {
+				return ""
+			}
 			return e.consumer
 		}
 	}
 	return ""
 }
+
+// Live holds the keyring of keys managed through the admin API. It outlives
+// configs: compiled routes share it, and a key change swaps its keyring
+// without recompiling anything.
+type Live struct {
+	p atomic.Pointer[Keyring]
+}
+
+// Set makes k the live keyring.
+func (l *Live) Set(k *Keyring) { l.p.Store(k) }
 
 // KeyDigest returns the digest of a key.
 func KeyDigest(key string) Digest { return digest(key) }
@@ -72,14 +113,16 @@ func digest(key string) [sha256.Size]byte {
 type Method struct {
 	header string
 	keys   *Keyring
+	live   *Live
 }
 
-// New returns the API key method reading header (canonical form).
-func New(header string, keys *Keyring) *Method {
+// New returns the API key method reading header (canonical form), with the
+// keys of the config and, when live is not nil, the live keys.
+func New(header string, keys *Keyring, live *Live) *Method {
 	if header == "" {
 		header = DefaultHeader
 	}
-	return &Method{header: http.CanonicalHeaderKey(header), keys: keys}
+	return &Method{header: http.CanonicalHeaderKey(header), keys: keys, live: live}
 }
 
 // Authenticate implements auth.Method.
@@ -89,5 +132,12 @@ func (m *Method) Authenticate(r *http.Request) (consumer, header string, found b
 		// Two keys are ambiguous; treat them as no valid key.
 		return "", m.header, len(vs) > 0
 	}
-	return m.keys.Lookup(vs[0]), m.header, true
+	d := digest(vs[0])
+	consumer = m.keys.lookup(d)
+	if consumer == "" && m.live != nil {
+		if lk := m.live.p.Load(); lk != nil {
+			consumer = lk.lookup(d)
+		}
+	}
+	return consumer, m.header, true
 }

@@ -3,6 +3,7 @@ package apikey_test
 import (
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/portico-gw/portico/internal/pipeline"
 	"github.com/portico-gw/portico/internal/policy/access"
@@ -40,7 +41,7 @@ func TestKeyring(t *testing.T) {
 
 func TestCustomHeader(t *testing.T) {
 	t.Parallel()
-	m := apikey.New("x-partner-key", keys())
+	m := apikey.New("x-partner-key", keys(), nil)
 	r, _ := http.NewRequest("GET", "/", nil)
 	r.Header.Set("X-API-Key", longKey)
 	if c, _, found := m.Authenticate(r); found || c != "" {
@@ -58,7 +59,7 @@ func TestCustomHeader(t *testing.T) {
 func TestChainDoesNotAllocate(t *testing.T) {
 	terminal := pipeline.HandlerFunc(func(http.ResponseWriter, *http.Request, *pipeline.Exchange) error { return nil })
 	h := pipeline.Chain(terminal,
-		auth.New([]auth.Method{apikey.New("", keys())}, false),
+		auth.New([]auth.Method{apikey.New("", keys(), &apikey.Live{})}, false),
 		access.Consumers([]string{"acme"}),
 	)
 	r, _ := http.NewRequest("GET", "/", nil)
@@ -77,5 +78,31 @@ func BenchmarkLookup(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		k.Lookup(longKey)
+	}
+}
+
+func TestLiveKeys(t *testing.T) {
+	t.Parallel()
+	live := &apikey.Live{}
+	m := apikey.New("", keys(), live)
+	r, _ := http.NewRequest("GET", "/", nil)
+	r.Header.Set("X-API-Key", "live-key-0123456789")
+	if c, _, _ := m.Authenticate(r); c != "" {
+		t.Fatalf("an unknown key authenticated as %q", c)
+	}
+	live.Set(apikey.NewLiveKeyring([]apikey.LiveKey{
+		{Consumer: "portal-user", Digest: apikey.KeyDigest("live-key-0123456789")},
+		{Consumer: "old", Digest: apikey.KeyDigest("expired-key-0123456789"), ExpiresAt: time.Now().Add(-time.Second)},
+	}))
+	if c, _, _ := m.Authenticate(r); c != "portal-user" {
+		t.Fatalf("a live key authenticated as %q, want portal-user", c)
+	}
+	r.Header.Set("X-API-Key", "expired-key-0123456789")
+	if c, _, _ := m.Authenticate(r); c != "" {
+		t.Fatalf("an expired key authenticated as %q", c)
+	}
+	r.Header.Set("X-API-Key", longKey) // config keys still work
+	if c, _, _ := m.Authenticate(r); c != "acme" {
+		t.Fatalf("a config key authenticated as %q", c)
 	}
 }
