@@ -175,6 +175,7 @@ func (a *API) route(need string, h handler) http.Handler {
 // Mount adds the admin API's routes to mux.
 func (a *API) Mount(mux *http.ServeMux) {
 	mux.Handle("GET /admin/v1/groups", a.route(RoleViewer, a.listGroups))
+	mux.Handle("PUT /admin/v1/groups/{group}", a.route(RoleAdmin, a.createGroup))
 	mux.Handle("GET /admin/v1/groups/{group}/draft", a.route(RoleViewer, a.getDraft))
 	mux.Handle("PUT /admin/v1/groups/{group}/draft", a.route(RoleEditor, a.putDraft))
 	mux.Handle("POST /admin/v1/groups/{group}/draft/validate", a.route(RoleViewer, a.validateDraft))
@@ -210,6 +211,20 @@ func (a *API) listGroups(w http.ResponseWriter, r *http.Request, p principal) *a
 		}
 	}
 	writeJSONStatus(w, http.StatusOK, map[string]any{"groups": out})
+	return nil
+}
+
+// createGroup creates a gateway group with an empty draft; 201, or 409 when
+// it exists.
+func (a *API) createGroup(w http.ResponseWriter, r *http.Request, p principal) *apiError {
+	group := r.PathValue("group")
+	if !validName(group) {
+		return errorf(http.StatusUnprocessableEntity, "invalid_request", "a group name is 1-64 letters, digits, '.', '_' and '-'")
+	}
+	if err := a.Store.CreateGroup(r.Context(), group, store.AuditEntry{Actor: p.name, Action: "group.create"}); err != nil {
+		return storeError(err)
+	}
+	writeJSONStatus(w, http.StatusCreated, map[string]any{"name": group, "latest_revision": 0})
 	return nil
 }
 

@@ -421,3 +421,30 @@ func TestConsumersAndKeys(t *testing.T) {
 		t.Errorf("audit %v", actions)
 	}
 }
+
+func TestGroups(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, "/etc/portico.yaml") // file mode binds only the default group
+	if code, body, _ := s.call(rootToken, "PUT", "/admin/v1/groups/partners", "", ""); code != 201 || body["name"] != "partners" {
+		t.Fatalf("create group: %d %v", code, body)
+	}
+	if code, _, _ := s.call(rootToken, "PUT", "/admin/v1/groups/partners", "", ""); code != 409 {
+		t.Errorf("create it again: %d, want 409", code)
+	}
+	if code, _, _ := s.call(rootToken, "PUT", "/admin/v1/groups/bad%20name", "", ""); code != 422 {
+		t.Errorf("a bad group name: %d, want 422", code)
+	}
+	// Each group has its own draft and revisions, and may be edited even
+	// while the default group is managed by a file.
+	if code, body, _ := s.call(rootToken, "PUT", "/admin/v1/groups/partners/draft", "application/yaml", apiYAML); code != 200 {
+		t.Fatalf("draft of partners: %d %v", code, body)
+	}
+	if code, body, _ := s.call(rootToken, "POST", "/admin/v1/groups/partners/revisions", "", ""); code != 202 || body["revision"].(float64) != 1 {
+		t.Fatalf("publish partners: %d %v", code, body)
+	}
+	_, list, _ := s.call(rootToken, "GET", "/admin/v1/groups", "", "")
+	groups := list["groups"].([]any)
+	if len(groups) != 2 || groups[1].(map[string]any)["latest_revision"].(float64) != 1 || groups[0].(map[string]any)["latest_revision"].(float64) != 0 {
+		t.Errorf("groups %v", groups)
+	}
+}

@@ -34,6 +34,9 @@ type Store interface {
 	// empty draft and no revision. It is not audited: groups are created
 	// by the system (the serve node's "default") or by an audited caller.
 	EnsureGroup(ctx context.Context, name string) error
+	// CreateGroup creates a gateway group (ErrConflict when it exists) and
+	// records a.
+	CreateGroup(ctx context.Context, name string, a AuditEntry) error
 	// Groups lists every group, by name.
 	Groups(ctx context.Context) ([]Group, error)
 	// Group returns one group.

@@ -97,6 +97,20 @@ func (s *DB) EnsureGroup(ctx context.Context, name string) error {
 	return s.wrap(err, "ensure group")
 }
 
+// CreateGroup implements store.Store.
+func (s *DB) CreateGroup(ctx context.Context, name string, a store.AuditEntry) error {
+	t := ms(now())
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO groups (name, created_at, draft, draft_version, draft_updated_at, draft_updated_by, latest_revision)
+			VALUES ($1, $2, '{}', 1, $2, $3, 0)`, name, t, a.Actor)
+		if err != nil {
+			return s.wrap(err, "group "+name)
+		}
+		a.Group, a.Target = name, "group/"+name
+		return s.appendAudit(ctx, tx, &a)
+	})
+}
+
 // Groups implements store.Store.
 func (s *DB) Groups(ctx context.Context) ([]store.Group, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT name, created_at, latest_revision FROM groups ORDER BY name`)

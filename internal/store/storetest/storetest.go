@@ -109,6 +109,18 @@ func testGroups(t *testing.T, b Backend) {
 	if _, err := s.Group(ctx, "missing"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Group(missing) = %v, want ErrNotFound", err)
 	}
+	if err := s.CreateGroup(ctx, "partners", audit("root", "group.create", "")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateGroup(ctx, "partners", audit("root", "group.create", "")); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("creating partners twice = %v, want ErrConflict", err)
+	}
+	if d, err := s.Draft(ctx, "partners"); err != nil || d.Version != 1 {
+		t.Errorf("the new group's draft = %+v, %v", d, err)
+	}
+	if entries, _ := s.Audit(ctx, store.AuditFilter{Group: "partners"}); len(entries) != 1 || entries[0].Target != "group/partners" {
+		t.Errorf("group audit %+v", entries)
+	}
 }
 
 func testDraft(t *testing.T, b Backend) {
