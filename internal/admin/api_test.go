@@ -337,7 +337,7 @@ func TestUpstreamAddressPolicy(t *testing.T) {
 		t.Errorf("detail %v: want line 4 naming the target", detail)
 	}
 	_, settings, _ := s.call(rootToken, "GET", "/admin/v1/groups/default/settings", "", "")
-	if got, _ := json.Marshal(settings); string(got) != `{"upstream_allow":[],"upstream_deny":["169.254.0.0/16","fe80::/10"]}` {
+	if got, _ := json.Marshal(settings); string(got) != `{"governance":{"rules":{}},"upstream_allow":[],"upstream_deny":["169.254.0.0/16","fe80::/10"]}` {
 		t.Errorf("default settings %s", got)
 	}
 	// Only an admin may change the policy, and it is audited.
@@ -446,5 +446,57 @@ func TestGroups(t *testing.T) {
 	groups := list["groups"].([]any)
 	if len(groups) != 2 || groups[1].(map[string]any)["latest_revision"].(float64) != 1 || groups[0].(map[string]any)["latest_revision"].(float64) != 0 {
 		t.Errorf("groups %v", groups)
+	}
+}
+
+func TestGovernance(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, "")
+	rules := `{"governance":{"rules":{"route_auth_explicit":true,"upstream_https":{"allow_http":["10.0.0.1"]},"route_name_pattern":"^[a-z-]+$"}}}`
+	if code, body, _ := s.call(rootToken, "PUT", "/admin/v1/groups/default/settings", "application/json", rules); code != 200 {
+		t.Fatalf("put rules: %d %v", code, body)
+	}
+	for _, bad := range []string{
+		`{"governance":{"rules":{"route_name_pattern":"("}}}`,
+		`{"governance":{"exceptions":[{"rule":"upstream_https","api":"orders","reason":"x"}]}}`,
+		`{"governance":{"rulez":{}}}`,
+		`{"unknown":1}`,
+	} {
+		if code, _, _ := s.call(rootToken, "PUT", "/admin/v1/groups/default/settings", "application/json", bad); code != 422 {
+			t.Errorf("settings %s: %d, want 422", bad, code)
+		}
+	}
+	s.call(rootToken, "PUT", "/admin/v1/groups/default/draft", "application/yaml", apiYAML)
+	code, body, _ := s.call(rootToken, "POST", "/admin/v1/groups/default/revisions", "", "")
+	if code != 422 || errCode(body) != "governance_violation" {
+		t.Fatalf("publish against the rules: %d %v", code, body)
+	}
+	var msgs []string
+	for _, d := range body["error"].(map[string]any)["details"].([]any) {
+		msgs = append(msgs, d.(map[string]any)["message"].(string))
+	}
+	if len(msgs) != 2 || !strings.Contains(msgs[0], "does not state its own auth") || !strings.Contains(msgs[1], "plain http") {
+		t.Errorf("violations %v", msgs)
+	}
+	if revs, _ := s.st.Revisions(context.Background(), "default", 0, 10); len(revs) != 0 {
+		t.Fatalf("a refused publish created %d revisions", len(revs))
+	}
+	// Exceptions with a reason and an expiry let the API through.
+	exc := `{"governance":{"rules":{"route_auth_explicit":true,"upstream_https":{}},"exceptions":[
+		{"rule":"route_auth_explicit","api":"orders","reason":"legacy API, fixed in Q1","expires":"2099-01-01T00:00:00Z"},
+		{"rule":"upstream_https","api":"orders","reason":"expired","expires":"2001-01-01T00:00:00Z"}]}}`
+	s.call(rootToken, "PUT", "/admin/v1/groups/default/settings", "application/json", exc)
+	code, body, _ = s.call(rootToken, "POST", "/admin/v1/groups/default/revisions", "", "")
+	if code != 422 || len(body["error"].(map[string]any)["details"].([]any)) != 1 {
+		t.Fatalf("with one valid and one expired exception: %d %v", code, body)
+	}
+	s.call(rootToken, "PUT", "/admin/v1/groups/default/settings", "application/json",
+		strings.Replace(exc, "2001-01-01", "2099-01-01", 1))
+	if code, body, _ := s.call(rootToken, "POST", "/admin/v1/groups/default/revisions", "", ""); code != 202 {
+		t.Fatalf("with both exceptions valid: %d %v", code, body)
+	}
+	_, settings, _ := s.call(rootToken, "GET", "/admin/v1/groups/default/settings", "", "")
+	if exc := settings["governance"].(map[string]any)["exceptions"].([]any); len(exc) != 2 {
+		t.Errorf("settings lost the exceptions: %v", settings)
 	}
 }

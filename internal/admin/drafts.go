@@ -9,11 +9,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/egress"
+	"github.com/portico-gw/portico/internal/governance"
 	"github.com/portico-gw/portico/internal/store"
 )
 
@@ -99,6 +101,30 @@ func (a *API) checkEgress(r *http.Request, group string, f *config.File) *apiErr
 	slices.SortFunc(errs, func(x, y config.Error) int { return strings.Compare(x.Msg, y.Msg) })
 	e := invalid(errs)
 	e.Code, e.Message = "upstream_denied", "an upstream target points at an address this group may not reach"
+	return e
+}
+
+// checkGovernance refuses a publish that breaks one of the group's rules
+// without an unexpired exception. Rollbacks are not checked: they restore
+// something that was published before, and are the way out of an incident.
+func (a *API) checkGovernance(r *http.Request, group string, c *config.Config) *apiError {
+	doc, err := a.Store.Settings(r.Context(), group)
+	if err != nil {
+		return storeError(err)
+	}
+	p, err := governance.FromSettings(doc)
+	if err != nil {
+		return errorf(http.StatusInternalServerError, "corrupt_settings", err.Error())
+	}
+	vs := p.Check(c, time.Now())
+	if len(vs) == 0 {
+		return nil
+	}
+	e := errorf(http.StatusUnprocessableEntity, "governance_violation",
+		"the draft breaks the group's governance rules; fix it, or ask an admin for an exception")
+	for _, v := range vs {
+		e.Details = append(e.Details, fieldDetail{Message: v.String()})
+	}
 	return e
 }
 
@@ -193,30 +219,42 @@ func checkDocument(doc []byte) (*config.File, *apiError) {
 	return f, nil
 }
 
+// groupSettings is a group's settings document, read strictly.
+type groupSettings struct {
+	UpstreamDeny  []string           `json:"upstream_deny,omitempty"`
+	UpstreamAllow []string           `json:"upstream_allow,omitempty"`
+	Governance    *governance.Policy `json:"governance,omitempty"`
+}
+
+func parseGroupSettings(doc []byte) (groupSettings, error) {
+	var gs groupSettings
+	dec := json.NewDecoder(strings.NewReader(string(doc)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&gs); err != nil {
+		return gs, fmt.Errorf("settings: %w", err)
+	}
+	if _, err := egress.ParseSettings(doc); err != nil {
+		return gs, err
+	}
+	if gs.Governance != nil {
+		if err := gs.Governance.Validate(); err != nil {
+			return gs, err
+		}
+	}
+	return gs, nil
+}
+
 func (a *API) getSettings(w http.ResponseWriter, r *http.Request, _ principal) *apiError {
 	doc, err := a.Store.Settings(r.Context(), r.PathValue("group"))
 	if err != nil {
 		return storeError(err)
 	}
-	s, err := egress.ParseSettings(doc)
+	gs, err := parseGroupSettings(doc)
 	if err != nil {
 		return errorf(http.StatusInternalServerError, "corrupt_settings", err.Error())
 	}
-	writeJSONStatus(w, http.StatusOK, settingsJSON(s))
+	writeJSONStatus(w, http.StatusOK, settingsJSON(gs))
 	return nil
-}
-
-// settingsJSON shows the effective settings, defaults included.
-func settingsJSON(s egress.Settings) map[string]any {
-	deny := s.UpstreamDeny
-	if deny == nil {
-		deny = egress.DefaultDeny
-	}
-	allow := s.UpstreamAllow
-	if allow == nil {
-		allow = []string{}
-	}
-	return map[string]any{"upstream_deny": deny, "upstream_allow": allow}
 }
 
 func (a *API) putSettings(w http.ResponseWriter, r *http.Request, p principal) *apiError {
@@ -224,7 +262,7 @@ func (a *API) putSettings(w http.ResponseWriter, r *http.Request, p principal) *
 	if err != nil {
 		return errorf(http.StatusRequestEntityTooLarge, "body_too_large", "settings may be at most 4 MiB")
 	}
-	s, err := egress.ParseSettings(body)
+	s, err := parseGroupSettings(body)
 	if err != nil {
 		return errorf(http.StatusUnprocessableEntity, "invalid_settings", err.Error())
 	}
@@ -263,6 +301,9 @@ func (a *API) publish(w http.ResponseWriter, r *http.Request, p principal) *apiE
 	}
 	if e := a.checkEgress(r, group, f); e != nil {
 		return e // the settings changed since the draft was stored
+	}
+	if e := a.checkGovernance(r, group, f.Config); e != nil {
+		return e
 	}
 	doc, err := config.Canonical(f.Config)
 	if err != nil {
@@ -390,4 +431,21 @@ func (a *API) rollback(w http.ResponseWriter, r *http.Request, p principal) *api
 	}
 	a.published(w, rev)
 	return nil
+}
+
+// settingsJSON shows the effective settings, defaults included.
+func settingsJSON(s groupSettings) map[string]any {
+	deny := s.UpstreamDeny
+	if deny == nil {
+		deny = egress.DefaultDeny
+	}
+	allow := s.UpstreamAllow
+	if allow == nil {
+		allow = []string{}
+	}
+	gov := s.Governance
+	if gov == nil {
+		gov = &governance.Policy{}
+	}
+	return map[string]any{"upstream_deny": deny, "upstream_allow": allow, "governance": gov}
 }

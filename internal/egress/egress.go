@@ -32,15 +32,15 @@ type Settings struct {
 	UpstreamAllow []string `json:"upstream_allow,omitempty"`
 }
 
-// ParseSettings reads a group's settings document; "{}" is the default.
+// ParseSettings reads the egress part of a group's settings document; "{}"
+// is the default. The document has other sections (governance), which are
+// left to their owners; the admin API checks the whole document strictly.
 func ParseSettings(doc []byte) (Settings, error) {
 	var s Settings
 	if len(doc) == 0 {
 		return s, nil
 	}
-	dec := json.NewDecoder(strings.NewReader(string(doc)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
+	if err := json.Unmarshal(doc, &s); err != nil {
 		return s, fmt.Errorf("settings: %w", err)
 	}
 	for _, list := range [][]string{s.UpstreamDeny, s.UpstreamAllow} {

@@ -16,6 +16,7 @@ import (
 	"github.com/portico-gw/portico/internal/demo"
 	"github.com/portico-gw/portico/internal/egress"
 	"github.com/portico-gw/portico/internal/gateway"
+	"github.com/portico-gw/portico/internal/governance"
 	"github.com/portico-gw/portico/internal/policy/apikey"
 	"github.com/portico-gw/portico/internal/store"
 	"github.com/portico-gw/portico/internal/telemetry"
@@ -77,6 +78,17 @@ func (a *applier) syncFile(ctx context.Context) error {
 	}
 	if err := f.Validate(); err != nil {
 		return err
+	}
+	settings, err := a.st.Settings(ctx, Group)
+	if err != nil {
+		return err
+	}
+	gov, err := governance.FromSettings(settings)
+	if err != nil {
+		return err
+	}
+	if vs := gov.Check(f.Config, time.Now()); len(vs) > 0 {
+		return governance.Error(vs)
 	}
 	doc, err := config.Canonical(f.Config)
 	if err != nil {
