@@ -3,6 +3,7 @@ package admin_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -79,8 +80,8 @@ func (s *server) call(token, method, path, contentType, body string, header ...s
 		if err := json.Unmarshal(raw, &m); err != nil {
 			s.t.Fatalf("%s %s: invalid JSON %q", method, path, raw)
 		}
-		s.seen.add(method, strings.SplitN(path, "?", 2)[0], resp.StatusCode, m)
 	}
+	s.seen.add(method, strings.SplitN(path, "?", 2)[0], resp.StatusCode, m)
 	return resp.StatusCode, m, resp.Header
 }
 
@@ -498,5 +499,71 @@ func TestGovernance(t *testing.T) {
 	_, settings, _ := s.call(rootToken, "GET", "/admin/v1/groups/default/settings", "", "")
 	if exc := settings["governance"].(map[string]any)["exceptions"].([]any); len(exc) != 2 {
 		t.Errorf("settings lost the exceptions: %v", settings)
+	}
+}
+
+func TestDraftEntities(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, "")
+	base := "/admin/v1/groups/default/draft"
+	// Build a draft entity by entity.
+	if code, body, _ := s.call(rootToken, "PUT", base+"/upstreams/orders", "application/yaml", "targets: [{url: \"http://127.0.0.1:9001\"}]\ntimeout: 5s\n"); code != 201 || body["name"] != "orders" {
+		t.Fatalf("put upstream: %d %v", code, body)
+	}
+	api := "base_path: /orders\nupstream: orders\nauth: [api_key]\nroutes:\n  - name: get-order\n    methods: [GET]\n    path: /{id}\n"
+	if code, body, _ := s.call(rootToken, "PUT", base+"/apis/orders", "application/yaml", api); code != 201 {
+		t.Fatalf("put api: %d %v", code, body)
+	}
+	if code, body, _ := s.call(rootToken, "PUT", base+"/apis/orders/routes/new-order", "application/json", `{"methods":["POST"],"path":"/new"}`); code != 201 {
+		t.Fatalf("put route: %d %v", code, body)
+	}
+	if code, body, _ := s.call(rootToken, "PUT", base+"/apis/orders/routes/new-order", "application/json", `{"methods":["POST","PUT"],"path":"/new"}`); code != 200 || len(body["methods"].([]any)) != 2 {
+		t.Fatalf("replace route: %d %v", code, body)
+	}
+	_, routes, _ := s.call(rootToken, "GET", base+"/apis/orders/routes", "", "")
+	if n := len(routes["items"].([]any)); n != 2 {
+		t.Fatalf("%d routes, want 2", n)
+	}
+	// A change that would break the draft is refused whole.
+	code, body, _ := s.call(rootToken, "DELETE", base+"/upstreams/orders", "", "")
+	if code != 422 || !strings.Contains(fmt.Sprint(body), `no upstream is named "orders"`) {
+		t.Fatalf("deleting a used upstream: %d %v", code, body)
+	}
+	code, body, _ = s.call(rootToken, "PUT", base+"/apis/orders/routes/dup", "application/json", `{"methods":["GET"],"path":"/{key}"}`)
+	if code != 422 || !strings.Contains(fmt.Sprint(body), "both match") {
+		t.Fatalf("a conflicting route: %d %v", code, body)
+	}
+	code, body, _ = s.call(rootToken, "PUT", base+"/upstreams/other", "application/yaml", "name: different\ntargets: []\n")
+	if code != 422 {
+		t.Fatalf("a body naming another entity: %d %v", code, body)
+	}
+	code, body, _ = s.call(rootToken, "PUT", base+"/upstreams/other", "application/yaml", "targts: []\n")
+	if code != 422 || !strings.Contains(fmt.Sprint(body), `did you mean "targets"`) {
+		t.Fatalf("a typo in an entity: %d %v", code, body)
+	}
+	if code, _, _ := s.call(rootToken, "DELETE", base+"/apis/orders/routes/new-order", "", ""); code != 204 {
+		t.Fatalf("delete route: %d", code)
+	}
+	for _, p := range []string{"/upstreams/nope", "/apis/nope/routes", "/things"} {
+		if code, _, _ := s.call(rootToken, "GET", base+p, "", ""); code != 404 {
+			t.Errorf("GET %s: %d, want 404", p, code)
+		}
+	}
+	if code, _, _ := s.call(rootToken, "GET", base+"/apis/orders", "", ""); code != 200 {
+		t.Errorf("GET the API: %d", code)
+	}
+	if code, _, _ := s.call(rootToken, "GET", base+"/apis/orders/routes/get-order", "", ""); code != 200 {
+		t.Errorf("GET the route: %d", code)
+	}
+	if code, _, _ := s.call(rootToken, "DELETE", base+"/auth_policies/none-such", "", ""); code != 404 {
+		t.Errorf("DELETE a missing policy: %d", code)
+	}
+	// The result publishes like any draft.
+	if code, body, _ := s.call(rootToken, "POST", "/admin/v1/groups/default/revisions", "", ""); code != 202 {
+		t.Fatalf("publish: %d %v", code, body)
+	}
+	_, audit, _ := s.call(rootToken, "GET", "/admin/v1/audit?group=default&limit=3", "", "")
+	if got := audit["entries"].([]any)[1].(map[string]any)["target"]; got != "draft/apis/orders/routes/new-order" {
+		t.Errorf("audit target %v", got)
 	}
 }

@@ -113,8 +113,8 @@ func checkOpenAPI() []string {
 			continue
 		}
 		schema := responseSchema(doc, resp)
-		if schema == nil {
-			continue
+		if schema == nil || r.body == nil {
+			continue // no body, or not JSON (YAML documents)
 		}
 		for _, p := range checkSchema(doc, schema, r.body, "body") {
 			problems = append(problems, fmt.Sprintf("%s %s %d: %s", r.method, found.template, r.status, p))

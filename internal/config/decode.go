@@ -80,6 +80,33 @@ func Parse(name string, data []byte, getenv func(string) (string, bool)) (*File,
 	return f, nil
 }
 
+// ParseInto decodes a document holding one entity of the schema (an
+// Upstream, an API, a Route, an AuthPolicy …) into v, a pointer to it,
+// as strictly as Parse, without ${VAR} expansion. Errors are Errors with
+// positions in data.
+func ParseInto(name string, data []byte, v any) error {
+	if len(data) > maxConfigBytes {
+		return Errors{{File: name, Msg: "document too large"}}
+	}
+	var root yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return Errors{{File: name, Pos: Pos{1, 1}, Msg: "the document is empty"}}
+		}
+		return Errors{yamlSyntaxError(name, err)}
+	}
+	d := &decoder{file: &File{Name: name, pos: map[string]Pos{}}}
+	doc := &root
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
+		doc = doc.Content[0]
+	}
+	d.decode(doc, reflect.ValueOf(v).Elem(), "")
+	if len(d.errs) > 0 {
+		return d.errs
+	}
+	return nil
+}
+
 // yamlSyntaxError turns a yaml.v3 parse error ("yaml: line 3: did not find
 // expected key") into an Error with a position.
 func yamlSyntaxError(name string, err error) Error {
