@@ -179,6 +179,7 @@ func (a *API) Mount(mux *http.ServeMux) {
 	mux.Handle("GET /admin/v1/groups/{group}/draft", a.route(RoleViewer, a.getDraft))
 	mux.Handle("PUT /admin/v1/groups/{group}/draft", a.route(RoleEditor, a.putDraft))
 	mux.Handle("POST /admin/v1/groups/{group}/draft/validate", a.route(RoleViewer, a.validateDraft))
+	mux.Handle("POST /admin/v1/groups/{group}/draft/import", a.route(RoleEditor, a.importOpenAPI))
 	mux.Handle("GET /admin/v1/groups/{group}/draft/{kind}", a.route(RoleViewer, a.listEntities))
 	mux.Handle("GET /admin/v1/groups/{group}/draft/{kind}/{name}", a.route(RoleViewer, a.getEntity))
 	mux.Handle("PUT /admin/v1/groups/{group}/draft/{kind}/{name}", a.route(RoleEditor, a.putEntity))

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -565,5 +566,35 @@ func TestDraftEntities(t *testing.T) {
 	_, audit, _ := s.call(rootToken, "GET", "/admin/v1/audit?group=default&limit=3", "", "")
 	if got := audit["entries"].([]any)[1].(map[string]any)["target"]; got != "draft/apis/orders/routes/new-order" {
 		t.Errorf("audit target %v", got)
+	}
+}
+
+func TestOpenAPIImport(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, "")
+	doc, err := os.ReadFile("../openapi/testdata/petstore.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, body, _ := s.call(rootToken, "POST", "/admin/v1/groups/default/draft/import?base_path=/pets-api", "application/yaml", string(doc))
+	if code != 201 || body["api"] != "swagger-petstore" || body["routes"].(float64) != 4 || len(body["warnings"].([]any)) != 2 {
+		t.Fatalf("import: %d %v", code, body)
+	}
+	_, api, _ := s.call(rootToken, "GET", "/admin/v1/groups/default/draft/apis/swagger-petstore", "", "")
+	if api["base_path"] != "/pets-api" {
+		t.Errorf("imported API %v", api)
+	}
+	if code, _, _ := s.call(rootToken, "POST", "/admin/v1/groups/default/draft/import", "application/yaml", string(doc)); code != 409 {
+		t.Errorf("importing the same API again: %d, want 409", code)
+	}
+	if code, body, _ := s.call(rootToken, "POST", "/admin/v1/groups/default/draft/import?name=pets2&base_path=/pets2&upstream=swagger-petstore-upstream", "application/yaml", string(doc)); code != 201 {
+		t.Errorf("a second copy onto the same upstream: %d %v", code, body)
+	}
+	if code, _, _ := s.call(rootToken, "POST", "/admin/v1/groups/default/draft/import", "application/yaml", "swagger: '2.0'"); code != 422 {
+		t.Errorf("a Swagger 2 document: %d, want 422", code)
+	}
+	// The imported draft publishes.
+	if code, body, _ := s.call(rootToken, "POST", "/admin/v1/groups/default/revisions", "", ""); code != 202 {
+		t.Fatalf("publish the import: %d %v", code, body)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/openapi"
 	"github.com/portico-gw/portico/internal/store"
 )
 
@@ -157,7 +158,7 @@ func (a *API) getEntity(w http.ResponseWriter, r *http.Request, _ principal) *ap
 
 // changeEntity applies change to the draft, validates the whole draft and
 // stores it.
-func (a *API) changeEntity(w http.ResponseWriter, r *http.Request, p principal, change func(k entityKind, c *config.Config) (int, *apiError)) *apiError {
+func (a *API) changeEntity(w http.ResponseWriter, r *http.Request, p principal, change func(k entityKind, c *config.Config) (int, *apiError), respond ...func(http.ResponseWriter, int)) *apiError {
 	group := r.PathValue("group")
 	if e := a.fileManaged(group); e != nil {
 		return e
@@ -203,6 +204,10 @@ func (a *API) changeEntity(w http.ResponseWriter, r *http.Request, p principal, 
 		return storeError(err)
 	}
 	w.Header().Set("ETag", strconv.Quote(strconv.FormatInt(nd.Version, 10)))
+	if len(respond) > 0 {
+		respond[0](w, status)
+		return nil
+	}
 	if status == http.StatusNoContent {
 		w.WriteHeader(status)
 		return nil
@@ -239,5 +244,46 @@ func (a *API) deleteEntity(w http.ResponseWriter, r *http.Request, p principal) 
 			return 0, errorf(http.StatusNotFound, "not_found", "the draft has no "+r.PathValue("name"))
 		}
 		return http.StatusNoContent, nil
+	})
+}
+
+// importOpenAPI answers POST …/draft/import: the OpenAPI 3 document in the
+// body becomes an API (and, unless ?upstream= names one, an upstream) in
+// the draft. ?name= and ?base_path= override what the document implies.
+func (a *API) importOpenAPI(w http.ResponseWriter, r *http.Request, p principal) *apiError {
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
+	if err != nil {
+		return errorf(http.StatusRequestEntityTooLarge, "body_too_large", "a document may be at most 4 MiB")
+	}
+	q := r.URL.Query()
+	res, err := openapi.Import(body, openapi.Options{Name: q.Get("name"), BasePath: q.Get("base_path"), Upstream: q.Get("upstream")})
+	if err != nil {
+		return errorf(http.StatusUnprocessableEntity, "invalid_openapi", err.Error())
+	}
+	r.SetPathValue("kind", "apis")
+	r.SetPathValue("name", res.API.Name)
+	return a.changeEntity(w, r, p, func(_ entityKind, c *config.Config) (int, *apiError) {
+		if named(c.APIs, res.API.Name, func(x config.API) string { return x.Name }) >= 0 {
+			return 0, errorf(http.StatusConflict, "conflict", "the draft already has an API "+res.API.Name+"; pass ?name= to import it under another name")
+		}
+		if res.Upstream != nil {
+			if named(c.Upstreams, res.Upstream.Name, func(u config.Upstream) string { return u.Name }) >= 0 {
+				return 0, errorf(http.StatusConflict, "conflict", "the draft already has an upstream "+res.Upstream.Name+"; pass ?upstream= to use it")
+			}
+			c.Upstreams = append(c.Upstreams, *res.Upstream)
+		}
+		for _, ap := range res.AuthPolicies {
+			if named(c.AuthPolicies, ap.Name, func(x config.AuthPolicy) string { return x.Name }) < 0 {
+				c.AuthPolicies = append(c.AuthPolicies, ap)
+			}
+		}
+		c.APIs = append(c.APIs, res.API)
+		return http.StatusCreated, nil
+	}, func(w http.ResponseWriter, status int) {
+		warnings := res.Warnings
+		if warnings == nil {
+			warnings = []string{}
+		}
+		writeJSONStatus(w, status, map[string]any{"api": res.API.Name, "routes": len(res.API.Routes), "warnings": warnings})
 	})
 }
