@@ -134,7 +134,8 @@ func (c *adminClient) liveConfig(ctx context.Context) (int64, *config.Config, st
 }
 
 // readConfigFile reads, interpolates and validates a config file ("-" is
-// standard input), printing every problem as PATH:LINE:COL: message.
+// standard input), printing every problem as PATH:LINE:COL: message and
+// returning exit status 1 when there is one.
 func readConfigFile(path string, getenv func(string) (string, bool), stderr io.Writer) (*config.Config, error) {
 	var data []byte
 	var err error
@@ -144,7 +145,8 @@ func readConfigFile(path string, getenv func(string) (string, bool), stderr io.W
 		data, err = os.ReadFile(path) //nolint:gosec // the operator names the file
 	}
 	if err != nil {
-		return nil, &exitError{code: 2, err: err}
+		fmt.Fprintf(stderr, "%s: %v\n", path, errors.Unwrap(err))
+		return nil, &exitError{code: 1, err: errSilent}
 	}
 	f, err := config.Parse(path, data, getenv)
 	if err == nil {

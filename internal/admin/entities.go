@@ -126,12 +126,18 @@ func resolveKind(r *http.Request, c *config.Config) (entityKind, *apiError) {
 	return k, nil
 }
 
-func (a *API) listEntities(w http.ResponseWriter, r *http.Request, _ principal) *apiError {
+// readEntities loads the draft and the request's entity kind.
+func (a *API) readEntities(r *http.Request) (*config.Config, entityKind, *apiError) {
 	c, _, e := a.draftConfig(r, r.PathValue("group"))
 	if e != nil {
-		return e
+		return nil, entityKind{}, e
 	}
 	k, e := resolveKind(r, c)
+	return c, k, e
+}
+
+func (a *API) listEntities(w http.ResponseWriter, r *http.Request, _ principal) *apiError {
+	c, k, e := a.readEntities(r)
 	if e != nil {
 		return e
 	}
@@ -140,11 +146,7 @@ func (a *API) listEntities(w http.ResponseWriter, r *http.Request, _ principal) 
 }
 
 func (a *API) getEntity(w http.ResponseWriter, r *http.Request, _ principal) *apiError {
-	c, _, e := a.draftConfig(r, r.PathValue("group"))
-	if e != nil {
-		return e
-	}
-	k, e := resolveKind(r, c)
+	c, k, e := a.readEntities(r)
 	if e != nil {
 		return e
 	}
