@@ -446,3 +446,30 @@ func TestEgressPolicyAtDial(t *testing.T) {
 		t.Fatalf("after allowing loopback again: %d", resp.StatusCode)
 	}
 }
+
+// TestLongStreamAfterRequestBody streams a response for longer than the
+// route timeout after a POST body: the body deadline must not cut off a
+// response that keeps flowing.
+func TestLongStreamAfterRequestBody(t *testing.T) {
+	t.Parallel()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := range 8 {
+			fmt.Fprintf(w, "data: %d\n\n", i)
+			w.(http.Flusher).Flush()
+			time.Sleep(200 * time.Millisecond)
+		}
+	}))
+	defer up.Close()
+	e := start(t, streamConfig, up.URL) // timeout: 1s
+	resp, err := http.Post(e.URL+"/s/chat", "application/json", strings.NewReader(`{"stream":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || strings.Count(string(body), "data:") != 8 {
+		t.Fatalf("got %d events (%v), want all 8 over 1.6 s", strings.Count(string(body), "data:"), err)
+	}
+}
