@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -893,5 +894,82 @@ func TestLiveKeys(t *testing.T) {
 	// The file's own consumer is unaffected.
 	if status, _ := n.get("/api/x", "X-API-Key", "acme-key-0123456789"); status != 200 {
 		t.Fatalf("the config file's key: %d", status)
+	}
+}
+
+// TestStoreGoesAway takes PostgreSQL away from a running node (its database
+// refuses connections, its sessions are killed): the gateway keeps serving
+// the revision it runs, the admin API answers 500, and both recover when
+// the database comes back.
+func TestStoreGoesAway(t *testing.T) {
+	t.Parallel()
+	base := testenv.PostgresURL(t)
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	dbName := fmt.Sprintf("portico_down_%d", time.Now().UnixNano())
+	if _, err := admin.Exec("CREATE DATABASE " + dbName); err != nil {
+		t.Fatal(err)
+	}
+	allow := func(on bool) {
+		t.Helper()
+		if _, err := admin.Exec(fmt.Sprintf("ALTER DATABASE %s WITH ALLOW_CONNECTIONS %v", dbName, on)); err != nil {
+			t.Fatal(err)
+		}
+		if !on {
+			if _, err := admin.Exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", dbName); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	defer func() {
+		_, _ = admin.Exec(fmt.Sprintf("ALTER DATABASE %s WITH ALLOW_CONNECTIONS true", dbName))
+		_, _ = admin.Exec("DROP DATABASE " + dbName + " WITH (FORCE)")
+	}()
+	u, _ := url.Parse(base)
+	u.Path = "/" + dbName
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "still here") }))
+	defer up.Close()
+	file := filepath.Join(t.TempDir(), "portico.yaml")
+	os.WriteFile(file, []byte(strings.Replace(upstreamConfig(up.URL), `"${ACME_KEY}"`, `"acme-key-0123456789"`, 1)), 0o644)
+	const token = "ptk_store-down-token"
+	n := startNode(t, []string{"PORTICO_ADMIN_TOKEN=" + token}, "--config", file, "--store", u.String())
+	adminStatus := func() int {
+		req, _ := http.NewRequest("GET", "http://"+n.admin+"/admin/v1/groups", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := adminStatus(); s != 200 {
+		t.Fatalf("admin API with the store up: %d", s)
+	}
+
+	allow(false)
+	for i := range 20 {
+		if status, body := n.get("/api/x", "X-API-Key", "acme-key-0123456789"); status != 200 || body != "still here" {
+			t.Fatalf("request %d with the store down: %d %q", i, status, body)
+		}
+		time.Sleep(50 * time.Millisecond) // across the applier's polls
+	}
+	if s := adminStatus(); s != 500 {
+		t.Fatalf("admin API with the store down: %d, want 500", s)
+	}
+
+	allow(true)
+	deadline := time.Now().Add(10 * time.Second)
+	for adminStatus() != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("the admin API did not recover 10 s after the store came back")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if status, _ := n.get("/api/x", "X-API-Key", "acme-key-0123456789"); status != 200 {
+		t.Fatalf("after recovery: %d", status)
 	}
 }

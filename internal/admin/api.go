@@ -152,6 +152,11 @@ func (a *API) route(need string, h handler) http.Handler {
 			return
 		}
 		t, err := a.Store.TokenByHash(r.Context(), TokenHash(secret))
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			// The store is unreachable: say so, rather than blame the token.
+			writeError(w, r, storeError(err))
+			return
+		}
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="portico-admin", error="invalid_token"`)
 			deny(errorf(http.StatusUnauthorized, "unauthorized", "the admin token is not valid"), "unknown-token")
