@@ -12,7 +12,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"os"
 	"sort"
+	"time"
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/gateway"
@@ -21,6 +23,7 @@ import (
 	"github.com/portico-gw/portico/internal/policy/apikey"
 	"github.com/portico-gw/portico/internal/policy/auth"
 	"github.com/portico-gw/portico/internal/policy/bodylimit"
+	"github.com/portico-gw/portico/internal/policy/jwt"
 	"github.com/portico-gw/portico/internal/proxy"
 	"github.com/portico-gw/portico/internal/telemetry"
 	"github.com/portico-gw/portico/internal/urlpath"
@@ -34,6 +37,8 @@ type Runtime struct {
 	Tunnels *proxy.Tunnels
 	// LiveKeys are the API keys managed through the admin API (nil: none).
 	LiveKeys *apikey.Live
+	// JWKS shares the key sets of jwt policies across configs.
+	JWKS *jwt.Sources
 }
 
 // Compiled is a compiled config, ready to be activated.
@@ -78,8 +83,15 @@ func Compile(name string, cfg *config.Config, rt Runtime) (*Compiled, error) {
 	keyring := apikey.NewKeyring(keys)
 	methods := map[string]auth.Method{config.AuthAPIKey: apikey.New(apikey.DefaultHeader, keyring, rt.LiveKeys)}
 	for _, p := range cfg.AuthPolicies {
-		if p.Type == "api_key" {
+		switch p.Type {
+		case "api_key":
 			methods[p.Name] = apikey.New(p.Header, keyring, rt.LiveKeys)
+		case "jwt":
+			m, err := jwtMethod(p, rt)
+			if err != nil {
+				return nil, fmt.Errorf("auth policy %q: %w", p.Name, err)
+			}
+			methods[p.Name] = m
 		}
 	}
 
@@ -105,6 +117,45 @@ func Compile(name string, cfg *config.Config, rt Runtime) (*Compiled, error) {
 	}
 	out.Snapshot = &gateway.Snapshot{Router: router, TrustedProxies: trusted}
 	return out, nil
+}
+
+// jwtMethod builds a jwt policy's verifier and its key set.
+func jwtMethod(p config.AuthPolicy, rt Runtime) (*jwt.Method, error) {
+	var keys jwt.KeySet
+	switch {
+	case p.JWKSFile != "":
+		data, err := os.ReadFile(p.JWKSFile)
+		if err != nil {
+			return nil, fmt.Errorf("jwks_file: %w", err)
+		}
+		ks, err := jwt.ParseJWKS(data)
+		if err != nil {
+			return nil, fmt.Errorf("jwks_file %s: %w", p.JWKSFile, err)
+		}
+		keys = jwt.StaticKeys(ks)
+	case rt.JWKS == nil:
+		return nil, fmt.Errorf("no key set fetcher in this runtime")
+	case p.Discovery:
+		keys = rt.JWKS.Get(p.Issuer, true)
+	default:
+		keys = rt.JWKS.Get(p.JWKSURL, false)
+	}
+	algs := p.Algorithms
+	if len(algs) == 0 {
+		algs = jwt.Asymmetric
+	}
+	leeway := p.Leeway.D()
+	if leeway == 0 {
+		leeway = 30 * time.Second
+	}
+	v, err := jwt.NewVerifierWith(jwt.Policy{
+		Algorithms: algs, Issuer: p.Issuer, Audience: p.Audience, Leeway: leeway,
+		RequiredClaims: p.RequiredClaims, RequiredScopes: p.RequiredScopes, ConsumerClaim: p.ConsumerClaim,
+	}, keys)
+	if err != nil {
+		return nil, err
+	}
+	return jwt.NewMethod(v), nil
 }
 
 // keyDigest returns the digest of a key given in the clear or, as revisions

@@ -148,11 +148,31 @@ type AuthPolicy struct {
 	// Header is, for api_key, the header that carries the key.
 	// Default X-API-Key.
 	Header string `yaml:"header,omitempty" json:"header,omitempty"`
-	// JWKSURL, Issuer, Audience and ConsumerClaim configure type jwt.
-	JWKSURL       string `yaml:"jwks_url,omitempty" json:"jwks_url,omitempty"`
-	Issuer        string `yaml:"issuer,omitempty" json:"issuer,omitempty"`
-	Audience      string `yaml:"audience,omitempty" json:"audience,omitempty"`
+	// For type jwt, exactly one key source: JWKSURL, Discovery (the
+	// issuer's /.well-known/openid-configuration names the key set), or
+	// JWKSFile (a key set on disk, read when the config is compiled). Key
+	// sets are fetched in the background, cached as the issuer's
+	// Cache-Control says (1 minute to 24 hours), refetched at most every
+	// 30 s for an unknown kid, and the last good set is kept while the
+	// issuer is down.
+	JWKSURL   string `yaml:"jwks_url,omitempty" json:"jwks_url,omitempty"`
+	Discovery bool   `yaml:"discovery,omitempty" json:"discovery,omitempty"`
+	JWKSFile  string `yaml:"jwks_file,omitempty" json:"jwks_file,omitempty"`
+	// Issuer and Audience, when set, must match the iss and aud claims.
+	Issuer   string `yaml:"issuer,omitempty" json:"issuer,omitempty"`
+	Audience string `yaml:"audience,omitempty" json:"audience,omitempty"`
+	// ConsumerClaim names the consumer; default "sub".
 	ConsumerClaim string `yaml:"consumer_claim,omitempty" json:"consumer_claim,omitempty"`
+	// Algorithms accepted; default every asymmetric one (RS*, PS*, ES*,
+	// EdDSA), never HS* unless listed. "none" is never accepted.
+	Algorithms []string `yaml:"algorithms,omitempty" json:"algorithms,omitempty"`
+	// Leeway tolerates clock skew on exp, nbf and iat. Default 30s, at
+	// most 5m.
+	Leeway Duration `yaml:"leeway,omitempty" json:"leeway,omitempty"`
+	// RequiredClaims must be present; RequiredScopes must all be granted
+	// (in "scope" or "scp").
+	RequiredClaims []string `yaml:"required_claims,omitempty" json:"required_claims,omitempty"`
+	RequiredScopes []string `yaml:"required_scopes,omitempty" json:"required_scopes,omitempty"`
 }
 
 // Consumer is a client of the APIs.

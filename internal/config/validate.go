@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/portico-gw/portico/internal/urlpath"
 )
@@ -235,11 +236,11 @@ func (v *validator) authPolicy(p string, a AuthPolicy) {
 			v.errorf(p+".header", "%q is not a valid header name", a.Header)
 		}
 	case "jwt":
-		v.errorf(p+".type", "auth policy type jwt is not available in this version of Portico yet; use api_key")
+		v.jwtPolicy(p, a)
 	case "":
-		v.errorf(p+".type", "missing; write type: api_key")
+		v.errorf(p+".type", "missing; write type: api_key or jwt")
 	default:
-		v.errorf(p+".type", "%q is not an auth policy type; use api_key", a.Type)
+		v.errorf(p+".type", "%q is not an auth policy type; use api_key or jwt", a.Type)
 	}
 }
 
@@ -378,4 +379,40 @@ func isPrintableASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// jwtAlgorithms are the algorithms a jwt policy may list.
+var jwtAlgorithms = []string{"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+func (v *validator) jwtPolicy(p string, a AuthPolicy) {
+	sources := 0
+	for _, set := range []bool{a.JWKSURL != "", a.Discovery, a.JWKSFile != ""} {
+		if set {
+			sources++
+		}
+	}
+	if sources != 1 {
+		v.errorf(p, "a jwt policy needs exactly one key source: jwks_url, discovery (with issuer) or jwks_file")
+	}
+	if a.JWKSURL != "" {
+		if u, err := url.Parse(a.JWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			v.errorf(p+".jwks_url", "%q is not an http(s) URL", a.JWKSURL)
+		}
+	}
+	if a.Discovery {
+		if u, err := url.Parse(a.Issuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			v.errorf(p+".issuer", "discovery needs the issuer's URL, such as https://id.example.com")
+		}
+	}
+	for i, alg := range a.Algorithms {
+		if !slices.Contains(jwtAlgorithms, alg) {
+			v.errorf(fmt.Sprintf("%s.algorithms[%d]", p, i), "%q is not an algorithm Portico verifies (%s)", alg, strings.Join(jwtAlgorithms, ", "))
+		}
+	}
+	if a.Leeway.D() > 5*time.Minute {
+		v.errorf(p+".leeway", "at most 5m")
+	}
+	if a.Header != "" {
+		v.errorf(p+".header", "a jwt policy reads Authorization: Bearer; header is for api_key policies")
+	}
 }

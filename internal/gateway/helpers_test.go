@@ -14,6 +14,7 @@ import (
 	"github.com/portico-gw/portico/internal/compiler"
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/gateway"
+	"github.com/portico-gw/portico/internal/policy/jwt"
 	"github.com/portico-gw/portico/internal/proxy"
 	"github.com/portico-gw/portico/internal/telemetry"
 )
@@ -63,7 +64,7 @@ func start(t testing.TB, yaml, upstream string, opts ...func(*http.Server)) *env
 	buf := &syncBuffer{}
 	alog := telemetry.NewAccessLog(buf, 10*time.Millisecond)
 	e := &env{t: t, metrics: metrics, log: buf,
-		rt: compiler.Runtime{Pools: proxy.NewPools(), Metrics: metrics, Tunnels: proxy.NewTunnels()}}
+		rt: compiler.Runtime{Pools: proxy.NewPools(), Metrics: metrics, Tunnels: proxy.NewTunnels(), JWKS: &jwt.Sources{}}}
 	e.gw = gateway.New(metrics, alog)
 	e.load(yaml, upstream)
 	e.srv = httptest.NewUnstartedServer(e.gw)
@@ -77,6 +78,7 @@ func start(t testing.TB, yaml, upstream string, opts ...func(*http.Server)) *env
 	t.Cleanup(func() {
 		e.srv.Close()
 		e.rt.Pools.Close()
+		e.rt.JWKS.Close()
 		alog.Close()
 	})
 	return e

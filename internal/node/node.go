@@ -28,6 +28,7 @@ import (
 	"github.com/portico-gw/portico/internal/demo"
 	"github.com/portico-gw/portico/internal/gateway"
 	"github.com/portico-gw/portico/internal/policy/apikey"
+	"github.com/portico-gw/portico/internal/policy/jwt"
 	"github.com/portico-gw/portico/internal/proxy"
 	"github.com/portico-gw/portico/internal/telemetry"
 )
@@ -105,8 +106,16 @@ func Run(ctx context.Context, o Options) error {
 	metrics := telemetry.NewMetrics()
 	accessLog := telemetry.NewAccessLog(o.Stdout, 200*time.Millisecond)
 	defer func() { _ = accessLog.Close() }()
-	rt := compiler.Runtime{Pools: proxy.NewPools(), Metrics: metrics, Tunnels: proxy.NewTunnels(), LiveKeys: &apikey.Live{}}
+	pools := proxy.NewPools()
+	// Key sets of jwt policies are fetched under the same egress policy as
+	// upstreams.
+	jwksClient := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: (&net.Dialer{Timeout: 5 * time.Second, Control: pools.Control}).DialContext,
+	}}
+	rt := compiler.Runtime{Pools: pools, Metrics: metrics, Tunnels: proxy.NewTunnels(), LiveKeys: &apikey.Live{},
+		JWKS: &jwt.Sources{Client: jwksClient, Log: log}}
 	defer rt.Pools.Close()
+	defer rt.JWKS.Close()
 	gw := gateway.New(metrics, accessLog)
 
 	var lc net.ListenConfig

@@ -48,6 +48,12 @@ type Pools struct {
 // SetEgress makes p the policy for every dial from now on (nil: none).
 func (ps *Pools) SetEgress(p *egress.Policy) { ps.egress.Store(p) }
 
+// Control applies the egress policy to a dial (a net.Dialer.Control
+// function), for other clients that must obey it, such as key set fetches.
+func (ps *Pools) Control(network, address string, c syscall.RawConn) error {
+	return ps.control(network, address, c)
+}
+
 func (ps *Pools) control(network, address string, c syscall.RawConn) error {
 	if p := ps.egress.Load(); p != nil {
 		return p.Control(network, address, c)

@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -158,16 +159,41 @@ type Policy struct {
 	ConsumerClaim string
 }
 
+// KeySet supplies verification keys.
+type KeySet interface {
+	Keys() []Key
+	// Miss reports a token naming a kid the set lacks.
+	Miss()
+}
+
+// StaticKeys is a fixed key set.
+type StaticKeys []Key
+
+// Keys implements KeySet.
+func (k StaticKeys) Keys() []Key { return k }
+
+// Miss implements KeySet.
+func (StaticKeys) Miss() {}
+
 // Verifier checks tokens against a policy and a key set.
 type Verifier struct {
 	p    Policy
 	algs []jose.SignatureAlgorithm
-	keys []Key
+	keys KeySet
 }
 
-// NewVerifier returns a verifier, refusing algorithms Portico does not
-// verify ("none" included).
+// Asymmetric is the default algorithm list: every asymmetric algorithm,
+// never an HMAC, whose secret could be a published key.
+var Asymmetric = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+
+// NewVerifier returns a verifier of static keys.
 func NewVerifier(p Policy, keys []Key) (*Verifier, error) {
+	return NewVerifierWith(p, StaticKeys(keys))
+}
+
+// NewVerifierWith returns a verifier, refusing algorithms Portico does not
+// verify ("none" included).
+func NewVerifierWith(p Policy, keys KeySet) (*Verifier, error) {
 	if len(p.Algorithms) == 0 {
 		return nil, errors.New("jwt: a policy must list its algorithms")
 	}
@@ -259,13 +285,18 @@ func (v *Verifier) verifySignature(token string) ([]byte, error) {
 		return nil, ErrAlgorithm
 	}
 	signed := []byte(token[:dot2])
-	for _, k := range v.keys {
-		if kid != "" && k.ID != "" && k.ID != kid || !fits(k, alg) {
+	kidKnown := false
+	for _, k := range v.keys.Keys() {
+		if kid != "" && k.ID != "" && k.ID != kid {
 			continue
 		}
-		if verifyWith(k.Key, alg, signed, sig) {
+		kidKnown = true
+		if fits(k, alg) && verifyWith(k.Key, alg, signed, sig) {
 			return payload, nil
 		}
+	}
+	if kid != "" && !kidKnown {
+		v.keys.Miss() // perhaps the issuer rotated its keys
 	}
 	return nil, ErrSignature
 }
@@ -402,4 +433,28 @@ func scopes(c Claims) []string {
 		}
 	}
 	return out
+}
+
+// Method authenticates by a bearer token in Authorization.
+type Method struct{ v *Verifier }
+
+// NewMethod returns the jwt auth method of a verifier.
+func NewMethod(v *Verifier) *Method { return &Method{v: v} }
+
+// Authenticate implements auth.Method. The header is not forwarded once
+// the token was accepted.
+func (m *Method) Authenticate(r *http.Request) (consumer, header string, found bool) {
+	h := r.Header["Authorization"]
+	if len(h) == 0 {
+		return "", "", false
+	}
+	token, ok := strings.CutPrefix(h[0], "Bearer ")
+	if !ok || len(h) != 1 {
+		return "", "Authorization", true
+	}
+	_, consumer, err := m.v.Verify(token, time.Now())
+	if err != nil {
+		return "", "Authorization", true
+	}
+	return consumer, "Authorization", true
 }
