@@ -9,8 +9,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -149,5 +152,76 @@ apis:
 	}
 	if n := len(rec.all()); n != seen {
 		t.Errorf("%d refused requests reached the upstream", n-seen)
+	}
+}
+
+// TestWycheproofThroughGateway sends every Wycheproof JWS vector through a
+// live gateway, each group's key as the route's key set. The vectors'
+// payloads are not JWT claims, so even the validly signed ones are not a
+// login: every request must be answered 401, never 5xx, and none may reach
+// the upstream. (The signature verdicts are checked in internal/policy/jwt.)
+func TestWycheproofThroughGateway(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("../../../shared/testdata/wycheproof/json_web_signature_test.json")
+	if err != nil {
+		t.Fatalf("the Wycheproof vectors are missing: %v", err)
+	}
+	var doc struct {
+		TestGroups []struct {
+			Public  json.RawMessage `json:"public"`
+			Private json.RawMessage `json:"private"`
+			Tests   []struct {
+				TcID int    `json:"tcId"`
+				JWS  string `json:"jws"`
+			} `json:"tests"`
+		} `json:"testGroups"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecorder(t)
+	dir := t.TempDir()
+	sent := 0
+	for i, g := range doc.TestGroups {
+		key := g.Public
+		if key == nil {
+			key = g.Private
+		}
+		file := filepath.Join(dir, fmt.Sprintf("group-%d.json", i))
+		if err := os.WriteFile(file, key, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg := `
+version: 1
+upstreams:
+  - name: up
+    targets: [{url: "UPSTREAM"}]
+auth_policies:
+  - name: idp
+    type: jwt
+    jwks_file: "` + file + `"
+    algorithms: [HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512]
+apis:
+  - name: a
+    upstream: up
+    auth: [idp]
+    routes:
+      - name: all
+        path: /{rest...}
+`
+		e := start(t, cfg, rec.srv.URL)
+		for _, tc := range g.Tests {
+			sent++
+			resp, body := e.do("GET", "/x", hdr("Authorization", "Bearer "+tc.JWS), nil)
+			if resp.StatusCode != 401 {
+				t.Errorf("tc %d: %d %s, want 401", tc.TcID, resp.StatusCode, body)
+			}
+		}
+	}
+	if sent != 401 {
+		t.Fatalf("sent %d vectors, want 401", sent)
+	}
+	if n := len(rec.all()); n != 0 {
+		t.Fatalf("%d vectors reached the upstream", n)
 	}
 }
