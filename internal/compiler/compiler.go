@@ -81,11 +81,17 @@ func Compile(name string, cfg *config.Config, rt Runtime) (*Compiled, error) {
 		}
 	}
 	keyring := apikey.NewKeyring(keys)
-	methods := map[string]auth.Method{config.AuthAPIKey: apikey.New(apikey.DefaultHeader, keyring, rt.LiveKeys)}
+	groups := map[string][]string{}
+	for _, c := range cfg.Consumers {
+		if len(c.Groups) > 0 {
+			groups[c.Name] = c.Groups
+		}
+	}
+	methods := map[string]auth.Method{config.AuthAPIKey: apikey.New(apikey.DefaultHeader, keyring, rt.LiveKeys, groups)}
 	for _, p := range cfg.AuthPolicies {
 		switch p.Type {
 		case "api_key":
-			methods[p.Name] = apikey.New(p.Header, keyring, rt.LiveKeys)
+			methods[p.Name] = apikey.New(p.Header, keyring, rt.LiveKeys, groups)
 		case "jwt":
 			m, err := jwtMethod(p, rt)
 			if err != nil {
@@ -192,7 +198,7 @@ func upstreamSpec(u config.Upstream) proxy.UpstreamSpec {
 
 // compileRoute builds one route's chain. The order is fixed and cheap
 // checks come first: client IP rules, authentication, the consumer
-// allow-list, the body limit, then the proxy.
+// allow-list, required groups and scopes, the body limit, then the proxy.
 func compileRoute(a config.API, r config.Route, upstreams map[string]*proxy.Upstream, methods map[string]auth.Method, rt Runtime) (*gateway.Route, error) {
 	upName := r.Upstream
 	if upName == "" {
@@ -225,6 +231,12 @@ func compileRoute(a config.API, r config.Route, upstreams map[string]*proxy.Upst
 	mws = append(mws, auth.New(ms, anonymous))
 	if len(r.AllowConsumers) > 0 {
 		mws = append(mws, access.Consumers(r.AllowConsumers))
+	}
+	if len(r.RequireGroups) > 0 {
+		mws = append(mws, access.RequireGroups(r.RequireGroups))
+	}
+	if len(r.RequireScopes) > 0 {
+		mws = append(mws, access.RequireScopes(r.RequireScopes))
 	}
 	if r.MaxBodyBytes > 0 {
 		mws = append(mws, bodylimit.New(r.MaxBodyBytes))

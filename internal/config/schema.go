@@ -111,6 +111,13 @@ type Route struct {
 	Upstream string `yaml:"upstream,omitempty" json:"upstream,omitempty"`
 	// Auth overrides the API's auth list.
 	Auth []string `yaml:"auth,omitempty" json:"auth,omitempty"`
+	// RequireGroups admits only consumers in at least one of these groups
+	// (403 otherwise): consumers of the config by their groups, token
+	// holders by their token's "groups" claim.
+	RequireGroups []string `yaml:"require_groups,omitempty" json:"require_groups,omitempty"`
+	// RequireScopes admits only tokens that grant all of these scopes
+	// ("scope" or "scp"), 403 otherwise. API keys grant no scopes.
+	RequireScopes []string `yaml:"require_scopes,omitempty" json:"require_scopes,omitempty"`
 	// AllowConsumers, when set, admits only the named consumers (403 for
 	// every other one, including anonymous callers). Consumers come from
 	// this file or from the admin API; a name that matches none admits
@@ -179,6 +186,8 @@ type AuthPolicy struct {
 type Consumer struct {
 	// Name is unique; the upstream receives it as X-Consumer.
 	Name string `yaml:"name,omitempty" json:"name,omitempty"`
+	// Groups the consumer belongs to, for routes' require_groups.
+	Groups []string `yaml:"groups,omitempty" json:"groups,omitempty"`
 	// APIKeys are the consumer's keys; each at least 16 characters and
 	// unique across consumers. Portico keeps only their SHA-256 in memory,
 	// and revisions store only "sha256:<hex>", which is also accepted here

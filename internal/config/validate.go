@@ -124,6 +124,11 @@ func (v *validator) config(c *Config) {
 	for i, cons := range c.Consumers {
 		p := fmt.Sprintf("consumers[%d]", i)
 		v.name(p+".name", "consumer", cons.Name)
+		for j, g := range cons.Groups {
+			if !nameRE.MatchString(g) {
+				v.errorf(fmt.Sprintf("%s.groups[%d]", p, j), "%q is not a valid group name", g)
+			}
+		}
 		if consumers[cons.Name] {
 			v.errorf(p+".name", "consumer %q is defined twice", cons.Name)
 		}
@@ -290,6 +295,16 @@ func (v *validator) routes(p string, a API, upstreams, policies, consumers map[s
 			v.authList(rp+".auth", r.Auth, policies)
 		case a.Auth == nil:
 			v.errorf(rp, "route %q has no auth; set auth on the route or its API ([none] for anonymous access)", r.Name)
+		}
+		for _, list := range []struct {
+			key   string
+			names []string
+		}{{"require_groups", r.RequireGroups}, {"require_scopes", r.RequireScopes}} {
+			for k, g := range list.names {
+				if g == "" || strings.ContainsAny(g, " \t\r\n") {
+					v.errorf(fmt.Sprintf("%s.%s[%d]", rp, list.key, k), "%q is not a group or scope name", g)
+				}
+			}
 		}
 		// Consumers may also be created through the admin API, so a name
 		// here need not be in this file; it must still be a valid name.

@@ -225,3 +225,77 @@ apis:
 		t.Fatalf("%d vectors reached the upstream", n)
 	}
 }
+
+// TestRequireGroupsAndScopes checks routes that require a group or
+// scopes, for an API key consumer (groups from the config) and a token
+// holder (groups and scopes from the token).
+func TestRequireGroupsAndScopes(t *testing.T) {
+	t.Parallel()
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	set, _ := json.Marshal(map[string]any{"keys": []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k", Use: "sig"}}})
+	file := filepath.Join(t.TempDir(), "jwks.json")
+	os.WriteFile(file, set, 0o600)
+	rec := newRecorder(t)
+	cfg := `
+version: 1
+upstreams:
+  - name: up
+    targets: [{url: "UPSTREAM"}]
+auth_policies:
+  - name: idp
+    type: jwt
+    jwks_file: "` + file + `"
+apis:
+  - name: a
+    base_path: /a
+    upstream: up
+    auth: [api_key, idp]
+    routes:
+      - name: partners
+        path: /partners
+        require_groups: [partners, staff]
+      - name: write
+        path: /write
+        require_scopes: [orders:write]
+consumers:
+  - name: acme
+    groups: [partners]
+    api_keys: [acme-key-0123456789]
+  - name: other
+    api_keys: [other-key-0123456789]
+`
+	e := start(t, cfg, rec.srv.URL)
+	token := func(c map[string]any) string {
+		s, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "k"))
+		c["exp"] = time.Now().Add(time.Hour).Unix()
+		b, _ := json.Marshal(c)
+		obj, _ := s.Sign(b)
+		tok, _ := obj.CompactSerialize()
+		return "Bearer " + tok
+	}
+	tests := []struct {
+		desc, path string
+		h          http.Header
+		want       int
+	}{
+		{"key of a partner", "/a/partners", hdr("X-API-Key", acmeKey), 200},
+		{"key of a consumer in no group", "/a/partners", hdr("X-API-Key", otherKey), 403},
+		{"token in staff", "/a/partners", hdr("Authorization", token(map[string]any{"sub": "u1", "groups": []string{"staff"}})), 200},
+		{"token in no listed group", "/a/partners", hdr("Authorization", token(map[string]any{"sub": "u2", "groups": []string{"guests"}})), 403},
+		{"token with the scope", "/a/write", hdr("Authorization", token(map[string]any{"sub": "u3", "scope": "orders:read orders:write"})), 200},
+		{"token without the scope", "/a/write", hdr("Authorization", token(map[string]any{"sub": "u4", "scope": "orders:read"})), 403},
+		{"API keys grant no scopes", "/a/write", hdr("X-API-Key", acmeKey), 403},
+		{"anonymous", "/a/partners", nil, 401},
+	}
+	for _, tt := range tests {
+		resp, body := e.do("GET", tt.path, tt.h, nil)
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s: %d %s, want %d", tt.desc, resp.StatusCode, body, tt.want)
+		}
+	}
+	for _, r := range rec.all() {
+		if r.URI == "/write" && r.Header.Get("X-Consumer") != "u3" || r.URI == "/partners" && r.Header.Get("X-Consumer") != "acme" && r.Header.Get("X-Consumer") != "u1" {
+			t.Errorf("the upstream served %s to %q", r.URI, r.Header.Get("X-Consumer"))
+		}
+	}
+}

@@ -29,6 +29,10 @@ type Exchange struct {
 	API, Route string
 	// Consumer is the authenticated consumer ("" when anonymous).
 	Consumer string
+	// Groups and Scopes are what the consumer's credential grants: groups
+	// from the config (API keys) or a token's groups claim, scopes from a
+	// token's scope or scp claim. Read-only: they may be shared.
+	Groups, Scopes []string
 	// CredentialHeader is the request header that carried the credential
 	// the gateway consumed; it is not forwarded.
 	CredentialHeader string
@@ -88,3 +92,9 @@ func (w *ResponseWriter) Flush() {
 
 // Unwrap returns the server's writer, for http.ResponseController.
 func (w *ResponseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Identity is who a credential names.
+type Identity struct {
+	Consumer       string
+	Groups, Scopes []string
+}

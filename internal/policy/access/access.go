@@ -46,3 +46,34 @@ func contains(list []netip.Prefix, a netip.Addr) bool {
 	}
 	return false
 }
+
+// RequireGroups admits a consumer that belongs to at least one of groups.
+func RequireGroups(groups []string) pipeline.Middleware {
+	groups = slices.Clone(groups)
+	return func(next pipeline.Handler) pipeline.Handler {
+		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request, x *pipeline.Exchange) error {
+			for _, g := range x.Groups {
+				if slices.Contains(groups, g) {
+					return next.Serve(w, r, x)
+				}
+			}
+			return pipeline.ErrForbidden
+		})
+	}
+}
+
+// RequireScopes admits a consumer whose credential grants every one of
+// scopes.
+func RequireScopes(scopes []string) pipeline.Middleware {
+	scopes = slices.Clone(scopes)
+	return func(next pipeline.Handler) pipeline.Handler {
+		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request, x *pipeline.Exchange) error {
+			for _, s := range scopes {
+				if !slices.Contains(x.Scopes, s) {
+					return pipeline.ErrForbidden
+				}
+			}
+			return next.Serve(w, r, x)
+		})
+	}
+}

@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"github.com/portico-gw/portico/internal/pipeline"
 )
 
 // DefaultHeader carries API keys unless a policy names another header.
@@ -114,30 +116,33 @@ type Method struct {
 	header string
 	keys   *Keyring
 	live   *Live
+	groups map[string][]string
 }
 
 // New returns the API key method reading header (canonical form), with the
-// keys of the config and, when live is not nil, the live keys.
-func New(header string, keys *Keyring, live *Live) *Method {
+// keys of the config and, when live is not nil, the live keys. groups maps
+// consumers to their groups (read-only).
+func New(header string, keys *Keyring, live *Live, groups map[string][]string) *Method {
 	if header == "" {
 		header = DefaultHeader
 	}
-	return &Method{header: http.CanonicalHeaderKey(header), keys: keys, live: live}
+	return &Method{header: http.CanonicalHeaderKey(header), keys: keys, live: live, groups: groups}
 }
 
 // Authenticate implements auth.Method.
-func (m *Method) Authenticate(r *http.Request) (consumer, header string, found bool) {
+func (m *Method) Authenticate(r *http.Request) (id pipeline.Identity, header string, found bool) {
 	vs := r.Header[m.header]
 	if len(vs) != 1 || vs[0] == "" {
 		// Two keys are ambiguous; treat them as no valid key.
-		return "", m.header, len(vs) > 0
+		return id, m.header, len(vs) > 0
 	}
 	d := digest(vs[0])
-	consumer = m.keys.lookup(d)
-	if consumer == "" && m.live != nil {
+	id.Consumer = m.keys.lookup(d)
+	if id.Consumer == "" && m.live != nil {
 		if lk := m.live.p.Load(); lk != nil {
-			consumer = lk.lookup(d)
+			id.Consumer = lk.lookup(d)
 		}
 	}
-	return consumer, m.header, true
+	id.Groups = m.groups[id.Consumer]
+	return id, m.header, true
 }

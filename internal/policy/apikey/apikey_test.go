@@ -41,14 +41,15 @@ func TestKeyring(t *testing.T) {
 
 func TestCustomHeader(t *testing.T) {
 	t.Parallel()
-	m := apikey.New("x-partner-key", keys(), nil)
+	m := apikey.New("x-partner-key", keys(), nil, nil)
 	r, _ := http.NewRequest("GET", "/", nil)
 	r.Header.Set("X-API-Key", longKey)
-	if c, _, found := m.Authenticate(r); found || c != "" {
-		t.Fatalf("a key in X-API-Key authenticated a policy reading X-Partner-Key: %q", c)
+	if id, _, found := m.Authenticate(r); found || id.Consumer != "" {
+		t.Fatalf("a key in X-API-Key authenticated a policy reading X-Partner-Key: %q", id.Consumer)
 	}
 	r.Header.Set("X-Partner-Key", longKey)
-	c, h, found := m.Authenticate(r)
+	id, h, found := m.Authenticate(r)
+	c := id.Consumer
 	if !found || c != "acme" || h != "X-Partner-Key" {
 		t.Fatalf("got %q %q %v, want acme X-Partner-Key true", c, h, found)
 	}
@@ -59,7 +60,8 @@ func TestCustomHeader(t *testing.T) {
 func TestChainDoesNotAllocate(t *testing.T) {
 	terminal := pipeline.HandlerFunc(func(http.ResponseWriter, *http.Request, *pipeline.Exchange) error { return nil })
 	h := pipeline.Chain(terminal,
-		auth.New([]auth.Method{apikey.New("", keys(), &apikey.Live{})}, false),
+		auth.New([]auth.Method{apikey.New("", keys(), &apikey.Live{}, map[string][]string{"acme": {"partners"}})}, false),
+		access.RequireGroups([]string{"partners"}),
 		access.Consumers([]string{"acme"}),
 	)
 	r, _ := http.NewRequest("GET", "/", nil)
@@ -84,25 +86,25 @@ func BenchmarkLookup(b *testing.B) {
 func TestLiveKeys(t *testing.T) {
 	t.Parallel()
 	live := &apikey.Live{}
-	m := apikey.New("", keys(), live)
+	m := apikey.New("", keys(), live, nil)
 	r, _ := http.NewRequest("GET", "/", nil)
 	r.Header.Set("X-API-Key", "live-key-0123456789")
-	if c, _, _ := m.Authenticate(r); c != "" {
-		t.Fatalf("an unknown key authenticated as %q", c)
+	if id, _, _ := m.Authenticate(r); id.Consumer != "" {
+		t.Fatalf("an unknown key authenticated as %q", id.Consumer)
 	}
 	live.Set(apikey.NewLiveKeyring([]apikey.LiveKey{
 		{Consumer: "portal-user", Digest: apikey.KeyDigest("live-key-0123456789")},
 		{Consumer: "old", Digest: apikey.KeyDigest("expired-key-0123456789"), ExpiresAt: time.Now().Add(-time.Second)},
 	}))
-	if c, _, _ := m.Authenticate(r); c != "portal-user" {
-		t.Fatalf("a live key authenticated as %q, want portal-user", c)
+	if id, _, _ := m.Authenticate(r); id.Consumer != "portal-user" {
+		t.Fatalf("a live key authenticated as %q, want portal-user", id.Consumer)
 	}
 	r.Header.Set("X-API-Key", "expired-key-0123456789")
-	if c, _, _ := m.Authenticate(r); c != "" {
-		t.Fatalf("an expired key authenticated as %q", c)
+	if id, _, _ := m.Authenticate(r); id.Consumer != "" {
+		t.Fatalf("an expired key authenticated as %q", id.Consumer)
 	}
 	r.Header.Set("X-API-Key", longKey) // config keys still work
-	if c, _, _ := m.Authenticate(r); c != "acme" {
-		t.Fatalf("a config key authenticated as %q", c)
+	if id, _, _ := m.Authenticate(r); id.Consumer != "acme" {
+		t.Fatalf("a config key authenticated as %q", id.Consumer)
 	}
 }

@@ -10,10 +10,11 @@ import (
 
 // Method is one way of authenticating a request.
 type Method interface {
-	// Authenticate returns the consumer a request's credential belongs to.
-	// found reports whether the request carried this method's credential at
-	// all; header names the header it came in, which is not forwarded.
-	Authenticate(r *http.Request) (consumer, header string, found bool)
+	// Authenticate returns who a request's credential names (a zero
+	// Consumer when it names no one). found reports whether the request
+	// carried this method's credential at all; header names the header it
+	// came in, which is not forwarded.
+	Authenticate(r *http.Request) (id pipeline.Identity, header string, found bool)
 }
 
 // New returns the middleware that admits a request when one of methods
@@ -26,9 +27,9 @@ func New(methods []Method, anonymous bool) pipeline.Middleware {
 		}
 		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request, x *pipeline.Exchange) error {
 			for _, m := range methods {
-				consumer, header, found := m.Authenticate(r)
-				if found && consumer != "" {
-					x.Consumer, x.CredentialHeader = consumer, header
+				id, header, found := m.Authenticate(r)
+				if found && id.Consumer != "" {
+					x.Consumer, x.Groups, x.Scopes, x.CredentialHeader = id.Consumer, id.Groups, id.Scopes, header
 					return next.Serve(w, r, x)
 				}
 			}

@@ -33,6 +33,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/portico-gw/portico/internal/pipeline"
 )
 
 // MaxTokenLen bounds the tokens considered at all. A token of 100k dots
@@ -441,20 +443,29 @@ type Method struct{ v *Verifier }
 // NewMethod returns the jwt auth method of a verifier.
 func NewMethod(v *Verifier) *Method { return &Method{v: v} }
 
-// Authenticate implements auth.Method. The header is not forwarded once
-// the token was accepted.
-func (m *Method) Authenticate(r *http.Request) (consumer, header string, found bool) {
+// Authenticate implements auth.Method: the consumer from the token, its
+// groups from the "groups" claim and its scopes from "scope" or "scp". The
+// header is not forwarded once the token was accepted.
+func (m *Method) Authenticate(r *http.Request) (id pipeline.Identity, header string, found bool) {
 	h := r.Header["Authorization"]
 	if len(h) == 0 {
-		return "", "", false
+		return id, "", false
 	}
 	token, ok := strings.CutPrefix(h[0], "Bearer ")
 	if !ok || len(h) != 1 {
-		return "", "Authorization", true
+		return id, "Authorization", true
 	}
-	_, consumer, err := m.v.Verify(token, time.Now())
+	claims, consumer, err := m.v.Verify(token, time.Now())
 	if err != nil {
-		return "", "Authorization", true
+		return id, "Authorization", true
 	}
-	return consumer, "Authorization", true
+	id.Consumer, id.Scopes = consumer, scopes(claims)
+	if list, ok := claims["groups"].([]any); ok {
+		for _, g := range list {
+			if s, ok := g.(string); ok {
+				id.Groups = append(id.Groups, s)
+			}
+		}
+	}
+	return id, "Authorization", true
 }
