@@ -91,7 +91,11 @@ func Compile(name string, cfg *config.Config, rt Runtime) (*Compiled, error) {
 	for _, p := range cfg.AuthPolicies {
 		switch p.Type {
 		case "api_key":
-			methods[p.Name] = apikey.New(p.Header, keyring, rt.LiveKeys, groups)
+			m := apikey.New(p.Header, keyring, rt.LiveKeys, groups)
+			if p.QueryParam != "" {
+				m = m.WithQueryParam(p.QueryParam)
+			}
+			methods[p.Name] = m
 		case "jwt":
 			m, err := jwtMethod(p, rt)
 			if err != nil {
@@ -161,7 +165,11 @@ func jwtMethod(p config.AuthPolicy, rt Runtime) (*jwt.Method, error) {
 	if err != nil {
 		return nil, err
 	}
-	return jwt.NewMethod(v), nil
+	var fwd []jwt.Forward
+	for _, f := range p.ForwardClaims {
+		fwd = append(fwd, jwt.Forward{Claim: f.Claim, Header: f.Header})
+	}
+	return jwt.NewMethod(v, fwd...), nil
 }
 
 // keyDigest returns the digest of a key given in the clear or, as revisions

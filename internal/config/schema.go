@@ -155,6 +155,10 @@ type AuthPolicy struct {
 	// Header is, for api_key, the header that carries the key.
 	// Default X-API-Key.
 	Header string `yaml:"header,omitempty" json:"header,omitempty"`
+	// QueryParam is, for api_key, a query parameter that may carry the key
+	// instead, for legacy clients (keys in URLs end up in logs and
+	// histories: prefer the header). It is removed before forwarding.
+	QueryParam string `yaml:"query_param,omitempty" json:"query_param,omitempty"`
 	// For type jwt, exactly one key source: JWKSURL, Discovery (the
 	// issuer's /.well-known/openid-configuration names the key set), or
 	// JWKSFile (a key set on disk, read when the config is compiled). Key
@@ -179,7 +183,16 @@ type AuthPolicy struct {
 	// RequiredClaims must be present; RequiredScopes must all be granted
 	// (in "scope" or "scp").
 	RequiredClaims []string `yaml:"required_claims,omitempty" json:"required_claims,omitempty"`
-	RequiredScopes []string `yaml:"required_scopes,omitempty" json:"required_scopes,omitempty"`
+	// ForwardClaims sends claims upstream in headers. Client-sent headers
+	// of those names never pass on routes that use the policy.
+	ForwardClaims  []ForwardClaim `yaml:"forward_claims,omitempty" json:"forward_claims,omitempty"`
+	RequiredScopes []string       `yaml:"required_scopes,omitempty" json:"required_scopes,omitempty"`
+}
+
+// ForwardClaim names a claim and the header that carries it upstream.
+type ForwardClaim struct {
+	Claim  string `yaml:"claim,omitempty" json:"claim,omitempty"`
+	Header string `yaml:"header,omitempty" json:"header,omitempty"`
 }
 
 // Consumer is a client of the APIs.

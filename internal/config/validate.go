@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
@@ -240,6 +241,9 @@ func (v *validator) authPolicy(p string, a AuthPolicy) {
 		if a.Header != "" && !tokenRE.MatchString(a.Header) {
 			v.errorf(p+".header", "%q is not a valid header name", a.Header)
 		}
+		if a.QueryParam != "" && !nameRE.MatchString(a.QueryParam) {
+			v.errorf(p+".query_param", "%q is not a valid query parameter name", a.QueryParam)
+		}
 	case "jwt":
 		v.jwtPolicy(p, a)
 	case "":
@@ -429,5 +433,16 @@ func (v *validator) jwtPolicy(p string, a AuthPolicy) {
 	}
 	if a.Header != "" {
 		v.errorf(p+".header", "a jwt policy reads Authorization: Bearer; header is for api_key policies")
+	}
+	for i, f := range a.ForwardClaims {
+		fp := fmt.Sprintf("%s.forward_claims[%d]", p, i)
+		switch h := http.CanonicalHeaderKey(f.Header); {
+		case f.Claim == "":
+			v.errorf(fp+".claim", "name the claim to forward")
+		case !tokenRE.MatchString(f.Header) || strings.Contains(f.Header, "_"):
+			v.errorf(fp+".header", "%q is not a header name Portico forwards (no underscores)", f.Header)
+		case slices.Contains([]string{"Authorization", "Host", "Connection", "Content-Length", "Transfer-Encoding", "X-Consumer", "X-Request-Id", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"}, h):
+			v.errorf(fp+".header", "%s is set by Portico itself", h)
+		}
 	}
 }

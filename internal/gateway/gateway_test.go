@@ -265,3 +265,26 @@ func TestHashedKeysAuthenticate(t *testing.T) {
 		t.Fatalf("the stored hash itself was accepted as a key: %d", resp.StatusCode)
 	}
 }
+
+func TestAPIKeyInQuery(t *testing.T) {
+	t.Parallel()
+	rec := newRecorder(t)
+	cfg := strings.Replace(baseConfig, "\nconsumers:", "\nauth_policies:\n  - name: legacy\n    type: api_key\n    query_param: api_key\nconsumers:", 1)
+	cfg = strings.Replace(cfg, "      - name: public\n        path: /public/{rest...}\n        auth: [none]", "      - name: public\n        path: /public/{rest...}\n        auth: [legacy]", 1)
+	e := start(t, cfg, rec.srv.URL)
+	resp, _ := e.do("GET", "/api/public/x?a=1&api_key="+acmeKey+"&b=%20two&api%5Fkey=dup", nil, nil)
+	if resp.StatusCode != 401 {
+		t.Fatalf("two keys in the query (one percent-encoded): %d, want 401", resp.StatusCode)
+	}
+	resp, _ = e.do("GET", "/api/public/x?a=1&api_key="+acmeKey+"&b=%20two", nil, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("key in the query: %d", resp.StatusCode)
+	}
+	got := rec.last(t)
+	if got.URI != "/public/x?a=1&b=%20two" || got.Header.Get("X-Consumer") != "acme" {
+		t.Fatalf("upstream saw %q as %q; want the other parameters kept verbatim and the key gone", got.URI, got.Header.Get("X-Consumer"))
+	}
+	if resp, _ := e.do("GET", "/api/orders/1?api_key="+acmeKey, nil, nil); resp.StatusCode != 401 {
+		t.Fatalf("a route whose policy reads no query accepted the query key: %d", resp.StatusCode)
+	}
+}

@@ -299,3 +299,57 @@ consumers:
 		}
 	}
 }
+
+func TestForwardClaims(t *testing.T) {
+	t.Parallel()
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	set, _ := json.Marshal(map[string]any{"keys": []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k", Use: "sig"}}})
+	file := filepath.Join(t.TempDir(), "jwks.json")
+	os.WriteFile(file, set, 0o600)
+	rec := newRecorder(t)
+	cfg := `
+version: 1
+upstreams:
+  - name: up
+    targets: [{url: "UPSTREAM"}]
+auth_policies:
+  - name: idp
+    type: jwt
+    jwks_file: "` + file + `"
+    forward_claims:
+      - {claim: email, header: X-User-Email}
+      - {claim: roles, header: X-User-Roles}
+      - {claim: note, header: X-User-Note}
+apis:
+  - name: a
+    upstream: up
+    auth: [api_key, idp]
+    routes:
+      - name: all
+        path: /{rest...}
+consumers:
+  - name: acme
+    api_keys: [acme-key-0123456789]
+`
+	e := start(t, cfg, rec.srv.URL)
+	s, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "k"))
+	payload, _ := json.Marshal(map[string]any{"sub": "u1", "email": "u1@example.com", "roles": []string{"admin", "ops"},
+		"note": "line\r\nX-Evil: 1", "exp": time.Now().Add(time.Hour).Unix()})
+	obj, _ := s.Sign(payload)
+	tok, _ := obj.CompactSerialize()
+
+	resp, _ := e.do("GET", "/x", hdr("Authorization", "Bearer "+tok, "X-User-Email", "forged@example.com"), nil)
+	got := rec.last(t).Header
+	if resp.StatusCode != 200 || strings.Join(got.Values("X-User-Email"), "|") != "u1@example.com" || got.Get("X-User-Roles") != "admin,ops" {
+		t.Fatalf("with a token: %d, email %v, roles %q", resp.StatusCode, got.Values("X-User-Email"), got.Get("X-User-Roles"))
+	}
+	if got.Get("X-User-Note") != "" || got.Get("X-Evil") != "" {
+		t.Fatalf("a claim with CR/LF was forwarded: note %q, evil %q", got.Get("X-User-Note"), got.Get("X-Evil"))
+	}
+	// Authenticated by API key instead: the forged header still never passes.
+	e.do("GET", "/x", hdr("X-API-Key", acmeKey, "X-User-Email", "forged@example.com", "X-User-Roles", "admin"), nil)
+	got = rec.last(t).Header
+	if got.Get("X-Consumer") != "acme" || got.Get("X-User-Email") != "" || got.Get("X-User-Roles") != "" {
+		t.Fatalf("with an API key: consumer %q, email %q, roles %q", got.Get("X-Consumer"), got.Get("X-User-Email"), got.Get("X-User-Roles"))
+	}
+}

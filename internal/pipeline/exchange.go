@@ -34,8 +34,13 @@ type Exchange struct {
 	// token's scope or scp claim. Read-only: they may be shared.
 	Groups, Scopes []string
 	// CredentialHeader is the request header that carried the credential
-	// the gateway consumed; it is not forwarded.
-	CredentialHeader string
+	// the gateway consumed; it is not forwarded. CredentialQuery is the
+	// query parameter that did, for legacy clients.
+	CredentialHeader, CredentialQuery string
+	// Inject are name, value pairs Portico sends upstream on the
+	// consumer's behalf; Protected are the header names (canonical) that
+	// the route may inject, never taken from the client.
+	Inject, Protected []string
 	// Upstream names the upstream the request was sent to.
 	Upstream string
 	// ErrorCode is the code of the gateway error answered, if any.
@@ -97,4 +102,9 @@ func (w *ResponseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 type Identity struct {
 	Consumer       string
 	Groups, Scopes []string
+	// QueryParam names the query parameter that carried the credential,
+	// when it came in the query; it is not forwarded.
+	QueryParam string
+	// Headers are name, value pairs to send upstream (forwarded claims).
+	Headers []string
 }

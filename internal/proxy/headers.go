@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -80,7 +81,11 @@ func writeRequestHead(bw *bufio.Writer, r *http.Request, x *pipeline.Exchange, t
 	bw.WriteString(x.UpstreamPath)
 	if r.URL.RawQuery != "" || r.URL.ForceQuery {
 		bw.WriteByte('?')
-		bw.WriteString(r.URL.RawQuery)
+		if x.CredentialQuery == "" {
+			bw.WriteString(r.URL.RawQuery)
+		} else {
+			writeQueryWithout(bw, r.URL.RawQuery, x.CredentialQuery)
+		}
 	}
 	bw.WriteString(" HTTP/1.1\r\nHost: ")
 	bw.WriteString(t.host)
@@ -88,7 +93,7 @@ func writeRequestHead(bw *bufio.Writer, r *http.Request, x *pipeline.Exchange, t
 
 	tokens := connectionTokens(r.Header)
 	for k, vs := range r.Header {
-		if skipRequestHeader(k, x.PeerTrusted) || k == x.CredentialHeader || listed(tokens, k) {
+		if skipRequestHeader(k, x.PeerTrusted) || k == x.CredentialHeader || listed(tokens, k) || listed(x.Protected, k) {
 			continue
 		}
 		for _, v := range vs {
@@ -129,6 +134,12 @@ func writeRequestHead(bw *bufio.Writer, r *http.Request, x *pipeline.Exchange, t
 		bw.WriteString("\r\nX-Consumer: ")
 		bw.WriteString(x.Consumer)
 	}
+	for i := 0; i+1 < len(x.Inject); i += 2 {
+		bw.WriteString("\r\n")
+		bw.WriteString(x.Inject[i])
+		bw.WriteString(": ")
+		bw.WriteString(x.Inject[i+1])
+	}
 	switch {
 	case bodyLen > 0 || bodyLen == 0 && methodHasBody(r.Method):
 		bw.WriteString("\r\nContent-Length: ")
@@ -151,4 +162,21 @@ func peerHost(addr string) string {
 		addr = addr[:i]
 	}
 	return strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]")
+}
+
+// writeQueryWithout writes a raw query less every parameter named name
+// (the consumed credential), keeping the others exactly as sent.
+func writeQueryWithout(bw *bufio.Writer, raw, name string) {
+	first := true
+	for part := range strings.SplitSeq(raw, "&") {
+		key, _, _ := strings.Cut(part, "=")
+		if k, err := url.QueryUnescape(key); err == nil && k == name {
+			continue
+		}
+		if !first {
+			bw.WriteByte('&')
+		}
+		bw.WriteString(part)
+		first = false
+	}
 }

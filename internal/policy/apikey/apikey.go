@@ -114,9 +114,19 @@ func digest(key string) [sha256.Size]byte {
 // Method authenticates by a key in one header.
 type Method struct {
 	header string
+	// query, when set, is a query parameter that may carry the key instead
+	// (for legacy clients); the header wins when both are sent.
+	query  string
 	keys   *Keyring
 	live   *Live
 	groups map[string][]string
+}
+
+// WithQueryParam returns m also reading the key from query parameter name.
+func (m *Method) WithQueryParam(name string) *Method {
+	c := *m
+	c.query = name
+	return &c
 }
 
 // New returns the API key method reading header (canonical form), with the
@@ -132,6 +142,12 @@ func New(header string, keys *Keyring, live *Live, groups map[string][]string) *
 // Authenticate implements auth.Method.
 func (m *Method) Authenticate(r *http.Request) (id pipeline.Identity, header string, found bool) {
 	vs := r.Header[m.header]
+	if len(vs) == 0 && m.query != "" && r.URL.RawQuery != "" {
+		if q := r.URL.Query()[m.query]; len(q) > 0 {
+			vs = q
+			id.QueryParam = m.query
+		}
+	}
 	if len(vs) != 1 || vs[0] == "" {
 		// Two keys are ambiguous; treat them as no valid key.
 		return id, m.header, len(vs) > 0

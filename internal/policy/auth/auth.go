@@ -17,19 +17,33 @@ type Method interface {
 	Authenticate(r *http.Request) (id pipeline.Identity, header string, found bool)
 }
 
+// Injector is a Method that may add headers for the upstream; the names it
+// may add are never taken from the client on routes that use it.
+type Injector interface {
+	InjectedHeaders() []string
+}
+
 // New returns the middleware that admits a request when one of methods
 // authenticates it, and answers 401 otherwise. With anonymous set (the
 // config's [none]) every request passes as no consumer.
 func New(methods []Method, anonymous bool) pipeline.Middleware {
+	var protected []string
+	for _, m := range methods {
+		if in, ok := m.(Injector); ok {
+			protected = append(protected, in.InjectedHeaders()...)
+		}
+	}
 	return func(next pipeline.Handler) pipeline.Handler {
 		if anonymous {
 			return next
 		}
 		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request, x *pipeline.Exchange) error {
+			x.Protected = protected
 			for _, m := range methods {
 				id, header, found := m.Authenticate(r)
 				if found && id.Consumer != "" {
-					x.Consumer, x.Groups, x.Scopes, x.CredentialHeader = id.Consumer, id.Groups, id.Scopes, header
+					x.Consumer, x.Groups, x.Scopes = id.Consumer, id.Groups, id.Scopes
+					x.CredentialHeader, x.CredentialQuery, x.Inject = header, id.QueryParam, id.Headers
 					return next.Serve(w, r, x)
 				}
 			}

@@ -438,10 +438,27 @@ func scopes(c Claims) []string {
 }
 
 // Method authenticates by a bearer token in Authorization.
-type Method struct{ v *Verifier }
+type Method struct {
+	v *Verifier
+	// forward maps claims to the headers that carry them upstream.
+	forward []Forward
+	names   []string
+}
 
-// NewMethod returns the jwt auth method of a verifier.
-func NewMethod(v *Verifier) *Method { return &Method{v: v} }
+// Forward sends a claim upstream in a header.
+type Forward struct{ Claim, Header string }
+
+// NewMethod returns the jwt auth method of a verifier, forwarding claims.
+func NewMethod(v *Verifier, forward ...Forward) *Method {
+	m := &Method{v: v, forward: forward}
+	for _, f := range forward {
+		m.names = append(m.names, http.CanonicalHeaderKey(f.Header))
+	}
+	return m
+}
+
+// InjectedHeaders implements auth.Injector.
+func (m *Method) InjectedHeaders() []string { return m.names }
 
 // Authenticate implements auth.Method: the consumer from the token, its
 // groups from the "groups" claim and its scopes from "scope" or "scp". The
@@ -460,6 +477,11 @@ func (m *Method) Authenticate(r *http.Request) (id pipeline.Identity, header str
 		return id, "Authorization", true
 	}
 	id.Consumer, id.Scopes = consumer, scopes(claims)
+	for i, f := range m.forward {
+		if v, ok := claimString(claims[f.Claim]); ok {
+			id.Headers = append(id.Headers, m.names[i], v)
+		}
+	}
 	if list, ok := claims["groups"].([]any); ok {
 		for _, g := range list {
 			if s, ok := g.(string); ok {
@@ -468,4 +490,34 @@ func (m *Method) Authenticate(r *http.Request) (id pipeline.Identity, header str
 		}
 	}
 	return id, "Authorization", true
+}
+
+// claimString renders a claim for a header: strings as they are, numbers
+// and booleans in JSON, lists of strings comma-separated. Values with
+// control characters are not forwarded.
+func claimString(v any) (string, bool) {
+	var s string
+	switch c := v.(type) {
+	case string:
+		s = c
+	case float64, bool:
+		b, _ := json.Marshal(c)
+		s = string(b)
+	case []any:
+		parts := make([]string, 0, len(c))
+		for _, e := range c {
+			if es, ok := e.(string); ok {
+				parts = append(parts, es)
+			}
+		}
+		s = strings.Join(parts, ",")
+	default:
+		return "", false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return "", false
+		}
+	}
+	return s, s != ""
 }
