@@ -24,6 +24,7 @@ import (
 	"github.com/portico-gw/portico/internal/policy/auth"
 	"github.com/portico-gw/portico/internal/policy/bodylimit"
 	"github.com/portico-gw/portico/internal/policy/jwt"
+	"github.com/portico-gw/portico/internal/policy/ratelimit"
 	"github.com/portico-gw/portico/internal/proxy"
 	"github.com/portico-gw/portico/internal/telemetry"
 	"github.com/portico-gw/portico/internal/urlpath"
@@ -39,6 +40,8 @@ type Runtime struct {
 	LiveKeys *apikey.Live
 	// JWKS shares the key sets of jwt policies across configs.
 	JWKS *jwt.Sources
+	// RateLimits keeps rate limit state across configs.
+	RateLimits *ratelimit.Tables
 }
 
 // Compiled is a compiled config, ready to be activated.
@@ -53,6 +56,9 @@ type Compiled struct {
 func (c *Compiled) Activate(g *gateway.Gateway) {
 	g.Swap(c.Snapshot)
 	c.rt.Pools.Retain(c.pools)
+	if c.rt.RateLimits != nil {
+		c.rt.RateLimits.Retain()
+	}
 }
 
 // Compile validates cfg and compiles it. name is used in validation errors.
@@ -206,7 +212,8 @@ func upstreamSpec(u config.Upstream) proxy.UpstreamSpec {
 
 // compileRoute builds one route's chain. The order is fixed and cheap
 // checks come first: client IP rules, authentication, the consumer
-// allow-list, required groups and scopes, the body limit, then the proxy.
+// allow-list, required groups and scopes, rate limits, the body limit, then
+// the proxy.
 func compileRoute(a config.API, r config.Route, upstreams map[string]*proxy.Upstream, methods map[string]auth.Method, rt Runtime) (*gateway.Route, error) {
 	upName := r.Upstream
 	if upName == "" {
@@ -245,6 +252,23 @@ func compileRoute(a config.API, r config.Route, upstreams map[string]*proxy.Upst
 	}
 	if len(r.RequireScopes) > 0 {
 		mws = append(mws, access.RequireScopes(r.RequireScopes))
+	}
+	if len(r.RateLimit) > 0 {
+		if rt.RateLimits == nil {
+			return nil, fmt.Errorf("no rate limit state in this runtime")
+		}
+		var limits []*ratelimit.Limit
+		for i, rl := range r.RateLimit {
+			by := rl.By
+			if by == "" {
+				by = ratelimit.ByConsumer
+				if anonymous {
+					by = ratelimit.ByIP
+				}
+			}
+			limits = append(limits, rt.RateLimits.Limit(fmt.Sprintf("%s/%s/%d", a.Name, r.Name, i), rl.Limit, rl.Window.D(), by))
+		}
+		mws = append(mws, ratelimit.New(limits))
 	}
 	if r.MaxBodyBytes > 0 {
 		mws = append(mws, bodylimit.New(r.MaxBodyBytes))

@@ -176,9 +176,8 @@ func mustGlob(f *testing.F, pattern string) []string {
 }
 
 // TestProductExample decodes the config example of the product brief
-// verbatim. Everything in it decodes; validation reports only the dangling
-// upstream the example leaves out and rate limits, which this version
-// lacks.
+// verbatim. Everything in it decodes and validates but for the upstream
+// the example leaves out.
 func TestProductExample(t *testing.T) {
 	t.Parallel()
 	data, err := os.ReadFile("testdata/product_example.yaml")
@@ -192,6 +191,9 @@ func TestProductExample(t *testing.T) {
 	if got := f.Config.Consumers[0].APIKeys[0]; got != "acme-key-0123456789" {
 		t.Errorf("api key = %q, want the interpolated ACME_KEY", got)
 	}
+	if rl := f.Config.APIs[0].Routes[0].RateLimit; len(rl) != 1 || rl[0].Limit != 100 || rl[0].By != "consumer" {
+		t.Errorf("rate_limit written as one mapping = %+v, want one limit", rl)
+	}
 	err = f.Validate()
 	var errs Errors
 	if !errors.As(err, &errs) {
@@ -199,7 +201,6 @@ func TestProductExample(t *testing.T) {
 	}
 	want := []string{
 		`example.yaml:20:19: apis[0].routes[0].upstream: no upstream is named "orders-v2"`,
-		`example.yaml:23:21: apis[0].routes[0].rate_limit: rate limits are not available in this version of Portico yet; remove rate_limit`,
 	}
 	if got := strings.Split(errs.Error(), "\n"); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

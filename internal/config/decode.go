@@ -137,7 +137,10 @@ func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
 	d.errs = append(d.errs, Error{File: d.file.Name, Pos: Pos{n.Line, n.Column}, Msg: msg})
 }
 
-var durationType = reflect.TypeFor[Duration]()
+var (
+	durationType   = reflect.TypeFor[Duration]()
+	rateLimitsType = reflect.TypeFor[RateLimits]()
+)
 
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
@@ -158,6 +161,13 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		v.SetInt(int64(dur))
+		return
+	}
+	if v.Type() == rateLimitsType && n.Kind == yaml.MappingNode {
+		// One limit without the list.
+		s := reflect.MakeSlice(v.Type(), 1, 1)
+		d.decode(n, s.Index(0), path+"[0]")
+		v.Set(s)
 		return
 	}
 	switch v.Kind() {

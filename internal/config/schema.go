@@ -123,8 +123,9 @@ type Route struct {
 	// this file or from the admin API; a name that matches none admits
 	// nobody.
 	AllowConsumers []string `yaml:"allow_consumers,omitempty" json:"allow_consumers,omitempty"`
-	// RateLimit limits how often the route may be called.
-	RateLimit *RateLimit `yaml:"rate_limit,omitempty" json:"rate_limit,omitempty"`
+	// RateLimit limits how often the route may be called: one limit or a
+	// list of them, all enforced.
+	RateLimit RateLimits `yaml:"rate_limit,omitempty" json:"rate_limit,omitempty"`
 	// MaxBodyBytes rejects request bodies larger than this with 413.
 	// 0 means no limit.
 	MaxBodyBytes int64 `yaml:"max_body_bytes,omitempty" json:"max_body_bytes,omitempty"`
@@ -137,12 +138,19 @@ type Route struct {
 	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
 }
 
-// RateLimit is a limit of Limit requests per Window.
+// RateLimits are the limits of a route. In the file, one limit may be
+// written without the list.
+type RateLimits []RateLimit
+
+// RateLimit is a limit of Limit requests per Window, enforced with GCRA:
+// a burst of up to Limit after a quiet period, then one request every
+// Window/Limit — never a fixed window's burst of twice the limit at an edge.
 type RateLimit struct {
 	Limit  int      `yaml:"limit,omitempty" json:"limit,omitempty"`
 	Window Duration `yaml:"window,omitempty" json:"window,omitempty"`
-	// By is what the limit is counted per: "consumer" (the default), "ip"
-	// or "route" (one budget shared by all callers).
+	// By is what the limit is counted per: "consumer", "ip" or "route"
+	// (one budget shared by all callers). Default: consumer on routes that
+	// authenticate, ip on anonymous ones.
 	By string `yaml:"by,omitempty" json:"by,omitempty"`
 }
 

@@ -317,8 +317,19 @@ func (v *validator) routes(p string, a API, upstreams, policies, consumers map[s
 				v.errorf(fmt.Sprintf("%s.allow_consumers[%d]", rp, k), "%q is not a valid consumer name", c)
 			}
 		}
-		if r.RateLimit != nil {
-			v.errorf(rp+".rate_limit", "rate limits are not available in this version of Portico yet; remove rate_limit")
+		for k, rl := range r.RateLimit {
+			lp := fmt.Sprintf("%s.rate_limit[%d]", rp, k)
+			if rl.Limit <= 0 || rl.Limit > 1_000_000_000 {
+				v.errorf(lp+".limit", "must be between 1 and 1000000000")
+			}
+			if rl.Window.D() < time.Millisecond || rl.Window.D() > 366*24*time.Hour {
+				v.errorf(lp+".window", "must be between 1ms and 366 days (quotas per day or month are plans' business)")
+			}
+			switch rl.By {
+			case "", "consumer", "ip", "route":
+			default:
+				v.errorf(lp+".by", "%q is not consumer, ip or route", rl.By)
+			}
 		}
 		if r.MaxBodyBytes < 0 {
 			v.errorf(rp+".max_body_bytes", "must be 0 (no limit) or more")

@@ -288,3 +288,39 @@ func TestAPIKeyInQuery(t *testing.T) {
 		t.Fatalf("a route whose policy reads no query accepted the query key: %d", resp.StatusCode)
 	}
 }
+
+func TestRateLimit(t *testing.T) {
+	t.Parallel()
+	rec := newRecorder(t)
+	cfg := strings.Replace(baseConfig, "      - name: public\n        path: /public/{rest...}\n        auth: [none]",
+		"      - name: public\n        path: /public/{rest...}\n        auth: [none]\n        rate_limit: [{limit: 3, window: 1m}, {limit: 100, window: 1h}]", 1)
+	e := start(t, cfg, rec.srv.URL)
+	for i, want := range []string{"2", "1", "0"} {
+		resp, _ := e.do("GET", "/api/public/x", nil, nil)
+		if resp.StatusCode != 200 || resp.Header.Get("RateLimit-Limit") != "3" || resp.Header.Get("RateLimit-Remaining") != want || resp.Header.Get("RateLimit-Reset") == "" {
+			t.Fatalf("request %d: %d, limit %q remaining %q reset %q", i, resp.StatusCode,
+				resp.Header.Get("RateLimit-Limit"), resp.Header.Get("RateLimit-Remaining"), resp.Header.Get("RateLimit-Reset"))
+		}
+	}
+	resp, body := e.do("GET", "/api/public/x", nil, nil)
+	if resp.StatusCode != 429 || decodeError(t, resp, body).Error.Code != "rate_limited" || resp.Header.Get("Retry-After") != "20" || resp.Header.Get("RateLimit-Remaining") != "0" {
+		t.Fatalf("4th request: %d %s, Retry-After %q", resp.StatusCode, body, resp.Header.Get("Retry-After"))
+	}
+	if n := len(rec.all()); n != 3 {
+		t.Fatalf("the upstream saw %d requests, want 3", n)
+	}
+	// Spoofed X-Forwarded-For from an untrusted peer does not make a new
+	// client (anonymous routes count per IP).
+	if resp, _ := e.do("GET", "/api/public/x", hdr("X-Forwarded-For", "203.0.113.9"), nil); resp.StatusCode != 429 {
+		t.Fatalf("a spoofed X-Forwarded-For escaped the limit: %d", resp.StatusCode)
+	}
+	// A reload with the same limits keeps the budget spent.
+	e.load(cfg, rec.srv.URL)
+	if resp, _ := e.do("GET", "/api/public/x", nil, nil); resp.StatusCode != 429 {
+		t.Fatalf("after a reload: %d, want still 429", resp.StatusCode)
+	}
+	// Routes without a limit carry no RateLimit headers.
+	if resp, _ := e.do("GET", "/api/orders/1", hdr("X-API-Key", acmeKey), nil); resp.Header.Get("RateLimit-Limit") != "" {
+		t.Fatalf("an unlimited route answered RateLimit-Limit %q", resp.Header.Get("RateLimit-Limit"))
+	}
+}

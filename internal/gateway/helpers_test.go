@@ -15,6 +15,7 @@ import (
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/gateway"
 	"github.com/portico-gw/portico/internal/policy/jwt"
+	"github.com/portico-gw/portico/internal/policy/ratelimit"
 	"github.com/portico-gw/portico/internal/proxy"
 	"github.com/portico-gw/portico/internal/telemetry"
 )
@@ -64,7 +65,7 @@ func start(t testing.TB, yaml, upstream string, opts ...func(*http.Server)) *env
 	buf := &syncBuffer{}
 	alog := telemetry.NewAccessLog(buf, 10*time.Millisecond)
 	e := &env{t: t, metrics: metrics, log: buf,
-		rt: compiler.Runtime{Pools: proxy.NewPools(), Metrics: metrics, Tunnels: proxy.NewTunnels(), JWKS: &jwt.Sources{}}}
+		rt: compiler.Runtime{Pools: proxy.NewPools(), Metrics: metrics, Tunnels: proxy.NewTunnels(), JWKS: &jwt.Sources{}, RateLimits: ratelimit.NewTables()}}
 	e.gw = gateway.New(metrics, alog)
 	e.load(yaml, upstream)
 	e.srv = httptest.NewUnstartedServer(e.gw)
@@ -79,6 +80,7 @@ func start(t testing.TB, yaml, upstream string, opts ...func(*http.Server)) *env
 		e.srv.Close()
 		e.rt.Pools.Close()
 		e.rt.JWKS.Close()
+		e.rt.RateLimits.Close()
 		alog.Close()
 	})
 	return e

@@ -29,6 +29,7 @@ import (
 	"github.com/portico-gw/portico/internal/gateway"
 	"github.com/portico-gw/portico/internal/policy/apikey"
 	"github.com/portico-gw/portico/internal/policy/jwt"
+	"github.com/portico-gw/portico/internal/policy/ratelimit"
 	"github.com/portico-gw/portico/internal/proxy"
 	"github.com/portico-gw/portico/internal/telemetry"
 )
@@ -113,9 +114,10 @@ func Run(ctx context.Context, o Options) error {
 		DialContext: (&net.Dialer{Timeout: 5 * time.Second, Control: pools.Control}).DialContext,
 	}}
 	rt := compiler.Runtime{Pools: pools, Metrics: metrics, Tunnels: proxy.NewTunnels(), LiveKeys: &apikey.Live{},
-		JWKS: &jwt.Sources{Client: jwksClient, Log: log}}
+		JWKS: &jwt.Sources{Client: jwksClient, Log: log}, RateLimits: ratelimit.NewTables()}
 	defer rt.Pools.Close()
 	defer rt.JWKS.Close()
+	defer rt.RateLimits.Close()
 	gw := gateway.New(metrics, accessLog)
 
 	var lc net.ListenConfig

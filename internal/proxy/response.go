@@ -152,6 +152,10 @@ func readOneHead(c *conn, dst http.Header, method string) (head, error) {
 			continue
 		case "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "X-Request-Id":
 			continue
+		case "Ratelimit-Limit", "Ratelimit-Remaining", "Ratelimit-Reset":
+			if dst[name] != nil {
+				continue // the gateway's own limit speaks for the route
+			}
 		}
 		values[i] = value
 		if prev := dst[name]; prev == nil {
