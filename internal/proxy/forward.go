@@ -134,6 +134,12 @@ var aLongTimeAgo = time.Unix(1, 0)
 // On failure dst is left as it was found, but for what was added to it.
 func (h *Handler) exchange(dst http.Header, c *conn, r *http.Request, x *pipeline.Exchange, t *Target, hasBody bool, bodyLen int64) (head, string, error) {
 	_ = c.nc.SetDeadline(time.Now().Add(h.timeout))
+	// The client-disconnect hook interrupts c by setting a past deadline;
+	// had it run just before the line above, it was undone. It runs only
+	// after the context is done, so checking here closes the gap.
+	if err := r.Context().Err(); err != nil {
+		return head{}, "reset", err
+	}
 	writeRequestHead(c.bw, r, x, t, bodyLen, false)
 	if hasBody {
 		if kind, err := writeBody(c.bw, r.Body, bodyLen); err != nil {
@@ -261,6 +267,10 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, c *conn, hd he
 	for {
 		if c.br.Buffered() == 0 { // the next read goes to the network
 			_ = c.nc.SetReadDeadline(time.Now().Add(h.timeout))
+			if r.Context().Err() != nil { // see exchange: a new deadline may undo the hook's
+				c.close()
+				return nil
+			}
 		}
 		n, rerr := body.Read(buf)
 		if n > 0 {
