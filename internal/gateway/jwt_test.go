@@ -20,6 +20,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/portico-gw/portico/internal/testenv"
 )
 
 // TestJWTAttacks sends the token attacks of the security checklist through
@@ -162,7 +164,7 @@ apis:
 // the upstream. (The signature verdicts are checked in internal/policy/jwt.)
 func TestWycheproofThroughGateway(t *testing.T) {
 	t.Parallel()
-	data, err := os.ReadFile("../../../shared/testdata/wycheproof/json_web_signature_test.json")
+	data, err := os.ReadFile(testenv.SharedFile(t, "wycheproof/json_web_signature_test.json"))
 	if err != nil {
 		t.Fatalf("the Wycheproof vectors are missing: %v", err)
 	}

@@ -6,6 +6,7 @@ package testenv
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -35,4 +36,32 @@ func need(t testing.TB, env, what string) string {
 	}
 	t.Skip(msg)
 	return ""
+}
+
+// SharedFile returns the path of a file of the workspace's shared test data
+// (shared/testdata/…, beside the repository), searching upwards from the
+// test's directory. The external vectors there are run, not copied; a
+// test that needs one fails when it is missing.
+func SharedFile(t testing.TB, rel string) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		p := filepath.Join(dir, "shared", "testdata", rel)
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatalf("shared/testdata/%s was not found above %s; the external test vectors live beside the repository", rel, mustWd())
+		}
+		dir = parent
+	}
+}
+
+func mustWd() string {
+	wd, _ := os.Getwd()
+	return wd
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"os"
 	"testing"
+
+	"github.com/portico-gw/portico/internal/testenv"
 )
 
 // deviations are the four vectors whose expected result Portico does not
@@ -29,7 +31,7 @@ var deviations = map[int]bool{367: true, 370: true, 372: false, 373: false, 346:
 // group's algorithm as its only algorithm. The vectors' payloads are not
 // JWT claims, so only the signature layer is checked here.
 func TestWycheproof(t *testing.T) {
-	data, err := os.ReadFile("../../../../shared/testdata/wycheproof/json_web_signature_test.json")
+	data, err := os.ReadFile(testenv.SharedFile(t, "wycheproof/json_web_signature_test.json"))
 	if err != nil {
 		t.Fatalf("the Wycheproof vectors are missing: %v", err)
 	}
