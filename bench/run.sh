@@ -38,6 +38,7 @@ echo "building..." >&2
 go build -o "$BIN/portico" ./cmd/portico
 go build -o "$BIN/upstream" ./bench/upstream
 go build -o "$BIN/stdproxy" ./bench/stdproxy
+go build -o "$BIN/jwtgen" ./bench/jwtgen
 
 pids=()
 cleanup() {
@@ -72,6 +73,12 @@ gen 10000 >"$TMP/portico-10k.yaml"
 	--proxy-addr 127.0.0.1:9904 --admin-addr 127.0.0.1:9905 >"$TMP/portico.log" 2>&1 & pids+=($!)
 "$BIN/portico" serve --config "$TMP/portico-10k.yaml" --data-dir "$TMP/data10k" \
 	--proxy-addr 127.0.0.1:9906 --admin-addr 127.0.0.1:9907 >/dev/null 2>&1 & pids+=($!)
+# The jwt route: an RS256 token checked against a key set on disk, a rate
+# limit per consumer (high enough never to refuse), and the access log.
+TOKEN=$("$BIN/jwtgen" -jwks "$TMP/jwks.json")
+sed "s|JWKS_FILE|$TMP/jwks.json|" bench/portico-jwt.yaml >"$TMP/portico-jwt.yaml"
+"$BIN/portico" serve --config "$TMP/portico-jwt.yaml" --data-dir "$TMP/datajwt" \
+	--proxy-addr 127.0.0.1:9908 --admin-addr 127.0.0.1:9909 >"$TMP/portico-jwt.log" 2>&1 & pids+=($!)
 
 declare -A URL=(
 	[direct]=http://127.0.0.1:9901/7
@@ -79,15 +86,18 @@ declare -A URL=(
 	[net/http]=http://127.0.0.1:9903/7
 	[portico]=http://127.0.0.1:9904/orders/7
 	[portico-10k]=http://127.0.0.1:9906/orders/7
+	[portico-jwt]=http://127.0.0.1:9908/orders/7
 )
-TARGETS=(direct nginx net/http portico portico-10k)
+TARGETS=(direct nginx net/http portico portico-10k portico-jwt)
+# auth_for TARGET prints the credential header a target needs.
+auth_for() { if [ "$1" = portico-jwt ]; then echo "Authorization: Bearer $TOKEN"; else echo "X-API-Key: $KEY"; fi; }
 
 for t in "${TARGETS[@]}"; do
 	for _ in $(seq 50); do
-		curl -fs -o /dev/null -H "X-API-Key: $KEY" "${URL[$t]}" && break
+		curl -fs -o /dev/null -H "$(auth_for "$t")" "${URL[$t]}" && break
 		sleep 0.1
 	done
-	curl -fs -o /dev/null -H "X-API-Key: $KEY" "${URL[$t]}" || { echo "$t is not answering" >&2; cat "$TMP/portico.log" >&2; exit 1; }
+	curl -fs -o /dev/null -H "$(auth_for "$t")" "${URL[$t]}" || { echo "$t is not answering" >&2; cat "$TMP/portico.log" "$TMP/portico-jwt.log" >&2; exit 1; }
 done
 
 # to_ms converts wrk's "1.23ms" / "456.00us" / "1.02s" to milliseconds.
@@ -97,7 +107,7 @@ median() { sort -g | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else prin
 declare -A RPS P50 P99
 for round in $(seq "$ROUNDS"); do
 	for t in "${TARGETS[@]}"; do
-		out=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -H "X-API-Key: $KEY" "${URL[$t]}")
+		out=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -H "$(auth_for "$t")" "${URL[$t]}")
 		rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
 		p50=$(to_ms "$(awk '$1=="50%" {print $2}' <<<"$out")")
 		p99=$(to_ms "$(awk '$1=="99%" {print $2}' <<<"$out")")
@@ -118,9 +128,9 @@ med() { tr ' ' '\n' <<<"$1" | grep -v '^$' | median; }
 		printf "%-12s %12.0f %10s %10s\n" "$t" "$(med "${RPS[$t]}")" "$(med "${P50[$t]}")" "$(med "${P99[$t]}")"
 	done
 	echo
-	d=$(med "${RPS[direct]}"); n=$(med "${RPS[nginx]}"); s=$(med "${RPS[net/http]}"); p=$(med "${RPS[portico]}"); k=$(med "${RPS[portico-10k]}")
-	awk -v d="$d" -v n="$n" -v s="$s" -v p="$p" -v k="$k" 'BEGIN {
-		printf "portico/nginx        %.2f\nportico/direct       %.2f\nnginx/direct         %.2f\nnet/http/nginx       %.2f\n10k routes/10 routes %.2f\n", p/n, p/d, n/d, s/n, k/p }'
+	d=$(med "${RPS[direct]}"); n=$(med "${RPS[nginx]}"); s=$(med "${RPS[net/http]}"); p=$(med "${RPS[portico]}"); k=$(med "${RPS[portico-10k]}"); j=$(med "${RPS[portico-jwt]}")
+	awk -v d="$d" -v n="$n" -v s="$s" -v p="$p" -v k="$k" -v j="$j" 'BEGIN {
+		printf "portico/nginx        %.2f\nportico/direct       %.2f\nnginx/direct         %.2f\nnet/http/nginx       %.2f\n10k routes/10 routes %.2f\njwt+limit/nginx      %.2f\n", p/n, p/d, n/d, s/n, k/p, j/n }'
 } | tee "$TMP/summary.txt"
 
 # Latency at half of Portico's peak rate, Portico against the upstream

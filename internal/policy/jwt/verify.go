@@ -22,6 +22,7 @@ import (
 	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rsa"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -179,9 +180,10 @@ func (StaticKeys) Miss() {}
 
 // Verifier checks tokens against a policy and a key set.
 type Verifier struct {
-	p    Policy
-	algs []jose.SignatureAlgorithm
-	keys KeySet
+	p     Policy
+	algs  []jose.SignatureAlgorithm
+	keys  KeySet
+	cache *tokenCache
 }
 
 // Asymmetric is the default algorithm list: every asymmetric algorithm,
@@ -199,7 +201,7 @@ func NewVerifierWith(p Policy, keys KeySet) (*Verifier, error) {
 	if len(p.Algorithms) == 0 {
 		return nil, errors.New("jwt: a policy must list its algorithms")
 	}
-	v := &Verifier{p: p, keys: keys}
+	v := &Verifier{p: p, keys: keys, cache: newTokenCache()}
 	for _, a := range p.Algorithms {
 		alg := jose.SignatureAlgorithm(a)
 		if !slices.Contains(supported, alg) {
@@ -231,8 +233,16 @@ var (
 // Claims are a verified token's claims.
 type Claims map[string]any
 
-// Verify checks token at now and returns its claims and consumer.
+// Verify checks token at now and returns its claims and consumer. The
+// claims are shared with later calls for the same token: read them only.
 func (v *Verifier) Verify(token string, now time.Time) (Claims, string, error) {
+	if len(token) > MaxTokenLen {
+		return nil, "", ErrMalformed
+	}
+	d := sha256.Sum256([]byte(token))
+	if e, ok := v.cache.get(d, now.UnixNano()); ok {
+		return e.claims, e.consumer, nil
+	}
 	payload, err := v.verifySignature(token)
 	if err != nil {
 		return nil, "", err
@@ -248,6 +258,11 @@ func (v *Verifier) Verify(token string, now time.Time) (Claims, string, error) {
 	if consumer == "" {
 		return nil, "", ErrNoConsumerID
 	}
+	until := now.Add(cacheTTL).UnixNano()
+	if exp, ok, _ := numeric(claims, "exp"); ok {
+		until = min(until, int64((exp+v.p.Leeway.Seconds())*1e9))
+	}
+	v.cache.put(d, cached{claims: claims, consumer: consumer, until: until})
 	return claims, consumer, nil
 }
 

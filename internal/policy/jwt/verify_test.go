@@ -155,6 +155,7 @@ func must[T any](v T, err error) T {
 	return v
 }
 
+// BenchmarkVerify is a token seen before: served from the cache.
 func BenchmarkVerify(b *testing.B) {
 	for _, tc := range []struct {
 		name string
@@ -193,4 +194,54 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("accepted a token nobody signed: %q", tok)
 		}
 	})
+}
+
+// TestCacheHonoursExpiry verifies a token, then asks again after its exp:
+// the cached verdict must not outlive the token.
+func TestCacheHonoursExpiry(t *testing.T) {
+	t.Parallel()
+	v, _ := NewVerifier(Policy{Algorithms: []string{"RS256"}}, []Key{{Key: &rsaKey.PublicKey}})
+	c := good()
+	c["exp"] = float64(now.Add(10 * time.Second).Unix())
+	tok := sign(t, jose.RS256, rsaKey, "", c)
+	if _, _, err := v.Verify(tok, now); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := v.Verify(tok, now.Add(5*time.Second)); err != nil {
+		t.Fatalf("a cached token within its exp: %v", err)
+	}
+	if _, _, err := v.Verify(tok, now.Add(11*time.Second)); !errors.Is(err, ErrExpired) {
+		t.Fatalf("a cached token after its exp = %v, want ErrExpired", err)
+	}
+	// A forged token (a bit flipped in the signature) is never served from
+	// the cache of the good one.
+	if _, _, err := v.Verify(nonCanonical(tok), now); err == nil {
+		t.Fatal("a modified token was accepted")
+	}
+}
+
+// BenchmarkVerifyCold is a first sight of each token: the signature and
+// claims are checked (the cache is bypassed).
+func BenchmarkVerifyCold(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		alg  jose.SignatureAlgorithm
+		key  any
+	}{{"RS256", jose.RS256, rsaKey}, {"ES256", jose.ES256, ecKey}} {
+		b.Run(tc.name, func(b *testing.B) {
+			v, _ := NewVerifier(Policy{Algorithms: []string{string(tc.alg)}}, []Key{{Key: &rsaKey.PublicKey}, {Key: &ecKey.PublicKey}})
+			tok := sign(b, tc.alg, tc.key, "", good())
+			b.ReportAllocs()
+			for b.Loop() {
+				payload, err := v.verifySignature(tok)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var c Claims
+				if err := json.Unmarshal(payload, &c); err != nil || v.checkClaims(c, now) != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
