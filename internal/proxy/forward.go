@@ -121,7 +121,12 @@ func (h *Handler) roundTrip(dst http.Header, r *http.Request, x *pipeline.Exchan
 			}
 			return nil, head{}, nil, pipeline.BadRequest("the request body could not be read")
 		}
-		if reused && !fresh && !hasBody && kind == "reset" && ctx.Err() == nil {
+		if ctx.Err() != nil {
+			// The client left and interrupted the exchange: not the
+			// upstream's failure, so not counted as one (Serve answers 499).
+			return nil, head{}, nil, pipeline.ErrBadGateway
+		}
+		if reused && !fresh && !hasBody && kind == "reset" {
 			continue // the upstream closed the idle connection: resend on a new one
 		}
 		return nil, head{}, nil, h.classify(kind, err)
