@@ -233,10 +233,8 @@ apis:
 // holder (groups and scopes from the token).
 func TestRequireGroupsAndScopes(t *testing.T) {
 	t.Parallel()
-	key, _ := rsa.GenerateKey(rand.Reader, 2048)
-	set, _ := json.Marshal(map[string]any{"keys": []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k", Use: "sig"}}})
-	file := filepath.Join(t.TempDir(), "jwks.json")
-	os.WriteFile(file, set, 0o600)
+	iss := newFileIssuer(t)
+	file := iss.file
 	rec := newRecorder(t)
 	cfg := `
 version: 1
@@ -267,14 +265,7 @@ consumers:
     api_keys: [other-key-0123456789]
 `
 	e := start(t, cfg, rec.srv.URL)
-	token := func(c map[string]any) string {
-		s, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "k"))
-		c["exp"] = time.Now().Add(time.Hour).Unix()
-		b, _ := json.Marshal(c)
-		obj, _ := s.Sign(b)
-		tok, _ := obj.CompactSerialize()
-		return "Bearer " + tok
-	}
+	token := func(c map[string]any) string { return "Bearer " + iss.sign(t, c) }
 	tests := []struct {
 		desc, path string
 		h          http.Header
@@ -304,10 +295,8 @@ consumers:
 
 func TestForwardClaims(t *testing.T) {
 	t.Parallel()
-	key, _ := rsa.GenerateKey(rand.Reader, 2048)
-	set, _ := json.Marshal(map[string]any{"keys": []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k", Use: "sig"}}})
-	file := filepath.Join(t.TempDir(), "jwks.json")
-	os.WriteFile(file, set, 0o600)
+	iss := newFileIssuer(t)
+	file := iss.file
 	rec := newRecorder(t)
 	cfg := `
 version: 1
@@ -334,11 +323,8 @@ consumers:
     api_keys: [acme-key-0123456789]
 `
 	e := start(t, cfg, rec.srv.URL)
-	s, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "k"))
-	payload, _ := json.Marshal(map[string]any{"sub": "u1", "email": "u1@example.com", "roles": []string{"admin", "ops"},
-		"note": "line\r\nX-Evil: 1", "exp": time.Now().Add(time.Hour).Unix()})
-	obj, _ := s.Sign(payload)
-	tok, _ := obj.CompactSerialize()
+	tok := iss.sign(t, map[string]any{"sub": "u1", "email": "u1@example.com", "roles": []string{"admin", "ops"},
+		"note": "line\r\nX-Evil: 1"})
 
 	resp, _ := e.do("GET", "/x", hdr("Authorization", "Bearer "+tok, "X-User-Email", "forged@example.com"), nil)
 	got := rec.last(t).Header
@@ -354,4 +340,45 @@ consumers:
 	if got.Get("X-Consumer") != "acme" || got.Get("X-User-Email") != "" || got.Get("X-User-Roles") != "" {
 		t.Fatalf("with an API key: consumer %q, email %q, roles %q", got.Get("X-Consumer"), got.Get("X-User-Email"), got.Get("X-User-Roles"))
 	}
+}
+
+// fileIssuer is a test token issuer whose key set is a file on disk, for
+// policies with jwks_file.
+type fileIssuer struct {
+	key  *rsa.PrivateKey
+	file string
+}
+
+func newFileIssuer(t *testing.T) *fileIssuer {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, _ := json.Marshal(map[string]any{"keys": []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k", Use: "sig"}}})
+	file := filepath.Join(t.TempDir(), "jwks.json")
+	if err := os.WriteFile(file, set, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &fileIssuer{key: key, file: file}
+}
+
+// sign returns an RS256 token of claims, valid for an hour unless claims
+// set exp.
+func (i *fileIssuer) sign(t *testing.T, claims map[string]any) string {
+	t.Helper()
+	if _, ok := claims["exp"]; !ok {
+		claims["exp"] = time.Now().Add(time.Hour).Unix()
+	}
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: i.key}, (&jose.SignerOptions{}).WithHeader("kid", "k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := json.Marshal(claims)
+	obj, err := s.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := obj.CompactSerialize()
+	return tok
 }
