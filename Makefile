@@ -9,6 +9,8 @@ FUZZTIME ?= 10s
 # which turns a missing service from a skip into a failure.
 PORTICO_TEST_POSTGRES ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 export PORTICO_TEST_POSTGRES
+PORTICO_TEST_REDIS ?= redis://127.0.0.1:6379/0
+export PORTICO_TEST_REDIS
 
 .PHONY: test vet race unit fuzz bench bench-go build run lint services
 

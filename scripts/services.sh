@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Makes sure the services that tests need are running on this machine:
 # PostgreSQL on 127.0.0.1:5432 with a database "test" that the postgres user
-# reaches without a password. On a machine that has none, it installs
-# Debian's package and starts it. Safe to run again.
+# reaches without a password, and Redis on 127.0.0.1:6379 (its
+# redis-server binary also starts the tests' own throwaway servers). On a
+# machine that has none, it installs Debian's packages and starts them.
+# Safe to run again.
 set -euo pipefail
 
 ready() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
@@ -28,4 +30,19 @@ if ! ready; then
 fi
 if ! psql -h 127.0.0.1 -U postgres -d test -qtAc 'SELECT 1' >/dev/null 2>&1; then
 	psql -h 127.0.0.1 -U postgres -d postgres -qc 'CREATE DATABASE test' >/dev/null
+fi
+
+redis_ready() { redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
+if ! command -v redis-server >/dev/null 2>&1; then
+	echo "services: installing Redis from Debian's packages..." >&2
+	apt-get update -qq >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi
+if ! redis_ready; then
+	echo "services: starting Redis..." >&2
+	mkdir -p /var/lib/redis /var/log/redis
+	redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+		--dir /var/lib/redis --logfile /var/log/redis/ci.log
+	for _ in $(seq 40); do redis_ready && break; sleep 0.25; done
+	redis_ready || { echo "services: Redis did not start" >&2; exit 1; }
 fi

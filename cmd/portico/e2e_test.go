@@ -401,9 +401,9 @@ func TestGracefulShutdown(t *testing.T) {
 
 func TestUnusedFlagsAreNamed(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, nil, "--redis", "redis://127.0.0.1:6379")
-	if !strings.Contains(n.out.String(), "--redis is accepted but not used by this version yet") {
-		t.Errorf("--redis was silently ignored:\n%s", n.out.String())
+	n := startNode(t, nil, "--portal-addr", freeAddr(t))
+	if !strings.Contains(n.out.String(), "--portal-addr is accepted but not used by this version yet") {
+		t.Errorf("--portal-addr was silently ignored:\n%s", n.out.String())
 	}
 	cmd := exec.Command(binary, "serve", "--store", "mysql://127.0.0.1/test", "--proxy-addr", freeAddr(t), "--admin-addr", freeAddr(t), "--data-dir", t.TempDir())
 	out, err := cmd.CombinedOutput()

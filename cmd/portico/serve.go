@@ -91,7 +91,7 @@ func serve(ctx context.Context, args []string, getenv func(string) (string, bool
 	portalAddr := f.string("portal-addr", "PORTICO_PORTAL_ADDR", "127.0.0.1:9090", "address of the developer portal (not served by this version yet; upstreams may not point at it)")
 	store := f.string("store", "PORTICO_STORE", "", "store URL: empty for SQLite in the data dir, or postgres://…")
 	nodeName := f.string("node-name", "PORTICO_NODE_NAME", "", "this node's name in rollout statuses (default: the host name)")
-	f.string("redis", "PORTICO_REDIS_URL", "", "Redis URL for cluster-wide counters (not used by this version yet)")
+	redisURL := f.string("redis", "PORTICO_REDIS_URL", "", "Redis URL (redis://host:port/db) for rate limits and quotas exact across every node sharing it")
 	adminToken := f.string("admin-token", "PORTICO_ADMIN_TOKEN", "", "bootstrap admin token (default: the stored tokens, or a new one printed once)")
 	demoOn := f.bool("demo", "PORTICO_DEMO", "add a demo API backed by a built-in echo upstream")
 	drain := f.duration("drain-timeout", "PORTICO_DRAIN_TIMEOUT", 30*time.Second, "how long in-flight requests may run after SIGTERM")
@@ -103,7 +103,7 @@ func serve(ctx context.Context, args []string, getenv func(string) (string, bool
 	}
 	// Flags that later versions fill in are accepted, and said to be unused,
 	// so that nobody believes they took effect.
-	for _, name := range []string{"redis", "portal-addr"} {
+	for _, name := range []string{"portal-addr"} {
 		if f.given(name) {
 			fmt.Fprintf(stderr, "portico: warning: --%s is accepted but not used by this version yet\n", name)
 		}
@@ -115,6 +115,7 @@ func serve(ctx context.Context, args []string, getenv func(string) (string, bool
 		ConfigPath:   *configPath,
 		DataDir:      *dataDir,
 		StoreURL:     *store,
+		RedisURL:     *redisURL,
 		NodeName:     *nodeName,
 		AdminToken:   *adminToken,
 		ProxyAddr:    *proxyAddr,

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"sort"
 	"time"
 
@@ -22,7 +23,10 @@ import (
 	"github.com/portico-gw/portico/internal/policy/access"
 	"github.com/portico-gw/portico/internal/policy/apikey"
 	"github.com/portico-gw/portico/internal/policy/auth"
+	"github.com/portico-gw/portico/internal/policy/basic"
 	"github.com/portico-gw/portico/internal/policy/bodylimit"
+	"github.com/portico-gw/portico/internal/policy/cors"
+	"github.com/portico-gw/portico/internal/policy/filter"
 	"github.com/portico-gw/portico/internal/policy/jwt"
 	"github.com/portico-gw/portico/internal/policy/ratelimit"
 	"github.com/portico-gw/portico/internal/proxy"
@@ -42,13 +46,21 @@ type Runtime struct {
 	JWKS *jwt.Sources
 	// RateLimits keeps rate limit state across configs.
 	RateLimits *ratelimit.Tables
+	// Quotas keeps plan quota counts across configs.
+	Quotas *ratelimit.Quotas
+	// Remote, when not nil, keeps rate limits and quotas in Redis.
+	Remote *ratelimit.Remote
 }
 
 // Compiled is a compiled config, ready to be activated.
 type Compiled struct {
 	Snapshot *gateway.Snapshot
-	pools    map[*proxy.Pool]bool
-	rt       Runtime
+	// Quotas are the plans' quotas, whose counts must be loaded from the
+	// store before the snapshot serves (ratelimit.Quotas.Load).
+	Quotas     []*ratelimit.Quota
+	pools      map[*proxy.Pool]bool
+	rt         Runtime
+	failClosed bool
 }
 
 // Activate swaps the compiled snapshot into g and closes the connection
@@ -58,6 +70,9 @@ func (c *Compiled) Activate(g *gateway.Gateway) {
 	c.rt.Pools.Retain(c.pools)
 	if c.rt.RateLimits != nil {
 		c.rt.RateLimits.Retain()
+	}
+	if c.rt.Remote != nil {
+		c.rt.Remote.SetFailClosed(c.failClosed)
 	}
 }
 
@@ -108,13 +123,31 @@ func Compile(name string, cfg *config.Config, rt Runtime) (*Compiled, error) {
 				return nil, fmt.Errorf("auth policy %q: %w", p.Name, err)
 			}
 			methods[p.Name] = m
+		case "basic":
+			var users []basic.User
+			for _, c := range cfg.Consumers {
+				for _, b := range c.Basic {
+					users = append(users, basic.User{Username: b.Username, PasswordHash: b.PasswordHash, Consumer: c.Name, Groups: c.Groups})
+				}
+			}
+			m, err := basic.New(p.Realm, users)
+			if err != nil {
+				return nil, fmt.Errorf("auth policy %q: %w", p.Name, err)
+			}
+			methods[p.Name] = m
 		}
 	}
+
+	plans, err := compilePlans(cfg, rt, out)
+	if err != nil {
+		return nil, err
+	}
+	out.failClosed = cfg.RedisFailureMode == "closed"
 
 	router := gateway.NewRouter()
 	for _, a := range cfg.APIs {
 		for _, r := range a.Routes {
-			route, err := compileRoute(a, r, upstreams, methods, rt)
+			route, err := compileRoute(a, r, upstreams, methods, plans, rt)
 			if err != nil {
 				return nil, fmt.Errorf("API %q route %q: %w", a.Name, r.Name, err)
 			}
@@ -211,10 +244,12 @@ func upstreamSpec(u config.Upstream) proxy.UpstreamSpec {
 }
 
 // compileRoute builds one route's chain. The order is fixed and cheap
-// checks come first: client IP rules, authentication, the consumer
-// allow-list, required groups and scopes, rate limits, the body limit, then
-// the proxy.
-func compileRoute(a config.API, r config.Route, upstreams map[string]*proxy.Upstream, methods map[string]auth.Method, rt Runtime) (*gateway.Route, error) {
+// checks come first: CORS marking (so that every answer, errors too,
+// carries it), client IP rules (the API's, then the route's), request
+// filters (the API's, then the route's), authentication, the consumer
+// allow-list, required groups and scopes, rate limits and quotas, the body
+// limit, then the proxy.
+func compileRoute(a config.API, r config.Route, upstreams map[string]*proxy.Upstream, methods map[string]auth.Method, plans map[string]*ratelimit.Plan, rt Runtime) (*gateway.Route, error) {
 	upName := r.Upstream
 	if upName == "" {
 		upName = a.Upstream
@@ -225,8 +260,40 @@ func compileRoute(a config.API, r config.Route, upstreams map[string]*proxy.Upst
 	}
 
 	var mws []pipeline.Middleware
+	var corsPolicy *cors.Policy
+	if c := a.CORS; c != nil {
+		corsPolicy = cors.New(cors.Spec{Origins: c.Origins, Methods: c.Methods, Headers: c.Headers,
+			ExposeHeaders: c.ExposeHeaders, Credentials: c.Credentials, MaxAge: c.MaxAge.D()})
+		mws = append(mws, corsPolicy.Middleware())
+	}
+	if len(a.IPAllow) > 0 || len(a.IPDeny) > 0 {
+		mws = append(mws, access.IPs(prefixes(a.IPAllow), prefixes(a.IPDeny)))
+	}
 	if len(r.IPAllow) > 0 || len(r.IPDeny) > 0 {
 		mws = append(mws, access.IPs(prefixes(r.IPAllow), prefixes(r.IPDeny)))
+	}
+	if len(a.RequestFilters)+len(r.RequestFilters) > 0 {
+		var rules []*filter.Rule
+		for i, f := range append(slices.Clip(a.RequestFilters), r.RequestFilters...) {
+			name := f.Name
+			if name == "" {
+				name = fmt.Sprintf("%s/%s#%d", a.Name, r.Name, i)
+			}
+			spec := filter.Spec{Name: name, LogOnly: f.LogOnly, BlockMethods: f.BlockMethods, BlockPath: f.BlockPath, BlockQuery: f.BlockQuery}
+			if h := f.BlockHeader; h != nil {
+				spec.Header, spec.HeaderPattern = h.Name, h.Pattern
+			}
+			rule, err := filter.Compile(spec)
+			if err != nil {
+				return nil, fmt.Errorf("request filter %s: %w", name, err)
+			}
+			rules = append(rules, rule)
+		}
+		var counter filter.Counter
+		if rt.Metrics != nil {
+			counter = rt.Metrics
+		}
+		mws = append(mws, filter.New(rules, counter))
 	}
 	authList := r.Auth
 	if authList == nil {
@@ -253,11 +320,11 @@ func compileRoute(a config.API, r config.Route, upstreams map[string]*proxy.Upst
 	if len(r.RequireScopes) > 0 {
 		mws = append(mws, access.RequireScopes(r.RequireScopes))
 	}
-	if len(r.RateLimit) > 0 {
-		if rt.RateLimits == nil {
-			return nil, fmt.Errorf("no rate limit state in this runtime")
+	if len(r.RateLimit) > 0 || !anonymous && len(plans) > 0 {
+		p := ratelimit.Policy{Remote: rt.Remote}
+		if !anonymous {
+			p.Plans = plans
 		}
-		var limits []*ratelimit.Limit
 		for i, rl := range r.RateLimit {
 			by := rl.By
 			if by == "" {
@@ -266,9 +333,9 @@ func compileRoute(a config.API, r config.Route, upstreams map[string]*proxy.Upst
 					by = ratelimit.ByIP
 				}
 			}
-			limits = append(limits, rt.RateLimits.Limit(fmt.Sprintf("%s/%s/%d", a.Name, r.Name, i), rl.Limit, rl.Window.D(), by))
+			p.Limits = append(p.Limits, rt.RateLimits.Limit(fmt.Sprintf("%s/%s/%d", a.Name, r.Name, i), rl.Limit, rl.Window.D(), by, rl.Header))
 		}
-		mws = append(mws, ratelimit.New(limits))
+		mws = append(mws, ratelimit.New(p))
 	}
 	if r.MaxBodyBytes > 0 {
 		mws = append(mws, bodylimit.New(r.MaxBodyBytes))
@@ -285,7 +352,48 @@ func compileRoute(a config.API, r config.Route, upstreams map[string]*proxy.Upst
 		StripBasePath: strip,
 		Handler:       pipeline.Chain(proxy.NewHandler(up, r.Timeout.D(), rt.Metrics, rt.Tunnels), mws...),
 		Metrics:       rt.Metrics.Route(a.Name, r.Name),
+		CORS:          corsPolicy,
 	}, nil
+}
+
+// compilePlans compiles the plans and returns them by consumer.
+func compilePlans(cfg *config.Config, rt Runtime, out *Compiled) (map[string]*ratelimit.Plan, error) {
+	if len(cfg.Plans) == 0 {
+		return nil, nil
+	}
+	if rt.RateLimits == nil || rt.Quotas == nil {
+		return nil, fmt.Errorf("no rate limit or quota state in this runtime")
+	}
+	loc := time.UTC
+	if cfg.QuotaTimeZone != "" {
+		l, err := time.LoadLocation(cfg.QuotaTimeZone)
+		if err != nil {
+			return nil, fmt.Errorf("quota_time_zone: %w", err)
+		}
+		loc = l
+	}
+	byName := map[string]*ratelimit.Plan{}
+	for _, p := range cfg.Plans {
+		plan := &ratelimit.Plan{Name: p.Name}
+		for i, rl := range p.RateLimits {
+			plan.Limits = append(plan.Limits, rt.RateLimits.Limit(fmt.Sprintf("plan:%s/%d", p.Name, i), rl.Limit, rl.Window.D(), ratelimit.ByConsumer, ""))
+		}
+		if q := p.Quota; q != nil {
+			plan.Quota = rt.Quotas.Quota(q.Limit, q.Period, loc)
+			out.Quotas = append(out.Quotas, plan.Quota)
+		}
+		byName[p.Name] = plan
+	}
+	byConsumer := map[string]*ratelimit.Plan{}
+	for _, c := range cfg.Consumers {
+		if c.Plan != "" {
+			byConsumer[c.Name] = byName[c.Plan]
+		}
+	}
+	if len(byConsumer) == 0 {
+		return nil, nil
+	}
+	return byConsumer, nil
 }
 
 func prefixes(list []string) []netip.Prefix {

@@ -28,6 +28,39 @@ type Config struct {
 	AuthPolicies []AuthPolicy `yaml:"auth_policies,omitempty" json:"auth_policies,omitempty"`
 	// Consumers are the clients known from the file, with their credentials.
 	Consumers []Consumer `yaml:"consumers,omitempty" json:"consumers,omitempty"`
+	// Plans are the service levels consumers subscribe to: rate limits
+	// and a quota that apply to every authenticated route the consumer
+	// calls, on top of the route's own limits.
+	Plans []Plan `yaml:"plans,omitempty" json:"plans,omitempty"`
+	// QuotaTimeZone is the IANA time zone in which quota days and months
+	// begin ("Europe/Paris"). Default UTC.
+	QuotaTimeZone string `yaml:"quota_time_zone,omitempty" json:"quota_time_zone,omitempty"`
+	// RedisFailureMode says what rate limits and quotas do while Redis
+	// (--redis) is unreachable: "open" (the default) enforces them in each
+	// node's own memory until Redis is back; "closed" refuses every request
+	// they guard with 503 rate_limit_unavailable.
+	RedisFailureMode string `yaml:"redis_failure_mode,omitempty" json:"redis_failure_mode,omitempty"`
+}
+
+// Plan is a named service level.
+type Plan struct {
+	// Name is unique; consumers name it in their plan.
+	Name string `yaml:"name,omitempty" json:"name,omitempty"`
+	// RateLimits apply per consumer across every route the consumer calls
+	// (by is always consumer here).
+	RateLimits RateLimits `yaml:"rate_limits,omitempty" json:"rate_limits,omitempty"`
+	// Quota caps the requests per calendar day or month.
+	Quota *Quota `yaml:"quota,omitempty" json:"quota,omitempty"`
+}
+
+// Quota is a number of requests per calendar period. A request refused by
+// a quota answers 429 quota_exceeded with Retry-After until the period
+// ends. Counts are kept in Redis when Portico has one, otherwise in the
+// store (written every second and at shutdown), so a restart keeps them.
+type Quota struct {
+	Limit int64 `yaml:"limit,omitempty" json:"limit,omitempty"`
+	// Period is "day" or "month", starting at midnight in quota_time_zone.
+	Period string `yaml:"period,omitempty" json:"period,omitempty"`
 }
 
 // Upstream is a named pool of targets.
@@ -91,6 +124,15 @@ type API struct {
 	// "none" means anonymous and cannot be combined with other methods.
 	// Either the API or each of its routes must say auth.
 	Auth []string `yaml:"auth,omitempty" json:"auth,omitempty"`
+	// CORS lets browsers on other origins call the API; the gateway
+	// answers preflight requests itself.
+	CORS *CORS `yaml:"cors,omitempty" json:"cors,omitempty"`
+	// IPAllow and IPDeny apply to every route of the API, before the
+	// route's own lists (a request must pass both).
+	IPAllow []string `yaml:"ip_allow,omitempty" json:"ip_allow,omitempty"`
+	IPDeny  []string `yaml:"ip_deny,omitempty" json:"ip_deny,omitempty"`
+	// RequestFilters apply to every route of the API, before the route's.
+	RequestFilters []RequestFilter `yaml:"request_filters,omitempty" json:"request_filters,omitempty"`
 	// Routes are the operations of the API; at least one.
 	Routes []Route `yaml:"routes,omitempty" json:"routes,omitempty"`
 }
@@ -136,6 +178,55 @@ type Route struct {
 	// Timeout overrides the upstream's timeout for this route, and also
 	// bounds how long the client may take to send its request body.
 	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+	// RequestFilters block requests by method, path or header pattern
+	// (403 request_blocked), before authentication.
+	RequestFilters []RequestFilter `yaml:"request_filters,omitempty" json:"request_filters,omitempty"`
+}
+
+// RequestFilter is one rule in the spirit of a web application firewall.
+// Exactly one of BlockMethods, BlockPath and BlockHeader is set. Patterns
+// are RE2 regular expressions (no backtracking, linear time) matched
+// anywhere in the value unless anchored.
+type RequestFilter struct {
+	// BlockMethods blocks these methods.
+	BlockMethods []string `yaml:"block_methods,omitempty" json:"block_methods,omitempty"`
+	// BlockPath blocks requests whose normalised path, or raw request
+	// target, matches.
+	BlockPath string `yaml:"block_path,omitempty" json:"block_path,omitempty"`
+	// BlockQuery blocks requests whose query string, raw or decoded, matches.
+	BlockQuery string `yaml:"block_query,omitempty" json:"block_query,omitempty"`
+	// BlockHeader blocks requests with a header of that name whose value
+	// matches.
+	BlockHeader *HeaderPattern `yaml:"block_header,omitempty" json:"block_header,omitempty"`
+	// LogOnly logs a match (the access log's "filter" field and the
+	// portico_request_filter_matches_total metric) without blocking.
+	LogOnly bool `yaml:"log_only,omitempty" json:"log_only,omitempty"`
+	// Name appears in logs and metrics; default "<api>/<route>#<index>".
+	Name string `yaml:"name,omitempty" json:"name,omitempty"`
+}
+
+// HeaderPattern matches one header's values.
+type HeaderPattern struct {
+	Name    string `yaml:"name,omitempty" json:"name,omitempty"`
+	Pattern string `yaml:"pattern,omitempty" json:"pattern,omitempty"`
+}
+
+// CORS is an API's cross-origin resource sharing policy.
+type CORS struct {
+	// Origins allowed, as "https://app.example.com"; "*" allows any origin
+	// (not with credentials).
+	Origins []string `yaml:"origins,omitempty" json:"origins,omitempty"`
+	// Methods allowed in preflight answers. Default GET, HEAD, POST.
+	Methods []string `yaml:"methods,omitempty" json:"methods,omitempty"`
+	// Headers the browser may send (besides the always-allowed ones).
+	Headers []string `yaml:"headers,omitempty" json:"headers,omitempty"`
+	// ExposeHeaders the browser's script may read.
+	ExposeHeaders []string `yaml:"expose_headers,omitempty" json:"expose_headers,omitempty"`
+	// Credentials allows cookies and Authorization on cross-origin calls.
+	Credentials bool `yaml:"credentials,omitempty" json:"credentials,omitempty"`
+	// MaxAge lets the browser cache a preflight answer. Default 0 (its own
+	// default, 5s in most browsers).
+	MaxAge Duration `yaml:"max_age,omitempty" json:"max_age,omitempty"`
 }
 
 // RateLimits are the limits of a route. In the file, one limit may be
@@ -148,17 +239,21 @@ type RateLimits []RateLimit
 type RateLimit struct {
 	Limit  int      `yaml:"limit,omitempty" json:"limit,omitempty"`
 	Window Duration `yaml:"window,omitempty" json:"window,omitempty"`
-	// By is what the limit is counted per: "consumer", "ip" or "route"
-	// (one budget shared by all callers). Default: consumer on routes that
-	// authenticate, ip on anonymous ones.
+	// By is what the limit is counted per: "consumer", "ip", "route" (one
+	// budget shared by all callers) or "header" (per value of Header;
+	// requests without it share one budget). Default: consumer on routes
+	// that authenticate, ip on anonymous ones.
 	By string `yaml:"by,omitempty" json:"by,omitempty"`
+	// Header names the header counted by, with by: header.
+	Header string `yaml:"header,omitempty" json:"header,omitempty"`
 }
 
 // AuthPolicy is a named authentication method.
 type AuthPolicy struct {
 	// Name is unique and must not be "none" or "api_key".
 	Name string `yaml:"name,omitempty" json:"name,omitempty"`
-	// Type is "api_key" or "jwt".
+	// Type is "api_key", "jwt" or "basic" (HTTP Basic with the consumers'
+	// basic credentials; Realm names the realm in WWW-Authenticate).
 	Type string `yaml:"type,omitempty" json:"type,omitempty"`
 	// Header is, for api_key, the header that carries the key.
 	// Default X-API-Key.
@@ -167,6 +262,9 @@ type AuthPolicy struct {
 	// instead, for legacy clients (keys in URLs end up in logs and
 	// histories: prefer the header). It is removed before forwarding.
 	QueryParam string `yaml:"query_param,omitempty" json:"query_param,omitempty"`
+	// Realm is, for basic, the realm announced in WWW-Authenticate.
+	// Default "portico".
+	Realm string `yaml:"realm,omitempty" json:"realm,omitempty"`
 	// For type jwt, exactly one key source: JWKSURL, Discovery (the
 	// issuer's /.well-known/openid-configuration names the key set), or
 	// JWKSFile (a key set on disk, read when the config is compiled). Key
@@ -214,6 +312,18 @@ type Consumer struct {
 	// and revisions store only "sha256:<hex>", which is also accepted here
 	// in place of a key.
 	APIKeys []string `yaml:"api_keys,omitempty" json:"api_keys,omitempty"`
+	// Plan names the consumer's plan (its rate limits and quota).
+	Plan string `yaml:"plan,omitempty" json:"plan,omitempty"`
+	// Basic are the consumer's credentials for basic auth policies. Only
+	// password hashes are written here: bcrypt ("$2a$", "$2b$", "$2y$")
+	// or argon2id in PHC form ("$argon2id$v=19$m=…,t=…,p=…$salt$hash").
+	Basic []BasicCredential `yaml:"basic,omitempty" json:"basic,omitempty"`
+}
+
+// BasicCredential is a user name and a password hash.
+type BasicCredential struct {
+	Username     string `yaml:"username,omitempty" json:"username,omitempty"`
+	PasswordHash string `yaml:"password_hash,omitempty" json:"password_hash,omitempty"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("250ms", "1m").

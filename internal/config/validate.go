@@ -120,8 +120,10 @@ func (v *validator) config(c *Config) {
 		}
 		policies[a.Name] = true
 	}
+	plans := v.plans(c)
 	consumers := map[string]bool{}
 	keys := map[string]string{}
+	users := map[string]string{}
 	for i, cons := range c.Consumers {
 		p := fmt.Sprintf("consumers[%d]", i)
 		v.name(p+".name", "consumer", cons.Name)
@@ -134,6 +136,10 @@ func (v *validator) config(c *Config) {
 			v.errorf(p+".name", "consumer %q is defined twice", cons.Name)
 		}
 		consumers[cons.Name] = true
+		if cons.Plan != "" && !plans[cons.Plan] {
+			v.errorf(p+".plan", "no plan is named %q", cons.Plan)
+		}
+		v.basicCredentials(p, cons.Basic, users, cons.Name)
 		for j, k := range cons.APIKeys {
 			kp := fmt.Sprintf("%s.api_keys[%d]", p, j)
 			switch owner, dup := keys[HashKey(k)]; {
@@ -180,6 +186,12 @@ func (v *validator) config(c *Config) {
 		if len(a.Routes) == 0 {
 			v.errorf(p, "API %q has no routes; add at least one", a.Name)
 		}
+		if a.CORS != nil {
+			v.cors(p+".cors", a.CORS)
+		}
+		v.prefixes(p+".ip_allow", a.IPAllow)
+		v.prefixes(p+".ip_deny", a.IPDeny)
+		v.requestFilters(p+".request_filters", a.RequestFilters)
 		v.routes(p, a, upstreams, policies, consumers)
 	}
 }
@@ -246,10 +258,14 @@ func (v *validator) authPolicy(p string, a AuthPolicy) {
 		}
 	case "jwt":
 		v.jwtPolicy(p, a)
+	case "basic":
+		if a.Realm != "" && (!isPrintableASCII(strings.ReplaceAll(a.Realm, " ", "_")) || strings.Contains(a.Realm, `"`)) {
+			v.errorf(p+".realm", "a realm is printable ASCII without quotes")
+		}
 	case "":
-		v.errorf(p+".type", "missing; write type: api_key or jwt")
+		v.errorf(p+".type", "missing; write type: api_key, jwt or basic")
 	default:
-		v.errorf(p+".type", "%q is not an auth policy type; use api_key or jwt", a.Type)
+		v.errorf(p+".type", "%q is not an auth policy type; use api_key, jwt or basic", a.Type)
 	}
 }
 
@@ -318,19 +334,9 @@ func (v *validator) routes(p string, a API, upstreams, policies, consumers map[s
 			}
 		}
 		for k, rl := range r.RateLimit {
-			lp := fmt.Sprintf("%s.rate_limit[%d]", rp, k)
-			if rl.Limit <= 0 || rl.Limit > 1_000_000_000 {
-				v.errorf(lp+".limit", "must be between 1 and 1000000000")
-			}
-			if rl.Window.D() < time.Millisecond || rl.Window.D() > 366*24*time.Hour {
-				v.errorf(lp+".window", "must be between 1ms and 366 days (quotas per day or month are plans' business)")
-			}
-			switch rl.By {
-			case "", "consumer", "ip", "route":
-			default:
-				v.errorf(lp+".by", "%q is not consumer, ip or route", rl.By)
-			}
+			v.rateLimit(fmt.Sprintf("%s.rate_limit[%d]", rp, k), rl)
 		}
+		v.requestFilters(rp+".request_filters", r.RequestFilters)
 		if r.MaxBodyBytes < 0 {
 			v.errorf(rp+".max_body_bytes", "must be 0 (no limit) or more")
 		}

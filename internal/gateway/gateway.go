@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/pipeline"
+	"github.com/portico-gw/portico/internal/policy/cors"
 	"github.com/portico-gw/portico/internal/proxy"
 	"github.com/portico-gw/portico/internal/telemetry"
 	"github.com/portico-gw/portico/internal/urlpath"
@@ -120,6 +121,11 @@ func (g *Gateway) serve(r *http.Request, x *pipeline.Exchange) (*Route, error) {
 	if err := clientIP(r, x, s.TrustedProxies); err != nil {
 		return nil, err
 	}
+	if cors.IsPreflight(r) {
+		if c := s.Router.CORS(r.Host, p); c != nil {
+			return nil, c.Preflight(&x.Writer, r)
+		}
+	}
 	route, allow := s.Router.Match(r.Host, p, r.Method)
 	if route == nil {
 		if len(allow) > 0 {
@@ -154,7 +160,7 @@ func (g *Gateway) finish(r *http.Request, x *pipeline.Exchange, route *Route) {
 			Method: r.Method, Host: r.Host, Path: x.Path, RawPath: raw,
 			Status: status, Duration: d, BytesOut: x.Writer.Bytes,
 			API: x.API, Route: x.Route, Consumer: x.Consumer, Upstream: x.Upstream,
-			Error: x.ErrorCode,
+			Error: x.ErrorCode, Filter: x.Filter,
 		})
 	}
 	x.Release()

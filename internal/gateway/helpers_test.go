@@ -14,6 +14,7 @@ import (
 	"github.com/portico-gw/portico/internal/compiler"
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/gateway"
+	"github.com/portico-gw/portico/internal/policy/apikey"
 	"github.com/portico-gw/portico/internal/policy/jwt"
 	"github.com/portico-gw/portico/internal/policy/ratelimit"
 	"github.com/portico-gw/portico/internal/proxy"
@@ -65,7 +66,7 @@ func start(t testing.TB, yaml, upstream string, opts ...func(*http.Server)) *env
 	buf := &syncBuffer{}
 	alog := telemetry.NewAccessLog(buf, 10*time.Millisecond)
 	e := &env{t: t, metrics: metrics, log: buf,
-		rt: compiler.Runtime{Pools: proxy.NewPools(), Metrics: metrics, Tunnels: proxy.NewTunnels(), JWKS: &jwt.Sources{}, RateLimits: ratelimit.NewTables()}}
+		rt: compiler.Runtime{Pools: proxy.NewPools(), Metrics: metrics, Tunnels: proxy.NewTunnels(), LiveKeys: &apikey.Live{}, JWKS: &jwt.Sources{}, RateLimits: ratelimit.NewTables(), Quotas: ratelimit.NewQuotas()}}
 	e.gw = gateway.New(metrics, alog)
 	e.load(yaml, upstream)
 	e.srv = httptest.NewUnstartedServer(e.gw)
@@ -108,9 +109,28 @@ func (e *env) compile(yaml, upstream string) (*compiler.Compiled, error) {
 // do sends a request and returns the response with its body read.
 func (e *env) do(method, path string, header http.Header, body io.Reader) (*http.Response, string) {
 	e.t.Helper()
-	req, err := http.NewRequest(method, e.URL+path, body)
+	return e.send(method, path, false, header, body)
+}
+
+// doRaw is do with the path sent exactly as written, encodings and dot
+// segments included.
+func (e *env) doRaw(method, path string, header http.Header, body io.Reader) (*http.Response, string) {
+	e.t.Helper()
+	return e.send(method, path, true, header, body)
+}
+
+func (e *env) send(method, path string, raw bool, header http.Header, body io.Reader) (*http.Response, string) {
+	e.t.Helper()
+	url := e.URL + path
+	if raw {
+		url = e.URL
+	}
+	req, err := http.NewRequest(method, url, body)
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	if raw {
+		req.URL.Opaque = path
 	}
 	for k, vs := range header {
 		req.Header[k] = vs

@@ -1,21 +1,14 @@
 package gateway_test
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,139 +16,6 @@ import (
 
 	"github.com/portico-gw/portico/internal/testenv"
 )
-
-// TestJWTAttacks sends the token attacks of the security checklist through
-// a live gateway whose route requires a jwt policy fed by a JWKS URL. Each
-// is refused with 401 and the JSON error; the upstream never sees them; a
-// flood of unknown kids costs the issuer at most one extra fetch.
-func TestJWTAttacks(t *testing.T) {
-	t.Parallel()
-	key, _ := rsa.GenerateKey(rand.Reader, 2048)
-	other, _ := rsa.GenerateKey(rand.Reader, 2048)
-	var jwksHits atomic.Int32
-	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		jwksHits.Add(1)
-		json.NewEncoder(w).Encode(map[string]any{"keys": []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Use: "sig", Algorithm: "RS256"}}})
-	}))
-	defer jwks.Close()
-	rec := newRecorder(t)
-	cfg := `
-version: 1
-upstreams:
-  - name: up
-    targets: [{url: "UPSTREAM"}]
-auth_policies:
-  - name: idp
-    type: jwt
-    jwks_url: "` + jwks.URL + `"
-    issuer: https://id.example.com
-    audience: shop
-    algorithms: [RS256]
-    required_scopes: [orders:read]
-apis:
-  - name: shop
-    base_path: /shop
-    upstream: up
-    auth: [idp]
-    routes:
-      - name: orders
-        path: /orders/{rest...}
-`
-	e := start(t, cfg, rec.srv.URL)
-	now := time.Now()
-	claims := func(mut func(map[string]any)) map[string]any {
-		c := map[string]any{"sub": "acme", "iss": "https://id.example.com", "aud": "shop", "scope": "orders:read",
-			"exp": now.Add(time.Hour).Unix(), "iat": now.Unix()}
-		if mut != nil {
-			mut(c)
-		}
-		return c
-	}
-	sign := func(k *rsa.PrivateKey, kid string, c map[string]any) string {
-		s, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: k}, (&jose.SignerOptions{}).WithHeader("kid", kid))
-		payload, _ := json.Marshal(c)
-		obj, _ := s.Sign(payload)
-		tok, _ := obj.CompactSerialize()
-		return tok
-	}
-	hs := func(header string, secret []byte) string {
-		enc := base64.RawURLEncoding.EncodeToString
-		payload, _ := json.Marshal(claims(nil))
-		in := enc([]byte(header)) + "." + enc(payload)
-		m := hmac.New(sha256.New, secret)
-		m.Write([]byte(in))
-		return in + "." + enc(m.Sum(nil))
-	}
-	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: func() []byte { b, _ := x509.MarshalPKIXPublicKey(&key.PublicKey); return b }()})
-
-	// The key set arrives in the background; wait for a good token to pass.
-	good := sign(key, "k1", claims(nil))
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		resp, _ := e.do("GET", "/shop/orders/1", hdr("Authorization", "Bearer "+good), nil)
-		if resp.StatusCode == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("a valid token is still refused: %d", resp.StatusCode)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	got := rec.last(t)
-	if got.Header.Get("X-Consumer") != "acme" || got.Header.Get("Authorization") != "" {
-		t.Fatalf("upstream saw consumer %q and Authorization %q", got.Header.Get("X-Consumer"), got.Header.Get("Authorization"))
-	}
-	seen := len(rec.all())
-
-	attacks := map[string]string{
-		"missing":           "",
-		"garbage":           "Bearer not-a-token",
-		"not bearer":        "Basic " + good,
-		"expired":           "Bearer " + sign(key, "k1", claims(func(c map[string]any) { c["exp"] = now.Add(-time.Hour).Unix() })),
-		"not yet valid":     "Bearer " + sign(key, "k1", claims(func(c map[string]any) { c["nbf"] = now.Add(time.Hour).Unix() })),
-		"alg none":          "Bearer " + strings.Join(strings.Split(hs(`{"alg":"none","kid":"k1"}`, nil), ".")[:2], ".") + ".",
-		"RSA key as secret": "Bearer " + hs(`{"alg":"HS256","kid":"k1"}`, pubPEM),
-		"unknown signer":    "Bearer " + sign(other, "k1", claims(nil)),
-		"wrong issuer":      "Bearer " + sign(key, "k1", claims(func(c map[string]any) { c["iss"] = "https://evil.example.com" })),
-		"wrong audience":    "Bearer " + sign(key, "k1", claims(func(c map[string]any) { c["aud"] = "elsewhere" })),
-		"missing scope":     "Bearer " + sign(key, "k1", claims(func(c map[string]any) { c["scope"] = "orders:write" })),
-		"20k dots":          "Bearer " + strings.Repeat(".", 20_000),
-		"forged X-Consumer": "",
-		"embedded jwk":      "Bearer " + hs(`{"alg":"RS256","jwk":{"kty":"RSA"}}`, nil),
-	}
-	for name, auth := range attacks {
-		h := hdr("X-Consumer", "acme")
-		if auth != "" {
-			h.Set("Authorization", auth)
-		}
-		resp, body := e.do("GET", "/shop/orders/1", h, nil)
-		if resp.StatusCode != 401 || decodeError(t, resp, body).Error.Code != "unauthorized" {
-			t.Errorf("%s: %d %s, want 401 unauthorized", name, resp.StatusCode, body)
-		}
-		if strings.Contains(body, "eyJ") {
-			t.Errorf("%s: the error echoes the token: %s", name, body)
-		}
-	}
-	// 100k dots do not even reach the policy: the header limit answers 431.
-	if resp, _ := e.do("GET", "/shop/orders/1", hdr("Authorization", "Bearer "+strings.Repeat(".", 100_000)), nil); resp.StatusCode != 431 {
-		t.Errorf("100k dots: %d, want 431", resp.StatusCode)
-	}
-	// A kid flood: every token names a new kid.
-	before := jwksHits.Load()
-	for i := range 100 {
-		tok := sign(other, "flood-"+string(rune('a'+i%26))+string(rune('a'+i/26)), claims(nil))
-		if resp, _ := e.do("GET", "/shop/orders/1", hdr("Authorization", "Bearer "+tok), nil); resp.StatusCode != 401 {
-			t.Fatalf("kid flood token %d: %d", i, resp.StatusCode)
-		}
-	}
-	time.Sleep(100 * time.Millisecond)
-	if n := jwksHits.Load() - before; n > 1 {
-		t.Errorf("100 unknown kids made the gateway fetch the key set %d times, want at most 1", n)
-	}
-	if n := len(rec.all()); n != seen {
-		t.Errorf("%d refused requests reached the upstream", n-seen)
-	}
-}
 
 // TestWycheproofThroughGateway sends every Wycheproof JWS vector through a
 // live gateway, each group's key as the route's key set. The vectors'

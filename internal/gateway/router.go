@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/portico-gw/portico/internal/pipeline"
+	"github.com/portico-gw/portico/internal/policy/cors"
 	"github.com/portico-gw/portico/internal/telemetry"
 	"github.com/portico-gw/portico/internal/urlpath"
 )
@@ -21,6 +22,9 @@ type Route struct {
 	Handler pipeline.Handler
 	// Metrics are the route's series, created on first use.
 	Metrics *telemetry.RouteMetrics
+	// CORS is the API's CORS policy (nil: none); the gateway answers its
+	// preflight requests.
+	CORS *cors.Policy
 }
 
 // UpstreamPath is the path the upstream receives for the normalised request
@@ -56,6 +60,7 @@ type mappings struct {
 type apiTree struct {
 	basePath string
 	root     node
+	cors     *cors.Policy
 }
 
 type node struct {
@@ -104,7 +109,7 @@ func (rt *Router) Add(host string, t urlpath.Template, methods []string, r *Rout
 	}
 	api := m.byBase[r.BasePath]
 	if api == nil {
-		api = &apiTree{basePath: r.BasePath}
+		api = &apiTree{basePath: r.BasePath, cors: r.CORS}
 		m.byBase[r.BasePath] = api
 		if d := strings.Count(r.BasePath, "/"); d > m.maxDepth {
 			m.maxDepth = d
@@ -170,6 +175,14 @@ func (rt *Router) Match(host, path, method string) (r *Route, allow []string) {
 	api.root.allowed(rest, &set)
 	slices.Sort(set)
 	return nil, slices.Compact(set)
+}
+
+// CORS returns the CORS policy of the API that host and path map to.
+func (rt *Router) CORS(host, path string) *cors.Policy {
+	if api, _ := rt.mapping(host, path); api != nil {
+		return api.cors
+	}
+	return nil
 }
 
 // mapping returns the API tree for host and path and the path below its

@@ -168,6 +168,15 @@ func (a *applier) activate(cfg *config.Config, name string) error {
 		a.metrics.Reloaded(false)
 		return err
 	}
+	if len(c.Quotas) > 0 && a.rt.Remote == nil {
+		// Go on from the counts of the last run. Should the store not
+		// answer, the first flush a second later brings them in.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := a.rt.Quotas.Load(ctx, a.st, c.Quotas, time.Now()); err != nil {
+			a.log.Error("reading quota counts failed; they are read again at the next write", "error", err.Error())
+		}
+		cancel()
+	}
 	c.Activate(a.gw)
 	a.metrics.Reloaded(true)
 	return nil

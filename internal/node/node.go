@@ -42,7 +42,9 @@ type Options struct {
 	// DataDir holds the embedded store (portico.db).
 	DataDir string
 	// StoreURL is "" for SQLite in DataDir, or a postgres:// URL.
-	StoreURL  string
+	StoreURL string
+	// RedisURL, when set, keeps rate limits and quotas in Redis.
+	RedisURL  string
 	ProxyAddr string
 	AdminAddr string
 	// PortalAddr is the developer portal's address; upstreams may not
@@ -114,10 +116,26 @@ func Run(ctx context.Context, o Options) error {
 		DialContext: (&net.Dialer{Timeout: 5 * time.Second, Control: pools.Control}).DialContext,
 	}}
 	rt := compiler.Runtime{Pools: pools, Metrics: metrics, Tunnels: proxy.NewTunnels(), LiveKeys: &apikey.Live{},
-		JWKS: &jwt.Sources{Client: jwksClient, Log: log}, RateLimits: ratelimit.NewTables()}
+		JWKS: &jwt.Sources{Client: jwksClient, Log: log}, RateLimits: ratelimit.NewTables(), Quotas: ratelimit.NewQuotas()}
 	defer rt.Pools.Close()
 	defer rt.JWKS.Close()
 	defer rt.RateLimits.Close()
+	if o.RedisURL != "" {
+		rt.Remote, err = ratelimit.NewRemote(o.RedisURL, "portico:"+Group+":", log, metrics)
+		if err != nil {
+			return fmt.Errorf("--redis: %w", err)
+		}
+		defer func() { _ = rt.Remote.Close() }()
+	}
+	// Quota counts kept here (without Redis, or while it is down) are
+	// written to the store every second, and once more at the end.
+	defer func() {
+		fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := rt.Quotas.Flush(fctx, st, time.Now()); err != nil {
+			log.Error("writing quota counts at shutdown failed", "error", err.Error())
+		}
+	}()
 	gw := gateway.New(metrics, accessLog)
 
 	var lc net.ListenConfig
@@ -171,8 +189,9 @@ func Run(ctx context.Context, o Options) error {
 
 	wctx, stopWatching := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); a.run(wctx) }()
+	go func() { defer wg.Done(); flushQuotas(wctx, rt.Quotas, st, log) }()
 
 	proxySrv := gateway.NewServer(gw)
 	api := &admin.API{Store: st, Notify: a.Notify, FileMode: o.ConfigPath, FileGroup: Group,
@@ -209,6 +228,30 @@ func Run(ctx context.Context, o Options) error {
 	}
 	log.Info("portico stopped")
 	return nil
+}
+
+// flushQuotas writes quota counts to the store every second until ctx is
+// done. A failed write keeps the counts for the next one.
+func flushQuotas(ctx context.Context, qs *ratelimit.Quotas, st store.Store, log *slog.Logger) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			err := qs.Flush(ctx, st, now)
+			switch {
+			case err != nil && !failing && ctx.Err() == nil:
+				log.Error("writing quota counts failed; they are kept and retried every second", "error", err.Error())
+				failing = true
+			case err == nil && failing:
+				log.Info("quota counts written again")
+				failing = false
+			}
+		}
+	}
 }
 
 // bootstrapToken makes sure an admin can get in: the token given with

@@ -41,6 +41,11 @@ type Exchange struct {
 	// consumer's behalf; Protected are the header names (canonical) that
 	// the route may inject, never taken from the client.
 	Inject, Protected []string
+	// GatewayCORS says the API has a CORS policy, applied by the gateway:
+	// the upstream's Access-Control-* response headers are dropped.
+	GatewayCORS bool
+	// Filter names the request filter that matched in log-only mode.
+	Filter string
 	// Upstream names the upstream the request was sent to.
 	Upstream string
 	// ErrorCode is the code of the gateway error answered, if any.

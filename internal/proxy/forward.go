@@ -155,7 +155,7 @@ func (h *Handler) exchange(dst http.Header, c *conn, r *http.Request, x *pipelin
 		return head{}, "reset", err
 	}
 	id := dst["X-Request-Id"]
-	hd, err := readHead(c, dst, r.Method)
+	hd, err := readHead(c, dst, r.Method, x.GatewayCORS)
 	if err == nil && hd.status == http.StatusSwitchingProtocols {
 		err = errors.New("upstream switched protocols without being asked")
 	}

@@ -43,9 +43,11 @@ type head struct {
 // readHead reads a response head from c into dst (end-to-end headers only)
 // and prepares c.body to read its body. Interim 1xx responses other than
 // 101 are skipped. method is the request's method (HEAD has no body).
-func readHead(c *conn, dst http.Header, method string) (head, error) {
+// With ownCORS (the API has a CORS policy, which the gateway applies) the
+// upstream's Access-Control-* headers are dropped.
+func readHead(c *conn, dst http.Header, method string, ownCORS bool) (head, error) {
 	for {
-		h, err := readOneHead(c, dst, method)
+		h, err := readOneHead(c, dst, method, ownCORS)
 		if err != nil || h.status >= 200 || h.status == http.StatusSwitchingProtocols {
 			return h, err
 		}
@@ -53,7 +55,7 @@ func readHead(c *conn, dst http.Header, method string) (head, error) {
 	}
 }
 
-func readOneHead(c *conn, dst http.Header, method string) (head, error) {
+func readOneHead(c *conn, dst http.Header, method string, ownCORS bool) (head, error) {
 	var h head
 	line, err := c.br.ReadSlice('\n')
 	if err != nil {
@@ -155,6 +157,11 @@ func readOneHead(c *conn, dst http.Header, method string) (head, error) {
 		case "Ratelimit-Limit", "Ratelimit-Remaining", "Ratelimit-Reset":
 			if dst[name] != nil {
 				continue // the gateway's own limit speaks for the route
+			}
+		case "Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Expose-Headers",
+			"Access-Control-Allow-Methods", "Access-Control-Allow-Headers", "Access-Control-Max-Age":
+			if ownCORS {
+				continue // the API's CORS policy is the gateway's to apply
 			}
 		}
 		values[i] = value

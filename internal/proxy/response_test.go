@@ -61,7 +61,7 @@ func TestReadHead(t *testing.T) {
 				method = "GET"
 			}
 			dst := http.Header{}
-			h, err := readHead(c, dst, method)
+			h, err := readHead(c, dst, method, false)
 			if tt.err != nil {
 				if !errors.Is(err, tt.err) {
 					t.Fatalf("err = %v, want %v", err, tt.err)
@@ -105,7 +105,7 @@ func TestTruncatedBodyIsAnError(t *testing.T) {
 		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\na\r\nhello",
 	} {
 		c := connFor(in)
-		if _, err := readHead(c, http.Header{}, "GET"); err != nil {
+		if _, err := readHead(c, http.Header{}, "GET", false); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := io.ReadAll(&c.body); !errors.Is(err, io.ErrUnexpectedEOF) {
@@ -130,7 +130,7 @@ func FuzzReadHead(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c := &conn{br: bufio.NewReaderSize(bytes.NewReader(data), 4096)}
 		dst := http.Header{}
-		if _, err := readHead(c, dst, "GET"); err != nil {
+		if _, err := readHead(c, dst, "GET", false); err != nil {
 			return
 		}
 		body, err := io.ReadAll(&c.body)

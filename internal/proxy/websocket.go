@@ -99,7 +99,7 @@ func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, x *pipeline.Exc
 		return h.classify("reset", err)
 	}
 	stop := context.AfterFunc(r.Context(), c.abort)
-	hd, err := readHead(c, w.Header(), http.MethodGet)
+	hd, err := readHead(c, w.Header(), http.MethodGet, x.GatewayCORS)
 	if err != nil {
 		stop()
 		c.close()

@@ -107,8 +107,22 @@ type Store interface {
 	// LiveVersion increases with every change to consumers or keys.
 	LiveVersion(ctx context.Context) (int64, error)
 
+	// AddQuotaUsage adds each delta to its consumer's count of a period,
+	// in one transaction, and returns the new totals in the same order.
+	AddQuotaUsage(ctx context.Context, deltas []QuotaCount) ([]QuotaCount, error)
+	// QuotaUsage returns the counts of the given periods.
+	QuotaUsage(ctx context.Context, periods []string) ([]QuotaCount, error)
+
 	// Close releases the store.
 	Close() error
+}
+
+// QuotaCount is a consumer's number of requests in one quota period.
+type QuotaCount struct {
+	Consumer string
+	// Period names the calendar period, such as "day:UTC:2026-11-27".
+	Period string
+	Used   int64
 }
 
 // Consumer is a client of the APIs, managed through the admin API.

@@ -28,6 +28,8 @@ type Entry struct {
 	Upstream      string
 	// Error is the gateway error code, when the gateway answered the error.
 	Error string
+	// Filter names a request filter that matched in log-only mode.
+	Filter string
 }
 
 // AccessLog writes one JSON object per request. Lines are encoded without
@@ -124,6 +126,10 @@ func AppendEntry(b []byte, e *Entry) []byte {
 	if e.Error != "" {
 		b = append(b, `,"error":`...)
 		b = appendString(b, e.Error)
+	}
+	if e.Filter != "" {
+		b = append(b, `,"filter":`...)
+		b = appendString(b, e.Filter)
 	}
 	return append(b, "}\n"...)
 }

@@ -4,6 +4,7 @@ package telemetry
 
 import (
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,6 +25,10 @@ type Metrics struct {
 	lastReload     prometheus.Gauge
 	inFlight       prometheus.Gauge
 	unmatched      *RouteMetrics
+	redisUp        prometheus.Gauge
+	fallbacks      *prometheus.CounterVec
+	registerRedis  sync.Once
+	filterMatches  *prometheus.CounterVec
 }
 
 // NewMetrics registers Portico's series, plus the Go runtime and process
@@ -56,8 +61,20 @@ func NewMetrics() *Metrics {
 			Name: "portico_http_requests_in_flight",
 			Help: "Requests being served by the gateway now.",
 		}),
+		redisUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "portico_redis_up",
+			Help: "Whether rate limits and quotas are kept in Redis now (1), or decided without it because it is unreachable (0). Absent without --redis.",
+		}),
+		filterMatches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portico_request_filter_matches_total",
+			Help: "Requests that matched a request filter, by filter name and action (blocked, or logged for log-only filters).",
+		}, []string{"filter", "action"}),
+		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portico_ratelimit_redis_fallbacks_total",
+			Help: "Requests whose rate limits were decided without Redis, by failure mode: open (counted in this node's memory) or closed (refused with 503).",
+		}, []string{"mode"}),
 	}
-	m.Registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.reloads, m.lastReload, m.inFlight,
+	m.Registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.reloads, m.lastReload, m.inFlight, m.filterMatches,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.unmatched = m.Route("", "")
 	return m
@@ -89,6 +106,29 @@ func (m *Metrics) Reloaded(ok bool) {
 
 // InFlight is the gauge of requests being served.
 func (m *Metrics) InFlight() prometheus.Gauge { return m.inFlight }
+
+// RedisUp records whether Redis is reachable; the series appears with
+// the first call, so nodes without Redis do not report it.
+func (m *Metrics) RedisUp(up bool) {
+	m.registerRedis.Do(func() { m.Registry.MustRegister(m.redisUp, m.fallbacks) })
+	if up {
+		m.redisUp.Set(1)
+	} else {
+		m.redisUp.Set(0)
+	}
+}
+
+// FilterMatched counts a request that matched a request filter.
+func (m *Metrics) FilterMatched(name string, blocked bool) {
+	action := "logged"
+	if blocked {
+		action = "blocked"
+	}
+	m.filterMatches.WithLabelValues(name, action).Inc()
+}
+
+// RateLimitFallback counts a request decided without Redis.
+func (m *Metrics) RateLimitFallback(mode string) { m.fallbacks.WithLabelValues(mode).Inc() }
 
 // commonCodes get a lock-free slot per route; other codes take the
 // CounterVec's own (locked) lookup, which is fine for rare statuses.

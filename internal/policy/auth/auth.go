@@ -23,15 +23,31 @@ type Injector interface {
 	InjectedHeaders() []string
 }
 
+// Challenger is a Method that names itself in the WWW-Authenticate header
+// of a 401 (RFC 9110 section 11.6.1).
+type Challenger interface {
+	Challenge() string
+}
+
 // New returns the middleware that admits a request when one of methods
 // authenticates it, and answers 401 otherwise. With anonymous set (the
 // config's [none]) every request passes as no consumer.
 func New(methods []Method, anonymous bool) pipeline.Middleware {
 	var protected []string
+	var challenges []string
 	for _, m := range methods {
 		if in, ok := m.(Injector); ok {
 			protected = append(protected, in.InjectedHeaders()...)
 		}
+		if c, ok := m.(Challenger); ok {
+			challenges = append(challenges, c.Challenge())
+		}
+	}
+	refusal := pipeline.ErrUnauthorized
+	if len(challenges) > 0 {
+		e := *pipeline.ErrUnauthorized
+		e.Header = http.Header{"Www-Authenticate": challenges}
+		refusal = &e
 	}
 	return func(next pipeline.Handler) pipeline.Handler {
 		if anonymous {
@@ -47,7 +63,7 @@ func New(methods []Method, anonymous bool) pipeline.Middleware {
 					return next.Serve(w, r, x)
 				}
 			}
-			return pipeline.ErrUnauthorized
+			return refusal
 		})
 	}
 }

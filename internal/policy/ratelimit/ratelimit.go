@@ -16,16 +16,18 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/portico-gw/portico/internal/pipeline"
 )
 
-// Limit is one compiled limit of a route.
+// Limit is one compiled limit of a route or plan.
 type Limit struct {
 	Limit  int
 	Window time.Duration
-	// By is consumer, ip or route.
-	By    string
+	// By is consumer, ip, route or header.
+	By string
+	// Header is the canonical name of the header counted by (By header).
+	Header string
+	// id names the limit's state, here and in Redis.
+	id    string
 	table *table
 }
 
@@ -34,6 +36,7 @@ const (
 	ByConsumer = "consumer"
 	ByIP       = "ip"
 	ByRoute    = "route"
+	ByHeader   = "header"
 )
 
 // Tables keeps limit state across config reloads: a route whose limit did
@@ -47,9 +50,11 @@ type Tables struct {
 func NewTables() *Tables { return &Tables{tables: map[string]*table{}} }
 
 // Limit returns the compiled limit for a route's limit, sharing state with
-// the same limit of the previous config. id identifies the route.
-func (ts *Tables) Limit(id string, limit int, window time.Duration, by string) *Limit {
-	key := id + "|" + strconv.Itoa(limit) + "|" + window.String() + "|" + by
+// the same limit of the previous config. id identifies the route (or plan)
+// and the limit's place in its list; header is for by header.
+func (ts *Tables) Limit(id string, limit int, window time.Duration, by, header string) *Limit {
+	header = http.CanonicalHeaderKey(header)
+	key := id + "|" + strconv.Itoa(limit) + "|" + window.String() + "|" + by + "|" + header
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	t := ts.tables[key]
@@ -58,7 +63,7 @@ func (ts *Tables) Limit(id string, limit int, window time.Duration, by string) *
 		ts.tables[key] = t
 	}
 	t.used = true
-	return &Limit{Limit: limit, Window: window, By: by, table: t}
+	return &Limit{Limit: limit, Window: window, By: by, Header: header, id: key, table: t}
 }
 
 // Retain stops and forgets the tables the newest config did not ask for.
@@ -172,10 +177,7 @@ type verdict struct {
 
 // take asks limit l for one request of key k at now (Unix nanoseconds).
 func (l *Limit) take(k key, now int64) verdict {
-	interval := int64(l.Window) / int64(l.Limit)
-	if interval <= 0 {
-		interval = 1
-	}
+	interval := l.interval()
 	window := interval * int64(l.Limit)
 	p := l.table.tat(k)
 	for {
@@ -191,45 +193,14 @@ func (l *Limit) take(k key, now int64) verdict {
 	}
 }
 
-// ErrLimited is the 429 answer; Retry-After is added per request.
-var errLimited = &pipeline.Error{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: "too many requests; retry after the time in Retry-After"}
+// refund gives back one request taken from key k by take: GCRA's state
+// is the sum of the intervals taken, so removing one is exact.
+func (l *Limit) refund(k key) {
+	l.table.tat(k).Add(-l.interval())
+}
 
-// New returns the middleware enforcing limits, all of them: a request
-// passes only when each has room, and every response of the route carries
-// RateLimit-Limit, -Remaining and -Reset for the limit closest to refusing.
-func New(limits []*Limit) pipeline.Middleware {
-	return func(next pipeline.Handler) pipeline.Handler {
-		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request, x *pipeline.Exchange) error {
-			now := time.Now().UnixNano()
-			var worst verdict
-			var worstLimit *Limit
-			for _, l := range limits {
-				var k key
-				switch l.By {
-				case ByConsumer:
-					k.s = x.Consumer
-				case ByIP:
-					k.a = x.ClientIP
-				}
-				v := l.take(k, now)
-				if worstLimit == nil || !v.ok || v.remaining < worst.remaining && worst.ok {
-					worst, worstLimit = v, l
-				}
-				if !v.ok {
-					break
-				}
-			}
-			h := w.Header()
-			h["Ratelimit-Limit"] = []string{strconv.Itoa(worstLimit.Limit)}
-			h["Ratelimit-Remaining"] = []string{strconv.Itoa(worst.remaining)}
-			h["Ratelimit-Reset"] = []string{strconv.FormatInt(ceilSeconds(worst.reset), 10)}
-			if !worst.ok {
-				h["Retry-After"] = []string{strconv.FormatInt(max(ceilSeconds(worst.retry), 1), 10)}
-				return errLimited
-			}
-			return next.Serve(w, r, x)
-		})
-	}
+func (l *Limit) interval() int64 {
+	return max(int64(l.Window)/int64(l.Limit), 1)
 }
 
 func ceilSeconds(d time.Duration) int64 {

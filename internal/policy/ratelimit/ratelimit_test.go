@@ -10,7 +10,7 @@ import (
 func limit(t *testing.T, n int, w time.Duration) *Limit {
 	ts := NewTables()
 	t.Cleanup(ts.Close)
-	return ts.Limit("test", n, w, ByRoute)
+	return ts.Limit("test", n, w, ByRoute, "")
 }
 
 // TestGCRA drives one key with a request every millisecond for five
@@ -108,16 +108,16 @@ func TestTablesSurviveReloads(t *testing.T) {
 	t.Parallel()
 	ts := NewTables()
 	defer ts.Close()
-	a := ts.Limit("api/r/0", 1, time.Minute, ByIP)
+	a := ts.Limit("api/r/0", 1, time.Minute, ByIP, "")
 	ts.Retain()
 	now := time.Now().UnixNano()
 	a.take(key{}, now)
-	b := ts.Limit("api/r/0", 1, time.Minute, ByIP) // the next config, same limit
+	b := ts.Limit("api/r/0", 1, time.Minute, ByIP, "") // the next config, same limit
 	ts.Retain()
 	if b.take(key{}, now).ok {
 		t.Fatal("a reload reset the limit")
 	}
-	c := ts.Limit("api/r/0", 2, time.Minute, ByIP) // changed limit: fresh state
+	c := ts.Limit("api/r/0", 2, time.Minute, ByIP, "") // changed limit: fresh state
 	ts.Retain()
 	if !c.take(key{}, now).ok {
 		t.Fatal("a changed limit kept the old state")
@@ -130,7 +130,7 @@ func TestTablesSurviveReloads(t *testing.T) {
 func BenchmarkTake(b *testing.B) {
 	ts := NewTables()
 	defer ts.Close()
-	l := ts.Limit("bench", 1_000_000_000, time.Second, ByConsumer)
+	l := ts.Limit("bench", 1_000_000_000, time.Second, ByConsumer, "")
 	b.ReportAllocs()
 	for b.Loop() {
 		l.take(key{s: "acme"}, time.Now().UnixNano())

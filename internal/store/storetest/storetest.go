@@ -51,6 +51,7 @@ func Run(t *testing.T, b Backend) {
 		"Tokens":               testTokens,
 		"ConsumerKeys":         testConsumerKeys,
 		"CrashDuringPublishes": testCrash,
+		"QuotaUsage":           testQuotaUsage,
 	}
 	for name, f := range tests {
 		t.Run(name, func(t *testing.T) {
