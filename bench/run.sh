@@ -29,6 +29,11 @@ if ! need wrk || ! need nginx; then
 	apt-get update -qq >/dev/null
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light >/dev/null
 fi
+if ! need redis-server; then
+	echo "installing redis-server from Debian's packages..." >&2
+	apt-get update -qq >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi
 if [ ! -x "$BIN/vegeta" ]; then
 	echo "installing vegeta from the Go module proxy..." >&2
 	GOBIN=$BIN go install github.com/tsenart/vegeta/v12@v12.13.0
@@ -79,6 +84,11 @@ TOKEN=$("$BIN/jwtgen" -jwks "$TMP/jwks.json")
 sed "s|JWKS_FILE|$TMP/jwks.json|" bench/portico-jwt.yaml >"$TMP/portico-jwt.yaml"
 "$BIN/portico" serve --config "$TMP/portico-jwt.yaml" --data-dir "$TMP/datajwt" \
 	--proxy-addr 127.0.0.1:9908 --admin-addr 127.0.0.1:9909 >"$TMP/portico-jwt.log" 2>&1 & pids+=($!)
+# The same route with its rate limit kept in a Redis of its own: one
+# round trip per request.
+redis-server --port 9910 --bind 127.0.0.1 --save "" --appendonly no --dir "$TMP" >/dev/null & pids+=($!)
+"$BIN/portico" serve --config "$TMP/portico-jwt.yaml" --data-dir "$TMP/dataredis" --redis redis://127.0.0.1:9910/0 \
+	--proxy-addr 127.0.0.1:9911 --admin-addr 127.0.0.1:9912 >"$TMP/portico-redis.log" 2>&1 & pids+=($!)
 
 declare -A URL=(
 	[direct]=http://127.0.0.1:9901/7
@@ -87,17 +97,18 @@ declare -A URL=(
 	[portico]=http://127.0.0.1:9904/orders/7
 	[portico-10k]=http://127.0.0.1:9906/orders/7
 	[portico-jwt]=http://127.0.0.1:9908/orders/7
+	[portico-redis]=http://127.0.0.1:9911/orders/7
 )
-TARGETS=(direct nginx net/http portico portico-10k portico-jwt)
+TARGETS=(direct nginx net/http portico portico-10k portico-jwt portico-redis)
 # auth_for TARGET prints the credential header a target needs.
-auth_for() { if [ "$1" = portico-jwt ]; then echo "Authorization: Bearer $TOKEN"; else echo "X-API-Key: $KEY"; fi; }
+auth_for() { case "$1" in portico-jwt | portico-redis) echo "Authorization: Bearer $TOKEN" ;; *) echo "X-API-Key: $KEY" ;; esac; }
 
 for t in "${TARGETS[@]}"; do
 	for _ in $(seq 50); do
 		curl -fs -o /dev/null -H "$(auth_for "$t")" "${URL[$t]}" && break
 		sleep 0.1
 	done
-	curl -fs -o /dev/null -H "$(auth_for "$t")" "${URL[$t]}" || { echo "$t is not answering" >&2; cat "$TMP/portico.log" "$TMP/portico-jwt.log" >&2; exit 1; }
+	curl -fs -o /dev/null -H "$(auth_for "$t")" "${URL[$t]}" || { echo "$t is not answering" >&2; cat "$TMP/portico.log" "$TMP/portico-jwt.log" "$TMP/portico-redis.log" >&2; exit 1; }
 done
 
 # to_ms converts wrk's "1.23ms" / "456.00us" / "1.02s" to milliseconds.
@@ -123,14 +134,14 @@ med() { tr ' ' '\n' <<<"$1" | grep -v '^$' | median; }
 	echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2}')"
 	echo "$(go version | cut -d' ' -f3), $(nginx -v 2>&1 | cut -d' ' -f3), wrk -t1 -c$CONNS -d${DURATION}s, median of $ROUNDS rounds"
 	echo
-	printf "%-12s %12s %10s %10s\n" target "req/s" "p50 ms" "p99 ms"
+	printf "%-14s %12s %10s %10s\n" target "req/s" "p50 ms" "p99 ms"
 	for t in "${TARGETS[@]}"; do
-		printf "%-12s %12.0f %10s %10s\n" "$t" "$(med "${RPS[$t]}")" "$(med "${P50[$t]}")" "$(med "${P99[$t]}")"
+		printf "%-14s %12.0f %10s %10s\n" "$t" "$(med "${RPS[$t]}")" "$(med "${P50[$t]}")" "$(med "${P99[$t]}")"
 	done
 	echo
-	d=$(med "${RPS[direct]}"); n=$(med "${RPS[nginx]}"); s=$(med "${RPS[net/http]}"); p=$(med "${RPS[portico]}"); k=$(med "${RPS[portico-10k]}"); j=$(med "${RPS[portico-jwt]}")
-	awk -v d="$d" -v n="$n" -v s="$s" -v p="$p" -v k="$k" -v j="$j" 'BEGIN {
-		printf "portico/nginx        %.2f\nportico/direct       %.2f\nnginx/direct         %.2f\nnet/http/nginx       %.2f\n10k routes/10 routes %.2f\njwt+limit/nginx      %.2f\n", p/n, p/d, n/d, s/n, k/p, j/n }'
+	d=$(med "${RPS[direct]}"); n=$(med "${RPS[nginx]}"); s=$(med "${RPS[net/http]}"); p=$(med "${RPS[portico]}"); k=$(med "${RPS[portico-10k]}"); j=$(med "${RPS[portico-jwt]}"); r=$(med "${RPS[portico-redis]}")
+	awk -v d="$d" -v n="$n" -v s="$s" -v p="$p" -v k="$k" -v j="$j" -v r="$r" 'BEGIN {
+		printf "portico/nginx        %.2f\nportico/direct       %.2f\nnginx/direct         %.2f\nnet/http/nginx       %.2f\n10k routes/10 routes %.2f\njwt+limit/nginx      %.2f\njwt+redis limit/nginx %.2f\n", p/n, p/d, n/d, s/n, k/p, j/n, r/n }'
 } | tee "$TMP/summary.txt"
 
 # Latency at half of Portico's peak rate, Portico against the upstream

@@ -87,6 +87,8 @@ func serve(ctx context.Context, args []string, getenv func(string) (string, bool
 	configPath := f.string("config", "PORTICO_CONFIG", "", "declarative config file (YAML, version 1); reloaded on change and on SIGHUP")
 	dataDir := f.string("data-dir", "PORTICO_DATA_DIR", "./portico-data", "directory for the embedded store and local state")
 	proxyAddr := f.string("proxy-addr", "PORTICO_PROXY_ADDR", "127.0.0.1:8080", "address of the gateway (API traffic)")
+	tlsCert := f.string("proxy-tls-cert", "PORTICO_PROXY_TLS_CERT", "", "PEM certificate (chain) for serving the gateway over HTTPS; with --proxy-tls-key")
+	tlsKey := f.string("proxy-tls-key", "PORTICO_PROXY_TLS_KEY", "", "PEM private key of --proxy-tls-cert")
 	adminAddr := f.string("admin-addr", "PORTICO_ADMIN_ADDR", "127.0.0.1:9080", "address of /healthz, /readyz, /metrics and the admin API")
 	portalAddr := f.string("portal-addr", "PORTICO_PORTAL_ADDR", "127.0.0.1:9090", "address of the developer portal (not served by this version yet; upstreams may not point at it)")
 	store := f.string("store", "PORTICO_STORE", "", "store URL: empty for SQLite in the data dir, or postgres://…")
@@ -100,6 +102,9 @@ func serve(ctx context.Context, args []string, getenv func(string) (string, bool
 	}
 	if *store != "" && !strings.HasPrefix(*store, "postgres://") && !strings.HasPrefix(*store, "postgresql://") {
 		return &exitError{code: 2, err: errors.New("--store: give a postgres:// URL, or leave it empty for the embedded SQLite store in --data-dir")}
+	}
+	if (*tlsCert == "") != (*tlsKey == "") {
+		return &exitError{code: 2, err: errors.New("--proxy-tls-cert and --proxy-tls-key go together")}
 	}
 	// Flags that later versions fill in are accepted, and said to be unused,
 	// so that nobody believes they took effect.
@@ -119,6 +124,8 @@ func serve(ctx context.Context, args []string, getenv func(string) (string, bool
 		NodeName:     *nodeName,
 		AdminToken:   *adminToken,
 		ProxyAddr:    *proxyAddr,
+		ProxyTLSCert: *tlsCert,
+		ProxyTLSKey:  *tlsKey,
 		AdminAddr:    *adminAddr,
 		PortalAddr:   *portalAddr,
 		Demo:         *demoOn,

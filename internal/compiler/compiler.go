@@ -28,6 +28,7 @@ import (
 	"github.com/portico-gw/portico/internal/policy/cors"
 	"github.com/portico-gw/portico/internal/policy/filter"
 	"github.com/portico-gw/portico/internal/policy/jwt"
+	"github.com/portico-gw/portico/internal/policy/mtls"
 	"github.com/portico-gw/portico/internal/policy/ratelimit"
 	"github.com/portico-gw/portico/internal/proxy"
 	"github.com/portico-gw/portico/internal/telemetry"
@@ -131,6 +132,16 @@ func Compile(name string, cfg *config.Config, rt Runtime) (*Compiled, error) {
 				}
 			}
 			m, err := basic.New(p.Realm, users)
+			if err != nil {
+				return nil, fmt.Errorf("auth policy %q: %w", p.Name, err)
+			}
+			methods[p.Name] = m
+		case "mtls":
+			ca, err := os.ReadFile(p.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("auth policy %q: ca_file: %w", p.Name, err)
+			}
+			m, err := mtls.New(ca, p.ConsumerFrom, groups)
 			if err != nil {
 				return nil, fmt.Errorf("auth policy %q: %w", p.Name, err)
 			}

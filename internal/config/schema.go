@@ -252,8 +252,9 @@ type RateLimit struct {
 type AuthPolicy struct {
 	// Name is unique and must not be "none" or "api_key".
 	Name string `yaml:"name,omitempty" json:"name,omitempty"`
-	// Type is "api_key", "jwt" or "basic" (HTTP Basic with the consumers'
-	// basic credentials; Realm names the realm in WWW-Authenticate).
+	// Type is "api_key", "jwt", "basic" (HTTP Basic with the consumers'
+	// basic credentials) or "mtls" (the client certificate of a TLS
+	// connection; the proxy listens with TLS when given a certificate).
 	Type string `yaml:"type,omitempty" json:"type,omitempty"`
 	// Header is, for api_key, the header that carries the key.
 	// Default X-API-Key.
@@ -265,6 +266,12 @@ type AuthPolicy struct {
 	// Realm is, for basic, the realm announced in WWW-Authenticate.
 	// Default "portico".
 	Realm string `yaml:"realm,omitempty" json:"realm,omitempty"`
+	// CAFile is, for mtls, a PEM file of the certificate authorities that
+	// client certificates must chain to (read when the config is
+	// compiled). ConsumerFrom names the consumer: "subject_cn" (default),
+	// "san_dns", "san_email" or "san_uri" (the first such name).
+	CAFile       string `yaml:"ca_file,omitempty" json:"ca_file,omitempty"`
+	ConsumerFrom string `yaml:"consumer_from,omitempty" json:"consumer_from,omitempty"`
 	// For type jwt, exactly one key source: JWKSURL, Discovery (the
 	// issuer's /.well-known/openid-configuration names the key set), or
 	// JWKSFile (a key set on disk, read when the config is compiled). Key

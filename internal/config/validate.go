@@ -262,10 +262,19 @@ func (v *validator) authPolicy(p string, a AuthPolicy) {
 		if a.Realm != "" && (!isPrintableASCII(strings.ReplaceAll(a.Realm, " ", "_")) || strings.Contains(a.Realm, `"`)) {
 			v.errorf(p+".realm", "a realm is printable ASCII without quotes")
 		}
+	case "mtls":
+		if a.CAFile == "" {
+			v.errorf(p, "an mtls policy needs ca_file, the PEM certificates of the authorities client certificates chain to")
+		}
+		switch a.ConsumerFrom {
+		case "", "subject_cn", "san_dns", "san_email", "san_uri":
+		default:
+			v.errorf(p+".consumer_from", "%q is not subject_cn, san_dns, san_email or san_uri", a.ConsumerFrom)
+		}
 	case "":
-		v.errorf(p+".type", "missing; write type: api_key, jwt or basic")
+		v.errorf(p+".type", "missing; write type: api_key, jwt, basic or mtls")
 	default:
-		v.errorf(p+".type", "%q is not an auth policy type; use api_key, jwt or basic", a.Type)
+		v.errorf(p+".type", "%q is not an auth policy type; use api_key, jwt, basic or mtls", a.Type)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/portico-gw/portico/internal/compiler"
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/gateway"
+	"github.com/portico-gw/portico/internal/policy/ratelimit"
 	"github.com/portico-gw/portico/internal/proxy"
 	"github.com/portico-gw/portico/internal/telemetry"
 )
@@ -137,5 +138,55 @@ func BenchmarkProxyRequest(b *testing.B) {
 				g.ServeHTTP(w, r)
 			}
 		})
+	}
+}
+
+// BenchmarkProxyRequestJWT is the bench harness's jwt route in process: an
+// RS256 token (verified once, then served from the token cache), a rate
+// limit per consumer, the proxy and the access log.
+func BenchmarkProxyRequestJWT(b *testing.B) {
+	iss := newFileIssuer(b)
+	up := rawUpstream(b)
+	cfg := `
+version: 1
+upstreams:
+  - name: orders
+    targets: [{url: "` + up + `"}]
+auth_policies:
+  - {name: idp, type: jwt, jwks_file: "` + iss.file + `", issuer: https://id.bench, audience: orders, algorithms: [RS256]}
+apis:
+  - name: orders
+    base_path: /orders
+    upstream: orders
+    auth: [idp]
+    routes:
+      - name: get-order
+        methods: [GET]
+        path: /{id}
+        rate_limit: {limit: 1000000000, window: 1s}
+`
+	f, err := config.Parse("bench.yaml", []byte(cfg), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	metrics := telemetry.NewMetrics()
+	alog := telemetry.NewAccessLog(&lockedDiscard{}, 1<<40)
+	rt := compiler.Runtime{Pools: proxy.NewPools(), Metrics: metrics, Tunnels: proxy.NewTunnels(), RateLimits: ratelimit.NewTables()}
+	c, err := compiler.Compile("bench.yaml", f.Config, rt)
+	if err != nil {
+		b.Fatal(err)
+	}
+	g := gateway.New(metrics, alog)
+	c.Activate(g)
+	b.Cleanup(func() { rt.Pools.Close(); rt.RateLimits.Close() })
+	r := benchRequest()
+	r.Header.Del("X-API-Key")
+	r.Header.Set("Authorization", "Bearer "+iss.sign(b, map[string]any{"sub": "bench", "iss": "https://id.bench", "aud": "orders"}))
+	w := &discardWriter{h: http.Header{}}
+	g.ServeHTTP(w, r)
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		g.ServeHTTP(w, r)
 	}
 }

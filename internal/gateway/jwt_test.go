@@ -209,7 +209,7 @@ type fileIssuer struct {
 	file string
 }
 
-func newFileIssuer(t *testing.T) *fileIssuer {
+func newFileIssuer(t testing.TB) *fileIssuer {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -225,7 +225,7 @@ func newFileIssuer(t *testing.T) *fileIssuer {
 
 // sign returns an RS256 token of claims, valid for an hour unless claims
 // set exp.
-func (i *fileIssuer) sign(t *testing.T, claims map[string]any) string {
+func (i *fileIssuer) sign(t testing.TB, claims map[string]any) string {
 	t.Helper()
 	if _, ok := claims["exp"]; !ok {
 		claims["exp"] = time.Now().Add(time.Hour).Unix()

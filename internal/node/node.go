@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"github.com/portico-gw/portico/internal/store"
@@ -46,7 +47,12 @@ type Options struct {
 	// RedisURL, when set, keeps rate limits and quotas in Redis.
 	RedisURL  string
 	ProxyAddr string
-	AdminAddr string
+	// ProxyTLSCert and ProxyTLSKey, when set, make the proxy listener
+	// serve HTTPS (HTTP/1.1 over TLS 1.2 or later) with this PEM
+	// certificate and key, asking clients for a certificate that mtls
+	// auth policies verify.
+	ProxyTLSCert, ProxyTLSKey string
+	AdminAddr                 string
 	// PortalAddr is the developer portal's address; upstreams may not
 	// point at it (nor at AdminAddr) unless the group's settings allow it.
 	PortalAddr string
@@ -168,9 +174,27 @@ func Run(ctx context.Context, o Options) error {
 	var ready atomic.Bool
 	ready.Store(true)
 
+	var tlsConf *tls.Config
+	if o.ProxyTLSCert != "" || o.ProxyTLSKey != "" {
+		cert, err := tls.LoadX509KeyPair(o.ProxyTLSCert, o.ProxyTLSKey)
+		if err != nil {
+			return fmt.Errorf("proxy TLS certificate: %w", err)
+		}
+		tlsConf = &tls.Config{
+			Certificates: []tls.Certificate{cert},
+			MinVersion:   tls.VersionTLS12,
+			// Asked, not verified here: each mtls policy verifies the
+			// certificate against its own authorities.
+			ClientAuth: tls.RequestClientCert,
+			NextProtos: []string{"http/1.1"},
+		}
+	}
 	proxyLn, err := lc.Listen(ctx, "tcp", o.ProxyAddr)
 	if err != nil {
 		return fmt.Errorf("proxy address: %w", err)
+	}
+	if tlsConf != nil {
+		proxyLn = tls.NewListener(proxyLn, tlsConf)
 	}
 	adminLn, err := lc.Listen(ctx, "tcp", o.AdminAddr)
 	if err != nil {

@@ -28,6 +28,7 @@ type Limit struct {
 	Header string
 	// id names the limit's state, here and in Redis.
 	id    string
+	text  string // Limit in decimal, for RateLimit-Limit
 	table *table
 }
 
@@ -63,7 +64,7 @@ func (ts *Tables) Limit(id string, limit int, window time.Duration, by, header s
 		ts.tables[key] = t
 	}
 	t.used = true
-	return &Limit{Limit: limit, Window: window, By: by, Header: header, id: key, table: t}
+	return &Limit{Limit: limit, Window: window, By: by, Header: header, id: key, text: strconv.Itoa(limit), table: t}
 }
 
 // Retain stops and forgets the tables the newest config did not ask for.
