@@ -7,12 +7,15 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/policy/ratelimit"
 	"github.com/portico-gw/portico/internal/store"
 )
 
@@ -38,7 +41,16 @@ type API struct {
 	// OwnAddrs are the node's admin and portal listeners, which upstreams
 	// may not point at unless a group's settings allow it.
 	OwnAddrs []string
+	// Refusals, when not nil, limits the refused calls of each client
+	// address (a token guesser, a misconfigured script): past the limit
+	// they are answered 429 without an audit entry, so a flood cannot grow
+	// the audit log. Calls with a valid token are never held back by it.
+	Refusals *ratelimit.Limiter
 }
+
+// RefusalLimit is how many refused admin calls a client address may make
+// per minute, burst included, before they are answered 429 unaudited.
+const RefusalLimit = 30
 
 // principal is the caller a token identifies.
 type principal struct {
@@ -140,6 +152,15 @@ func (a *API) route(need string, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		group := r.PathValue("group")
 		deny := func(e *apiError, actor string) {
+			if a.Refusals != nil {
+				host, _, _ := net.SplitHostPort(r.RemoteAddr)
+				if ok, retry := a.Refusals.Allow(host, time.Now()); !ok {
+					w.Header().Set("Retry-After", strconv.Itoa(max(int((retry+time.Second-1)/time.Second), 1)))
+					writeError(w, r, errorf(http.StatusTooManyRequests, "rate_limited",
+						"too many refused calls from this address; retry after the time in Retry-After"))
+					return
+				}
+			}
 			_ = a.Store.AppendAudit(r.Context(), store.AuditEntry{
 				Actor: actor, Action: r.Method + " " + r.URL.Path, Group: group, Outcome: "denied", Detail: e.Message,
 			})

@@ -13,8 +13,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/portico-gw/portico/internal/admin"
+	"github.com/portico-gw/portico/internal/policy/ratelimit"
 	"github.com/portico-gw/portico/internal/store"
 	"github.com/portico-gw/portico/internal/store/sqlite"
 	"github.com/portico-gw/portico/internal/telemetry"
@@ -46,7 +48,9 @@ func newServer(t *testing.T, fileMode string) *server {
 		t.Fatal(err)
 	}
 	s := &server{t: t, st: st, seen: sharedResponses}
-	api := &admin.API{Store: st, Notify: func() { s.notified.Add(1) }, FileMode: fileMode, FileGroup: "default"}
+	refusals := ratelimit.NewLimiter(admin.RefusalLimit, time.Minute)
+	t.Cleanup(refusals.Close)
+	api := &admin.API{Store: st, Notify: func() { s.notified.Add(1) }, FileMode: fileMode, FileGroup: "default", Refusals: refusals}
 	var ready atomic.Bool
 	ready.Store(true)
 	srv := httptest.NewServer(admin.Handler(telemetry.NewMetrics(), &ready, api))
@@ -158,6 +162,31 @@ func TestAuthentication(t *testing.T) {
 	revs, _ := s.st.Revisions(context.Background(), "default", 0, 10)
 	if len(revs) != 1 {
 		t.Errorf("%d revisions; only the publisher's publish may have created one", len(revs))
+	}
+}
+
+// TestRefusalFlood: a client guessing tokens gets 30 refusals a minute,
+// each audited, then 429s that write nothing; a valid token still works.
+func TestRefusalFlood(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, "")
+	got := map[int]int{}
+	for range admin.RefusalLimit + 10 {
+		code, body, h := s.call("ptk_guess", "GET", "/admin/v1/groups", "", "")
+		got[code]++
+		if code == 429 && (errCode(body) != "rate_limited" || h.Get("Retry-After") == "") {
+			t.Fatalf("429 without its code or Retry-After: %v %v", body, h)
+		}
+	}
+	if got[401] != admin.RefusalLimit || got[429] != 10 {
+		t.Fatalf("answers %v, want %d × 401 then 10 × 429", got, admin.RefusalLimit)
+	}
+	code, audit, _ := s.call(rootToken, "GET", "/admin/v1/audit?outcome=denied&limit=100", "", "")
+	if code != 200 {
+		t.Fatalf("a valid token was held back: %d", code)
+	}
+	if n := len(audit["entries"].([]any)); n != admin.RefusalLimit {
+		t.Fatalf("%d denied audit entries, want %d: the flood past the limit must not grow the log", n, admin.RefusalLimit)
 	}
 }
 

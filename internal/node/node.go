@@ -218,8 +218,10 @@ func Run(ctx context.Context, o Options) error {
 	go func() { defer wg.Done(); flushQuotas(wctx, rt.Quotas, st, log) }()
 
 	proxySrv := gateway.NewServer(gw)
+	refusals := ratelimit.NewLimiter(admin.RefusalLimit, time.Minute)
+	defer refusals.Close()
 	api := &admin.API{Store: st, Notify: a.Notify, FileMode: o.ConfigPath, FileGroup: Group,
-		OwnAddrs: []string{adminLn.Addr().String(), o.PortalAddr}}
+		OwnAddrs: []string{adminLn.Addr().String(), o.PortalAddr}, Refusals: refusals}
 	adminSrv := gateway.NewServer(admin.Handler(metrics, &ready, api))
 	errc := make(chan error, 2)
 	go func() { errc <- gateway.Serve(ctx, proxySrv, proxyLn, o.DrainTimeout) }()

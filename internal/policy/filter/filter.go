@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/portico-gw/portico/internal/pipeline"
 )
@@ -65,7 +66,8 @@ func (f *Rule) matches(r *http.Request, x *pipeline.Exchange) bool {
 	case f.methods != nil:
 		return slices.Contains(f.methods, r.Method)
 	case f.path != nil:
-		return f.path.MatchString(x.Path) || f.path.MatchString(r.RequestURI)
+		raw, _, _ := strings.Cut(r.RequestURI, "?")
+		return f.path.MatchString(x.Path) || f.path.MatchString(raw)
 	case f.query != nil:
 		q := r.URL.RawQuery
 		if f.query.MatchString(q) {

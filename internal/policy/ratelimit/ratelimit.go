@@ -207,3 +207,26 @@ func (l *Limit) interval() int64 {
 func ceilSeconds(d time.Duration) int64 {
 	return int64((d + time.Second - 1) / time.Second)
 }
+
+// Limiter is one standalone in-process limit keyed by a string, for
+// Portico's own endpoints (the admin API's refused calls, say).
+type Limiter struct {
+	ts *Tables
+	l  *Limit
+}
+
+// NewLimiter returns a limit of limit requests per window and key.
+func NewLimiter(limit int, window time.Duration) *Limiter {
+	ts := NewTables()
+	return &Limiter{ts: ts, l: ts.Limit("limiter", limit, window, ByConsumer, "")}
+}
+
+// Allow takes one request of k at now, or says how long until one would
+// pass.
+func (l *Limiter) Allow(k string, now time.Time) (ok bool, retry time.Duration) {
+	v := l.l.take(key{s: k}, now.UnixNano())
+	return v.ok, v.retry
+}
+
+// Close stops the limiter's sweeper.
+func (l *Limiter) Close() { l.ts.Close() }

@@ -229,7 +229,7 @@ func (r *Remote) take(ctx context.Context, checks []check, quota *Quota, consume
 	var s *span
 	if quota != nil {
 		s = quota.span(now)
-		keys = append(keys, r.prefix+"q:"+consumer+":"+s.key)
+		keys = append(keys, r.prefix+"q:"+strconv.Quote(consumer)+":"+s.key)
 		// Keep the count a day past the period, for late readers.
 		args = append(args, quota.Limit, int64(s.end.Sub(now)/time.Second)+86400)
 	}
