@@ -342,22 +342,7 @@ func TestLiveKeys(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "portico.yaml")
 	os.WriteFile(file, []byte(strings.Replace(upstreamConfig(up.URL), `"${ACME_KEY}"`, `"acme-key-0123456789"`, 1)), 0o644)
 	n := startNode(t, []string{"PORTICO_ADMIN_TOKEN=" + token}, "--config", file)
-	call := func(method, path, body string) map[string]any {
-		req, _ := http.NewRequest(method, "http://"+n.admin+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var m map[string]any
-		json.NewDecoder(resp.Body).Decode(&m)
-		if resp.StatusCode/100 != 2 {
-			t.Fatalf("%s %s: %d %v", method, path, resp.StatusCode, m)
-		}
-		return m
-	}
+	call := func(method, path, body string) map[string]any { return n.adminOK(token, method, path, body) }
 	call("POST", "/admin/v1/consumers", `{"name":"portal-user"}`)
 	k := call("POST", "/admin/v1/consumers/portal-user/keys", "")
 	secret := k["key"].(string)
@@ -384,6 +369,33 @@ func TestLiveKeys(t *testing.T) {
 	if status, _ := n.get("/api/x", "X-API-Key", "acme-key-0123456789"); status != 200 {
 		t.Fatalf("the config file's key: %d", status)
 	}
+}
+
+// adminCall sends an admin API request with token and returns the status
+// and the decoded JSON body.
+func (n *proc) adminCall(token, method, path, body string) (int, map[string]any) {
+	n.t.Helper()
+	req, _ := http.NewRequest(method, "http://"+n.admin+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
+// adminOK is adminCall for a call that must succeed.
+func (n *proc) adminOK(token, method, path, body string) map[string]any {
+	n.t.Helper()
+	code, m := n.adminCall(token, method, path, body)
+	if code/100 != 2 {
+		n.t.Fatalf("%s %s: %d %v", method, path, code, m)
+	}
+	return m
 }
 
 // TestStoreGoesAway takes PostgreSQL away from a running node (its database

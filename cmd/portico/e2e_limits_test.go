@@ -213,6 +213,53 @@ func TestQuotaSurvivesRestart(t *testing.T) {
 	}
 }
 
+// TestLivePlans: consumers created through the admin API get the plan
+// they name — its quota counts at once, without a publish — and one whose
+// plan the config lacks is refused rather than left unlimited.
+func TestLivePlans(t *testing.T) {
+	t.Parallel()
+	const token = "ptk_live-plans-token"
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	defer up.Close()
+	n := startNode(t, []string{"PORTICO_ADMIN_TOKEN=" + token}, "--config", writeConfig(t, limitsConfig(t, up.URL)))
+	n.adminOK(token, "POST", "/admin/v1/consumers", `{"name":"portal-gold","plan":"gold"}`)
+	n.adminOK(token, "POST", "/admin/v1/consumers", `{"name":"portal-x","plan":"platinum"}`)
+	gold := n.adminOK(token, "POST", "/admin/v1/consumers/portal-gold/keys", "")["key"].(string)
+	x := n.adminOK(token, "POST", "/admin/v1/consumers/portal-x/keys", "")["key"].(string)
+	// Keys are live within the node's refresh (notified at once).
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if s, _ := n.get("/api/free", "X-API-Key", gold); s == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the live key never worked")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for i := 1; i < 21; i++ {
+		s, body := n.get("/api/free", "X-API-Key", gold)
+		if i < 20 && s != 200 || i == 20 && (s != 429 || !strings.Contains(body, "quota_exceeded")) {
+			t.Fatalf("request %d of a gold consumer: %d %s", i+1, s, body)
+		}
+	}
+	if s, body := n.get("/api/free", "X-API-Key", x); s != 403 || !strings.Contains(body, "plan_unknown") {
+		t.Fatalf("a consumer whose plan the config lacks: %d %s", s, body)
+	}
+	n.adminOK(token, "PUT", "/admin/v1/consumers/portal-x", `{"plan":""}`)
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		s, _ := n.get("/api/free", "X-API-Key", x)
+		if s == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after its plan was removed: still %d", s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)

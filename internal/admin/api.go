@@ -223,6 +223,7 @@ func (a *API) Mount(mux *http.ServeMux) {
 	mux.Handle("PUT /admin/v1/groups/{group}/settings", a.route(RoleAdmin, a.putSettings))
 	mux.Handle("GET /admin/v1/consumers", a.route(RoleViewer, a.listConsumers))
 	mux.Handle("POST /admin/v1/consumers", a.route(RoleEditor, a.createConsumer))
+	mux.Handle("PUT /admin/v1/consumers/{name}", a.route(RoleEditor, a.updateConsumer))
 	mux.Handle("POST /admin/v1/consumers/{name}/keys", a.route(RoleEditor, a.createKey))
 	mux.Handle("DELETE /admin/v1/consumers/{name}/keys/{id}", a.route(RoleEditor, a.revokeKey))
 	mux.Handle("GET /admin/v1/tokens", a.route(RoleAdmin, a.listTokens))

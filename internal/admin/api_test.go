@@ -406,6 +406,29 @@ func TestConsumersAndKeys(t *testing.T) {
 	if code, _, _ := s.call(rootToken, "POST", "/admin/v1/consumers", "application/json", `{"name":"bad name"}`); code != 422 {
 		t.Errorf("a bad name: %d, want 422", code)
 	}
+	// Plans and groups: set at creation, changed later, live.
+	code, body, _ = s.call(rootToken, "POST", "/admin/v1/consumers", "application/json", `{"name":"globex","plan":"gold","groups":["partners"]}`)
+	if code != 201 || body["plan"] != "gold" || len(body["groups"].([]any)) != 1 {
+		t.Fatalf("create with a plan: %d %v", code, body)
+	}
+	notified0 := s.notified.Load()
+	code, body, _ = s.call(rootToken, "PUT", "/admin/v1/consumers/globex", "application/json", `{"plan":"silver","groups":[]}`)
+	if code != 200 || body["plan"] != "silver" || len(body["groups"].([]any)) != 0 || s.notified.Load() != notified0+1 {
+		t.Fatalf("update: %d %v", code, body)
+	}
+	for _, bad := range []struct {
+		path, body string
+		want       int
+	}{
+		{"/admin/v1/consumers/nobody", `{"plan":"gold"}`, 404},
+		{"/admin/v1/consumers/globex", `{"plan":"no such plan!"}`, 422},
+		{"/admin/v1/consumers/globex", `{"groups":["a b"]}`, 422},
+		{"/admin/v1/consumers/globex", `{"plan":"gold","extra":1}`, 400},
+	} {
+		if code, body, _ := s.call(rootToken, "PUT", bad.path, "application/json", bad.body); code != bad.want {
+			t.Errorf("PUT %s %s: %d %v, want %d", bad.path, bad.body, code, body, bad.want)
+		}
+	}
 	code, k1, _ := s.call(rootToken, "POST", "/admin/v1/consumers/acme/keys", "", "")
 	secret, _ := k1["key"].(string)
 	if code != 201 || !strings.HasPrefix(secret, "pk_") || len(secret) < 40 || k1["id"] == "" {
@@ -448,7 +471,7 @@ func TestConsumersAndKeys(t *testing.T) {
 	for _, e := range audit["entries"].([]any) {
 		actions = append(actions, e.(map[string]any)["action"].(string))
 	}
-	if strings.Join(actions, ",") != "key.revoke,key.rotate,key.create,consumer.create" {
+	if strings.Join(actions, ",") != "key.revoke,key.rotate,key.create,consumer.update,consumer.create,consumer.create" {
 		t.Errorf("audit %v", actions)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/portico-gw/portico/internal/store"
@@ -47,28 +48,92 @@ func (a *API) listConsumers(w http.ResponseWriter, r *http.Request, _ principal)
 		for _, k := range keys {
 			ks = append(ks, keyJSON(k))
 		}
-		out = append(out, map[string]any{"name": c.Name, "created_at": c.CreatedAt, "created_by": c.CreatedBy, "keys": ks})
+		m := consumerJSON(c)
+		m["keys"] = ks
+		out = append(out, m)
 	}
 	writeJSONStatus(w, http.StatusOK, map[string]any{"consumers": out})
 	return nil
 }
 
-func (a *API) createConsumer(w http.ResponseWriter, r *http.Request, p principal) *apiError {
-	var req struct {
-		Name string `json:"name"`
+func consumerJSON(c store.Consumer) map[string]any {
+	groups := c.Groups
+	if groups == nil {
+		groups = []string{}
 	}
+	m := map[string]any{"name": c.Name, "plan": c.Plan, "groups": groups, "created_by": c.CreatedBy}
+	if !c.CreatedAt.IsZero() {
+		m["created_at"] = c.CreatedAt
+	}
+	return m
+}
+
+// consumerFields are what a caller sets on a consumer.
+type consumerFields struct {
+	Name   string   `json:"name"`
+	Plan   string   `json:"plan"`
+	Groups []string `json:"groups"`
+}
+
+// check reports what is wrong with f (the name only when withName).
+func (f consumerFields) check(withName bool) *apiError {
+	var details []fieldDetail
+	if withName && !validName(f.Name) {
+		details = append(details, fieldDetail{Message: "name: 1-64 letters, digits, '.', '_' and '-'"})
+	}
+	if f.Plan != "" && !validName(f.Plan) {
+		details = append(details, fieldDetail{Message: "plan: the name of a plan of the config, or empty for none"})
+	}
+	for _, g := range f.Groups {
+		if !validName(g) {
+			details = append(details, fieldDetail{Message: "groups: " + strconv.Quote(g) + " is not a valid group name"})
+		}
+	}
+	if details != nil {
+		return &apiError{Status: http.StatusUnprocessableEntity, Code: "invalid_request", Message: "the consumer is not valid", Details: details}
+	}
+	return nil
+}
+
+func (a *API) createConsumer(w http.ResponseWriter, r *http.Request, p principal) *apiError {
+	var req consumerFields
 	if e := decodeJSON(r, &req); e != nil {
 		return e
 	}
-	if !validName(req.Name) {
-		return &apiError{Status: http.StatusUnprocessableEntity, Code: "invalid_request", Message: "the consumer is not valid",
-			Details: []fieldDetail{{Message: "name: 1-64 letters, digits, '.', '_' and '-'"}}}
+	if e := req.check(true); e != nil {
+		return e
 	}
-	c := store.Consumer{Name: req.Name, CreatedBy: p.name}
+	c := store.Consumer{Name: req.Name, Plan: req.Plan, Groups: req.Groups, CreatedBy: p.name}
 	if err := a.Store.CreateConsumer(r.Context(), c, store.AuditEntry{Actor: p.name, Action: "consumer.create"}); err != nil {
 		return storeError(err)
 	}
-	writeJSONStatus(w, http.StatusCreated, map[string]any{"name": req.Name, "created_by": p.name, "keys": []any{}})
+	m := consumerJSON(c)
+	m["keys"] = []any{}
+	writeJSONStatus(w, http.StatusCreated, m)
+	return nil
+}
+
+// updateConsumer answers PUT /admin/v1/consumers/{name}: the consumer's
+// plan and groups, effective on the gateways without a publish.
+func (a *API) updateConsumer(w http.ResponseWriter, r *http.Request, p principal) *apiError {
+	var req consumerFields
+	if e := decodeJSON(r, &req); e != nil {
+		return e
+	}
+	req.Name = r.PathValue("name")
+	if e := req.check(false); e != nil {
+		return e
+	}
+	c := store.Consumer{Name: req.Name, Plan: req.Plan, Groups: req.Groups}
+	if err := a.Store.UpdateConsumer(r.Context(), c, store.AuditEntry{Actor: p.name, Action: "consumer.update"}); err != nil {
+		return storeError(err)
+	}
+	if a.Notify != nil {
+		a.Notify()
+	}
+	m := consumerJSON(c)
+	delete(m, "created_by")
+	writeJSONStatus(w, http.StatusOK, m)
 	return nil
 }
 

@@ -51,6 +51,9 @@ type Runtime struct {
 	Quotas *ratelimit.Quotas
 	// Remote, when not nil, keeps rate limits and quotas in Redis.
 	Remote *ratelimit.Remote
+	// LivePlans are the plans of consumers managed through the admin API
+	// (nil: none).
+	LivePlans *ratelimit.LivePlans
 }
 
 // Compiled is a compiled config, ready to be activated.
@@ -260,7 +263,7 @@ func upstreamSpec(u config.Upstream) proxy.UpstreamSpec {
 // filters (the API's, then the route's), authentication, the consumer
 // allow-list, required groups and scopes, rate limits and quotas, the body
 // limit, then the proxy.
-func compileRoute(a config.API, r config.Route, upstreams map[string]*proxy.Upstream, methods map[string]auth.Method, plans map[string]*ratelimit.Plan, rt Runtime) (*gateway.Route, error) {
+func compileRoute(a config.API, r config.Route, upstreams map[string]*proxy.Upstream, methods map[string]auth.Method, plans compiledPlans, rt Runtime) (*gateway.Route, error) {
 	upName := r.Upstream
 	if upName == "" {
 		upName = a.Upstream
@@ -331,10 +334,13 @@ func compileRoute(a config.API, r config.Route, upstreams map[string]*proxy.Upst
 	if len(r.RequireScopes) > 0 {
 		mws = append(mws, access.RequireScopes(r.RequireScopes))
 	}
-	if len(r.RateLimit) > 0 || !anonymous && len(plans) > 0 {
+	// Authenticated routes check the caller's plan when the config has
+	// plans, or when consumers of the admin API may name one.
+	withPlans := !anonymous && (len(plans.byName) > 0 || rt.LivePlans != nil)
+	if len(r.RateLimit) > 0 || withPlans {
 		p := ratelimit.Policy{Remote: rt.Remote}
-		if !anonymous {
-			p.Plans = plans
+		if withPlans {
+			p.Plans, p.ByName, p.Live = plans.byConsumer, plans.byName, rt.LivePlans
 		}
 		for i, rl := range r.RateLimit {
 			by := rl.By
@@ -367,19 +373,26 @@ func compileRoute(a config.API, r config.Route, upstreams map[string]*proxy.Upst
 	}, nil
 }
 
-// compilePlans compiles the plans and returns them by consumer.
-func compilePlans(cfg *config.Config, rt Runtime, out *Compiled) (map[string]*ratelimit.Plan, error) {
+// compiledPlans are a config's plans, by name and by the config's
+// consumers.
+type compiledPlans struct {
+	byName, byConsumer map[string]*ratelimit.Plan
+}
+
+// compilePlans compiles the plans.
+func compilePlans(cfg *config.Config, rt Runtime, out *Compiled) (compiledPlans, error) {
+	var cp compiledPlans
 	if len(cfg.Plans) == 0 {
-		return nil, nil
+		return cp, nil
 	}
 	if rt.RateLimits == nil || rt.Quotas == nil {
-		return nil, fmt.Errorf("no rate limit or quota state in this runtime")
+		return cp, fmt.Errorf("no rate limit or quota state in this runtime")
 	}
 	loc := time.UTC
 	if cfg.QuotaTimeZone != "" {
 		l, err := time.LoadLocation(cfg.QuotaTimeZone)
 		if err != nil {
-			return nil, fmt.Errorf("quota_time_zone: %w", err)
+			return cp, fmt.Errorf("quota_time_zone: %w", err)
 		}
 		loc = l
 	}
@@ -401,10 +414,7 @@ func compilePlans(cfg *config.Config, rt Runtime, out *Compiled) (map[string]*ra
 			byConsumer[c.Name] = byName[c.Plan]
 		}
 	}
-	if len(byConsumer) == 0 {
-		return nil, nil
-	}
-	return byConsumer, nil
+	return compiledPlans{byName: byName, byConsumer: byConsumer}, nil
 }
 
 func prefixes(list []string) []netip.Prefix {

@@ -136,7 +136,7 @@ func TestSecuritySuite(t *testing.T) {
 		t.Fatalf("upstream saw consumer %q and Authorization %q", got.Header.Get("X-Consumer"), got.Header.Get("Authorization"))
 	}
 	const liveKey = "live-key-0123456789"
-	e.rt.LiveKeys.Set(apikey.NewLiveKeyring([]apikey.LiveKey{{Consumer: "acme", Digest: apikey.KeyDigest(liveKey)}}))
+	e.rt.LiveKeys.Set(apikey.NewLiveKeyring([]apikey.LiveKey{{Consumer: "acme", Digest: apikey.KeyDigest(liveKey)}}, nil))
 	for _, ok := range []struct {
 		path string
 		h    http.Header
@@ -156,7 +156,7 @@ func TestSecuritySuite(t *testing.T) {
 		}
 	}
 	// Revoke the live key, as the node does when the admin API revokes it.
-	e.rt.LiveKeys.Set(apikey.NewLiveKeyring(nil))
+	e.rt.LiveKeys.Set(apikey.NewLiveKeyring(nil, nil))
 	seen := len(rec.all())
 
 	bearer := func(tok string) http.Header { return hdr("Authorization", "Bearer "+tok) }

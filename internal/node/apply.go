@@ -289,7 +289,21 @@ func (a *applier) refreshKeys(ctx context.Context) error {
 		}
 		live = append(live, apikey.LiveKey{Consumer: k.Consumer, Digest: d, ExpiresAt: k.ExpiresAt})
 	}
-	a.rt.LiveKeys.Set(apikey.NewLiveKeyring(live))
+	consumers, err := a.st.Consumers(ctx)
+	if err != nil {
+		return err
+	}
+	groups, plans := map[string][]string{}, map[string]string{}
+	for _, c := range consumers {
+		if len(c.Groups) > 0 {
+			groups[c.Name] = c.Groups
+		}
+		if c.Plan != "" {
+			plans[c.Name] = c.Plan
+		}
+	}
+	a.rt.LiveKeys.Set(apikey.NewLiveKeyring(live, groups))
+	a.rt.LivePlans.Set(plans)
 	a.liveVersion = v
 	return nil
 }

@@ -122,7 +122,8 @@ func Run(ctx context.Context, o Options) error {
 		DialContext: (&net.Dialer{Timeout: 5 * time.Second, Control: pools.Control}).DialContext,
 	}}
 	rt := compiler.Runtime{Pools: pools, Metrics: metrics, Tunnels: proxy.NewTunnels(), LiveKeys: &apikey.Live{},
-		JWKS: &jwt.Sources{Client: jwksClient, Log: log}, RateLimits: ratelimit.NewTables(), Quotas: ratelimit.NewQuotas()}
+		JWKS: &jwt.Sources{Client: jwksClient, Log: log}, RateLimits: ratelimit.NewTables(), Quotas: ratelimit.NewQuotas(),
+		LivePlans: &ratelimit.LivePlans{}}
 	defer rt.Pools.Close()
 	defer rt.JWKS.Close()
 	defer rt.RateLimits.Close()

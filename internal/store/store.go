@@ -92,6 +92,9 @@ type Store interface {
 	CreateConsumer(ctx context.Context, c Consumer, a AuditEntry) error
 	// Consumers lists the consumers, by name.
 	Consumers(ctx context.Context) ([]Consumer, error)
+	// UpdateConsumer replaces a consumer's plan and groups (ErrNotFound
+	// when there is no such consumer) and records a.
+	UpdateConsumer(ctx context.Context, c Consumer, a AuditEntry) error
 	// AddKey stores a key for a consumer and records a. When
 	// expireOthersAt is not zero, the consumer's other keys that are valid
 	// past it expire then: a rotation with an overlap.
@@ -127,7 +130,11 @@ type QuotaCount struct {
 
 // Consumer is a client of the APIs, managed through the admin API.
 type Consumer struct {
-	Name      string
+	Name string
+	// Plan names the consumer's plan in the group's config ("" for none).
+	Plan string
+	// Groups are the consumer's groups, for routes' require_groups.
+	Groups    []string
 	CreatedAt time.Time
 	CreatedBy string
 }

@@ -25,6 +25,8 @@ type Keyring struct {
 	// byPrefix indexes digests by their first 8 bytes; the full digest is
 	// then compared in constant time.
 	byPrefix map[[8]byte][]entry
+	// groups are the groups of the live keyring's consumers.
+	groups map[string][]string
 }
 
 type entry struct {
@@ -56,9 +58,10 @@ type LiveKey struct {
 	ExpiresAt time.Time // zero: never
 }
 
-// NewLiveKeyring returns a keyring of live keys.
-func NewLiveKeyring(keys []LiveKey) *Keyring {
-	k := &Keyring{byPrefix: map[[8]byte][]entry{}}
+// NewLiveKeyring returns a keyring of live keys, whose consumers have the
+// given groups (read-only; may be nil).
+func NewLiveKeyring(keys []LiveKey, groups map[string][]string) *Keyring {
+	k := &Keyring{byPrefix: map[[8]byte][]entry{}, groups: groups}
 	for _, lk := range keys {
 		e := entry{digest: lk.Digest, consumer: lk.Consumer}
 		if !lk.ExpiresAt.IsZero() {
@@ -154,11 +157,15 @@ func (m *Method) Authenticate(r *http.Request) (id pipeline.Identity, header str
 	}
 	d := digest(vs[0])
 	id.Consumer = m.keys.lookup(d)
+	id.Groups = m.groups[id.Consumer]
 	if id.Consumer == "" && m.live != nil {
 		if lk := m.live.p.Load(); lk != nil {
 			id.Consumer = lk.lookup(d)
+			// A consumer of the file keeps the file's groups.
+			if id.Groups = m.groups[id.Consumer]; id.Groups == nil {
+				id.Groups = lk.groups[id.Consumer]
+			}
 		}
 	}
-	id.Groups = m.groups[id.Consumer]
 	return id, m.header, true
 }

@@ -95,9 +95,9 @@ func TestLiveKeys(t *testing.T) {
 	live.Set(apikey.NewLiveKeyring([]apikey.LiveKey{
 		{Consumer: "portal-user", Digest: apikey.KeyDigest("live-key-0123456789")},
 		{Consumer: "old", Digest: apikey.KeyDigest("expired-key-0123456789"), ExpiresAt: time.Now().Add(-time.Second)},
-	}))
-	if id, _, _ := m.Authenticate(r); id.Consumer != "portal-user" {
-		t.Fatalf("a live key authenticated as %q, want portal-user", id.Consumer)
+	}, map[string][]string{"portal-user": {"beta"}}))
+	if id, _, _ := m.Authenticate(r); id.Consumer != "portal-user" || len(id.Groups) != 1 || id.Groups[0] != "beta" {
+		t.Fatalf("a live key authenticated as %q in %v, want portal-user in [beta]", id.Consumer, id.Groups)
 	}
 	r.Header.Set("X-API-Key", "expired-key-0123456789")
 	if id, _, _ := m.Authenticate(r); id.Consumer != "" {

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/portico-gw/portico/internal/pipeline"
@@ -23,10 +24,30 @@ type Plan struct {
 type Policy struct {
 	// Limits are the route's own limits.
 	Limits []*Limit
-	// Plans maps consumers to their plans (read-only, shared by routes).
-	Plans map[string]*Plan
+	// Plans maps the config's consumers to their plans, and ByName the
+	// config's plans by name (read-only, shared by routes).
+	Plans, ByName map[string]*Plan
+	// Live, when not nil, names the plans of consumers managed through
+	// the admin API (a consumer of the config keeps the config's plan).
+	Live *LivePlans
 	// Remote, when not nil, keeps the counts in Redis for every node.
 	Remote *Remote
+}
+
+// LivePlans holds the plan names of the consumers managed through the
+// admin API. It outlives configs; a change swaps the map.
+type LivePlans struct {
+	p atomic.Pointer[map[string]string]
+}
+
+// Set makes plans (consumer -> plan name, read-only) the live plans.
+func (l *LivePlans) Set(plans map[string]string) { l.p.Store(&plans) }
+
+func (l *LivePlans) plan(consumer string) string {
+	if m := l.p.Load(); m != nil {
+		return (*m)[consumer]
+	}
+	return ""
 }
 
 // The refusals, with Retry-After added per request.
@@ -34,6 +55,7 @@ var (
 	errLimited     = &pipeline.Error{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: "too many requests; retry after the time in Retry-After"}
 	errQuota       = &pipeline.Error{Status: http.StatusTooManyRequests, Code: "quota_exceeded", Message: "the plan's quota for this period is used up; it renews at the time in Retry-After"}
 	errUnavailable = &pipeline.Error{Status: http.StatusServiceUnavailable, Code: "rate_limit_unavailable", Message: "rate limits cannot be checked right now; retry shortly"}
+	errPlanUnknown = &pipeline.Error{Status: http.StatusForbidden, Code: "plan_unknown", Message: "the consumer's plan is not defined in this gateway's configuration"}
 )
 
 // check is one limit applied to one key of a request.
@@ -59,8 +81,18 @@ func New(p Policy) pipeline.Middleware {
 				checks = append(checks, check{l, keyOf(l, r, x)})
 			}
 			var quota *Quota
-			if x.Consumer != "" && p.Plans != nil {
-				if plan := p.Plans[x.Consumer]; plan != nil {
+			if x.Consumer != "" {
+				plan := p.Plans[x.Consumer]
+				if plan == nil && p.Live != nil {
+					if name := p.Live.plan(x.Consumer); name != "" {
+						// A plan the config lacks limits nothing it could
+						// mean: refuse rather than serve unlimited.
+						if plan = p.ByName[name]; plan == nil {
+							return errPlanUnknown
+						}
+					}
+				}
+				if plan != nil {
 					for _, l := range plan.Limits {
 						checks = append(checks, check{l, key{s: x.Consumer}})
 					}

@@ -3,7 +3,10 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -94,8 +97,8 @@ func (s *DB) CreateConsumer(ctx context.Context, c store.Consumer, a store.Audit
 		c.CreatedAt = now()
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO consumers (name, created_at, created_by) VALUES ($1, $2, $3)`,
-			c.Name, ms(c.CreatedAt), c.CreatedBy); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO consumers (name, plan, groups_json, created_at, created_by) VALUES ($1, $2, $3, $4, $5)`,
+			c.Name, c.Plan, groupsJSON(c.Groups), ms(c.CreatedAt), c.CreatedBy); err != nil {
 			return s.wrap(err, "consumer "+c.Name)
 		}
 		a.Target = "consumer/" + c.Name
@@ -108,7 +111,7 @@ func (s *DB) CreateConsumer(ctx context.Context, c store.Consumer, a store.Audit
 
 // Consumers implements store.Store.
 func (s *DB) Consumers(ctx context.Context) ([]store.Consumer, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, created_at, created_by FROM consumers ORDER BY name`)
+	rows, err := s.db.QueryContext(ctx, `SELECT name, plan, groups_json, created_at, created_by FROM consumers ORDER BY name`)
 	if err != nil {
 		return nil, s.wrap(err, "list consumers")
 	}
@@ -117,13 +120,51 @@ func (s *DB) Consumers(ctx context.Context) ([]store.Consumer, error) {
 	for rows.Next() {
 		var c store.Consumer
 		var created int64
-		if err := rows.Scan(&c.Name, &created, &c.CreatedBy); err != nil {
+		var groups string
+		if err := rows.Scan(&c.Name, &c.Plan, &groups, &created, &c.CreatedBy); err != nil {
 			return nil, s.wrap(err, "list consumers")
+		}
+		if err := json.Unmarshal([]byte(groups), &c.Groups); err != nil {
+			return nil, fmt.Errorf("store: consumer %s has malformed groups: %w", c.Name, err)
 		}
 		c.CreatedAt = fromMS(created)
 		out = append(out, c)
 	}
 	return out, s.wrap(rows.Err(), "list consumers")
+}
+
+// UpdateConsumer implements store.Store.
+func (s *DB) UpdateConsumer(ctx context.Context, c store.Consumer, a store.AuditEntry) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var before store.Consumer
+		var groups string
+		err := tx.QueryRowContext(ctx, `SELECT plan, groups_json FROM consumers WHERE name = $1`, c.Name).Scan(&before.Plan, &groups)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("consumer %s: %w", c.Name, store.ErrNotFound)
+		}
+		if err != nil {
+			return s.wrap(err, "consumer "+c.Name)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE consumers SET plan = $1, groups_json = $2 WHERE name = $3`,
+			c.Plan, groupsJSON(c.Groups), c.Name); err != nil {
+			return s.wrap(err, "consumer "+c.Name)
+		}
+		a.Target = "consumer/" + c.Name
+		a.Before = []byte(`{"plan":` + strconv.Quote(before.Plan) + `,"groups":` + groups + `}`)
+		a.After = []byte(`{"plan":` + strconv.Quote(c.Plan) + `,"groups":` + groupsJSON(c.Groups) + `}`)
+		if err := s.appendAudit(ctx, tx, &a); err != nil {
+			return err
+		}
+		return s.bumpLive(ctx, tx)
+	})
+}
+
+func groupsJSON(groups []string) string {
+	if groups == nil {
+		groups = []string{}
+	}
+	b, _ := json.Marshal(groups)
+	return string(b)
 }
 
 // AddKey implements store.Store.

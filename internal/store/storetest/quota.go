@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"sync"
 	"testing"
 
@@ -58,5 +59,40 @@ func testQuotaUsage(t *testing.T, b Backend) {
 	counts, err = s2.QuotaUsage(ctx, []string{"day:UTC:2026-11-28"})
 	if err != nil || len(counts) != 0 {
 		t.Fatalf("an unused period: %+v, %v; want none", counts, err)
+	}
+}
+
+// testConsumerPlans: a consumer's plan and groups are stored, changed
+// with an audit entry holding both states, and bump the live version.
+func testConsumerPlans(t *testing.T, b Backend) {
+	s, _ := b.open(t)
+	if err := s.CreateConsumer(ctx, store.Consumer{Name: "acme", Plan: "gold", Groups: []string{"partners"}, CreatedBy: "root"},
+		audit("root", "consumer.create", "")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateConsumer(ctx, store.Consumer{Name: "plain", CreatedBy: "root"}, audit("root", "consumer.create", "")); err != nil {
+		t.Fatal(err)
+	}
+	v0, _ := s.LiveVersion(ctx)
+	if err := s.UpdateConsumer(ctx, store.Consumer{Name: "acme", Plan: "silver"}, audit("root", "consumer.update", "")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateConsumer(ctx, store.Consumer{Name: "nobody", Plan: "gold"}, audit("root", "consumer.update", "")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("updating a missing consumer = %v, want ErrNotFound", err)
+	}
+	cs, err := s.Consumers(ctx)
+	if err != nil || len(cs) != 2 {
+		t.Fatalf("consumers %+v, %v", cs, err)
+	}
+	if cs[0].Name != "acme" || cs[0].Plan != "silver" || len(cs[0].Groups) != 0 || cs[1].Plan != "" || len(cs[1].Groups) != 0 {
+		t.Fatalf("after the update: %+v", cs)
+	}
+	if v1, _ := s.LiveVersion(ctx); v1 <= v0 {
+		t.Errorf("the live version did not move: %d -> %d", v0, v1)
+	}
+	entries, err := s.Audit(ctx, store.AuditFilter{Action: "consumer.update"})
+	if err != nil || len(entries) != 1 || string(entries[0].Before) != `{"plan":"gold","groups":["partners"]}` ||
+		string(entries[0].After) != `{"plan":"silver","groups":[]}` {
+		t.Fatalf("audit %+v, %v", entries, err)
 	}
 }

@@ -52,6 +52,7 @@ func Run(t *testing.T, b Backend) {
 		"ConsumerKeys":         testConsumerKeys,
 		"CrashDuringPublishes": testCrash,
 		"QuotaUsage":           testQuotaUsage,
+		"ConsumerPlans":        testConsumerPlans,
 	}
 	for name, f := range tests {
 		t.Run(name, func(t *testing.T) {
