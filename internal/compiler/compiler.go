@@ -9,6 +9,7 @@
 package compiler
 
 import (
+	"cmp"
 	"encoding/hex"
 	"fmt"
 	"net/netip"
@@ -54,6 +55,9 @@ type Runtime struct {
 	// LivePlans are the plans of consumers managed through the admin API
 	// (nil: none).
 	LivePlans *ratelimit.LivePlans
+	// Health keeps upstream targets' health and runs their active checks
+	// (nil: no state across configs, no active checks).
+	Health *proxy.Health
 }
 
 // Compiled is a compiled config, ready to be activated.
@@ -78,6 +82,9 @@ func (c *Compiled) Activate(g *gateway.Gateway) {
 	if c.rt.Remote != nil {
 		c.rt.Remote.SetFailClosed(c.failClosed)
 	}
+	if c.rt.Health != nil {
+		c.rt.Health.Retain()
+	}
 }
 
 // Compile validates cfg and compiles it. name is used in validation errors.
@@ -89,13 +96,18 @@ func Compile(name string, cfg *config.Config, rt Runtime) (*Compiled, error) {
 
 	upstreams := map[string]*proxy.Upstream{}
 	for _, u := range cfg.Upstreams {
-		up, err := proxy.NewUpstream(upstreamSpec(u), rt.Pools)
+		up, err := proxy.NewUpstream(upstreamSpec(u), rt.Pools, rt.Health)
 		if err != nil {
 			return nil, fmt.Errorf("upstream %q: %w", u.Name, err)
 		}
 		upstreams[u.Name] = up
 		for _, p := range up.Pools() {
 			out.pools[p] = true
+		}
+	}
+	for _, u := range cfg.Upstreams {
+		if u.Fallback != "" {
+			upstreams[u.Name].Fallback = upstreams[u.Fallback]
 		}
 	}
 
@@ -253,6 +265,21 @@ func upstreamSpec(u config.Upstream) proxy.UpstreamSpec {
 		spec.Retries = r.Attempts
 		spec.LinearBackoff = r.Backoff == "linear"
 		spec.RetryBase = r.Base.D()
+	}
+	spec.Balance, spec.HashOn = u.Balance, u.HashOn
+	if hc := u.HealthCheck; hc != nil {
+		spec.Health = proxy.HealthSpec{Path: hc.Path, Interval: hc.Interval.D(), Timeout: hc.Timeout.D(), Healthy: hc.Healthy, Unhealthy: hc.Unhealthy}
+		if spec.Health.Path != "" {
+			spec.Health.Interval = cmp.Or(spec.Health.Interval, 10*time.Second)
+			spec.Health.Timeout = cmp.Or(spec.Health.Timeout, 2*time.Second)
+			spec.Health.Healthy = cmp.Or(spec.Health.Healthy, 2)
+			spec.Health.Unhealthy = cmp.Or(spec.Health.Unhealthy, 3)
+		}
+		if pc := hc.Passive; pc != nil {
+			spec.Health.Failures = pc.Failures
+			spec.Health.Ejection = cmp.Or(pc.Ejection.D(), 10*time.Second)
+			spec.Health.MaxEjection = cmp.Or(pc.MaxEjection.D(), 5*time.Minute)
+		}
 	}
 	return spec
 }

@@ -79,6 +79,46 @@ type Upstream struct {
 	// Retries re-sends a failed request to the upstream (idempotent methods
 	// only, and only when no byte of the response reached the client).
 	Retries *Retries `yaml:"retries,omitempty" json:"retries,omitempty"`
+	// Balance is how requests are spread over the targets: round_robin
+	// (smooth weighted, the default), least_requests (the less loaded of
+	// two random targets, by requests in flight per weight) or hash
+	// (weighted rendezvous hashing on HashOn: the same key reaches the same
+	// target from every node while it is available).
+	Balance string `yaml:"balance,omitempty" json:"balance,omitempty"`
+	// HashOn is, with balance: hash, the key: consumer, ip or
+	// header:<Name> (requests without the header share one key).
+	HashOn string `yaml:"hash_on,omitempty" json:"hash_on,omitempty"`
+	// HealthCheck takes failing targets out of rotation.
+	HealthCheck *HealthCheck `yaml:"health_check,omitempty" json:"health_check,omitempty"`
+	// Fallback names an upstream used only when no target of this one is
+	// available (the pilot-light pattern). It may not have a fallback
+	// itself.
+	Fallback string `yaml:"fallback,omitempty" json:"fallback,omitempty"`
+}
+
+// HealthCheck is an upstream's active and passive health checking.
+type HealthCheck struct {
+	// Path, when set, is requested with GET on every target every
+	// Interval (default 10s); a 2xx or 3xx within Timeout (default 2s) is
+	// a success. Healthy successes in a row (default 2) bring a target
+	// back, Unhealthy failures in a row (default 3) take it out.
+	Path      string   `yaml:"path,omitempty" json:"path,omitempty"`
+	Interval  Duration `yaml:"interval,omitempty" json:"interval,omitempty"`
+	Timeout   Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+	Healthy   int      `yaml:"healthy,omitempty" json:"healthy,omitempty"`
+	Unhealthy int      `yaml:"unhealthy,omitempty" json:"unhealthy,omitempty"`
+	// Passive ejects a target after real requests fail.
+	Passive *PassiveCheck `yaml:"passive,omitempty" json:"passive,omitempty"`
+}
+
+// PassiveCheck ejects a target after Failures real requests in a row fail
+// (connect errors, timeouts, resets, malformed answers, 502, 503, 504), for
+// Ejection (default 10s), doubled at each ejection in a row up to
+// MaxEjection (default 5m).
+type PassiveCheck struct {
+	Failures    int      `yaml:"failures,omitempty" json:"failures,omitempty"`
+	Ejection    Duration `yaml:"ejection,omitempty" json:"ejection,omitempty"`
+	MaxEjection Duration `yaml:"max_ejection,omitempty" json:"max_ejection,omitempty"`
 }
 
 // Target is one server of an upstream.

@@ -99,6 +99,7 @@ func (v *validator) config(c *Config) {
 		}
 	}
 	upstreams := map[string]bool{}
+	fallbacks := map[string]string{}
 	for i, u := range c.Upstreams {
 		p := fmt.Sprintf("upstreams[%d]", i)
 		v.upstream(p, u)
@@ -106,6 +107,19 @@ func (v *validator) config(c *Config) {
 			v.errorf(p+".name", "upstream %q is defined twice", u.Name)
 		}
 		upstreams[u.Name] = true
+		fallbacks[u.Name] = u.Fallback
+	}
+	for i, u := range c.Upstreams {
+		p := fmt.Sprintf("upstreams[%d].fallback", i)
+		switch fb := u.Fallback; {
+		case fb == "":
+		case !upstreams[fb]:
+			v.errorf(p, "no upstream is named %q", fb)
+		case fb == u.Name:
+			v.errorf(p, "an upstream cannot be its own fallback")
+		case fallbacks[fb] != "":
+			v.errorf(p, "upstream %q has a fallback itself; a fallback may not have one", fb)
+		}
 	}
 	policies := map[string]bool{AuthNone: true, AuthAPIKey: true}
 	for i, a := range c.AuthPolicies {
@@ -208,6 +222,50 @@ func (v *validator) upstream(p string, u Upstream) {
 		}
 		if t.Weight != nil && (*t.Weight < 0 || *t.Weight > 10000) {
 			v.errorf(tp+".weight", "must be between 0 and 10000")
+		}
+	}
+	switch u.Balance {
+	case "", "round_robin", "least_requests":
+		if u.HashOn != "" {
+			v.errorf(p+".hash_on", "hash_on is for balance: hash")
+		}
+	case "hash":
+		header, isHeader := strings.CutPrefix(u.HashOn, "header:")
+		if u.HashOn != "consumer" && u.HashOn != "ip" && (!isHeader || !tokenRE.MatchString(header)) {
+			v.errorf(p+".hash_on", "balance: hash needs hash_on: consumer, ip or header:<Name>")
+		}
+	default:
+		v.errorf(p+".balance", "%q is not round_robin, least_requests or hash", u.Balance)
+	}
+	if hc := u.HealthCheck; hc != nil {
+		hp := p + ".health_check"
+		if hc.Path != "" && (!strings.HasPrefix(hc.Path, "/") || strings.ContainsAny(hc.Path, " \t\r\n#")) {
+			v.errorf(hp+".path", "%q is not a path starting with /", hc.Path)
+		}
+		if hc.Interval.D() != 0 && (hc.Interval.D() < 50*time.Millisecond || hc.Interval.D() > time.Hour) {
+			v.errorf(hp+".interval", "must be between 50ms and 1h")
+		}
+		if hc.Timeout.D() < 0 || hc.Timeout.D() > time.Minute {
+			v.errorf(hp+".timeout", "must be at most 1m")
+		}
+		for _, n := range []struct {
+			key string
+			v   int
+		}{{"healthy", hc.Healthy}, {"unhealthy", hc.Unhealthy}} {
+			if n.v < 0 || n.v > 100 {
+				v.errorf(hp+"."+n.key, "must be between 1 and 100")
+			}
+		}
+		if pc := hc.Passive; pc != nil {
+			if pc.Failures < 1 || pc.Failures > 1000 {
+				v.errorf(hp+".passive.failures", "must be between 1 and 1000")
+			}
+			if pc.Ejection.D() < 0 || pc.MaxEjection.D() < 0 || pc.MaxEjection.D() != 0 && pc.MaxEjection.D() < pc.Ejection.D() {
+				v.errorf(hp+".passive", "ejection and max_ejection must be positive, max_ejection at least ejection")
+			}
+		}
+		if hc.Path == "" && hc.Passive == nil {
+			v.errorf(hp, "set path (active checks), passive, or both")
 		}
 	}
 	if r := u.Retries; r != nil {

@@ -66,7 +66,7 @@ func start(t testing.TB, yaml, upstream string, opts ...func(*http.Server)) *env
 	buf := &syncBuffer{}
 	alog := telemetry.NewAccessLog(buf, 10*time.Millisecond)
 	e := &env{t: t, metrics: metrics, log: buf,
-		rt: compiler.Runtime{Pools: proxy.NewPools(), Metrics: metrics, Tunnels: proxy.NewTunnels(), LiveKeys: &apikey.Live{}, JWKS: &jwt.Sources{}, RateLimits: ratelimit.NewTables(), Quotas: ratelimit.NewQuotas()}}
+		rt: compiler.Runtime{Pools: proxy.NewPools(), Metrics: metrics, Tunnels: proxy.NewTunnels(), LiveKeys: &apikey.Live{}, JWKS: &jwt.Sources{}, RateLimits: ratelimit.NewTables(), Quotas: ratelimit.NewQuotas(), Health: &proxy.Health{}}}
 	e.gw = gateway.New(metrics, alog)
 	e.load(yaml, upstream)
 	e.srv = httptest.NewUnstartedServer(e.gw)
@@ -82,6 +82,7 @@ func start(t testing.TB, yaml, upstream string, opts ...func(*http.Server)) *env
 		e.rt.Pools.Close()
 		e.rt.JWKS.Close()
 		e.rt.RateLimits.Close()
+		e.rt.Health.Close()
 		alog.Close()
 	})
 	return e

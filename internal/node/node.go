@@ -123,10 +123,11 @@ func Run(ctx context.Context, o Options) error {
 	}}
 	rt := compiler.Runtime{Pools: pools, Metrics: metrics, Tunnels: proxy.NewTunnels(), LiveKeys: &apikey.Live{},
 		JWKS: &jwt.Sources{Client: jwksClient, Log: log}, RateLimits: ratelimit.NewTables(), Quotas: ratelimit.NewQuotas(),
-		LivePlans: &ratelimit.LivePlans{}}
+		LivePlans: &ratelimit.LivePlans{}, Health: &proxy.Health{Pools: pools, Log: log, Events: metrics}}
 	defer rt.Pools.Close()
 	defer rt.JWKS.Close()
 	defer rt.RateLimits.Close()
+	defer rt.Health.Close()
 	if o.RedisURL != "" {
 		rt.Remote, err = ratelimit.NewRemote(o.RedisURL, "portico:"+Group+":", log, metrics)
 		if err != nil {

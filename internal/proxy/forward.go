@@ -65,14 +65,30 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, x *pipeline.Exch
 	if !hasBody && idempotent(r.Method) {
 		attempts += h.up.retries
 	}
+	var last *Target
 	for try := 1; ; try++ {
-		t := h.up.pick()
+		t := h.up.pick(r, x, last)
 		if t == nil {
 			return pipeline.ErrNoUpstream
 		}
+		last = t
+		if h.up.balance == LeastRequests {
+			t.state.inflight.Add(1)
+		}
 		c, hd, stop, err := h.roundTrip(w.Header(), r, x, t, hasBody, bodyLen)
 		if err == nil {
-			return h.respond(w, r, c, hd, stop)
+			t.state.answered(hd.status)
+			err := h.respond(w, r, c, hd, stop)
+			if h.up.balance == LeastRequests {
+				t.state.inflight.Add(-1)
+			}
+			return err
+		}
+		if h.up.balance == LeastRequests {
+			t.state.inflight.Add(-1)
+		}
+		if err != pipeline.ErrBodyTooLarge && err.Status != http.StatusBadRequest && r.Context().Err() == nil {
+			t.state.failed(time.Now().UnixNano())
 		}
 		if try >= attempts || err == pipeline.ErrBodyTooLarge || r.Context().Err() != nil {
 			return h.failed(r, err)

@@ -84,7 +84,7 @@ func (t *Tunnels) Shutdown(ctx context.Context) {
 // tunnel forwards a WebSocket handshake on a new connection and, when the
 // upstream accepts it, splices the client and upstream connections.
 func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, x *pipeline.Exchange) error {
-	t := h.up.pick()
+	t := h.up.pick(r, x, nil)
 	if t == nil {
 		return pipeline.ErrNoUpstream
 	}

@@ -29,6 +29,7 @@ type Metrics struct {
 	fallbacks      *prometheus.CounterVec
 	registerRedis  sync.Once
 	filterMatches  *prometheus.CounterVec
+	targetHealthy  *prometheus.GaugeVec
 }
 
 // NewMetrics registers Portico's series, plus the Go runtime and process
@@ -65,6 +66,10 @@ func NewMetrics() *Metrics {
 			Name: "portico_redis_up",
 			Help: "Whether rate limits and quotas are kept in Redis now (1), or decided without it because it is unreachable (0). Absent without --redis.",
 		}),
+		targetHealthy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "portico_upstream_target_healthy",
+			Help: "Whether an upstream target passes its active health checks (1) or not (0); present once a check changed its state.",
+		}, []string{"upstream", "target"}),
 		filterMatches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "portico_request_filter_matches_total",
 			Help: "Requests that matched a request filter, by filter name and action (blocked, or logged for log-only filters).",
@@ -74,7 +79,7 @@ func NewMetrics() *Metrics {
 			Help: "Requests whose rate limits were decided without Redis, by failure mode: open (counted in this node's memory) or closed (refused with 503).",
 		}, []string{"mode"}),
 	}
-	m.Registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.reloads, m.lastReload, m.inFlight, m.filterMatches,
+	m.Registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.reloads, m.lastReload, m.inFlight, m.filterMatches, m.targetHealthy,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.unmatched = m.Route("", "")
 	return m
@@ -116,6 +121,15 @@ func (m *Metrics) RedisUp(up bool) {
 	} else {
 		m.redisUp.Set(0)
 	}
+}
+
+// TargetHealthy records an upstream target's active health.
+func (m *Metrics) TargetHealthy(upstream, target string, healthy bool) {
+	v := 0.0
+	if healthy {
+		v = 1
+	}
+	m.targetHealthy.WithLabelValues(upstream, target).Set(v)
 }
 
 // FilterMatched counts a request that matched a request filter.

@@ -1,0 +1,257 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// HealthSpec says how an upstream's targets are checked. Active checks run
+// when Path is set; passive checks (ejection after consecutive failures)
+// when Failures > 0.
+type HealthSpec struct {
+	// Path is requested with GET on each target every Interval; a 2xx or
+	// 3xx answer within Timeout is a success.
+	Path              string
+	Interval, Timeout time.Duration
+	// Healthy successes in a row bring a target back; Unhealthy failures
+	// in a row take it out.
+	Healthy, Unhealthy int
+	// Failures in a row of real requests (connect errors, timeouts,
+	// resets, malformed answers, 502/503/504) eject a target for
+	// Ejection, doubled at each ejection in a row up to MaxEjection.
+	Failures              int
+	Ejection, MaxEjection time.Duration
+}
+
+// HealthEvents receives target state changes (telemetry.Metrics
+// implements it).
+type HealthEvents interface {
+	TargetHealthy(upstream, target string, healthy bool)
+}
+
+// Health keeps the health of targets across configs, by upstream and
+// target URL: a reload that keeps a target keeps its state and its active
+// checker, and Retain stops the checkers of targets no config uses.
+type Health struct {
+	Pools  *Pools
+	Log    *slog.Logger
+	Events HealthEvents
+
+	mu     sync.Mutex
+	states map[string]*targetHealth
+}
+
+// targetHealth is one target's state. Reads on the request path are
+// atomic loads.
+type targetHealth struct {
+	upstream, target string
+	spec             HealthSpec
+	down             atomic.Bool  // the active checks' verdict
+	ejectedUntil     atomic.Int64 // passive: Unix nanoseconds
+	failures         atomic.Int32 // passive: real requests failed in a row
+	ejections        atomic.Int32 // passive: ejections in a row
+	inflight         atomic.Int64 // requests being served, for least_requests
+	stop             chan struct{}
+	used             bool
+	h                *Health
+}
+
+// available reports whether t may be picked at now (Unix nanoseconds).
+func (t *targetHealth) available(now int64) bool {
+	return !t.down.Load() && t.ejectedUntil.Load() <= now
+}
+
+// state returns the state of target url of upstream, creating it (and its
+// active checker) when new or when its spec changed.
+func (h *Health) state(upstream, url string, spec HealthSpec, t *Target) *targetHealth {
+	if h == nil {
+		return &targetHealth{upstream: upstream, target: url, spec: spec}
+	}
+	key := upstream + " " + url
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.states == nil {
+		h.states = map[string]*targetHealth{}
+	}
+	s := h.states[key]
+	if s != nil && s.spec != spec {
+		s.close()
+		s = nil
+	}
+	if s == nil {
+		s = &targetHealth{upstream: upstream, target: url, spec: spec, h: h}
+		if spec.Path != "" {
+			s.stop = make(chan struct{})
+			go s.check(t)
+		}
+		h.states[key] = s
+	}
+	s.used = true
+	return s
+}
+
+// Retain stops and forgets the states the newest config did not ask for.
+func (h *Health) Retain() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for k, s := range h.states {
+		if !s.used {
+			s.close()
+			delete(h.states, k)
+		}
+		s.used = false
+	}
+}
+
+// Close stops every checker.
+func (h *Health) Close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for k, s := range h.states {
+		s.close()
+		delete(h.states, k)
+	}
+}
+
+func (t *targetHealth) close() {
+	if t.stop != nil {
+		close(t.stop)
+		t.stop = nil
+	}
+}
+
+func (t *targetHealth) setDown(down bool, why string) {
+	if t.down.Swap(down) == down {
+		return
+	}
+	if t.h != nil && t.h.Log != nil {
+		if down {
+			t.h.Log.Warn("upstream target unhealthy; taken out of rotation", "upstream", t.upstream, "target", t.target, "reason", why)
+		} else {
+			t.h.Log.Info("upstream target healthy again", "upstream", t.upstream, "target", t.target)
+		}
+	}
+	if t.h != nil && t.h.Events != nil {
+		t.h.Events.TargetHealthy(t.upstream, t.target, !down)
+	}
+}
+
+// check runs the active checks of target tg until t is closed.
+func (t *targetHealth) check(tg *Target) {
+	spec := t.spec
+	dialer := &net.Dialer{Timeout: spec.Timeout}
+	if t.h.Pools != nil {
+		dialer.Control = t.h.Pools.Control // the group's upstream address policy
+	}
+	addr := tg.pool.addr
+	var tlsConf *tls.Config
+	if tg.pool.tls != nil {
+		tlsConf = tg.pool.tls.Clone()
+	}
+	client := &http.Client{
+		Timeout: spec.Timeout,
+		Transport: &http.Transport{
+			DialContext:       func(ctx context.Context, _, _ string) (net.Conn, error) { return dialer.DialContext(ctx, "tcp", addr) },
+			TLSClientConfig:   tlsConf,
+			DisableKeepAlives: true,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	scheme := "http://"
+	if tg.https {
+		scheme = "https://"
+	}
+	url := scheme + tg.host + tg.basePath + spec.Path
+	var ok, bad int
+	tick := time.NewTicker(spec.Interval)
+	defer tick.Stop()
+	stop := t.stop
+	for {
+		why := probe(client, url)
+		if why == "" {
+			ok, bad = ok+1, 0
+			if ok >= spec.Healthy {
+				t.setDown(false, "")
+			}
+		} else {
+			ok, bad = 0, bad+1
+			if bad >= spec.Unhealthy {
+				t.setDown(true, why)
+			}
+		}
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// probe requests url once and says what was wrong ("" when healthy).
+func probe(client *http.Client, url string) string {
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
+	if err != nil {
+		return err.Error()
+	}
+	req.Header.Set("User-Agent", "portico-health-check")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err.Error()
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		return "status " + strconv.Itoa(resp.StatusCode)
+	}
+	return ""
+}
+
+// answered records a real request that t answered with status: 502, 503
+// and 504 count as failures of the target.
+func (t *targetHealth) answered(status int) {
+	if t.spec.Failures == 0 {
+		return
+	}
+	now := time.Now().UnixNano()
+	if status == http.StatusBadGateway || status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout {
+		t.failed(now)
+		return
+	}
+	t.succeeded(now)
+}
+
+// succeeded records a real request that t answered.
+func (t *targetHealth) succeeded(now int64) {
+	if t.failures.Load() != 0 {
+		t.failures.Store(0)
+	}
+	// Back for longer than its last ejection: the next one starts short.
+	if t.ejections.Load() != 0 && now-t.ejectedUntil.Load() > int64(t.spec.Ejection) {
+		t.ejections.Store(0)
+	}
+}
+
+// failed records a real request that t failed, ejecting it after
+// spec.Failures in a row.
+func (t *targetHealth) failed(now int64) {
+	if t.spec.Failures == 0 || t.failures.Add(1) < int32(min(t.spec.Failures, 1<<30)) { //nolint:gosec // bounded
+		return
+	}
+	t.failures.Store(0)
+	n := t.ejections.Add(1)
+	d := t.spec.Ejection << min(n-1, 20)
+	if d > t.spec.MaxEjection || d <= 0 {
+		d = t.spec.MaxEjection
+	}
+	t.ejectedUntil.Store(now + int64(d))
+	if t.h != nil && t.h.Log != nil {
+		t.h.Log.Warn("upstream target ejected after failing requests", "upstream", t.upstream, "target", t.target,
+			"failures", t.spec.Failures, "for", d.String())
+	}
+}
