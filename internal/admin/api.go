@@ -16,6 +16,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/policy/ratelimit"
+	"github.com/portico-gw/portico/internal/proxy"
 	"github.com/portico-gw/portico/internal/store"
 )
 
@@ -41,6 +42,8 @@ type API struct {
 	// OwnAddrs are the node's admin and portal listeners, which upstreams
 	// may not point at unless a group's settings allow it.
 	OwnAddrs []string
+	// Upstreams, when not nil, reports the health of this node's upstreams.
+	Upstreams func() []proxy.UpstreamStatus
 	// Refusals, when not nil, limits the refused calls of each client
 	// address (a token guesser, a misconfigured script): past the limit
 	// they are answered 429 without an audit entry, so a flood cannot grow
@@ -141,6 +144,17 @@ func writeError(w http.ResponseWriter, r *http.Request, e *apiError) {
 	writeJSONStatus(w, e.Status, body)
 }
 
+// upstreamStatus answers GET /admin/v1/upstreams: this node's view of
+// its upstreams' targets and circuit breakers.
+func (a *API) upstreamStatus(w http.ResponseWriter, _ *http.Request, _ principal) *apiError {
+	ups := []proxy.UpstreamStatus{}
+	if a.Upstreams != nil {
+		ups = a.Upstreams()
+	}
+	writeJSONStatus(w, http.StatusOK, map[string]any{"upstreams": ups})
+	return nil
+}
+
 // handler is an admin API endpoint: it needs a role, and acts on the
 // request's {group} when the route has one.
 type handler func(w http.ResponseWriter, r *http.Request, p principal) *apiError
@@ -221,6 +235,7 @@ func (a *API) Mount(mux *http.ServeMux) {
 	mux.Handle("POST /admin/v1/groups/{group}/revisions/{n}/rollback", a.route(RolePublisher, a.rollback))
 	mux.Handle("GET /admin/v1/groups/{group}/settings", a.route(RoleViewer, a.getSettings))
 	mux.Handle("PUT /admin/v1/groups/{group}/settings", a.route(RoleAdmin, a.putSettings))
+	mux.Handle("GET /admin/v1/upstreams", a.route(RoleViewer, a.upstreamStatus))
 	mux.Handle("GET /admin/v1/consumers", a.route(RoleViewer, a.listConsumers))
 	mux.Handle("POST /admin/v1/consumers", a.route(RoleEditor, a.createConsumer))
 	mux.Handle("PUT /admin/v1/consumers/{name}", a.route(RoleEditor, a.updateConsumer))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/admin"
 	"github.com/portico-gw/portico/internal/policy/ratelimit"
+	"github.com/portico-gw/portico/internal/proxy"
 	"github.com/portico-gw/portico/internal/store"
 	"github.com/portico-gw/portico/internal/store/sqlite"
 	"github.com/portico-gw/portico/internal/telemetry"
@@ -50,7 +51,18 @@ func newServer(t *testing.T, fileMode string) *server {
 	s := &server{t: t, st: st, seen: sharedResponses}
 	refusals := ratelimit.NewLimiter(admin.RefusalLimit, time.Minute)
 	t.Cleanup(refusals.Close)
-	api := &admin.API{Store: st, Notify: func() { s.notified.Add(1) }, FileMode: fileMode, FileGroup: "default", Refusals: refusals}
+	// A real upstream registry, as the node has, with one upstream.
+	health := &proxy.Health{}
+	t.Cleanup(health.Close)
+	if _, err := proxy.NewUpstream(proxy.UpstreamSpec{
+		Name: "orders", Targets: []proxy.TargetSpec{{URL: "http://127.0.0.1:9", Weight: 1}},
+		Breaker: proxy.BreakerSpec{ErrorRate: 0.5, Window: time.Second, MinRequests: 10, Cooldown: time.Second},
+		Health:  proxy.HealthSpec{Failures: 3, Ejection: time.Second, MaxEjection: time.Minute},
+	}, proxy.NewPools(), health); err != nil {
+		t.Fatal(err)
+	}
+	api := &admin.API{Store: st, Notify: func() { s.notified.Add(1) }, FileMode: fileMode, FileGroup: "default", Refusals: refusals,
+		Upstreams: health.Status}
 	var ready atomic.Bool
 	ready.Store(true)
 	srv := httptest.NewServer(admin.Handler(telemetry.NewMetrics(), &ready, api))
@@ -162,6 +174,21 @@ func TestAuthentication(t *testing.T) {
 	revs, _ := s.st.Revisions(context.Background(), "default", 0, 10)
 	if len(revs) != 1 {
 		t.Errorf("%d revisions; only the publisher's publish may have created one", len(revs))
+	}
+}
+
+func TestUpstreamStatus(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, "")
+	code, body, _ := s.call(rootToken, "GET", "/admin/v1/upstreams", "", "")
+	ups, _ := body["upstreams"].([]any)
+	if code != 200 || len(ups) != 1 {
+		t.Fatalf("GET /admin/v1/upstreams: %d %v", code, body)
+	}
+	u := ups[0].(map[string]any)
+	targets := u["targets"].([]any)
+	if u["name"] != "orders" || u["circuit"] != "closed" || len(targets) != 1 || targets[0].(map[string]any)["healthy"] != true {
+		t.Fatalf("upstream status %v", u)
 	}
 }
 

@@ -265,6 +265,11 @@ func upstreamSpec(u config.Upstream) proxy.UpstreamSpec {
 		spec.Retries = r.Attempts
 		spec.LinearBackoff = r.Backoff == "linear"
 		spec.RetryBase = r.Base.D()
+		spec.RetryBudget = r.Budget
+	}
+	if cb := u.CircuitBreaker; cb != nil {
+		spec.Breaker = proxy.BreakerSpec{ErrorRate: cb.ErrorRate, Window: cmp.Or(cb.Window.D(), 10*time.Second),
+			MinRequests: cmp.Or(cb.MinRequests, 20), Cooldown: cmp.Or(cb.Cooldown.D(), 30*time.Second)}
 	}
 	spec.Balance, spec.HashOn = u.Balance, u.HashOn
 	if hc := u.HealthCheck; hc != nil {
@@ -289,15 +294,11 @@ func upstreamSpec(u config.Upstream) proxy.UpstreamSpec {
 // carries it), client IP rules (the API's, then the route's), request
 // filters (the API's, then the route's), authentication, the consumer
 // allow-list, required groups and scopes, rate limits and quotas, the body
-// limit, then the proxy.
+// limit, mirroring, then the proxy (or a split between upstreams).
 func compileRoute(a config.API, r config.Route, upstreams map[string]*proxy.Upstream, methods map[string]auth.Method, plans compiledPlans, rt Runtime) (*gateway.Route, error) {
-	upName := r.Upstream
-	if upName == "" {
-		upName = a.Upstream
-	}
-	up := upstreams[upName]
-	if up == nil {
-		return nil, fmt.Errorf("no upstream %q", upName)
+	end, err := routeEnd(a, r, upstreams, rt)
+	if err != nil {
+		return nil, err
 	}
 
 	var mws []pipeline.Middleware
@@ -384,6 +385,13 @@ func compileRoute(a config.API, r config.Route, upstreams map[string]*proxy.Upst
 	if r.MaxBodyBytes > 0 {
 		mws = append(mws, bodylimit.New(r.MaxBodyBytes))
 	}
+	if m := r.Mirror; m != nil {
+		shadow := upstreams[m.Upstream]
+		if shadow == nil {
+			return nil, fmt.Errorf("no upstream %q", m.Upstream)
+		}
+		mws = append(mws, proxy.NewMirror(shadow, m.Percent, rt.Pools, rt.Metrics).Middleware())
+	}
 	strip := a.StripBasePath == nil || *a.StripBasePath
 	base := a.BasePath
 	if base == "/" {
@@ -394,10 +402,38 @@ func compileRoute(a config.API, r config.Route, upstreams map[string]*proxy.Upst
 		Name:          r.Name,
 		BasePath:      base,
 		StripBasePath: strip,
-		Handler:       pipeline.Chain(proxy.NewHandler(up, r.Timeout.D(), rt.Metrics, rt.Tunnels), mws...),
+		Handler:       pipeline.Chain(end, mws...),
 		Metrics:       rt.Metrics.Route(a.Name, r.Name),
 		CORS:          corsPolicy,
 	}, nil
+}
+
+// routeEnd is the end of a route's chain: the proxy to its upstream, or a
+// split between several.
+func routeEnd(a config.API, r config.Route, upstreams map[string]*proxy.Upstream, rt Runtime) (pipeline.Handler, error) {
+	handler := func(name string) (*proxy.Handler, error) {
+		up := upstreams[name]
+		if up == nil {
+			return nil, fmt.Errorf("no upstream %q", name)
+		}
+		return proxy.NewHandler(up, r.Timeout.D(), rt.Metrics, rt.Tunnels), nil
+	}
+	if len(r.Upstreams) == 0 {
+		return handler(cmp.Or(r.Upstream, a.Upstream))
+	}
+	sides := make([]proxy.Side, 0, len(r.Upstreams))
+	for _, u := range r.Upstreams {
+		h, err := handler(u.Name)
+		if err != nil {
+			return nil, err
+		}
+		side := proxy.Side{Handler: h, Weight: u.Weight}
+		if m := u.Match; m != nil {
+			side.Headers, side.Consumers = m.Headers, m.Consumers
+		}
+		sides = append(sides, side)
+	}
+	return proxy.NewSplit(sides, r.Sticky == "consumer"), nil
 }
 
 // compiledPlans are a config's plans, by name and by the config's

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -177,6 +178,28 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		v.Set(nv)
 	case reflect.Struct:
 		d.decodeStruct(n, v, path)
+	case reflect.Map: // map[string]T: free-form keys, such as header names
+		if n.Kind != yaml.MappingNode {
+			d.errorf(n, path, "must be a mapping, got %s", kindName(n))
+			return
+		}
+		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			key, ok := d.scalar(k, path, "a key")
+			if !ok {
+				continue
+			}
+			kp := path + "." + key
+			if m.MapIndex(reflect.ValueOf(key)).IsValid() {
+				d.errorf(k, kp, "is given twice")
+				continue
+			}
+			ev := reflect.New(v.Type().Elem()).Elem()
+			d.decode(val, ev, kp)
+			m.SetMapIndex(reflect.ValueOf(key), ev)
+		}
+		v.Set(m)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			d.errorf(n, path, "must be a list, got %s", kindName(n))
@@ -202,6 +225,17 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		v.SetInt(i)
+	case reflect.Float64:
+		s, ok := d.scalar(n, path, "a number")
+		if !ok {
+			return
+		}
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			d.errorf(n, path, "%q is not a number", s)
+			return
+		}
+		v.SetFloat(f)
 	case reflect.Bool:
 		s, ok := d.scalar(n, path, "true or false")
 		if !ok {

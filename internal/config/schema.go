@@ -94,6 +94,21 @@ type Upstream struct {
 	// available (the pilot-light pattern). It may not have a fallback
 	// itself.
 	Fallback string `yaml:"fallback,omitempty" json:"fallback,omitempty"`
+	// CircuitBreaker holds requests back from an upstream that is failing.
+	CircuitBreaker *CircuitBreaker `yaml:"circuit_breaker,omitempty" json:"circuit_breaker,omitempty"`
+}
+
+// CircuitBreaker opens when, over the last Window (default 10s), at least
+// MinRequests (default 20) were sent and ErrorRate (0 to 1) of them failed
+// (connect errors, timeouts, resets, malformed answers, 502/503/504). Open,
+// it answers 503 circuit_open at once (or sends to the fallback upstream)
+// for Cooldown (default 30s), then lets one trial request through: its
+// success closes the circuit, its failure opens it again.
+type CircuitBreaker struct {
+	ErrorRate   float64  `yaml:"error_rate,omitempty" json:"error_rate,omitempty"`
+	Window      Duration `yaml:"window,omitempty" json:"window,omitempty"`
+	MinRequests int      `yaml:"min_requests,omitempty" json:"min_requests,omitempty"`
+	Cooldown    Duration `yaml:"cooldown,omitempty" json:"cooldown,omitempty"`
 }
 
 // HealthCheck is an upstream's active and passive health checking.
@@ -139,6 +154,11 @@ type Retries struct {
 	Backoff string `yaml:"backoff,omitempty" json:"backoff,omitempty"`
 	// Base is the first wait between tries. Default 50ms.
 	Base Duration `yaml:"base,omitempty" json:"base,omitempty"`
+	// Budget caps retries at this share (0 to 1) of the upstream's
+	// requests over the last ten seconds (at least 3 retries are always
+	// allowed), so that a failing upstream is not hit with a multiple of
+	// its load. 0: no cap.
+	Budget float64 `yaml:"budget,omitempty" json:"budget,omitempty"`
 }
 
 // API is an API mapping: requests whose host and path prefix match it are
@@ -191,6 +211,15 @@ type Route struct {
 	Path string `yaml:"path,omitempty" json:"path,omitempty"`
 	// Upstream overrides the API's upstream.
 	Upstream string `yaml:"upstream,omitempty" json:"upstream,omitempty"`
+	// Upstreams splits the route's traffic between upstreams (a canary,
+	// two versions of an API) instead of Upstream: a request goes to the
+	// first entry whose match it meets, otherwise to one chosen by weight.
+	Upstreams []WeightedUpstream `yaml:"upstreams,omitempty" json:"upstreams,omitempty"`
+	// Sticky, with upstreams, is "consumer": a consumer's requests always
+	// take the same side of the split (anonymous ones are spread).
+	Sticky string `yaml:"sticky,omitempty" json:"sticky,omitempty"`
+	// Mirror copies a share of the route's requests to a shadow upstream.
+	Mirror *Mirror `yaml:"mirror,omitempty" json:"mirror,omitempty"`
 	// Auth overrides the API's auth list.
 	Auth []string `yaml:"auth,omitempty" json:"auth,omitempty"`
 	// RequireGroups admits only consumers in at least one of these groups
@@ -221,6 +250,33 @@ type Route struct {
 	// RequestFilters block requests by method, path or header pattern
 	// (403 request_blocked), before authentication.
 	RequestFilters []RequestFilter `yaml:"request_filters,omitempty" json:"request_filters,omitempty"`
+}
+
+// Mirror copies Percent (1 to 100) of a route's requests, those that pass
+// every policy, to Upstream after the real request is done; the shadow's
+// answers are discarded and only counted and timed. Requests whose body
+// is larger than 64 KiB, or of unknown length, are not mirrored.
+type Mirror struct {
+	Upstream string `yaml:"upstream,omitempty" json:"upstream,omitempty"`
+	Percent  int    `yaml:"percent,omitempty" json:"percent,omitempty"`
+}
+
+// WeightedUpstream is one side of a route's traffic split.
+type WeightedUpstream struct {
+	Name string `yaml:"name,omitempty" json:"name,omitempty"`
+	// Weight is the side's share of requests that no match claimed; 0
+	// gives it only the requests its match claims.
+	Weight int `yaml:"weight,omitempty" json:"weight,omitempty"`
+	// Match claims requests for this side: all Headers must have exactly
+	// these values (X-Api-Version: "2"), or the consumer is one of
+	// Consumers (pinned to this version).
+	Match *SplitMatch `yaml:"match,omitempty" json:"match,omitempty"`
+}
+
+// SplitMatch selects requests for one side of a split.
+type SplitMatch struct {
+	Headers   map[string]string `yaml:"headers,omitempty" json:"headers,omitempty"`
+	Consumers []string          `yaml:"consumers,omitempty" json:"consumers,omitempty"`
 }
 
 // RequestFilter is one rule in the spirit of a web application firewall.

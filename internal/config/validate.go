@@ -268,7 +268,18 @@ func (v *validator) upstream(p string, u Upstream) {
 			v.errorf(hp, "set path (active checks), passive, or both")
 		}
 	}
+	if cb := u.CircuitBreaker; cb != nil {
+		if cb.ErrorRate <= 0 || cb.ErrorRate > 1 {
+			v.errorf(p+".circuit_breaker.error_rate", "must be above 0 and at most 1")
+		}
+		if cb.MinRequests < 0 || cb.Window.D() < 0 || cb.Cooldown.D() < 0 || cb.Window.D() > time.Hour || cb.Cooldown.D() > time.Hour {
+			v.errorf(p+".circuit_breaker", "min_requests, window and cooldown must be positive (window and cooldown at most 1h)")
+		}
+	}
 	if r := u.Retries; r != nil {
+		if r.Budget < 0 || r.Budget > 1 {
+			v.errorf(p+".retries.budget", "must be between 0 and 1")
+		}
 		if r.Attempts < 0 || r.Attempts > 10 {
 			v.errorf(p+".retries.attempts", "must be between 0 and 10")
 		}
@@ -372,10 +383,23 @@ func (v *validator) routes(p string, a API, upstreams, policies, consumers map[s
 			v.claim(rp, a, r, claims, t.Shape())
 		}
 		switch {
+		case len(r.Upstreams) > 0:
+			v.split(rp, r, upstreams)
 		case r.Upstream != "" && !upstreams[r.Upstream]:
 			v.errorf(rp+".upstream", "no upstream is named %q", r.Upstream)
 		case r.Upstream == "" && a.Upstream == "":
 			v.errorf(rp, "route %q has no upstream; set upstream on the route or its API", r.Name)
+		}
+		if m := r.Mirror; m != nil {
+			if !upstreams[m.Upstream] {
+				v.errorf(rp+".mirror.upstream", "no upstream is named %q", m.Upstream)
+			}
+			if m.Percent < 1 || m.Percent > 100 {
+				v.errorf(rp+".mirror.percent", "must be between 1 and 100")
+			}
+		}
+		if r.Sticky != "" && (r.Sticky != "consumer" || len(r.Upstreams) == 0) {
+			v.errorf(rp+".sticky", "sticky is \"consumer\", with upstreams")
 		}
 		switch {
 		case r.Auth != nil:
@@ -409,6 +433,44 @@ func (v *validator) routes(p string, a API, upstreams, policies, consumers map[s
 		}
 		v.prefixes(rp+".ip_allow", r.IPAllow)
 		v.prefixes(rp+".ip_deny", r.IPDeny)
+	}
+}
+
+// split checks a route's traffic split.
+func (v *validator) split(rp string, r Route, upstreams map[string]bool) {
+	if r.Upstream != "" {
+		v.errorf(rp+".upstream", "a route has upstream or upstreams, not both")
+	}
+	total := 0
+	for i, u := range r.Upstreams {
+		up := fmt.Sprintf("%s.upstreams[%d]", rp, i)
+		if !upstreams[u.Name] {
+			v.errorf(up+".name", "no upstream is named %q", u.Name)
+		}
+		if u.Weight < 0 || u.Weight > 10000 {
+			v.errorf(up+".weight", "must be between 0 and 10000")
+		}
+		total += max(u.Weight, 0)
+		if m := u.Match; m != nil {
+			for h := range m.Headers {
+				if !tokenRE.MatchString(h) {
+					v.errorf(up+".match.headers", "%q is not a header name", h)
+				}
+			}
+			for k, c := range m.Consumers {
+				if !nameRE.MatchString(c) {
+					v.errorf(fmt.Sprintf("%s.match.consumers[%d]", up, k), "%q is not a valid consumer name", c)
+				}
+			}
+			if len(m.Headers) == 0 && len(m.Consumers) == 0 {
+				v.errorf(up+".match", "a match needs headers or consumers")
+			}
+		} else if u.Weight == 0 {
+			v.errorf(up+".weight", "a side without a match needs a weight")
+		}
+	}
+	if total == 0 {
+		v.errorf(rp+".upstreams", "at least one side needs a weight, for the requests no match claims")
 	}
 }
 

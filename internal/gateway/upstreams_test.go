@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -243,5 +244,221 @@ func TestHashBalancing(t *testing.T) {
 	}
 	if moved != share["c"] {
 		t.Fatalf("%d keys moved, want the %d of c", moved, share["c"])
+	}
+}
+
+func TestCircuitBreaker(t *testing.T) {
+	t.Parallel()
+	var failing atomic.Bool
+	var served atomic.Int64
+	failing.Store(true)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		if failing.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer up.Close()
+	e := start(t, poolConfig(`
+  - name: main
+    targets: [{url: "`+up.URL+`"}]
+    circuit_breaker: {error_rate: 0.5, window: 10s, min_requests: 5, cooldown: 300ms}
+`, ""), "")
+	for i := range 5 {
+		if resp, _ := e.do("GET", "/api/x", nil, nil); resp.StatusCode != 503 {
+			t.Fatalf("request %d: %d, want the upstream's 503", i, resp.StatusCode)
+		}
+	}
+	// Open: refused at once, the upstream spared.
+	for range 10 {
+		resp, body := e.do("GET", "/api/x", nil, nil)
+		if resp.StatusCode != 503 || decodeError(t, resp, body).Error.Code != "circuit_open" {
+			t.Fatalf("with the circuit open: %d %s", resp.StatusCode, body)
+		}
+	}
+	if served.Load() != 5 {
+		t.Fatalf("the upstream saw %d requests, want 5: the open circuit must hold them back", served.Load())
+	}
+	// After the cooldown one trial goes through; it succeeds and closes
+	// the circuit.
+	failing.Store(false)
+	time.Sleep(350 * time.Millisecond)
+	if got := counts(e, 10); got["ok"] != 10 {
+		t.Fatalf("after the cooldown: %v", got)
+	}
+}
+
+// TestRetryBudget measures what retries cost a failing upstream: every
+// connection is reset, and each GET may retry twice. Without a budget the
+// upstream takes three connections per request; with a budget of 20% it
+// takes at most 1.2 (plus the floor of 3 retries).
+func TestRetryBudget(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		budget string
+		max    int64
+	}{{"", 300}, {", budget: 0.2", 100 + 20 + 3}} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var accepted atomic.Int64
+		go func() {
+			for {
+				conn, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				accepted.Add(1)
+				_ = conn.Close()
+			}
+		}()
+		e := start(t, poolConfig(`
+  - name: main
+    targets: [{url: "http://`+ln.Addr().String()+`"}]
+    retries: {attempts: 2, base: 1ms`+c.budget+`}
+`, ""), "")
+		got := counts(e, 100)
+		_ = ln.Close()
+		t.Logf("retries: {attempts: 2%s}: 100 requests made %d connections (%v)", c.budget, accepted.Load(), got)
+		if got["502"] != 100 || accepted.Load() > c.max || c.budget == "" && accepted.Load() != 300 {
+			t.Fatalf("budget %q: %d connections for 100 requests (%v), want at most %d", c.budget, accepted.Load(), got, c.max)
+		}
+	}
+}
+
+// TestCanarySplit: 95/5 over 10,000 requests lands within ±2 points of the
+// weights (the smooth rotation makes it exact over every cycle of 20); a
+// header or a pinned consumer claims the canary; sticky consumers keep
+// their side.
+func TestCanarySplit(t *testing.T) {
+	t.Parallel()
+	v1, v2 := newNamed(t, "v1"), newNamed(t, "v2")
+	var consumers strings.Builder
+	for i := range 40 {
+		consumers.WriteString("  - {name: c" + strconv.Itoa(i) + ", api_keys: [key-0123456789-" + strconv.Itoa(i) + "]}\n")
+	}
+	e := start(t, `
+version: 1
+upstreams:
+  - {name: v1, targets: [{url: "`+v1.srv.URL+`"}]}
+  - {name: v2, targets: [{url: "`+v2.srv.URL+`"}]}
+apis:
+  - name: api
+    base_path: /api
+    auth: [none]
+    routes:
+      - name: open
+        path: /open
+        upstreams: [{name: v1, weight: 95}, {name: v2, weight: 5, match: {headers: {X-Api-Version: "2"}}}]
+      - name: keyed
+        path: /keyed
+        auth: [api_key]
+        sticky: consumer
+        upstreams: [{name: v1, weight: 50}, {name: v2, weight: 50, match: {consumers: [c0]}}]
+consumers:
+`+consumers.String(), "")
+	var mu sync.Mutex
+	got := map[string]int{}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 1250 {
+				resp, body := e.do("GET", "/api/open", nil, nil)
+				if resp.StatusCode != 200 {
+					body = strconv.Itoa(resp.StatusCode)
+				}
+				mu.Lock()
+				got[body]++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("95/5 over 10,000 requests: %v", got)
+	if got["v1"]+got["v2"] != 10000 || got["v2"] < 300 || got["v2"] > 700 {
+		t.Fatalf("95/5 split: %v, want v2 within 300..700 of 10,000", got)
+	}
+	for range 5 {
+		if _, body := e.do("GET", "/api/open", hdr("X-Api-Version", "2"), nil); body != "v2" {
+			t.Fatalf("X-Api-Version: 2 reached %s", body)
+		}
+	}
+	side := map[string]string{}
+	for round := range 3 {
+		for i := range 40 {
+			c := "c" + strconv.Itoa(i)
+			_, body := e.do("GET", "/api/keyed", hdr("X-API-Key", "key-0123456789-"+strconv.Itoa(i)), nil)
+			if i == 0 && body != "v2" {
+				t.Fatalf("the pinned consumer reached %s", body)
+			}
+			if round > 0 && side[c] != body {
+				t.Fatalf("%s moved from %s to %s: not sticky", c, side[c], body)
+			}
+			side[c] = body
+		}
+	}
+	n := 0
+	for _, s := range side {
+		if s == "v2" {
+			n++
+		}
+	}
+	if n < 10 || n > 30 {
+		t.Fatalf("%d of 40 sticky consumers on v2, want about half", n)
+	}
+}
+
+// TestMirror: 50% of requests are copied to a shadow that hangs for two
+// seconds; the real requests answer as fast as without a mirror, the
+// shadow receives exactly half of them, body and consumer included.
+func TestMirror(t *testing.T) {
+	t.Parallel()
+	real := newNamed(t, "real")
+	var mu sync.Mutex
+	var bodies []string
+	shadow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, r.Method+" "+r.URL.RequestURI()+" "+string(b)+" "+r.Header.Get("X-Portico-Mirror"))
+		mu.Unlock()
+		time.Sleep(2 * time.Second)
+	}))
+	defer shadow.Close()
+	e := start(t, `
+version: 1
+upstreams:
+  - {name: real, targets: [{url: "`+real.srv.URL+`"}]}
+  - {name: shadow, targets: [{url: "`+shadow.URL+`"}], timeout: 3s}
+apis:
+  - name: api
+    base_path: /api
+    upstream: real
+    auth: [none]
+    routes:
+      - name: all
+        path: "/{rest...}"
+        mirror: {upstream: shadow, percent: 50}
+`, "")
+	began := time.Now()
+	for i := range 20 {
+		resp, body := e.do("POST", "/api/orders?n="+strconv.Itoa(i), nil, strings.NewReader("body-"+strconv.Itoa(i)))
+		if resp.StatusCode != 200 || body != "real" {
+			t.Fatalf("request %d: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	if took := time.Since(began); took > time.Second {
+		t.Fatalf("20 real requests took %v while the shadow hangs for 2 s each: the mirror slowed them", took)
+	}
+	waitFor(t, "the shadow to receive its copies", func() bool { mu.Lock(); defer mu.Unlock(); return len(bodies) == 10 })
+	mu.Lock()
+	defer mu.Unlock()
+	for _, b := range bodies {
+		var n string
+		if _, err := fmt.Sscanf(b, "POST /orders?n=%s", &n); err != nil || !strings.HasSuffix(b, " body-"+n+" 1") {
+			t.Fatalf("the shadow received %q, want the request as the upstream sees it", b)
+		}
 	}
 }

@@ -223,7 +223,7 @@ func Run(ctx context.Context, o Options) error {
 	refusals := ratelimit.NewLimiter(admin.RefusalLimit, time.Minute)
 	defer refusals.Close()
 	api := &admin.API{Store: st, Notify: a.Notify, FileMode: o.ConfigPath, FileGroup: Group,
-		OwnAddrs: []string{adminLn.Addr().String(), o.PortalAddr}, Refusals: refusals}
+		OwnAddrs: []string{adminLn.Addr().String(), o.PortalAddr}, Refusals: refusals, Upstreams: rt.Health.Status}
 	adminSrv := gateway.NewServer(admin.Handler(metrics, &ready, api))
 	errc := make(chan error, 2)
 	go func() { errc <- gateway.Serve(ctx, proxySrv, proxyLn, o.DrainTimeout) }()

@@ -20,6 +20,9 @@ import (
 // could be written; the edge logs it as status 499 and writes nothing.
 var ErrClientGone = errors.New("client closed the connection")
 
+var errCircuitOpen = &pipeline.Error{Status: http.StatusServiceUnavailable, Code: "circuit_open",
+	Message: "the upstream is failing; requests are held back for a while"}
+
 // ErrorCounter is told of each failed upstream request, by upstream name
 // and kind (connect, timeout, protocol, reset, body).
 type ErrorCounter interface {
@@ -65,33 +68,57 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, x *pipeline.Exch
 	if !hasBody && idempotent(r.Method) {
 		attempts += h.up.retries
 	}
+	up := h.up
+	var now int64
+	if up.breaker != nil || up.budget != nil {
+		now = time.Now().UnixNano()
+	}
+	if up.breaker != nil && !up.breaker.allow(now) {
+		if up.Fallback == nil {
+			return errCircuitOpen
+		}
+		up = up.Fallback // an open circuit is an upstream with no target to offer
+	}
+	if up.budget != nil {
+		up.budget.request(now)
+	}
 	var last *Target
 	for try := 1; ; try++ {
-		t := h.up.pick(r, x, last)
+		t := up.pick(r, x, last)
 		if t == nil {
 			return pipeline.ErrNoUpstream
 		}
 		last = t
-		if h.up.balance == LeastRequests {
+		if up.balance == LeastRequests {
 			t.state.inflight.Add(1)
 		}
 		c, hd, stop, err := h.roundTrip(w.Header(), r, x, t, hasBody, bodyLen)
 		if err == nil {
 			t.state.answered(hd.status)
+			if up.breaker != nil {
+				up.breaker.record(time.Now().UnixNano(), hd.status == http.StatusBadGateway || hd.status == http.StatusServiceUnavailable || hd.status == http.StatusGatewayTimeout)
+			}
 			err := h.respond(w, r, c, hd, stop)
-			if h.up.balance == LeastRequests {
+			if up.balance == LeastRequests {
 				t.state.inflight.Add(-1)
 			}
 			return err
 		}
-		if h.up.balance == LeastRequests {
+		if up.balance == LeastRequests {
 			t.state.inflight.Add(-1)
 		}
 		if err != pipeline.ErrBodyTooLarge && err.Status != http.StatusBadRequest && r.Context().Err() == nil {
-			t.state.failed(time.Now().UnixNano())
+			failedAt := time.Now().UnixNano()
+			t.state.failed(failedAt)
+			if up.breaker != nil {
+				up.breaker.record(failedAt, true)
+			}
 		}
 		if try >= attempts || err == pipeline.ErrBodyTooLarge || r.Context().Err() != nil {
 			return h.failed(r, err)
+		}
+		if up.budget != nil && !up.budget.retry(time.Now().UnixNano()) {
+			return h.failed(r, err) // the retry budget is spent
 		}
 		select {
 		case <-time.After(h.up.backoff(try)):

@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,6 +48,48 @@ type Health struct {
 
 	mu     sync.Mutex
 	states map[string]*targetHealth
+	ups    map[string]*upstreamState
+}
+
+// upstreamState is what an upstream keeps across configs: its circuit
+// breaker and its retry budget.
+type upstreamState struct {
+	breakerSpec BreakerSpec
+	budgetRatio float64
+	breaker     *breaker
+	budget      *budget
+	used        bool
+}
+
+// upstream returns the breaker and budget of upstream name (nil when not
+// configured), kept while their settings do not change.
+func (h *Health) upstream(name string, bs BreakerSpec, ratio float64, events BreakerEvents) (*breaker, *budget) {
+	fresh := func() *upstreamState {
+		st := &upstreamState{breakerSpec: bs, budgetRatio: ratio}
+		if bs.ErrorRate > 0 {
+			st.breaker = &breaker{spec: bs, upstream: name, events: events, w: newWindow(bs.Window)}
+		}
+		if ratio > 0 {
+			st.budget = newBudget(ratio)
+		}
+		return st
+	}
+	if h == nil {
+		st := fresh()
+		return st.breaker, st.budget
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ups == nil {
+		h.ups = map[string]*upstreamState{}
+	}
+	st := h.ups[name]
+	if st == nil || st.breakerSpec != bs || st.budgetRatio != ratio {
+		st = fresh()
+		h.ups[name] = st
+	}
+	st.used = true
+	return st.breaker, st.budget
 }
 
 // targetHealth is one target's state. Reads on the request path are
@@ -107,6 +151,12 @@ func (h *Health) Retain() {
 			delete(h.states, k)
 		}
 		s.used = false
+	}
+	for k, u := range h.ups {
+		if !u.used {
+			delete(h.ups, k)
+		}
+		u.used = false
 	}
 }
 
@@ -254,4 +304,60 @@ func (t *targetHealth) failed(now int64) {
 		t.h.Log.Warn("upstream target ejected after failing requests", "upstream", t.upstream, "target", t.target,
 			"failures", t.spec.Failures, "for", d.String())
 	}
+}
+
+// UpstreamStatus is what the admin API shows of an upstream.
+type UpstreamStatus struct {
+	Name string `json:"name"`
+	// Circuit is closed, open or half_open; empty without a breaker.
+	Circuit string         `json:"circuit,omitempty"`
+	Targets []TargetStatus `json:"targets"`
+}
+
+// TargetStatus is one target's health.
+type TargetStatus struct {
+	URL string `json:"url"`
+	// Healthy is the active checks' verdict (true without active checks).
+	Healthy bool `json:"healthy"`
+	// EjectedUntil is set while passive checks keep the target out.
+	EjectedUntil *time.Time `json:"ejected_until,omitempty"`
+	InFlight     int64      `json:"in_flight"`
+}
+
+// Status reports the upstreams of the configs in use, by name.
+func (h *Health) Status() []UpstreamStatus {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	byName := map[string]*UpstreamStatus{}
+	var names []string
+	get := func(name string) *UpstreamStatus {
+		if byName[name] == nil {
+			byName[name] = &UpstreamStatus{Name: name, Targets: []TargetStatus{}}
+			names = append(names, name)
+		}
+		return byName[name]
+	}
+	now := time.Now().UnixNano()
+	for _, s := range h.states {
+		ts := TargetStatus{URL: s.target, Healthy: !s.down.Load(), InFlight: s.inflight.Load()}
+		if until := s.ejectedUntil.Load(); until > now {
+			t := time.Unix(0, until).UTC()
+			ts.EjectedUntil = &t
+		}
+		u := get(s.upstream)
+		u.Targets = append(u.Targets, ts)
+	}
+	for name, st := range h.ups {
+		if st.breaker != nil {
+			get(name).Circuit = [...]string{"closed", "open", "half_open"}[st.breaker.state.Load()]
+		}
+	}
+	slices.Sort(names)
+	out := make([]UpstreamStatus, 0, len(names))
+	for _, n := range names {
+		u := byName[n]
+		slices.SortFunc(u.Targets, func(a, b TargetStatus) int { return strings.Compare(a.URL, b.URL) })
+		out = append(out, *u)
+	}
+	return out
 }

@@ -39,6 +39,10 @@ type UpstreamSpec struct {
 	HashOn string
 	// Health says how targets are checked.
 	Health HealthSpec
+	// Breaker configures the circuit breaker (ErrorRate 0: none).
+	Breaker BreakerSpec
+	// RetryBudget caps retries at this share of requests (0: no cap).
+	RetryBudget float64
 }
 
 // Balancing algorithms.
@@ -67,6 +71,8 @@ type Upstream struct {
 	checked bool
 	// Fallback is used only when no target of this upstream is available.
 	Fallback       *Upstream
+	breaker        *breaker
+	budget         *budget
 	timeout        time.Duration
 	connectTimeout time.Duration
 	retries        int
@@ -118,6 +124,11 @@ func NewUpstream(spec UpstreamSpec, pools *Pools, health *Health) (*Upstream, er
 		weights = append(weights, ts.Weight)
 	}
 	u.schedule = smoothSchedule(weights)
+	var events BreakerEvents
+	if health != nil {
+		events, _ = health.Events.(BreakerEvents)
+	}
+	u.breaker, u.budget = health.upstream(spec.Name, spec.Breaker, spec.RetryBudget, events)
 	switch {
 	case spec.HashOn == "consumer" || spec.HashOn == "ip":
 		u.hashOn = spec.HashOn

@@ -30,6 +30,9 @@ type Metrics struct {
 	registerRedis  sync.Once
 	filterMatches  *prometheus.CounterVec
 	targetHealthy  *prometheus.GaugeVec
+	circuitState   *prometheus.GaugeVec
+	mirrored       *prometheus.CounterVec
+	mirrorDuration *prometheus.HistogramVec
 }
 
 // NewMetrics registers Portico's series, plus the Go runtime and process
@@ -70,6 +73,19 @@ func NewMetrics() *Metrics {
 			Name: "portico_upstream_target_healthy",
 			Help: "Whether an upstream target passes its active health checks (1) or not (0); present once a check changed its state.",
 		}, []string{"upstream", "target"}),
+		mirrored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portico_mirror_requests_total",
+			Help: "Requests copied to a shadow upstream, by upstream and outcome: the shadow's status class (2xx-5xx), error, dropped (too many in flight) or skipped (body too large or of unknown length).",
+		}, []string{"upstream", "outcome"}),
+		mirrorDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "portico_mirror_duration_seconds",
+			Help:    "Time a shadow upstream took to answer a mirrored request, to compare with the route's own duration.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"upstream"}),
+		circuitState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "portico_upstream_circuit_state",
+			Help: "An upstream's circuit breaker: 0 closed, 1 open (requests held back), 2 half-open (one trial request); present once it changed.",
+		}, []string{"upstream"}),
 		filterMatches: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "portico_request_filter_matches_total",
 			Help: "Requests that matched a request filter, by filter name and action (blocked, or logged for log-only filters).",
@@ -79,7 +95,7 @@ func NewMetrics() *Metrics {
 			Help: "Requests whose rate limits were decided without Redis, by failure mode: open (counted in this node's memory) or closed (refused with 503).",
 		}, []string{"mode"}),
 	}
-	m.Registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.reloads, m.lastReload, m.inFlight, m.filterMatches, m.targetHealthy,
+	m.Registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.reloads, m.lastReload, m.inFlight, m.filterMatches, m.targetHealthy, m.circuitState, m.mirrored, m.mirrorDuration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.unmatched = m.Route("", "")
 	return m
@@ -130,6 +146,19 @@ func (m *Metrics) TargetHealthy(upstream, target string, healthy bool) {
 		v = 1
 	}
 	m.targetHealthy.WithLabelValues(upstream, target).Set(v)
+}
+
+// Mirrored counts a mirrored request and times the shadow's answer.
+func (m *Metrics) Mirrored(upstream, outcome string, d time.Duration) {
+	m.mirrored.WithLabelValues(upstream, outcome).Inc()
+	if d > 0 {
+		m.mirrorDuration.WithLabelValues(upstream).Observe(d.Seconds())
+	}
+}
+
+// CircuitState records an upstream's circuit breaker state.
+func (m *Metrics) CircuitState(upstream string, state int) {
+	m.circuitState.WithLabelValues(upstream).Set(float64(state))
 }
 
 // FilterMatched counts a request that matched a request filter.
