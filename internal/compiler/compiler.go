@@ -12,10 +12,12 @@ import (
 	"cmp"
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/portico-gw/portico/internal/config"
@@ -33,6 +35,7 @@ import (
 	"github.com/portico-gw/portico/internal/policy/ratelimit"
 	"github.com/portico-gw/portico/internal/proxy"
 	"github.com/portico-gw/portico/internal/telemetry"
+	"github.com/portico-gw/portico/internal/transform"
 	"github.com/portico-gw/portico/internal/urlpath"
 )
 
@@ -294,7 +297,8 @@ func upstreamSpec(u config.Upstream) proxy.UpstreamSpec {
 // carries it), client IP rules (the API's, then the route's), request
 // filters (the API's, then the route's), authentication, the consumer
 // allow-list, required groups and scopes, rate limits and quotas, the body
-// limit, mirroring, then the proxy (or a split between upstreams).
+// limit, the transform, mirroring, then the proxy (or a split between
+// upstreams).
 func compileRoute(a config.API, r config.Route, upstreams map[string]*proxy.Upstream, methods map[string]auth.Method, plans compiledPlans, rt Runtime) (*gateway.Route, error) {
 	end, err := routeEnd(a, r, upstreams, rt)
 	if err != nil {
@@ -385,6 +389,13 @@ func compileRoute(a config.API, r config.Route, upstreams map[string]*proxy.Upst
 	if r.MaxBodyBytes > 0 {
 		mws = append(mws, bodylimit.New(r.MaxBodyBytes))
 	}
+	if t := r.Transform; t != nil {
+		tr, err := compileTransform(a, r, t)
+		if err != nil {
+			return nil, fmt.Errorf("transform: %w", err)
+		}
+		mws = append(mws, tr.Middleware())
+	}
 	if m := r.Mirror; m != nil {
 		shadow := upstreams[m.Upstream]
 		if shadow == nil {
@@ -434,6 +445,132 @@ func routeEnd(a config.API, r config.Route, upstreams map[string]*proxy.Upstream
 		sides = append(sides, side)
 	}
 	return proxy.NewSplit(sides, r.Sticky == "consumer"), nil
+}
+
+// compileTransform compiles a route's transform (validated before).
+func compileTransform(a config.API, r config.Route, t *config.Transform) (*transform.Transform, error) {
+	route, err := urlpath.ParseTemplate(r.Path)
+	if err != nil {
+		return nil, err
+	}
+	params := transform.Params(route)
+	tmpl := func(s string) (*transform.Template, error) { return transform.ParseTemplate(s, params) }
+	headers := func(h *config.HeaderTransform, canonical bool) (transform.HeaderOps, error) {
+		var ops transform.HeaderOps
+		if h == nil {
+			return ops, nil
+		}
+		name := func(s string) string {
+			if canonical {
+				return http.CanonicalHeaderKey(s)
+			}
+			return s
+		}
+		for _, n := range h.Remove {
+			ops.Remove = append(ops.Remove, name(n))
+		}
+		for _, from := range config.SortedKeys(h.Rename) {
+			ops.Rename = append(ops.Rename, [2]string{name(from), name(h.Rename[from])})
+		}
+		for _, m := range []struct {
+			vals map[string]string
+			dst  *[]transform.NamedTemplate
+		}{{h.Set, &ops.Set}, {h.Add, &ops.Add}} {
+			for _, k := range config.SortedKeys(m.vals) {
+				v, err := tmpl(m.vals[k])
+				if err != nil {
+					return ops, err
+				}
+				*m.dst = append(*m.dst, transform.NamedTemplate{Name: name(k), Value: v})
+			}
+		}
+		return ops, nil
+	}
+	body := func(b *config.BodyTransform) (*transform.BodyMapping, error) {
+		if b == nil {
+			return nil, nil
+		}
+		m := &transform.BodyMapping{}
+		for _, from := range config.SortedKeys(b.Rename) {
+			f, err := transform.ParsePath(from)
+			if err != nil {
+				return nil, err
+			}
+			to, err := transform.ParsePath(b.Rename[from])
+			if err != nil {
+				return nil, err
+			}
+			m.Rename = append(m.Rename, [2]transform.Path{f, to})
+		}
+		for _, s := range b.Remove {
+			p, err := transform.ParsePath(s)
+			if err != nil {
+				return nil, err
+			}
+			m.Remove = append(m.Remove, p)
+		}
+		for _, kv := range []struct {
+			vals map[string]string
+			dst  *[]transform.PathValue
+		}{{b.Set, &m.Set}, {b.Defaults, &m.Defaults}} {
+			for _, k := range config.SortedKeys(kv.vals) {
+				p, err := transform.ParsePath(k)
+				if err != nil {
+					return nil, err
+				}
+				v, err := tmpl(kv.vals[k])
+				if err != nil {
+					return nil, err
+				}
+				*kv.dst = append(*kv.dst, transform.PathValue{Path: p, Value: v})
+			}
+		}
+		return m, nil
+	}
+	var req *transform.Request
+	if q := t.Request; q != nil {
+		req = &transform.Request{}
+		if req.Headers, err = headers(q.Headers, true); err != nil {
+			return nil, err
+		}
+		if req.Query, err = headers(q.Query, false); err != nil {
+			return nil, err
+		}
+		if q.Path != "" {
+			if req.Path, err = tmpl(q.Path); err != nil {
+				return nil, err
+			}
+		}
+		if req.Body, err = body(q.Body); err != nil {
+			return nil, err
+		}
+	}
+	var resp *transform.Response
+	if s := t.Response; s != nil {
+		resp = &transform.Response{Status: map[int]int{}}
+		if resp.Headers, err = headers(s.Headers, true); err != nil {
+			return nil, err
+		}
+		if resp.Body, err = body(s.Body); err != nil {
+			return nil, err
+		}
+		for from, to := range s.Status {
+			n, _ := strconv.Atoi(from) // validated
+			resp.Status[n] = to
+		}
+		for _, name := range s.Modifiers {
+			m, ok := transform.LookupModifier(name)
+			if !ok {
+				return nil, fmt.Errorf("no response modifier %q", name)
+			}
+			resp.Modifiers = append(resp.Modifiers, m)
+		}
+	}
+	base := a.BasePath
+	if base == "/" {
+		base = ""
+	}
+	return transform.New(req, resp, t.MaxBodyBytes, route, base), nil
 }
 
 // compiledPlans are a config's plans, by name and by the config's

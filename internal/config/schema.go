@@ -220,6 +220,8 @@ type Route struct {
 	Sticky string `yaml:"sticky,omitempty" json:"sticky,omitempty"`
 	// Mirror copies a share of the route's requests to a shadow upstream.
 	Mirror *Mirror `yaml:"mirror,omitempty" json:"mirror,omitempty"`
+	// Transform rewrites the route's requests and responses.
+	Transform *Transform `yaml:"transform,omitempty" json:"transform,omitempty"`
 	// Auth overrides the API's auth list.
 	Auth []string `yaml:"auth,omitempty" json:"auth,omitempty"`
 	// RequireGroups admits only consumers in at least one of these groups
@@ -250,6 +252,59 @@ type Route struct {
 	// RequestFilters block requests by method, path or header pattern
 	// (403 request_blocked), before authentication.
 	RequestFilters []RequestFilter `yaml:"request_filters,omitempty" json:"request_filters,omitempty"`
+}
+
+// Transform rewrites a route's requests on their way to the upstream and
+// its responses on their way back.
+type Transform struct {
+	Request  *RequestTransform  `yaml:"request,omitempty" json:"request,omitempty"`
+	Response *ResponseTransform `yaml:"response,omitempty" json:"response,omitempty"`
+	// MaxBodyBytes caps a body that a body mapping reads whole (default
+	// 1 MiB): a larger request body is a 413, a larger response a 502.
+	MaxBodyBytes int64 `yaml:"max_body_bytes,omitempty" json:"max_body_bytes,omitempty"`
+}
+
+// RequestTransform changes requests.
+type RequestTransform struct {
+	Headers *HeaderTransform `yaml:"headers,omitempty" json:"headers,omitempty"`
+	// Query changes query parameters, as Headers does headers.
+	Query *HeaderTransform `yaml:"query,omitempty" json:"query,omitempty"`
+	// Path is the path the upstream receives, a template such as
+	// "/v2/orders/{{path.id}}" (under the target's base path).
+	Path string `yaml:"path,omitempty" json:"path,omitempty"`
+	// Body maps a JSON request body.
+	Body *BodyTransform `yaml:"body,omitempty" json:"body,omitempty"`
+}
+
+// ResponseTransform changes responses.
+type ResponseTransform struct {
+	Headers *HeaderTransform `yaml:"headers,omitempty" json:"headers,omitempty"`
+	Body    *BodyTransform   `yaml:"body,omitempty" json:"body,omitempty"`
+	// Status maps upstream statuses to the client's: {"404": 200}.
+	Status map[string]int `yaml:"status,omitempty" json:"status,omitempty"`
+	// Modifiers name response modifiers registered in Go.
+	Modifiers []string `yaml:"modifiers,omitempty" json:"modifiers,omitempty"`
+}
+
+// HeaderTransform changes headers (or query parameters), in this order:
+// remove, rename, set, add. Values are templates ({{consumer}},
+// {{path.id}}, {{query.page}}, {{header.X-Tenant}}, {{request_id}} …).
+type HeaderTransform struct {
+	Remove []string          `yaml:"remove,omitempty" json:"remove,omitempty"`
+	Rename map[string]string `yaml:"rename,omitempty" json:"rename,omitempty"`
+	Set    map[string]string `yaml:"set,omitempty" json:"set,omitempty"`
+	Add    map[string]string `yaml:"add,omitempty" json:"add,omitempty"`
+}
+
+// BodyTransform maps a JSON body, in this order: rename (move a value to
+// another path), remove, set, defaults (set where absent). Paths use the
+// syntax "customer.id", "items[0].sku", "items[].price"; values are
+// templates, set as strings.
+type BodyTransform struct {
+	Rename   map[string]string `yaml:"rename,omitempty" json:"rename,omitempty"`
+	Remove   []string          `yaml:"remove,omitempty" json:"remove,omitempty"`
+	Set      map[string]string `yaml:"set,omitempty" json:"set,omitempty"`
+	Defaults map[string]string `yaml:"defaults,omitempty" json:"defaults,omitempty"`
 }
 
 // Mirror copies Percent (1 to 100) of a route's requests, those that pass

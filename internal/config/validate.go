@@ -390,6 +390,7 @@ func (v *validator) routes(p string, a API, upstreams, policies, consumers map[s
 		case r.Upstream == "" && a.Upstream == "":
 			v.errorf(rp, "route %q has no upstream; set upstream on the route or its API", r.Name)
 		}
+		v.transform(rp, r)
 		if m := r.Mirror; m != nil {
 			if !upstreams[m.Upstream] {
 				v.errorf(rp+".mirror.upstream", "no upstream is named %q", m.Upstream)

@@ -46,6 +46,9 @@ type Exchange struct {
 	GatewayCORS bool
 	// Filter names the request filter that matched in log-only mode.
 	Filter string
+	// Response, when set, changes the upstream's response before the
+	// client gets it (the route's response transform).
+	Response ResponseTransformer
 	// Upstream names the upstream the request was sent to.
 	Upstream string
 	// ErrorCode is the code of the gateway error answered, if any.
@@ -102,6 +105,19 @@ func (w *ResponseWriter) Flush() {
 
 // Unwrap returns the server's writer, for http.ResponseController.
 func (w *ResponseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ResponseTransformer changes an upstream's response on its way to the
+// client.
+type ResponseTransformer interface {
+	// Header changes the response head, before it is written, and returns
+	// the status to send.
+	Header(h http.Header, status int) int
+	// MaxBody is how much of the body Body must see whole (0: the body
+	// streams through untouched). A longer body is a 502.
+	MaxBody(h http.Header) int64
+	// Body returns the body to send, and may set Content-Length.
+	Body(h http.Header, body []byte) ([]byte, *Error)
+}
 
 // Identity is who a credential names.
 type Identity struct {

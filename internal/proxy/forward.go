@@ -98,7 +98,7 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, x *pipeline.Exch
 			if up.breaker != nil {
 				up.breaker.record(time.Now().UnixNano(), hd.status == http.StatusBadGateway || hd.status == http.StatusServiceUnavailable || hd.status == http.StatusGatewayTimeout)
 			}
-			err := h.respond(w, r, c, hd, stop)
+			err := h.respond(w, r, x, c, hd, stop)
 			if up.balance == LeastRequests {
 				t.state.inflight.Add(-1)
 			}
@@ -297,8 +297,15 @@ func writeBody(bw *bufio.Writer, body io.Reader, n int64) (kind string, err erro
 // hook that interrupts c when the client leaves; it is called before c can
 // go back to the pool, so the hook can never hit another request's
 // connection.
-func (h *Handler) respond(w http.ResponseWriter, r *http.Request, c *conn, hd head, stop func() bool) error {
-	w.WriteHeader(hd.status)
+func (h *Handler) respond(w http.ResponseWriter, r *http.Request, x *pipeline.Exchange, c *conn, hd head, stop func() bool) error {
+	status := hd.status
+	if t := x.Response; t != nil {
+		status = t.Header(w.Header(), status)
+		if max := t.MaxBody(w.Header()); max > 0 && !c.body.done {
+			return h.respondTransformed(w, r, t, max, c, hd, status, stop)
+		}
+	}
+	w.WriteHeader(status)
 	body := &c.body
 	if body.done {
 		h.release(c, hd, stop)
@@ -345,6 +352,47 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, c *conn, hd he
 			// The client must see an aborted response, never a clean end
 			// of a truncated one: abort the connection.
 			panic(http.ErrAbortHandler)
+		}
+	}
+}
+
+// respondTransformed reads the whole response body (at most max bytes),
+// has t transform it, and sends the result. Nothing reaches the client
+// before the body is read and transformed, so a failure is a clean 502.
+func (h *Handler) respondTransformed(w http.ResponseWriter, r *http.Request, t pipeline.ResponseTransformer, max int64, c *conn, hd head, status int, stop func() bool) error {
+	_ = c.nc.SetReadDeadline(time.Now().Add(h.timeout))
+	b, err := io.ReadAll(io.LimitReader(&c.body, max+1))
+	if err != nil || int64(len(b)) > max {
+		stop()
+		c.close()
+		if r.Context().Err() != nil {
+			return ErrClientGone
+		}
+		if err != nil {
+			return h.classify("body", err)
+		}
+	} else {
+		h.release(c, hd, stop)
+	}
+	out, perr := t.Body(w.Header(), b)
+	if perr != nil {
+		clearUpstreamHeaders(w.Header())
+		return perr
+	}
+	w.Header().Del("Transfer-Encoding")
+	w.WriteHeader(status)
+	// The upstream's body, mapped: proxied as any response body is, with
+	// the upstream's own Content-Type.
+	_, _ = w.Write(out) //nolint:gosec // a proxied body, not a page Portico renders
+	return nil
+}
+
+// clearUpstreamHeaders removes the upstream's headers before the gateway
+// answers an error instead of the response.
+func clearUpstreamHeaders(h http.Header) {
+	for k := range h {
+		if k != "X-Request-Id" && !strings.HasPrefix(k, "Ratelimit-") && !strings.HasPrefix(k, "Access-Control-") && k != "Vary" {
+			delete(h, k)
 		}
 	}
 }

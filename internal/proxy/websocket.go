@@ -108,7 +108,7 @@ func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, x *pipeline.Exc
 	if hd.status != http.StatusSwitchingProtocols {
 		// Refused: pass the answer on; the connection is not reused.
 		hd.close = true
-		return h.respond(w, r, c, hd, stop)
+		return h.respond(w, r, x, c, hd, stop)
 	}
 	if !strings.EqualFold(hd.upgrade, "websocket") {
 		stop()

@@ -1,0 +1,150 @@
+package gateway_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// echoJSON is an upstream that answers with what it received, as JSON
+// headers and body fields, or with a fixed body when asked.
+func transformUpstream(t *testing.T) (*httptest.Server, *recorder) {
+	rec := &recorder{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		rec.mu.Lock()
+		rec.reqs = append(rec.reqs, recorded{r.Method, r.RequestURI, r.Host, r.Header.Clone(), string(b), r.ContentLength, r.TransferEncoding})
+		rec.mu.Unlock()
+		switch r.URL.Query().Get("answer") {
+		case "broken":
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"id": 7,`)
+		case "big":
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"pad":"`+strings.Repeat("x", 3000)+`"}`)
+		case "text":
+			w.Header().Set("Content-Type", "text/plain")
+			_, _ = io.WriteString(w, "id: not json")
+		case "missing":
+			w.WriteHeader(http.StatusNotFound)
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("X-Internal", "secret")
+			_, _ = io.WriteString(w, `{"id":"ord_7","total":12.50,"debug":{"host":"db1"}}`)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv, rec
+}
+
+const transformConfig = `
+version: 1
+upstreams:
+  - name: up
+    targets: [{url: "UPSTREAM"}]
+apis:
+  - name: shop
+    base_path: /shop
+    upstream: up
+    auth: [api_key]
+    routes:
+      - name: order
+        path: /orders/{id}
+        transform:
+          max_body_bytes: 2048
+          request:
+            headers: {set: {X-Tenant: "{{consumer}}", X-Order: "{{path.id}}"}, remove: [X-Debug], rename: {X-Old: X-New}}
+            query: {set: {src: gateway}, remove: [token], rename: {q: search}}
+            path: /v2/orders/{{path.id}}
+            body: {rename: {customerId: customer.id}, set: {source: "{{consumer}}"}, remove: [internal]}
+          response:
+            headers: {set: {Cache-Control: no-store}, remove: [X-Internal]}
+            body: {rename: {id: orderId}, remove: [debug]}
+            status: {"404": 200}
+            modifiers: [no_store]
+consumers:
+  - name: acme
+    api_keys: [acme-key-0123456789]
+`
+
+func TestTransforms(t *testing.T) {
+	t.Parallel()
+	up, rec := transformUpstream(t)
+	e := start(t, transformConfig, up.URL)
+	key := "acme-key-0123456789"
+
+	resp, body := e.do("POST", "/shop/orders/7?q=shoes&token=abc&page=2",
+		hdr("X-API-Key", key, "Content-Type", "application/json", "X-Debug", "1", "X-Old", "o"),
+		strings.NewReader(`{"customerId":42,"internal":true,"note":"Grüße ✓"}`))
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	got := rec.last(t)
+	if got.URI != "/v2/orders/7?page=2&search=shoes&src=gateway" {
+		t.Errorf("upstream URI %q", got.URI)
+	}
+	if got.Header.Get("X-Tenant") != "acme" || got.Header.Get("X-Order") != "7" || got.Header.Get("X-Debug") != "" ||
+		got.Header.Get("X-New") != "o" || got.Header.Get("X-Old") != "" {
+		t.Errorf("upstream headers %v", got.Header)
+	}
+	if got.Body != `{"customer":{"id":42},"note":"Grüße ✓","source":"acme"}` || got.ContentLength != int64(len(got.Body)) {
+		t.Errorf("upstream body %q (length %d)", got.Body, got.ContentLength)
+	}
+	if body != `{"orderId":"ord_7","total":12.50}` || resp.Header.Get("X-Internal") != "" ||
+		resp.Header.Get("Cache-Control") != "no-store" || resp.ContentLength != int64(len(body)) {
+		t.Errorf("client got %q with %v", body, resp.Header)
+	}
+
+	// Status mapping; a non-JSON answer passes untouched.
+	if resp, _ := e.do("GET", "/shop/orders/7?answer=missing", hdr("X-API-Key", key), nil); resp.StatusCode != 200 {
+		t.Errorf("404 mapped to %d, want 200", resp.StatusCode)
+	}
+	if _, body := e.do("GET", "/shop/orders/7?answer=text", hdr("X-API-Key", key), nil); body != "id: not json" {
+		t.Errorf("a text answer became %q", body)
+	}
+
+	// Bad input: never a panic, always the documented JSON error.
+	for _, c := range []struct {
+		name, query, ctype, body string
+		status                   int
+		code                     string
+	}{
+		{"malformed request JSON", "", "application/json", `{"customerId":`, 400, "bad_request"},
+		{"request body over the cap", "", "application/json", `{"pad":"` + strings.Repeat("x", 3000) + `"}`, 413, "body_too_large"},
+		{"malformed upstream JSON", "?answer=broken", "", "", 502, "upstream_failed"},
+		{"upstream answer over the cap", "?answer=big", "", "", 502, "upstream_failed"},
+	} {
+		h := hdr("X-API-Key", key)
+		var b io.Reader
+		if c.body != "" {
+			h.Set("Content-Type", c.ctype)
+			b = strings.NewReader(c.body)
+		}
+		resp, body := e.do("POST", "/shop/orders/7"+c.query, h, b)
+		if resp.StatusCode != c.status || decodeError(t, resp, body).Error.Code != c.code {
+			t.Errorf("%s: %d %s, want %d %s", c.name, resp.StatusCode, body, c.status, c.code)
+		}
+		if resp.Header.Get("X-Internal") != "" {
+			t.Errorf("%s: the upstream's headers leaked into the error", c.name)
+		}
+	}
+}
+
+func TestTransformConfigErrors(t *testing.T) {
+	t.Parallel()
+	e := start(t, transformConfig, "http://127.0.0.1:1")
+	for _, c := range []struct{ from, to, want string }{
+		{"X-Tenant: \"{{consumer}}\"", "X-Consumer: \"{{consumer}}\"", "X-Consumer is managed by Portico"},
+		{"{{path.id}}\"}", "{{path.nope}}\"}", `the route's path has no parameter "nope"`},
+		{"customerId: customer.id", "customerId: customer..id", "an empty member name"},
+		{"modifiers: [no_store]", "modifiers: [gzip]", `no response modifier is registered as "gzip"`},
+		{`status: {"404": 200}`, `status: {"404": 999}`, "999 is not a status code"},
+	} {
+		_, err := e.compile(strings.Replace(transformConfig, c.from, c.to, 1), "http://127.0.0.1:1")
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s -> %s: %v, want %q", c.from, c.to, err, c.want)
+		}
+	}
+}
