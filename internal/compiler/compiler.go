@@ -570,7 +570,11 @@ func compileTransform(a config.API, r config.Route, t *config.Transform) (*trans
 	if base == "/" {
 		base = ""
 	}
-	return transform.New(req, resp, t.MaxBodyBytes, route, base), nil
+	tr := transform.New(req, resp, t.MaxBodyBytes, route, base)
+	if t.Convert != "" {
+		tr = tr.WithConversion(t.Convert, t.XMLRoot)
+	}
+	return tr, nil
 }
 
 // compiledPlans are a config's plans, by name and by the config's

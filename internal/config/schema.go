@@ -262,6 +262,14 @@ type Transform struct {
 	// MaxBodyBytes caps a body that a body mapping reads whole (default
 	// 1 MiB): a larger request body is a 413, a larger response a 502.
 	MaxBodyBytes int64 `yaml:"max_body_bytes,omitempty" json:"max_body_bytes,omitempty"`
+	// Convert converts bodies between the client's format and the
+	// upstream's: json_to_xml (a JSON client in front of an XML upstream:
+	// request bodies to XML, response bodies to JSON) or xml_to_json (the
+	// reverse). Body mappings apply on the JSON side.
+	Convert string `yaml:"convert,omitempty" json:"convert,omitempty"`
+	// XMLRoot names the root element of XML made from JSON. Default
+	// "root".
+	XMLRoot string `yaml:"xml_root,omitempty" json:"xml_root,omitempty"`
 }
 
 // RequestTransform changes requests.

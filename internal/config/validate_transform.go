@@ -40,6 +40,14 @@ func (v *validator) transform(rp string, r Route) {
 	if tmpl, err := urlpath.ParseTemplate(r.Path); err == nil {
 		params = transform.Params(tmpl)
 	}
+	switch t.Convert {
+	case "", transform.ClientJSON, transform.ClientXML:
+	default:
+		v.errorf(tp+".convert", "%q is not json_to_xml or xml_to_json", t.Convert)
+	}
+	if t.XMLRoot != "" && !transform.ValidXMLName(t.XMLRoot) {
+		v.errorf(tp+".xml_root", "%q is not an XML element name", t.XMLRoot)
+	}
 	if t.MaxBodyBytes < 0 || t.MaxBodyBytes > 64<<20 {
 		v.errorf(tp+".max_body_bytes", "must be between 0 (1 MiB) and 67108864")
 	}

@@ -148,3 +148,60 @@ func TestTransformConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONClientXMLUpstream: a JSON client in front of an XML upstream —
+// the request body arrives as XML, the XML answer leaves as JSON, mapped.
+func TestJSONClientXMLUpstream(t *testing.T) {
+	t.Parallel()
+	var gotBody, gotType string
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		gotBody, gotType = string(b), r.Header.Get("Content-Type")
+		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+		if r.URL.Query().Get("answer") == "broken" {
+			_, _ = io.WriteString(w, `<Envelope><Body>`)
+			return
+		}
+		_, _ = io.WriteString(w, `<?xml version="1.0"?><Envelope><Body><order id="7"><status>shipped</status></order></Body></Envelope>`)
+	}))
+	defer up.Close()
+	e := start(t, `
+version: 1
+upstreams:
+  - {name: soap, targets: [{url: "UPSTREAM"}]}
+apis:
+  - name: legacy
+    base_path: /legacy
+    upstream: soap
+    auth: [none]
+    routes:
+      - name: orders
+        path: /orders
+        transform:
+          convert: json_to_xml
+          xml_root: CreateOrder
+          response:
+            body: {rename: {Body.order: order}, remove: [Body]}
+`, up.URL)
+	resp, body := e.do("POST", "/legacy/orders", hdr("Content-Type", "application/json"), strings.NewReader(`{"sku":"a-1","qty":2}`))
+	if resp.StatusCode != 200 || body != `{"order":{"@id":"7","status":"shipped"}}` || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("client got %d %q (%s)", resp.StatusCode, body, resp.Header.Get("Content-Type"))
+	}
+	if gotType != "application/xml; charset=utf-8" || gotBody != `<?xml version="1.0" encoding="UTF-8"?>`+"\n"+`<CreateOrder><qty>2</qty><sku>a-1</sku></CreateOrder>` {
+		t.Fatalf("upstream got %q (%s)", gotBody, gotType)
+	}
+	for _, c := range []struct {
+		name, query, body string
+		status            int
+		code              string
+	}{
+		{"JSON that cannot be XML", "", `{"1st": true}`, 400, "bad_request"},
+		{"malformed JSON", "", `{"sku":`, 400, "bad_request"},
+		{"malformed upstream XML", "?answer=broken", `{"sku":"a"}`, 502, "upstream_failed"},
+	} {
+		resp, body := e.do("POST", "/legacy/orders"+c.query, hdr("Content-Type", "application/json"), strings.NewReader(c.body))
+		if resp.StatusCode != c.status || decodeError(t, resp, body).Error.Code != c.code {
+			t.Errorf("%s: %d %s, want %d %s", c.name, resp.StatusCode, body, c.status, c.code)
+		}
+	}
+}

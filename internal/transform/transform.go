@@ -70,19 +70,39 @@ type Response struct {
 	// Status maps upstream statuses to the ones the client gets.
 	Status    map[int]int
 	Modifiers []Modifier
-	maxBody   int64
 }
+
+// Conversions between the client's and the upstream's body formats.
+const (
+	// ClientJSON: the client speaks JSON, the upstream XML.
+	ClientJSON = "json_to_xml"
+	// ClientXML: the client speaks XML, the upstream JSON.
+	ClientXML = "xml_to_json"
+)
 
 // Transform is a route's compiled transform.
 type Transform struct {
 	Request  *Request
 	Response *Response
 	MaxBody  int64
+	// Convert is "", ClientJSON or ClientXML; XMLRoot names the root
+	// element of XML made from JSON.
+	Convert, XMLRoot string
 	// template of the route's path below the API's base path, for
 	// {{path.<param>}}; params are extracted only when a template uses one.
 	route      urlpath.Template
 	basePath   string
 	needParams bool
+}
+
+// WithConversion sets the body format conversion (ClientJSON or
+// ClientXML) and the root element name of XML made from JSON.
+func (t *Transform) WithConversion(convert, root string) *Transform {
+	t.Convert, t.XMLRoot = convert, root
+	if t.XMLRoot == "" {
+		t.XMLRoot = "root"
+	}
+	return t
 }
 
 // New compiles the parts. route and basePath locate path parameters.
@@ -91,9 +111,6 @@ func New(req *Request, resp *Response, maxBody int64, route urlpath.Template, ba
 		maxBody = DefaultMaxBody
 	}
 	t := &Transform{Request: req, Response: resp, MaxBody: maxBody, route: route, basePath: basePath}
-	if resp != nil {
-		resp.maxBody = maxBody
-	}
 	t.needParams = true // cheap enough, and templates are rare
 	return t
 }
@@ -144,13 +161,15 @@ func (t *Transform) Middleware() pipeline.Middleware {
 	return func(next pipeline.Handler) pipeline.Handler {
 		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request, x *pipeline.Exchange) error {
 			e := &env{r: r, x: x, params: t.params(x)}
-			if q := t.Request; q != nil {
-				if err := t.request(q, e); err != nil {
-					return err
-				}
+			q := t.Request
+			if q == nil {
+				q = &Request{}
 			}
-			if t.Response != nil {
-				x.Response = &boundResponse{t: t.Response, e: e}
+			if err := t.request(q, e); err != nil {
+				return err
+			}
+			if t.Response != nil || t.Convert != "" {
+				x.Response = &boundResponse{t: t, e: e}
 			}
 			return next.Serve(w, r, x)
 		})
@@ -187,23 +206,46 @@ func (t *Transform) request(q *Request, e *env) error {
 		}
 		x.UpstreamPath = p
 	}
-	if q.Body != nil && r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 && isJSON(r.Header) {
-		b, err := io.ReadAll(io.LimitReader(r.Body, t.MaxBody+1))
-		if err != nil {
-			return pipeline.BadRequest("the request body could not be read")
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return nil
+	}
+	convert := t.Convert == ClientJSON && isJSON(r.Header) || t.Convert == ClientXML && isXML(r.Header)
+	if !convert && (q.Body == nil || !isJSON(r.Header)) {
+		return nil
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, t.MaxBody+1))
+	if err != nil {
+		return pipeline.BadRequest("the request body could not be read")
+	}
+	if int64(len(b)) > t.MaxBody {
+		return pipeline.ErrBodyTooLarge
+	}
+	if convert && t.Convert == ClientXML {
+		if b, err = XMLToJSON(b); err != nil {
+			return pipeline.BadRequest("the request body is not valid XML: " + err.Error())
 		}
-		if int64(len(b)) > t.MaxBody {
-			return pipeline.ErrBodyTooLarge
-		}
-		out, err := mapJSON(b, q.Body, e)
-		if err != nil {
+		r.Header["Content-Type"] = []string{"application/json"}
+	}
+	if q.Body != nil {
+		if b, err = mapJSON(b, q.Body, e); err != nil {
 			return errBadJSON
 		}
-		r.Body = io.NopCloser(bytes.NewReader(out))
-		r.ContentLength = int64(len(out))
-		r.Header.Del("Transfer-Encoding")
 	}
+	if convert && t.Convert == ClientJSON {
+		if b, err = JSONToXML(b, t.XMLRoot); err != nil {
+			return pipeline.BadRequest("the request body cannot be converted to XML: " + err.Error())
+		}
+		r.Header["Content-Type"] = []string{"application/xml; charset=utf-8"}
+	}
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	r.ContentLength = int64(len(b))
+	r.Header.Del("Transfer-Encoding")
 	return nil
+}
+
+func isXML(h http.Header) bool {
+	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
+	return err == nil && (mt == "application/xml" || mt == "text/xml" || strings.HasSuffix(mt, "+xml"))
 }
 
 // renderPath renders a path template, escaping what does not come from
@@ -279,45 +321,73 @@ func mapJSON(b []byte, m *BodyMapping, e *env) ([]byte, error) {
 
 // boundResponse is a route's response transform bound to one request.
 type boundResponse struct {
-	t *Response
+	t *Transform
 	e *env
 }
 
 // Header implements pipeline.ResponseTransformer.
 func (b *boundResponse) Header(h http.Header, status int) int {
-	applyHeaders(h, b.t.Headers, b.e)
-	if to, ok := b.t.Status[status]; ok {
+	resp := b.t.Response
+	if resp == nil {
+		return status
+	}
+	applyHeaders(h, resp.Headers, b.e)
+	if to, ok := resp.Status[status]; ok {
 		status = to
 	}
-	for _, m := range b.t.Modifiers {
+	for _, m := range resp.Modifiers {
 		status = m.Header(h, status, b.e.r)
 	}
 	return status
 }
 
+// converts says whether the upstream's body is to be converted.
+func (b *boundResponse) converts(h http.Header) bool {
+	return b.t.Convert == ClientJSON && isXML(h) || b.t.Convert == ClientXML && isJSON(h)
+}
+
 // MaxBody implements pipeline.ResponseTransformer: 0 when the body passes
-// untouched (no mapping, or not JSON in identity encoding).
+// untouched (nothing to convert or map, or not in identity encoding).
 func (b *boundResponse) MaxBody(h http.Header) int64 {
-	if b.t.Body == nil || !isJSON(h) || h.Get("Content-Encoding") != "" && h.Get("Content-Encoding") != "identity" {
+	if ce := h.Get("Content-Encoding"); ce != "" && ce != "identity" {
 		return 0
 	}
-	return b.t.maxBody
+	mapping := b.t.Response != nil && b.t.Response.Body != nil
+	if b.converts(h) || mapping && isJSON(h) {
+		return b.t.MaxBody
+	}
+	return 0
 }
 
 // Body implements pipeline.ResponseTransformer.
 func (b *boundResponse) Body(h http.Header, body []byte) ([]byte, *pipeline.Error) {
-	if int64(len(body)) > b.t.maxBody {
+	if int64(len(body)) > b.t.MaxBody {
 		return nil, errRespTooBig
 	}
 	if len(body) == 0 {
 		return body, nil
 	}
-	out, err := mapJSON(body, b.t.Body, b.e)
-	if err != nil {
-		return nil, errUpstream
+	convert := b.converts(h)
+	var err error
+	if convert && b.t.Convert == ClientJSON { // the upstream's XML, for a JSON client
+		if body, err = XMLToJSON(body); err != nil {
+			return nil, errUpstream
+		}
+		h["Content-Type"] = []string{"application/json"}
 	}
-	h["Content-Length"] = []string{strconv.Itoa(len(out))}
-	return out, nil
+	if resp := b.t.Response; resp != nil && resp.Body != nil {
+		if body, err = mapJSON(body, resp.Body, b.e); err != nil {
+			return nil, errUpstream
+		}
+	}
+	if convert && b.t.Convert == ClientXML { // the upstream's JSON, for an XML client
+		if body, err = JSONToXML(body, b.t.XMLRoot); err != nil {
+			return nil, errUpstream
+		}
+		h["Content-Type"] = []string{"application/xml; charset=utf-8"}
+	}
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	return body, nil
 }
 
 // Modifier is a named response modifier registered in Go, for what the
