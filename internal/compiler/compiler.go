@@ -269,6 +269,8 @@ func upstreamSpec(u config.Upstream) proxy.UpstreamSpec {
 		spec.LinearBackoff = r.Backoff == "linear"
 		spec.RetryBase = r.Base.D()
 		spec.RetryBudget = r.Budget
+		spec.RetryOn = r.OnStatus
+		spec.PerTryTimeout = r.PerTryTimeout.D()
 	}
 	if cb := u.CircuitBreaker; cb != nil {
 		spec.Breaker = proxy.BreakerSpec{ErrorRate: cb.ErrorRate, Window: cmp.Or(cb.Window.D(), 10*time.Second),
@@ -422,6 +424,30 @@ func compileRoute(a config.API, r config.Route, upstreams map[string]*proxy.Upst
 // routeEnd is the end of a route's chain: the proxy to its upstream, or a
 // split between several.
 func routeEnd(a config.API, r config.Route, upstreams map[string]*proxy.Upstream, rt Runtime) (pipeline.Handler, error) {
+	if ag := r.Aggregate; ag != nil {
+		route, err := urlpath.ParseTemplate(r.Path)
+		if err != nil {
+			return nil, err
+		}
+		params := transform.Params(route)
+		calls := make([]proxy.Call, 0, len(ag.Calls))
+		for _, c := range ag.Calls {
+			up := upstreams[c.Upstream]
+			if up == nil {
+				return nil, fmt.Errorf("no upstream %q", c.Upstream)
+			}
+			path, err := transform.ParseTemplate(c.Path, params)
+			if err != nil {
+				return nil, err
+			}
+			calls = append(calls, proxy.Call{Name: c.Name, Upstream: up, Path: path})
+		}
+		base := a.BasePath
+		if base == "/" {
+			base = ""
+		}
+		return proxy.NewAggregate(calls, ag.Timeout.D(), ag.OnError == "fail", route, base, rt.Pools), nil
+	}
 	handler := func(name string) (*proxy.Handler, error) {
 		up := upstreams[name]
 		if up == nil {

@@ -159,6 +159,12 @@ type Retries struct {
 	// allowed), so that a failing upstream is not hit with a multiple of
 	// its load. 0: no cap.
 	Budget float64 `yaml:"budget,omitempty" json:"budget,omitempty"`
+	// OnStatus are upstream answers retried like failures, such as [503]
+	// (the answer is dropped, never half-sent).
+	OnStatus []int `yaml:"on_status,omitempty" json:"on_status,omitempty"`
+	// PerTryTimeout bounds each try's wait for the response head, inside
+	// the route's timeout.
+	PerTryTimeout Duration `yaml:"per_try_timeout,omitempty" json:"per_try_timeout,omitempty"`
 }
 
 // API is an API mapping: requests whose host and path prefix match it are
@@ -222,6 +228,9 @@ type Route struct {
 	Mirror *Mirror `yaml:"mirror,omitempty" json:"mirror,omitempty"`
 	// Transform rewrites the route's requests and responses.
 	Transform *Transform `yaml:"transform,omitempty" json:"transform,omitempty"`
+	// Aggregate answers the route by calling several upstreams in
+	// parallel and merging their JSON answers, instead of proxying.
+	Aggregate *Aggregate `yaml:"aggregate,omitempty" json:"aggregate,omitempty"`
 	// Auth overrides the API's auth list.
 	Auth []string `yaml:"auth,omitempty" json:"auth,omitempty"`
 	// RequireGroups admits only consumers in at least one of these groups
@@ -252,6 +261,26 @@ type Route struct {
 	// RequestFilters block requests by method, path or header pattern
 	// (403 request_blocked), before authentication.
 	RequestFilters []RequestFilter `yaml:"request_filters,omitempty" json:"request_filters,omitempty"`
+}
+
+// Aggregate calls upstreams in parallel with GET and merges their JSON
+// answers into one object, each under its call's name.
+type Aggregate struct {
+	Calls []AggregateCall `yaml:"calls,omitempty" json:"calls,omitempty"`
+	// Timeout bounds each call (default: its upstream's timeout).
+	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+	// OnError is "omit" (the default: the other answers are sent, and
+	// "errors" names the failed calls and why) or "fail" (502).
+	OnError string `yaml:"on_error,omitempty" json:"on_error,omitempty"`
+}
+
+// AggregateCall is one call: the member name of its answer, the upstream,
+// and the path (and query) to GET, a template such as
+// "/users/{{path.id}}".
+type AggregateCall struct {
+	Name     string `yaml:"name,omitempty" json:"name,omitempty"`
+	Upstream string `yaml:"upstream,omitempty" json:"upstream,omitempty"`
+	Path     string `yaml:"path,omitempty" json:"path,omitempty"`
 }
 
 // Transform rewrites a route's requests on their way to the upstream and

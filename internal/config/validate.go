@@ -280,6 +280,11 @@ func (v *validator) upstream(p string, u Upstream) {
 		if r.Budget < 0 || r.Budget > 1 {
 			v.errorf(p+".retries.budget", "must be between 0 and 1")
 		}
+		for i, st := range r.OnStatus {
+			if st < 400 || st > 599 {
+				v.errorf(fmt.Sprintf("%s.retries.on_status[%d]", p, i), "%d is not a 4xx or 5xx status", st)
+			}
+		}
 		if r.Attempts < 0 || r.Attempts > 10 {
 			v.errorf(p+".retries.attempts", "must be between 0 and 10")
 		}
@@ -383,6 +388,7 @@ func (v *validator) routes(p string, a API, upstreams, policies, consumers map[s
 			v.claim(rp, a, r, claims, t.Shape())
 		}
 		switch {
+		case r.Aggregate != nil:
 		case len(r.Upstreams) > 0:
 			v.split(rp, r, upstreams)
 		case r.Upstream != "" && !upstreams[r.Upstream]:
@@ -391,6 +397,7 @@ func (v *validator) routes(p string, a API, upstreams, policies, consumers map[s
 			v.errorf(rp, "route %q has no upstream; set upstream on the route or its API", r.Name)
 		}
 		v.transform(rp, r)
+		v.aggregate(rp, r, upstreams)
 		if m := r.Mirror; m != nil {
 			if !upstreams[m.Upstream] {
 				v.errorf(rp+".mirror.upstream", "no upstream is named %q", m.Upstream)

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/portico-gw/portico/internal/transform"
 	"github.com/portico-gw/portico/internal/urlpath"
@@ -144,5 +145,48 @@ func (v *validator) bodyTransform(p string, b *BodyTransform, params []string) {
 				v.errorf(p+"."+m.key+"."+k, "%v", err)
 			}
 		}
+	}
+}
+
+func (v *validator) aggregate(rp string, r Route, upstreams map[string]bool) {
+	ag := r.Aggregate
+	if ag == nil {
+		return
+	}
+	ap := rp + ".aggregate"
+	if len(r.Upstreams) > 0 || r.Mirror != nil || r.Transform != nil {
+		v.errorf(ap, "an aggregate route has no upstreams split, mirror or transform")
+	}
+	var params []string
+	if tmpl, err := urlpath.ParseTemplate(r.Path); err == nil {
+		params = transform.Params(tmpl)
+	}
+	if len(ag.Calls) == 0 {
+		v.errorf(ap+".calls", "list the calls")
+	}
+	names := map[string]bool{}
+	for i, c := range ag.Calls {
+		cp := fmt.Sprintf("%s.calls[%d]", ap, i)
+		switch {
+		case c.Name == "" || c.Name == "errors":
+			v.errorf(cp+".name", "a call needs a name other than \"errors\"")
+		case names[c.Name]:
+			v.errorf(cp+".name", "call %q is listed twice", c.Name)
+		}
+		names[c.Name] = true
+		if !upstreams[c.Upstream] {
+			v.errorf(cp+".upstream", "no upstream is named %q", c.Upstream)
+		}
+		if c.Path == "" || c.Path[0] != '/' {
+			v.errorf(cp+".path", "a path starts with /")
+		} else if _, err := transform.ParseTemplate(c.Path, params); err != nil {
+			v.errorf(cp+".path", "%v", err)
+		}
+	}
+	if ag.OnError != "" && ag.OnError != "omit" && ag.OnError != "fail" {
+		v.errorf(ap+".on_error", "%q is not omit or fail", ag.OnError)
+	}
+	if ag.Timeout.D() > 5*time.Minute {
+		v.errorf(ap+".timeout", "at most 5m")
 	}
 }

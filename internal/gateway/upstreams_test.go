@@ -462,3 +462,107 @@ apis:
 		}
 	}
 }
+
+// TestAggregate: one route answers with three upstreams' JSON merged;
+// the calls run in parallel; a hanging or failing call is named in
+// "errors" (omit) or fails the request (fail).
+func TestAggregate(t *testing.T) {
+	t.Parallel()
+	var inFlight, most atomic.Int64
+	serve := func(body string, status int, delay time.Duration) *httptest.Server {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			n := inFlight.Add(1)
+			defer inFlight.Add(-1)
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
+			time.Sleep(delay)
+			if r.Header.Get("X-Request-Id") == "" {
+				status = 400
+			}
+			w.WriteHeader(status)
+			_, _ = io.WriteString(w, strings.ReplaceAll(body, "URI", r.URL.RequestURI()))
+		}))
+		t.Cleanup(s.Close)
+		return s
+	}
+	users := serve(`{"uri":"URI","name":"Ada"}`, 200, 100*time.Millisecond)
+	orders := serve(`[{"id":1},{"id":2}]`, 200, 100*time.Millisecond)
+	slow := serve(`{}`, 200, 2*time.Second)
+	broken := serve(`oops`, 200, 0)
+	cfg := func(onError string) string {
+		return `
+version: 1
+upstreams:
+  - {name: users, targets: [{url: "` + users.URL + `"}]}
+  - {name: orders, targets: [{url: "` + orders.URL + `"}]}
+  - {name: slow, targets: [{url: "` + slow.URL + `"}]}
+  - {name: broken, targets: [{url: "` + broken.URL + `"}]}
+apis:
+  - name: bff
+    base_path: /bff
+    auth: [none]
+    routes:
+      - name: profile
+        path: /profile/{id}
+        aggregate:
+          timeout: 300ms
+          on_error: ` + onError + `
+          calls:
+            - {name: user, upstream: users, path: "/users/{{path.id}}?q={{query.q}}"}
+            - {name: orders, upstream: orders, path: "/orders?user={{path.id}}"}
+            - {name: recommendations, upstream: slow, path: /recs}
+            - {name: wishlist, upstream: broken, path: /wishes}
+`
+	}
+	e := start(t, cfg("omit"), "")
+	resp, body := e.do("GET", "/bff/profile/7?q=a%26b=c", nil, nil)
+	want := `{"user":{"uri":"/users/7?q=a%26b%3Dc","name":"Ada"},"orders":[{"id":1},{"id":2}],"errors":{"recommendations":"timeout","wishlist":"answer is not JSON"}}`
+	if resp.StatusCode != 200 || body != want {
+		t.Fatalf("aggregate: %d\n%s\nwant\n%s", resp.StatusCode, body, want)
+	}
+	if most.Load() < 2 {
+		t.Fatalf("at most %d calls ran at once; the calls must run in parallel", most.Load())
+	}
+	e.load(cfg("fail"), "")
+	resp, body = e.do("GET", "/bff/profile/7", nil, nil)
+	if resp.StatusCode != 502 || decodeError(t, resp, body).Error.Code != "upstream_failed" {
+		t.Fatalf("on_error: fail: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestRetryOnStatusAndPerTryTimeout: a 503 listed in on_status is retried
+// on the other target and never reaches the client, headers included; a
+// target that hangs is given up after the per-try timeout, not the
+// route's.
+func TestRetryOnStatusAndPerTryTimeout(t *testing.T) {
+	t.Parallel()
+	unavailable := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-From", "unavailable")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer unavailable.Close()
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(3 * time.Second):
+		}
+	}))
+	defer hang.Close()
+	ok := newNamed(t, "ok")
+	e := start(t, poolConfig(`
+  - name: main
+    targets: [{url: "`+unavailable.URL+`"}, {url: "`+ok.srv.URL+`"}, {url: "`+hang.URL+`"}]
+    timeout: 5s
+    retries: {attempts: 2, base: 1ms, on_status: [503], per_try_timeout: 200ms}
+`, ""), "")
+	for i := range 9 {
+		began := time.Now()
+		resp, body := e.do("GET", "/api/x", nil, nil)
+		if resp.StatusCode != 200 || body != "ok" || resp.Header.Get("X-From") != "" {
+			t.Fatalf("request %d: %d %q %v", i, resp.StatusCode, body, resp.Header)
+		}
+		if took := time.Since(began); took > 2*time.Second {
+			t.Fatalf("request %d took %v: the hanging target was waited for beyond the per-try timeout", i, took)
+		}
+	}
+}

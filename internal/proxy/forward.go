@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -92,7 +93,36 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, x *pipeline.Exch
 		if up.balance == LeastRequests {
 			t.state.inflight.Add(1)
 		}
+		var saved http.Header
+		retryStatus := len(up.retryOn) > 0 && try < attempts
+		if retryStatus {
+			saved = w.Header().Clone() // to undo the upstream's headers if its answer is retried
+		}
 		c, hd, stop, err := h.roundTrip(w.Header(), r, x, t, hasBody, bodyLen)
+		if err == nil && retryStatus && slices.Contains(up.retryOn, hd.status) &&
+			(up.budget == nil || up.budget.retry(time.Now().UnixNano())) {
+			// A status the upstream says to retry: drop this answer.
+			stop()
+			c.close()
+			t.state.answered(hd.status)
+			if up.breaker != nil {
+				up.breaker.record(time.Now().UnixNano(), hd.status >= 500)
+			}
+			if up.balance == LeastRequests {
+				t.state.inflight.Add(-1)
+			}
+			hdrs := w.Header()
+			clear(hdrs)
+			for k, v := range saved {
+				hdrs[k] = v
+			}
+			select {
+			case <-time.After(up.backoff(try)):
+			case <-r.Context().Done():
+				return ErrClientGone
+			}
+			continue
+		}
 		if err == nil {
 			t.state.answered(hd.status)
 			if up.breaker != nil {
@@ -181,7 +211,11 @@ var aLongTimeAgo = time.Unix(1, 0)
 // exchange writes the request and reads the response head on c into dst.
 // On failure dst is left as it was found, but for what was added to it.
 func (h *Handler) exchange(dst http.Header, c *conn, r *http.Request, x *pipeline.Exchange, t *Target, hasBody bool, bodyLen int64) (head, string, error) {
-	_ = c.nc.SetDeadline(time.Now().Add(h.timeout))
+	wait := h.timeout
+	if h.up.perTry > 0 && h.up.perTry < wait {
+		wait = h.up.perTry
+	}
+	_ = c.nc.SetDeadline(time.Now().Add(wait))
 	// The client-disconnect hook interrupts c by setting a past deadline;
 	// had it run just before the line above, it was undone. It runs only
 	// after the context is done, so checking here closes the gap.

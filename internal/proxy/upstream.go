@@ -43,6 +43,11 @@ type UpstreamSpec struct {
 	Breaker BreakerSpec
 	// RetryBudget caps retries at this share of requests (0: no cap).
 	RetryBudget float64
+	// RetryOn are response statuses that are retried like failures.
+	RetryOn []int
+	// PerTryTimeout bounds each try's wait for the response head (0: the
+	// route's or upstream's timeout).
+	PerTryTimeout time.Duration
 }
 
 // Balancing algorithms.
@@ -73,6 +78,8 @@ type Upstream struct {
 	Fallback       *Upstream
 	breaker        *breaker
 	budget         *budget
+	retryOn        []int
+	perTry         time.Duration
 	timeout        time.Duration
 	connectTimeout time.Duration
 	retries        int
@@ -108,6 +115,8 @@ func NewUpstream(spec UpstreamSpec, pools *Pools, health *Health) (*Upstream, er
 		retries:        spec.Retries,
 		linear:         spec.LinearBackoff,
 		retryBase:      orDefault(spec.RetryBase, DefaultRetryBase),
+		retryOn:        spec.RetryOn,
+		perTry:         spec.PerTryTimeout,
 	}
 	var weights []int
 	for _, ts := range spec.Targets {

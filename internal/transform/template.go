@@ -147,3 +147,25 @@ func headerSafe(s string) string {
 		return r
 	}, s)
 }
+
+// Render renders t for request r: params are the route's path parameters
+// (RouteParams). With escape (a path and query to call), values that do
+// not come from the request path are query-escaped, so that they cannot
+// add segments or parameters.
+func Render(t *Template, r *http.Request, x *pipeline.Exchange, params map[string]string, escape bool) string {
+	e := &env{r: r, x: x, params: params}
+	if !escape {
+		return e.render(t)
+	}
+	var b strings.Builder
+	for _, p := range t.parts {
+		one := e.render(&Template{parts: []part{p}})
+		switch p.kind {
+		case "", "param", "path":
+			b.WriteString(one)
+		default:
+			b.WriteString(url.QueryEscape(one))
+		}
+	}
+	return b.String()
+}

@@ -130,11 +130,17 @@ func (t *Transform) params(x *pipeline.Exchange) map[string]string {
 	if !t.needParams {
 		return nil
 	}
-	rest := strings.TrimPrefix(x.Path, t.basePath)
+	return RouteParams(t.route, t.basePath, x.Path)
+}
+
+// RouteParams extracts the parameters of route (a template below
+// basePath) from the normalised request path.
+func RouteParams(route urlpath.Template, basePath, path string) map[string]string {
+	rest := strings.TrimPrefix(path, basePath)
 	rest = strings.TrimPrefix(rest, "/")
 	segs := strings.Split(rest, "/")
 	out := map[string]string{}
-	for i, s := range t.route.Segments {
+	for i, s := range route.Segments {
 		if i >= len(segs) {
 			break
 		}
@@ -289,14 +295,9 @@ func isJSON(h http.Header) bool {
 // mapJSON applies m to the JSON document b. Numbers keep their text;
 // object members come out sorted by name.
 func mapJSON(b []byte, m *BodyMapping, e *env) ([]byte, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var doc any
-	if err := dec.Decode(&doc); err != nil {
+	doc, err := decodeJSON(b)
+	if err != nil {
 		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("trailing data after the JSON document")
 	}
 	for _, rn := range m.Rename {
 		move(doc, rn[0], rn[1])
@@ -317,6 +318,20 @@ func mapJSON(b []byte, m *BodyMapping, e *env) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(out.Bytes(), []byte("\n")), nil
+}
+
+// decodeJSON decodes exactly one JSON document, numbers kept as their text.
+func decodeJSON(b []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("trailing data after the JSON document")
+	}
+	return doc, nil
 }
 
 // boundResponse is a route's response transform bound to one request.

@@ -34,14 +34,9 @@ const maxXMLDepth = 256
 // JSONToXML converts the JSON document b to XML under an element named
 // root.
 func JSONToXML(b []byte, root string) ([]byte, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var doc any
-	if err := dec.Decode(&doc); err != nil {
+	doc, err := decodeJSON(b)
+	if err != nil {
 		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("trailing data after the JSON document")
 	}
 	var out bytes.Buffer
 	out.WriteString(xml.Header)
