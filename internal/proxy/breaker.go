@@ -91,20 +91,31 @@ type BreakerEvents interface {
 	CircuitState(upstream string, state int)
 }
 
-// allow says whether a request may go to the upstream at now.
-func (b *breaker) allow(now int64) bool {
+// allow says whether a request may go to the upstream at now, and
+// whether it is the half-open trial, whose outcome decides the circuit:
+// the caller must record it, or call untried when it could not be tried.
+func (b *breaker) allow(now int64) (ok, trial bool) {
 	switch b.state.Load() {
 	case CircuitClosed:
-		return true
+		return true, false
 	case CircuitOpen:
 		if now-b.openedAt.Load() < int64(b.spec.Cooldown) || !b.state.CompareAndSwap(CircuitOpen, CircuitHalfOpen) {
-			return false
+			return false, false
 		}
 		b.changed(CircuitHalfOpen)
 		b.trial.Store(true)
-		return true
+		return true, true
 	default: // half-open: one trial at a time
-		return b.trial.CompareAndSwap(false, true)
+		ok := b.trial.CompareAndSwap(false, true)
+		return ok, ok
+	}
+}
+
+// untried gives the trial back when its request ended without reaching
+// the upstream (the client left, its body was too large).
+func (b *breaker) untried() {
+	if b.state.Load() == CircuitHalfOpen {
+		b.trial.Store(false)
 	}
 }
 

@@ -74,11 +74,20 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, x *pipeline.Exch
 	if up.breaker != nil || up.budget != nil {
 		now = time.Now().UnixNano()
 	}
-	if up.breaker != nil && !up.breaker.allow(now) {
-		if up.Fallback == nil {
+	if up.breaker != nil {
+		switch ok, trial := up.breaker.allow(now); {
+		case !ok && up.Fallback == nil:
 			return errCircuitOpen
+		case !ok:
+			up = up.Fallback // an open circuit is an upstream with no target to offer
+		case trial:
+			br := up.breaker
+			defer func() {
+				if br.state.Load() == CircuitHalfOpen && br.trial.Load() {
+					br.untried() // the trial never reached the upstream
+				}
+			}()
 		}
-		up = up.Fallback // an open circuit is an upstream with no target to offer
 	}
 	if up.budget != nil {
 		up.budget.request(now)
