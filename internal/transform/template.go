@@ -77,16 +77,17 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// Static reports whether the template has no variables, and its text.
-func (t *Template) Static() (string, bool) {
-	var b strings.Builder
-	for _, p := range t.parts {
-		if p.kind != "" {
-			return "", false
-		}
-		b.WriteString(p.literal)
+// usesParams reports whether t reads a path parameter.
+func (t *Template) usesParams() bool {
+	if t == nil {
+		return false
 	}
-	return b.String(), true
+	for _, p := range t.parts {
+		if p.kind == "param" {
+			return true
+		}
+	}
+	return false
 }
 
 // env is what a template reads from one request.

@@ -80,6 +80,10 @@ const (
 	ClientXML = "xml_to_json"
 )
 
+// noRequest is the request transform of a route that only changes
+// responses (or converts bodies).
+var noRequest = &Request{}
+
 // Transform is a route's compiled transform.
 type Transform struct {
 	Request  *Request
@@ -111,8 +115,45 @@ func New(req *Request, resp *Response, maxBody int64, route urlpath.Template, ba
 		maxBody = DefaultMaxBody
 	}
 	t := &Transform{Request: req, Response: resp, MaxBody: maxBody, route: route, basePath: basePath}
-	t.needParams = true // cheap enough, and templates are rare
+	t.needParams = req.usesParams() || resp.usesParams()
 	return t
+}
+
+// usesParams reports whether a template of q reads a path parameter.
+func (q *Request) usesParams() bool {
+	if q == nil {
+		return false
+	}
+	return q.Headers.usesParams() || q.Query.usesParams() || q.Path.usesParams() || q.Body.usesParams()
+}
+
+func (s *Response) usesParams() bool {
+	return s != nil && (s.Headers.usesParams() || s.Body.usesParams())
+}
+
+func (h HeaderOps) usesParams() bool {
+	for _, list := range [][]NamedTemplate{h.Set, h.Add} {
+		for _, nt := range list {
+			if nt.Value.usesParams() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (m *BodyMapping) usesParams() bool {
+	if m == nil {
+		return false
+	}
+	for _, list := range [][]PathValue{m.Set, m.Defaults} {
+		for _, pv := range list {
+			if pv.Value.usesParams() {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Params returns the names of a route template's parameters.
@@ -169,7 +210,7 @@ func (t *Transform) Middleware() pipeline.Middleware {
 			e := &env{r: r, x: x, params: t.params(x)}
 			q := t.Request
 			if q == nil {
-				q = &Request{}
+				q = noRequest
 			}
 			if err := t.request(q, e); err != nil {
 				return err
