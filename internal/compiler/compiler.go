@@ -453,7 +453,11 @@ func routeEnd(a config.API, r config.Route, upstreams map[string]*proxy.Upstream
 		if up == nil {
 			return nil, fmt.Errorf("no upstream %q", name)
 		}
-		return proxy.NewHandler(up, r.Timeout.D(), rt.Metrics, rt.Tunnels), nil
+		h := proxy.NewHandler(up, r.Timeout.D(), rt.Metrics, rt.Tunnels)
+		if len(r.RetryMethods) > 0 {
+			h = h.WithRetryMethods(r.RetryMethods)
+		}
+		return h, nil
 	}
 	if len(r.Upstreams) == 0 {
 		return handler(cmp.Or(r.Upstream, a.Upstream))

@@ -258,6 +258,10 @@ type Route struct {
 	// Timeout overrides the upstream's timeout for this route, and also
 	// bounds how long the client may take to send its request body.
 	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+	// RetryMethods lets the upstream's retries apply to these methods too
+	// (POST, PATCH), which are not idempotent: only for routes whose
+	// upstream tolerates a request arriving twice.
+	RetryMethods []string `yaml:"retry_methods,omitempty" json:"retry_methods,omitempty"`
 	// RequestFilters block requests by method, path or header pattern
 	// (403 request_blocked), before authentication.
 	RequestFilters []RequestFilter `yaml:"request_filters,omitempty" json:"request_filters,omitempty"`

@@ -398,6 +398,11 @@ func (v *validator) routes(p string, a API, upstreams, policies, consumers map[s
 		}
 		v.transform(rp, r)
 		v.aggregate(rp, r, upstreams)
+		for k, m := range r.RetryMethods {
+			if m != "POST" && m != "PATCH" {
+				v.errorf(fmt.Sprintf("%s.retry_methods[%d]", rp, k), "%q: only POST and PATCH need opting in (the other methods are idempotent)", m)
+			}
+		}
 		if m := r.Mirror; m != nil {
 			if !upstreams[m.Upstream] {
 				v.errorf(rp+".mirror.upstream", "no upstream is named %q", m.Upstream)

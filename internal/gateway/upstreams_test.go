@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -564,5 +565,135 @@ func TestRetryOnStatusAndPerTryTimeout(t *testing.T) {
 		if took := time.Since(began); took > 2*time.Second {
 			t.Fatalf("request %d took %v: the hanging target was waited for beyond the per-try timeout", i, took)
 		}
+	}
+}
+
+// TestRetryReplaysBodies: with retry_methods a POST is retried on another
+// target with its whole body; without it, it is not; an idempotent PUT
+// with a body is retried too. Bodies over 64 KiB are never replayed.
+func TestRetryReplaysBodies(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var bodies []string
+	good := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, r.Method+" "+string(b))
+		mu.Unlock()
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer good.Close()
+	dead := deadURL(t)
+	e := start(t, poolConfig(`
+  - name: main
+    targets: [{url: "`+dead+`"}, {url: "`+good.URL+`"}]
+    retries: {attempts: 1, base: 1ms}
+`, `
+      - name: orders
+        path: /orders
+        retry_methods: [POST]
+`), "")
+	for i := range 6 {
+		resp, _ := e.do("POST", "/api/orders", nil, strings.NewReader("order-"+strconv.Itoa(i)))
+		if resp.StatusCode != 200 {
+			t.Fatalf("POST %d with retry_methods: %d", i, resp.StatusCode)
+		}
+		resp, _ = e.do("PUT", "/api/x", nil, strings.NewReader("put-"+strconv.Itoa(i)))
+		if resp.StatusCode != 200 {
+			t.Fatalf("PUT %d: %d", i, resp.StatusCode)
+		}
+	}
+	failed := 0
+	for range 6 {
+		if resp, _ := e.do("POST", "/api/x", nil, strings.NewReader("plain")); resp.StatusCode == 502 {
+			failed++
+		}
+	}
+	if failed != 3 {
+		t.Fatalf("%d of 6 POSTs without retry_methods failed, want the 3 sent to the dead target", failed)
+	}
+	big := strings.Repeat("b", 70<<10)
+	bigFailed := 0
+	for range 4 {
+		if resp, _ := e.do("POST", "/api/orders", nil, strings.NewReader(big)); resp.StatusCode == 502 {
+			bigFailed++
+		}
+	}
+	if bigFailed != 2 {
+		t.Fatalf("%d of 4 large POSTs failed, want the 2 sent to the dead target: bodies over 64 KiB are not replayed", bigFailed)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i := range 6 {
+		if !slices.Contains(bodies, "POST order-"+strconv.Itoa(i)) || !slices.Contains(bodies, "PUT put-"+strconv.Itoa(i)) {
+			t.Fatalf("the good target did not receive request %d whole: %v", i, bodies)
+		}
+	}
+}
+
+// TestFlappingTarget: one of two targets goes down and comes back every
+// 150 ms while requests flow. With passive ejection and one retry, every
+// request succeeds, and the flapping target gets traffic again each time
+// it is back.
+func TestFlappingTarget(t *testing.T) {
+	t.Parallel()
+	stable := newNamed(t, "stable")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "flappy") })
+	var mu sync.Mutex
+	srv := &http.Server{Handler: handler}
+	go func() { _ = srv.Serve(ln) }()
+	stop := make(chan struct{})
+	flipped := make(chan struct{})
+	go func() {
+		defer close(flipped)
+		up := true
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(150 * time.Millisecond):
+			}
+			mu.Lock()
+			if up {
+				_ = srv.Close()
+			} else if l, err := net.Listen("tcp", addr); err == nil {
+				srv = &http.Server{Handler: handler}
+				go func(s *http.Server) { _ = s.Serve(l) }(srv)
+			}
+			up = !up
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		close(stop)
+		<-flipped
+		mu.Lock()
+		_ = srv.Close()
+		mu.Unlock()
+	}()
+	e := start(t, poolConfig(`
+  - name: main
+    targets: [{url: "http://`+addr+`"}, {url: "`+stable.srv.URL+`"}]
+    retries: {attempts: 1, base: 1ms}
+    health_check: {passive: {failures: 1, ejection: 50ms, max_ejection: 100ms}}
+`, ""), "")
+	got := map[string]int{}
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		resp, body := e.do("GET", "/api/x", nil, nil)
+		if resp.StatusCode != 200 {
+			t.Fatalf("a request failed while a target flapped: %d %s", resp.StatusCode, body)
+		}
+		got[body]++
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("over 1.5 s of flapping: %v", got)
+	if got["flappy"] < 10 || got["stable"] < 10 {
+		t.Fatalf("answers %v: both targets should have served while the flapping one was up", got)
 	}
 }

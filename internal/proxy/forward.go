@@ -37,7 +37,44 @@ type Handler struct {
 	timeout time.Duration
 	errs    ErrorCounter
 	tunnels *Tunnels
+	// retryMethods are methods the route lets be retried although they
+	// are not idempotent.
+	retryMethods []string
 }
+
+// WithRetryMethods returns h also retrying these methods (the route's
+// retry_methods), their bodies replayed when at most MaxReplayBody long.
+func (h *Handler) WithRetryMethods(methods []string) *Handler {
+	c := *h
+	c.retryMethods = methods
+	return &c
+}
+
+// MaxReplayBody is the largest request body kept to be sent again on a
+// retry.
+const MaxReplayBody = 64 << 10
+
+// replayBody keeps what the first try read of a request body, so that a
+// retry can send it again (then read on from the client where it left).
+type replayBody struct {
+	src io.ReadCloser
+	buf []byte
+	pos int
+}
+
+func (b *replayBody) Read(p []byte) (int, error) {
+	if b.pos < len(b.buf) {
+		n := copy(p, b.buf[b.pos:])
+		b.pos += n
+		return n, nil
+	}
+	n, err := b.src.Read(p)
+	b.buf = append(b.buf, p[:n]...)
+	b.pos += n
+	return n, err
+}
+
+func (b *replayBody) Close() error { return b.src.Close() }
 
 // NewHandler returns the proxy handler for an upstream. timeout, when not 0,
 // overrides the upstream's (a route's own timeout).
@@ -66,7 +103,14 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, x *pipeline.Exch
 		_ = http.NewResponseController(w).SetReadDeadline(x.Start.Add(h.timeout))
 	}
 	attempts := 1
-	if !hasBody && idempotent(r.Method) {
+	retryable := idempotent(r.Method) || slices.Contains(h.retryMethods, r.Method)
+	var replay *replayBody
+	switch {
+	case retryable && !hasBody:
+		attempts += h.up.retries
+	case retryable && h.up.retries > 0 && bodyLen > 0 && bodyLen <= MaxReplayBody:
+		replay = &replayBody{src: r.Body, buf: make([]byte, 0, bodyLen)}
+		r.Body = replay
 		attempts += h.up.retries
 	}
 	up := h.up
@@ -125,6 +169,9 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, x *pipeline.Exch
 			for k, v := range saved {
 				hdrs[k] = v
 			}
+			if replay != nil {
+				replay.pos = 0
+			}
 			select {
 			case <-time.After(up.backoff(try)):
 			case <-r.Context().Done():
@@ -153,8 +200,11 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, x *pipeline.Exch
 				up.breaker.record(failedAt, true)
 			}
 		}
-		if try >= attempts || err == pipeline.ErrBodyTooLarge || r.Context().Err() != nil {
+		if try >= attempts || err == pipeline.ErrBodyTooLarge || err.Status == http.StatusBadRequest || r.Context().Err() != nil {
 			return h.failed(r, err)
+		}
+		if replay != nil {
+			replay.pos = 0 // the next try sends the body again from its start
 		}
 		if up.budget != nil && !up.budget.retry(time.Now().UnixNano()) {
 			return h.failed(r, err) // the retry budget is spent
