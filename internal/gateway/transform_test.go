@@ -97,6 +97,15 @@ func TestTransforms(t *testing.T) {
 		t.Errorf("client got %q with %v", body, resp.Header)
 	}
 
+	// A body exactly at the cap (2048 bytes) is mapped; one byte more is a 413.
+	atCap := `{"pad":"` + strings.Repeat("x", 2048-10) + `"}`
+	if len(atCap) != 2048 {
+		t.Fatalf("test body is %d bytes", len(atCap))
+	}
+	if resp, body := e.do("POST", "/shop/orders/7", hdr("X-API-Key", key, "Content-Type", "application/json"), strings.NewReader(atCap)); resp.StatusCode != 200 {
+		t.Errorf("a body at the cap: %d %s", resp.StatusCode, body)
+	}
+
 	// Status mapping; a non-JSON answer passes untouched.
 	if resp, _ := e.do("GET", "/shop/orders/7?answer=missing", hdr("X-API-Key", key), nil); resp.StatusCode != 200 {
 		t.Errorf("404 mapped to %d, want 200", resp.StatusCode)
@@ -182,6 +191,9 @@ apis:
           xml_root: CreateOrder
           response:
             body: {rename: {Body.order: order}, remove: [Body]}
+      - name: reverse
+        path: /reverse
+        transform: {convert: xml_to_json}
 `, up.URL)
 	resp, body := e.do("POST", "/legacy/orders", hdr("Content-Type", "application/json"), strings.NewReader(`{"sku":"a-1","qty":2}`))
 	if resp.StatusCode != 200 || body != `{"order":{"@id":"7","status":"shipped"}}` || resp.Header.Get("Content-Type") != "application/json" {
@@ -203,5 +215,48 @@ apis:
 		if resp.StatusCode != c.status || decodeError(t, resp, body).Error.Code != c.code {
 			t.Errorf("%s: %d %s, want %d %s", c.name, resp.StatusCode, body, c.status, c.code)
 		}
+	}
+	// An XML client (xml_to_json): malformed XML, or a DTD, is a 400 and
+	// never reaches the upstream.
+	before := gotBody
+	for _, bad := range []string{`<order><sku>a</order>`, `<!DOCTYPE o [<!ENTITY x SYSTEM "file:///etc/passwd">]><o>&x;</o>`} {
+		resp, body := e.do("POST", "/legacy/reverse", hdr("Content-Type", "application/xml"), strings.NewReader(bad))
+		if resp.StatusCode != 400 || decodeError(t, resp, body).Error.Code != "bad_request" || gotBody != before {
+			t.Errorf("XML client sent %q: %d %s", bad, resp.StatusCode, body)
+		}
+	}
+}
+
+// TestTransformWithClaims: header templates read the verified token's
+// claims.
+func TestTransformWithClaims(t *testing.T) {
+	t.Parallel()
+	iss := newFileIssuer(t)
+	rec := newRecorder(t)
+	e := start(t, `
+version: 1
+upstreams:
+  - {name: up, targets: [{url: "UPSTREAM"}]}
+auth_policies:
+  - {name: idp, type: jwt, jwks_file: "`+iss.file+`", algorithms: [RS256]}
+apis:
+  - name: api
+    base_path: /api
+    upstream: up
+    auth: [idp]
+    routes:
+      - name: me
+        path: /me
+        transform:
+          request:
+            headers: {set: {X-User-Email: "{{claim.email}}", X-Roles: "{{claim.roles}}"}}
+`, rec.srv.URL)
+	tok := iss.sign(t, map[string]any{"sub": "ada", "email": "ada@example.com", "roles": []string{"admin", "ops"}})
+	if resp, body := e.do("GET", "/api/me", hdr("Authorization", "Bearer "+tok), nil); resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	got := rec.last(t).Header
+	if got.Get("X-User-Email") != "ada@example.com" || got.Get("X-Roles") != "admin,ops" || got.Get("X-Consumer") != "ada" {
+		t.Fatalf("upstream headers %v", got)
 	}
 }

@@ -121,8 +121,10 @@ func TestActiveHealthChecks(t *testing.T) {
 	waitFor(t, "both to be out", func() bool { got := counts(e, 2); return got["503"] == 2 })
 	began := time.Now()
 	resp, body := e.do("GET", "/api/x", nil, nil)
-	if resp.StatusCode != 503 || decodeError(t, resp, body).Error.Code != "no_healthy_upstream" || time.Since(began) > time.Second {
-		t.Fatalf("all down: %d %s after %v", resp.StatusCode, body, time.Since(began))
+	took := time.Since(began)
+	t.Logf("all targets down: 503 after %v (the upstream's timeout is 30 s)", took)
+	if resp.StatusCode != 503 || decodeError(t, resp, body).Error.Code != "no_healthy_upstream" || took > time.Second {
+		t.Fatalf("all down: %d %s after %v", resp.StatusCode, body, took)
 	}
 }
 

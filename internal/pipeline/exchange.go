@@ -33,6 +33,9 @@ type Exchange struct {
 	// from the config (API keys) or a token's groups claim, scopes from a
 	// token's scope or scp claim. Read-only: they may be shared.
 	Groups, Scopes []string
+	// Claims are a verified token's claims (nil for other credentials).
+	// Read-only: they are shared with the token cache.
+	Claims map[string]any
 	// CredentialHeader is the request header that carried the credential
 	// the gateway consumed; it is not forwarded. CredentialQuery is the
 	// query parameter that did, for legacy clients.
@@ -123,6 +126,8 @@ type ResponseTransformer interface {
 type Identity struct {
 	Consumer       string
 	Groups, Scopes []string
+	// Claims are a verified token's claims (read-only).
+	Claims map[string]any
 	// QueryParam names the query parameter that carried the credential,
 	// when it came in the query; it is not forwarded.
 	QueryParam string

@@ -1,6 +1,7 @@
 package transform
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -16,6 +17,8 @@ import (
 //	{{path.id}}               a parameter of the route's path template
 //	{{query.page}}            a query parameter (its first value)
 //	{{header.X-Tenant}}       a request header (its first value)
+//	{{claim.email}}           a claim of the verified token (lists of
+//	                          strings comma-separated, numbers as JSON)
 //
 // A variable with no value is empty. Values are inserted as they are;
 // where a template becomes a header, control characters are removed.
@@ -60,8 +63,10 @@ func ParseTemplate(s string, params []string) (*Template, error) {
 			t.parts = append(t.parts, part{kind: "query", name: name})
 		case hasName && kind == "header" && name != "":
 			t.parts = append(t.parts, part{kind: "header", name: http.CanonicalHeaderKey(name)})
+		case hasName && kind == "claim" && name != "":
+			t.parts = append(t.parts, part{kind: "claim", name: name})
 		default:
-			return nil, fmt.Errorf("{{%s}} is not a variable (%s, path.<param>, query.<name>, header.<Name>)", v, strings.Join(templateVars, ", "))
+			return nil, fmt.Errorf("{{%s}} is not a variable (%s, path.<param>, query.<name>, header.<Name>, claim.<name>)", v, strings.Join(templateVars, ", "))
 		}
 		s = s[i+end+2:]
 	}
@@ -134,9 +139,31 @@ func (e *env) render(t *Template) string {
 			if vs := e.r.Header[p.name]; len(vs) > 0 {
 				b.WriteString(vs[0])
 			}
+		case "claim":
+			b.WriteString(claimText(e.x.Claims[p.name]))
 		}
 	}
 	return b.String()
+}
+
+// claimText renders a claim: strings as they are, lists of strings
+// comma-separated, other values as JSON.
+func claimText(v any) string {
+	switch c := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return c
+	case []any:
+		parts := make([]string, 0, len(c))
+		for _, item := range c {
+			parts = append(parts, claimText(item))
+		}
+		return strings.Join(parts, ",")
+	default:
+		b, _ := json.Marshal(c)
+		return string(b)
+	}
 }
 
 // headerSafe drops control characters, so no template can split a header.

@@ -105,7 +105,8 @@ func TestTemplates(t *testing.T) {
 	t.Parallel()
 	r := httptest.NewRequest("GET", "/orders/7?page=2", nil)
 	r.Header.Set("X-Tenant", "blue\r\nX-Evil: 1")
-	x := &pipeline.Exchange{Consumer: "acme", RequestID: "rid", API: "shop", Route: "get", UpstreamPath: "/7"}
+	x := &pipeline.Exchange{Consumer: "acme", RequestID: "rid", API: "shop", Route: "get", UpstreamPath: "/7",
+		Claims: map[string]any{"email": "ada@example.com", "roles": []any{"a", "b"}, "level": float64(3)}}
 	e := &env{r: r, x: x, params: map[string]string{"id": "7"}}
 	tmpl, err := ParseTemplate("{{consumer}}/{{path.id}}/{{query.page}}/{{header.x-tenant}}/{{request_id}}/{{api}}.{{route}} {{path}}", []string{"id"})
 	if err != nil {
@@ -113,6 +114,13 @@ func TestTemplates(t *testing.T) {
 	}
 	if got := headerSafe(e.render(tmpl)); got != "acme/7/2/blueX-Evil: 1/rid/shop.get /7" {
 		t.Fatalf("rendered %q", got)
+	}
+	claims, err := ParseTemplate("{{claim.email}};{{claim.roles}};{{claim.level}};{{claim.missing}}", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.render(claims); got != "ada@example.com;a,b;3;" {
+		t.Fatalf("claims rendered %q", got)
 	}
 	for _, bad := range []string{"{{nope}}", "{{path.missing}}", "{{consumer", "{{query.}}"} {
 		if _, err := ParseTemplate(bad, []string{"id"}); err == nil {

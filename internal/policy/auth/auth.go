@@ -58,7 +58,7 @@ func New(methods []Method, anonymous bool) pipeline.Middleware {
 			for _, m := range methods {
 				id, header, found := m.Authenticate(r)
 				if found && id.Consumer != "" {
-					x.Consumer, x.Groups, x.Scopes = id.Consumer, id.Groups, id.Scopes
+					x.Consumer, x.Groups, x.Scopes, x.Claims = id.Consumer, id.Groups, id.Scopes, id.Claims
 					x.CredentialHeader, x.CredentialQuery, x.Inject = header, id.QueryParam, id.Headers
 					return next.Serve(w, r, x)
 				}

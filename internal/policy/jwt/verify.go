@@ -491,7 +491,7 @@ func (m *Method) Authenticate(r *http.Request) (id pipeline.Identity, header str
 	if err != nil {
 		return id, "Authorization", true
 	}
-	id.Consumer, id.Scopes = consumer, scopes(claims)
+	id.Consumer, id.Scopes, id.Claims = consumer, scopes(claims), claims
 	for i, f := range m.forward {
 		if v, ok := claimString(claims[f.Claim]); ok {
 			id.Headers = append(id.Headers, m.names[i], v)
