@@ -14,9 +14,58 @@ import (
 // ("op path=value"), then "-- in --" and the input JSON, then "-- out --"
 // and the expected output.
 func TestMappingGolden(t *testing.T) {
-	files, _ := filepath.Glob("testdata/mapping/*.txt")
+	eachGolden(t, "testdata/mapping/*.txt", func(t *testing.T, _, data string) {
+		head, rest, _ := strings.Cut(data, "-- in --\n")
+		in, want, _ := strings.Cut(rest, "-- out --\n")
+		m := &BodyMapping{}
+		for _, line := range strings.Split(head, "\n") {
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			op, arg, _ := strings.Cut(line, " ")
+			k, v, _ := strings.Cut(arg, "=")
+			kp, err := ParsePath(k)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			switch op {
+			case "rename":
+				vp, err := ParsePath(v)
+				if err != nil {
+					t.Fatalf("%s: %v", line, err)
+				}
+				m.Rename = append(m.Rename, [2]Path{kp, vp})
+			case "remove":
+				m.Remove = append(m.Remove, kp)
+			case "set", "defaults":
+				tmpl, err := ParseTemplate(v, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pv := PathValue{Path: kp, Value: tmpl}
+				if op == "set" {
+					m.Set = append(m.Set, pv)
+				} else {
+					m.Defaults = append(m.Defaults, pv)
+				}
+			}
+		}
+		e := &env{r: httptest.NewRequest("GET", "/", nil), x: &pipeline.Exchange{Consumer: "acme"}}
+		got, err := mapJSON([]byte(in), m, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != strings.TrimSpace(want) {
+			t.Errorf("got  %s\nwant %s", got, strings.TrimSpace(want))
+		}
+	})
+}
+
+// eachGolden runs f on every file matching pattern, as a subtest.
+func eachGolden(t *testing.T, pattern string, f func(t *testing.T, file, data string)) {
+	files, _ := filepath.Glob(pattern)
 	if len(files) == 0 {
-		t.Fatal("no golden files")
+		t.Fatalf("no golden files match %s", pattern)
 	}
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
@@ -24,49 +73,7 @@ func TestMappingGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			head, rest, _ := strings.Cut(string(data), "-- in --\n")
-			in, want, _ := strings.Cut(rest, "-- out --\n")
-			m := &BodyMapping{}
-			for _, line := range strings.Split(head, "\n") {
-				if line == "" || strings.HasPrefix(line, "#") {
-					continue
-				}
-				op, arg, _ := strings.Cut(line, " ")
-				k, v, _ := strings.Cut(arg, "=")
-				kp, err := ParsePath(k)
-				if err != nil {
-					t.Fatalf("%s: %v", line, err)
-				}
-				switch op {
-				case "rename":
-					vp, err := ParsePath(v)
-					if err != nil {
-						t.Fatalf("%s: %v", line, err)
-					}
-					m.Rename = append(m.Rename, [2]Path{kp, vp})
-				case "remove":
-					m.Remove = append(m.Remove, kp)
-				case "set", "defaults":
-					tmpl, err := ParseTemplate(v, nil)
-					if err != nil {
-						t.Fatal(err)
-					}
-					pv := PathValue{Path: kp, Value: tmpl}
-					if op == "set" {
-						m.Set = append(m.Set, pv)
-					} else {
-						m.Defaults = append(m.Defaults, pv)
-					}
-				}
-			}
-			e := &env{r: httptest.NewRequest("GET", "/", nil), x: &pipeline.Exchange{Consumer: "acme"}}
-			got, err := mapJSON([]byte(in), m, e)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if string(got) != strings.TrimSpace(want) {
-				t.Errorf("got  %s\nwant %s", got, strings.TrimSpace(want))
-			}
+			f(t, file, string(data))
 		})
 	}
 }

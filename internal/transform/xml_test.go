@@ -1,8 +1,6 @@
 package transform
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -11,38 +9,29 @@ import (
 // their "-- xml --" part to JSON, the others their "-- json --" part to XML
 // under <order>.
 func TestXMLGolden(t *testing.T) {
-	files, _ := filepath.Glob("testdata/xml/*.txt")
-	if len(files) == 0 {
-		t.Fatal("no golden files")
-	}
-	for _, file := range files {
-		t.Run(filepath.Base(file), func(t *testing.T) {
-			data, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			part := func(name string) string {
-				_, rest, _ := strings.Cut(string(data), "-- "+name+" --\n")
-				body, _, _ := strings.Cut(rest, "\n-- ")
-				return strings.TrimSpace(body)
-			}
-			var got []byte
-			var want string
-			if strings.HasSuffix(file, ".xml.txt") {
-				got, err = XMLToJSON([]byte(part("xml")))
-				want = part("json")
-			} else {
-				got, err = JSONToXML([]byte(part("json")), "order")
-				want = `<?xml version="1.0" encoding="UTF-8"?>` + "\n" + part("xml")
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if string(got) != want {
-				t.Errorf("got  %s\nwant %s", got, want)
-			}
-		})
-	}
+	eachGolden(t, "testdata/xml/*.txt", func(t *testing.T, file, data string) {
+		var err error
+		part := func(name string) string {
+			_, rest, _ := strings.Cut(data, "-- "+name+" --\n")
+			body, _, _ := strings.Cut(rest, "\n-- ")
+			return strings.TrimSpace(body)
+		}
+		var got []byte
+		var want string
+		if strings.HasSuffix(file, ".xml.txt") {
+			got, err = XMLToJSON([]byte(part("xml")))
+			want = part("json")
+		} else {
+			got, err = JSONToXML([]byte(part("json")), "order")
+			want = `<?xml version="1.0" encoding="UTF-8"?>` + "\n" + part("xml")
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != want {
+			t.Errorf("got  %s\nwant %s", got, want)
+		}
+	})
 }
 
 func TestJSONToXML(t *testing.T) {
