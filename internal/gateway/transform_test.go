@@ -106,6 +106,14 @@ func TestTransforms(t *testing.T) {
 		t.Errorf("a body at the cap: %d %s", resp.StatusCode, body)
 	}
 
+	// The route's own body limit still answers 413 when a mapping reads the body.
+	e.load(strings.Replace(transformConfig, "        transform:\n          max_body_bytes: 2048", "        max_body_bytes: 100\n        transform:\n          max_body_bytes: 2048", 1), up.URL)
+	resp, body = e.do("POST", "/shop/orders/7", hdr("X-API-Key", key, "Content-Type", "application/json"), strings.NewReader(`{"pad":"`+strings.Repeat("x", 200)+`"}`))
+	if resp.StatusCode != 413 || decodeError(t, resp, body).Error.Code != "body_too_large" {
+		t.Errorf("a body over the route's max_body_bytes with a mapping: %d %s", resp.StatusCode, body)
+	}
+	e.load(transformConfig, up.URL)
+
 	// Status mapping; a non-JSON answer passes untouched.
 	if resp, _ := e.do("GET", "/shop/orders/7?answer=missing", hdr("X-API-Key", key), nil); resp.StatusCode != 200 {
 		t.Errorf("404 mapped to %d, want 200", resp.StatusCode)

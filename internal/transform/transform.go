@@ -262,6 +262,10 @@ func (t *Transform) request(q *Request, e *env) error {
 	}
 	b, err := io.ReadAll(io.LimitReader(r.Body, t.MaxBody+1))
 	if err != nil {
+		var pe *pipeline.Error
+		if errors.As(err, &pe) {
+			return pe // the route's own body limit (413)
+		}
 		return pipeline.BadRequest("the request body could not be read")
 	}
 	if int64(len(b)) > t.MaxBody {

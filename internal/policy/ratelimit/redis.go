@@ -204,7 +204,8 @@ if #KEYS > n then
 end
 if ok == 1 then
   for i = 1, n do
-    redis.call('SET', KEYS[i], nexts[i], 'PX', math.ceil((nexts[i] - now) / 1000) + 1)
+    -- %d: an exact integer whatever the Lua number formatting of the server
+    redis.call('SET', KEYS[i], string.format('%d', nexts[i]), 'PX', math.ceil((nexts[i] - now) / 1000) + 1)
   end
   if #KEYS > n then
     used = redis.call('INCR', KEYS[n + 1])
