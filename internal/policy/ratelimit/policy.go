@@ -44,7 +44,7 @@ type LivePlans struct {
 func (l *LivePlans) Set(plans map[string]string) { l.p.Store(&plans) }
 
 func (l *LivePlans) plan(consumer string) string {
-	if m := l.p.Load(); m != nil {
+	if m := l.p.Load(); m != nil && len(*m) > 0 {
 		return (*m)[consumer]
 	}
 	return ""
@@ -75,36 +75,30 @@ const maxChecks = 8
 func New(p Policy) pipeline.Middleware {
 	return func(next pipeline.Handler) pipeline.Handler {
 		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request, x *pipeline.Exchange) error {
+			plan, err := p.plan(x.Consumer)
+			if err != nil {
+				return err
+			}
+			if len(p.Limits) == 0 && plan == nil {
+				return next.Serve(w, r, x) // an authenticated route with nothing to count
+			}
 			var buf [maxChecks]check
 			checks := buf[:0]
 			for _, l := range p.Limits {
 				checks = append(checks, check{l, keyOf(l, r, x)})
 			}
 			var quota *Quota
-			if x.Consumer != "" {
-				plan := p.Plans[x.Consumer]
-				if plan == nil && p.Live != nil {
-					if name := p.Live.plan(x.Consumer); name != "" {
-						// A plan the config lacks limits nothing it could
-						// mean: refuse rather than serve unlimited.
-						if plan = p.ByName[name]; plan == nil {
-							return errPlanUnknown
-						}
-					}
+			if plan != nil {
+				for _, l := range plan.Limits {
+					checks = append(checks, check{l, key{s: x.Consumer}})
 				}
-				if plan != nil {
-					for _, l := range plan.Limits {
-						checks = append(checks, check{l, key{s: x.Consumer}})
-					}
-					quota = plan.Quota
-				}
+				quota = plan.Quota
 			}
 			if len(checks) == 0 && quota == nil {
 				return next.Serve(w, r, x)
 			}
 			now := time.Now()
 			var d decision
-			var err error
 			if p.Remote != nil && p.Remote.Up() {
 				d, err = p.Remote.take(r.Context(), checks, quota, x.Consumer, now)
 				if err != nil {
@@ -128,6 +122,30 @@ func New(p Policy) pipeline.Middleware {
 			return next.Serve(w, r, x)
 		})
 	}
+}
+
+// plan returns the plan of consumer: the config's, or the one the admin
+// API names (refused when the config does not define it).
+func (p *Policy) plan(consumer string) (*Plan, error) {
+	if consumer == "" {
+		return nil, nil
+	}
+	if plan := p.Plans[consumer]; plan != nil {
+		return plan, nil
+	}
+	if p.Live == nil {
+		return nil, nil
+	}
+	name := p.Live.plan(consumer)
+	if name == "" {
+		return nil, nil
+	}
+	// A plan the config lacks limits nothing it could mean: refuse rather
+	// than serve unlimited.
+	if plan := p.ByName[name]; plan != nil {
+		return plan, nil
+	}
+	return nil, errPlanUnknown
 }
 
 // keyOf is what limit l counts request r by.
