@@ -280,3 +280,43 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestCircuitVisible: a failing upstream opens its circuit, and the real
+// node shows it in /metrics and in GET /admin/v1/upstreams.
+func TestCircuitVisible(t *testing.T) {
+	t.Parallel()
+	const token = "ptk_circuit-token"
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer up.Close()
+	n := startNode(t, []string{"PORTICO_ADMIN_TOKEN=" + token}, "--config", writeConfig(t, `version: 1
+upstreams:
+  - name: fragile
+    targets: [{url: "`+up.URL+`"}]
+    circuit_breaker: {error_rate: 0.5, min_requests: 3, cooldown: 1m}
+apis:
+  - name: api
+    base_path: /api
+    upstream: fragile
+    auth: [none]
+    routes:
+      - name: all
+        path: "/{rest...}"
+`))
+	for range 3 {
+		n.get("/api/x")
+	}
+	if s, body := n.get("/api/x"); s != 503 || !strings.Contains(body, "circuit_open") {
+		t.Fatalf("after 3 failures: %d %s, want 503 circuit_open", s, body)
+	}
+	_, metrics := get(t, "http://"+n.admin+"/metrics")
+	if !strings.Contains(metrics, `portico_upstream_circuit_state{upstream="fragile"} 1`) {
+		t.Fatalf("/metrics does not show the open circuit:\n%s", grepLines(metrics, "circuit"))
+	}
+	status := n.adminOK(token, "GET", "/admin/v1/upstreams", "")
+	ups, _ := status["upstreams"].([]any)
+	if len(ups) != 1 || ups[0].(map[string]any)["circuit"] != "open" {
+		t.Fatalf("GET /admin/v1/upstreams: %v", status)
+	}
+}
