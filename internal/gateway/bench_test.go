@@ -146,14 +146,13 @@ func BenchmarkProxyRequest(b *testing.B) {
 // limit per consumer, the proxy and the access log.
 func BenchmarkProxyRequestJWT(b *testing.B) {
 	iss := newFileIssuer(b)
-	up := rawUpstream(b)
-	cfg := `
+	g := benchConfigGateway(b, `
 version: 1
 upstreams:
   - name: orders
-    targets: [{url: "` + up + `"}]
+    targets: [{url: "UPSTREAM"}]
 auth_policies:
-  - {name: idp, type: jwt, jwks_file: "` + iss.file + `", issuer: https://id.bench, audience: orders, algorithms: [RS256]}
+  - {name: idp, type: jwt, jwks_file: "`+iss.file+`", issuer: https://id.bench, audience: orders, algorithms: [RS256]}
 apis:
   - name: orders
     base_path: /orders
@@ -164,21 +163,7 @@ apis:
         methods: [GET]
         path: /{id}
         rate_limit: {limit: 1000000000, window: 1s}
-`
-	f, err := config.Parse("bench.yaml", []byte(cfg), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	metrics := telemetry.NewMetrics()
-	alog := telemetry.NewAccessLog(&lockedDiscard{}, 1<<40)
-	rt := compiler.Runtime{Pools: proxy.NewPools(), Metrics: metrics, Tunnels: proxy.NewTunnels(), RateLimits: ratelimit.NewTables()}
-	c, err := compiler.Compile("bench.yaml", f.Config, rt)
-	if err != nil {
-		b.Fatal(err)
-	}
-	g := gateway.New(metrics, alog)
-	c.Activate(g)
-	b.Cleanup(func() { rt.Pools.Close(); rt.RateLimits.Close() })
+`)
 	r := benchRequest()
 	r.Header.Del("X-API-Key")
 	r.Header.Set("Authorization", "Bearer "+iss.sign(b, map[string]any{"sub": "bench", "iss": "https://id.bench", "aud": "orders"}))
