@@ -116,6 +116,8 @@ type Store interface {
 	// QuotaUsage returns the counts of the given periods.
 	QuotaUsage(ctx context.Context, periods []string) ([]QuotaCount, error)
 
+	UsageStore
+
 	// Close releases the store.
 	Close() error
 }

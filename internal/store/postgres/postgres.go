@@ -21,6 +21,10 @@ var migrations embed.FS
 // nodes starting together ("portico" in ASCII).
 const migrationLock = `SELECT pg_advisory_xact_lock(112111114116105)`
 
+// usageLock serialises usage batches of nodes sharing the database
+// ("usage" in ASCII).
+const usageLock = `SELECT pg_advisory_xact_lock(117115097103101)`
+
 // Open connects to the database at url (postgres://…) and migrates it.
 func Open(ctx context.Context, url string) (*sqldb.DB, error) {
 	db, err := sql.Open("pgx", url)
@@ -36,7 +40,7 @@ func Open(ctx context.Context, url string) (*sqldb.DB, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	s, err := sqldb.Open(ctx, db, sqldb.Dialect{Name: "PostgreSQL", Migrations: ms, IsUnique: isUnique, LockMigrations: migrationLock})
+	s, err := sqldb.Open(ctx, db, sqldb.Dialect{Name: "PostgreSQL", Migrations: ms, IsUnique: isUnique, LockMigrations: migrationLock, LockUsage: usageLock})
 	if err != nil {
 		_ = db.Close()
 		return nil, err

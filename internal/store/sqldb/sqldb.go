@@ -26,6 +26,10 @@ type Dialect struct {
 	// LockMigrations, when not empty, runs first in each migration's
 	// transaction so that nodes starting together migrate one at a time.
 	LockMigrations string
+	// LockUsage, when not empty, runs first in each usage batch's
+	// transaction, so that nodes sharing the database merge rollups one
+	// batch at a time.
+	LockUsage string
 }
 
 // DB is a store.Store on a *sql.DB.

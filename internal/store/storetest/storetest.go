@@ -53,6 +53,7 @@ func Run(t *testing.T, b Backend) {
 		"CrashDuringPublishes": testCrash,
 		"QuotaUsage":           testQuotaUsage,
 		"ConsumerPlans":        testConsumerPlans,
+		"Usage":                testUsage,
 	}
 	for name, f := range tests {
 		t.Run(name, func(t *testing.T) {

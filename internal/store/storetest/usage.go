@@ -1,0 +1,118 @@
+package storetest
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portico-gw/portico/internal/sketch"
+	"github.com/portico-gw/portico/internal/store"
+)
+
+func usageBatch(id, node string, at time.Time, n int, latency time.Duration) store.UsageBatch {
+	b := store.UsageBatch{ID: id, Group: "default", Node: node}
+	k := sketch.New()
+	for i := range n {
+		b.Records = append(b.Records, store.UsageRecord{Time: at.Add(time.Duration(i) * time.Millisecond), Node: node,
+			API: "shop", Route: "list", Consumer: "acme", Plan: "gold", Upstream: "shop", RequestID: fmt.Sprintf("%s-%d", id, i),
+			Status: 200, Latency: latency, BytesIn: 10, BytesOut: 100})
+		k.Add(float64(latency) / float64(time.Millisecond))
+	}
+	for _, g := range []string{store.Minute, store.Hour} {
+		trunc := map[string]time.Duration{store.Minute: time.Minute, store.Hour: time.Hour}[g]
+		b.Rollups = append(b.Rollups, store.Rollup{Granularity: g, Bucket: at.Truncate(trunc), API: "shop", Route: "list",
+			Consumer: "acme", Status: 200, Requests: int64(n), BytesIn: int64(10 * n), BytesOut: int64(100 * n),
+			LatencySum: time.Duration(n) * latency, Sketch: k.Encode(nil)})
+	}
+	return b
+}
+
+// testUsage: batches are written once however often they are delivered,
+// rollups of concurrent writers add up and their sketches merge, and
+// filters and pruning select what they say.
+func testUsage(t *testing.T, b Backend) {
+	s, _ := b.open(t)
+	at := time.Date(2026, 11, 27, 10, 15, 0, 0, time.UTC)
+	first := usageBatch("n1-1", "n1", at, 450, 20*time.Millisecond) // more than one INSERT of records
+	if ok, err := s.WriteUsage(ctx, first); err != nil || !ok {
+		t.Fatalf("first write: %v %v", ok, err)
+	}
+	if ok, err := s.WriteUsage(ctx, first); err != nil || ok {
+		t.Fatalf("the same batch again: written=%v err=%v, want a no-op", ok, err)
+	}
+	// Four nodes write 10 batches each into the same rollup rows.
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for n := range 4 {
+		wg.Go(func() {
+			for i := range 10 {
+				node := fmt.Sprintf("n%d", n+2)
+				if _, err := s.WriteUsage(ctx, usageBatch(fmt.Sprintf("%s-%d", node, i), node, at.Add(time.Second), 5, 200*time.Millisecond)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	const total = 450 + 4*10*5
+	f := store.RollupFilter{Group: "default", Granularity: store.Minute, From: at.Add(-time.Hour), To: at.Add(time.Hour)}
+	var rows []store.Rollup
+	if err := s.Rollups(ctx, f, func(r store.Rollup) error { rows = append(rows, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || rows[0].Requests != total || rows[0].BytesOut != 100*total || !rows[0].Bucket.Equal(at) {
+		t.Fatalf("minute rollups %+v, want one row of %d requests at %v", rows, total, at)
+	}
+	k, err := sketch.Decode(rows[0].Sketch)
+	if err != nil || k.Count() != total {
+		t.Fatalf("merged sketch: count %d, %v", k.Count(), err)
+	}
+	// 450 of 650 at 20 ms, 200 at 200 ms: the median is 20 ms, p99 200 ms.
+	if p50, p99 := k.Quantile(0.5), k.Quantile(0.99); p50 < 19.8 || p50 > 20.2 || p99 < 198 || p99 > 202 {
+		t.Fatalf("p50 %v p99 %v", p50, p99)
+	}
+	var n int
+	if err := s.UsageRecords(ctx, f, func(store.UsageRecord) error { n++; return nil }); err != nil || n != total {
+		t.Fatalf("%d raw records (%v), want %d", n, err, total)
+	}
+	for _, c := range []struct {
+		f    store.RollupFilter
+		want int
+	}{
+		{store.RollupFilter{Consumer: "other"}, 0},
+		{store.RollupFilter{API: "shop", Route: "list", StatusMin: 200, StatusMax: 299}, 1},
+		{store.RollupFilter{StatusMin: 500}, 0},
+		{store.RollupFilter{Granularity: store.Hour}, 1},
+		{store.RollupFilter{Granularity: store.Day}, 0},
+	} {
+		q := f
+		q.API, q.Route, q.Consumer, q.StatusMin, q.StatusMax = c.f.API, c.f.Route, c.f.Consumer, c.f.StatusMin, c.f.StatusMax
+		if c.f.Granularity != "" {
+			q.Granularity = c.f.Granularity
+		}
+		got := 0
+		if err := s.Rollups(ctx, q, func(store.Rollup) error { got++; return nil }); err != nil || got != c.want {
+			t.Errorf("filter %+v: %d rows (%v), want %d", c.f, got, err, c.want)
+		}
+	}
+	// Pruning: minute rollups and raw records go, hour rollups stay.
+	if _, err := s.PruneUsage(ctx, "default", at.Add(time.Hour), map[string]time.Time{store.Minute: at.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	rows = rows[:0]
+	_ = s.Rollups(ctx, f, func(r store.Rollup) error { rows = append(rows, r); return nil })
+	n = 0
+	_ = s.UsageRecords(ctx, f, func(store.UsageRecord) error { n++; return nil })
+	hours := 0
+	f.Granularity = store.Hour
+	_ = s.Rollups(ctx, f, func(store.Rollup) error { hours++; return nil })
+	if len(rows) != 0 || n != 0 || hours != 1 {
+		t.Fatalf("after pruning: %d minute rows, %d records, %d hour rows", len(rows), n, hours)
+	}
+}
