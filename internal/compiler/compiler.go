@@ -636,7 +636,9 @@ func compilePlans(cfg *config.Config, rt Runtime, out *Compiled) (compiledPlans,
 		for i, rl := range p.RateLimits {
 			plan.Limits = append(plan.Limits, rt.RateLimits.Limit(fmt.Sprintf("plan:%s/%d", p.Name, i), rl.Limit, rl.Window.D(), ratelimit.ByConsumer, ""))
 		}
-		if q := p.Quota; q != nil {
+		// A quota whose overage is billed refuses nothing: the requests
+		// past it are priced by the plan's tiers instead.
+		if q := p.Quota; q != nil && (p.Pricing == nil || p.Pricing.Overage != "bill") {
 			plan.Quota = rt.Quotas.Quota(q.Limit, q.Period, loc)
 			out.Quotas = append(out.Quotas, plan.Quota)
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -141,6 +142,8 @@ func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
 var (
 	durationType   = reflect.TypeFor[Duration]()
 	rateLimitsType = reflect.TypeFor[RateLimits]()
+	decimalType    = reflect.TypeFor[Decimal]()
+	decimalRE      = regexp.MustCompile(`^[0-9]{1,15}(\.[0-9]{1,12})?$`)
 )
 
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
@@ -162,6 +165,18 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		v.SetInt(int64(dur))
+		return
+	}
+	if v.Type() == decimalType {
+		s, ok := d.scalar(n, path, "a decimal number such as 0.0005")
+		if !ok {
+			return
+		}
+		if !decimalRE.MatchString(s) {
+			d.errorf(n, path, "%q is not a decimal number; write digits with an optional fraction, such as 12 or 0.0005", s)
+			return
+		}
+		v.SetString(s)
 		return
 	}
 	if v.Type() == rateLimitsType && n.Kind == yaml.MappingNode {

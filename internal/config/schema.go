@@ -40,6 +40,57 @@ type Config struct {
 	// node's own memory until Redis is back; "closed" refuses every request
 	// they guard with 503 rate_limit_unavailable.
 	RedisFailureMode string `yaml:"redis_failure_mode,omitempty" json:"redis_failure_mode,omitempty"`
+	// Analytics configures usage metering and how long its data is kept.
+	Analytics *Analytics `yaml:"analytics,omitempty" json:"analytics,omitempty"`
+}
+
+// Analytics configures usage records and their rollups.
+type Analytics struct {
+	// Record turns usage records on (the default) or off.
+	Record *bool `yaml:"record,omitempty" json:"record,omitempty"`
+	// RetentionDays says how many days each kind of usage data is kept.
+	RetentionDays *Retention `yaml:"retention_days,omitempty" json:"retention_days,omitempty"`
+}
+
+// Retention is a number of days per kind of usage data; 0 takes the
+// default.
+type Retention struct {
+	// Records are the raw request records (default 7).
+	Records int64 `yaml:"records,omitempty" json:"records,omitempty"`
+	// Minute, Hour and Day are the rollups (defaults 14, 400 and 1830).
+	// Monthly statements are computed from hour rollups.
+	Minute int64 `yaml:"minute,omitempty" json:"minute,omitempty"`
+	Hour   int64 `yaml:"hour,omitempty" json:"hour,omitempty"`
+	Day    int64 `yaml:"day,omitempty" json:"day,omitempty"`
+}
+
+// Default retention, in days.
+const (
+	DefaultRecordsDays = 7
+	DefaultMinuteDays  = 14
+	DefaultHourDays    = 400
+	DefaultDayDays     = 1830
+)
+
+// RecordUsage says whether usage records are on.
+func (a *Analytics) RecordUsage() bool { return a == nil || a.Record == nil || *a.Record }
+
+// Retention returns the retention in days with defaults filled in.
+func (a *Analytics) Retention() Retention {
+	r := Retention{DefaultRecordsDays, DefaultMinuteDays, DefaultHourDays, DefaultDayDays}
+	if a == nil || a.RetentionDays == nil {
+		return r
+	}
+	for _, f := range []struct {
+		dst *int64
+		v   int64
+	}{{&r.Records, a.RetentionDays.Records}, {&r.Minute, a.RetentionDays.Minute},
+		{&r.Hour, a.RetentionDays.Hour}, {&r.Day, a.RetentionDays.Day}} {
+		if f.v > 0 {
+			*f.dst = f.v
+		}
+	}
+	return r
 }
 
 // Plan is a named service level.
@@ -51,6 +102,50 @@ type Plan struct {
 	RateLimits RateLimits `yaml:"rate_limits,omitempty" json:"rate_limits,omitempty"`
 	// Quota caps the requests per calendar day or month.
 	Quota *Quota `yaml:"quota,omitempty" json:"quota,omitempty"`
+	// Pricing is what the plan's consumers pay each month.
+	Pricing *Pricing `yaml:"pricing,omitempty" json:"pricing,omitempty"`
+}
+
+// Pricing prices a month of a consumer's requests. Tiers count the month's
+// billable requests from the first one, the included ones too: with
+// included 1000 and tiers [{up_to: 100000, price: 0.001}, {up_to: null,
+// price: 0.0005}], requests 1–1,000 are free, 1,001–100,000 cost 0.001
+// each, and every one after that 0.0005.
+type Pricing struct {
+	// Currency is an ISO 4217 code such as USD.
+	Currency string `yaml:"currency,omitempty" json:"currency,omitempty"`
+	// MonthlyFee is charged every month, whatever the usage.
+	MonthlyFee Decimal `yaml:"monthly_fee,omitempty" json:"monthly_fee,omitempty"`
+	// Included requests are free each month.
+	Included int64 `yaml:"included,omitempty" json:"included,omitempty"`
+	// Tiers are per-request prices up to a running count; the last one
+	// has no up_to.
+	Tiers []PriceTier `yaml:"tiers,omitempty" json:"tiers,omitempty"`
+	// Overage says what happens past the plan's quota: "block" (the
+	// default: the quota refuses with 429) or "bill" (requests go on and
+	// are billed by the tiers).
+	Overage string `yaml:"overage,omitempty" json:"overage,omitempty"`
+}
+
+// PriceTier is the price of each request up to a running count.
+type PriceTier struct {
+	// UpTo is the last request (counted from the month's first) at this
+	// price; 0 (null) for no end.
+	UpTo int64 `yaml:"up_to,omitempty" json:"up_to,omitempty"`
+	// Price is the price of one request.
+	Price Decimal `yaml:"price,omitempty" json:"price,omitempty"`
+}
+
+// Decimal is an exact, non-negative decimal number such as 0.0005, kept
+// as written: prices are never floats.
+type Decimal string
+
+// MarshalJSON writes d as a JSON number.
+func (d Decimal) MarshalJSON() ([]byte, error) {
+	if d == "" {
+		return []byte("0"), nil
+	}
+	return []byte(d), nil
 }
 
 // Quota is a number of requests per calendar period. A request refused by

@@ -63,8 +63,11 @@ func (v *validator) plans(c *Config) map[string]bool {
 				v.errorf(p+".quota.period", "%q is not a period; use day or month", q.Period)
 			}
 		}
-		if len(pl.RateLimits) == 0 && pl.Quota == nil {
-			v.errorf(p, "plan %q has neither rate_limits nor quota", pl.Name)
+		if pr := pl.Pricing; pr != nil {
+			v.pricing(p+".pricing", pr, pl.Quota != nil)
+		}
+		if len(pl.RateLimits) == 0 && pl.Quota == nil && pl.Pricing == nil {
+			v.errorf(p, "plan %q has no rate_limits, quota or pricing", pl.Name)
 		}
 	}
 	if c.QuotaTimeZone != "" {
@@ -72,6 +75,7 @@ func (v *validator) plans(c *Config) map[string]bool {
 			v.errorf("quota_time_zone", "%q is not an IANA time zone such as Europe/Paris or UTC", c.QuotaTimeZone)
 		}
 	}
+	v.analytics(c.Analytics)
 	switch c.RedisFailureMode {
 	case "", "open", "closed":
 	default:

@@ -27,8 +27,10 @@ import (
 	"github.com/portico-gw/portico/internal/pipeline"
 	"github.com/portico-gw/portico/internal/policy/cors"
 	"github.com/portico-gw/portico/internal/proxy"
+	"github.com/portico-gw/portico/internal/store"
 	"github.com/portico-gw/portico/internal/telemetry"
 	"github.com/portico-gw/portico/internal/urlpath"
+	"github.com/portico-gw/portico/internal/usage"
 )
 
 // MaxHeaders is the most request header fields accepted (431 above it).
@@ -50,6 +52,7 @@ type Gateway struct {
 	snap    atomic.Pointer[Snapshot]
 	metrics *telemetry.Metrics
 	log     *telemetry.AccessLog
+	usage   *usage.Recorder
 	ids     requestIDs
 }
 
@@ -59,6 +62,10 @@ func New(metrics *telemetry.Metrics, log *telemetry.AccessLog) *Gateway {
 	g.snap.Store(&Snapshot{Router: NewRouter()})
 	return g
 }
+
+// RecordUsage makes every request that matched a route add a usage
+// record to rec. Call it before serving.
+func (g *Gateway) RecordUsage(rec *usage.Recorder) { g.usage = rec }
 
 // Swap makes s the snapshot that new requests use and returns the previous
 // one. Requests already running finish on the snapshot they started with.
@@ -150,6 +157,10 @@ func (g *Gateway) finish(r *http.Request, x *pipeline.Exchange, route *Route) {
 	}
 	m.Observe(status, d)
 	g.metrics.InFlight().Dec()
+	if route != nil && g.usage != nil {
+		g.usage.Add(&store.UsageRecord{Time: x.Start, API: x.API, Route: x.Route, Consumer: x.Consumer, Plan: x.Plan,
+			Upstream: x.Upstream, RequestID: x.RequestID, Status: status, Latency: d, BytesIn: x.BytesIn, BytesOut: x.Writer.Bytes})
+	}
 	if g.log != nil {
 		raw := r.RequestURI
 		if i := strings.IndexByte(raw, '?'); i >= 0 {

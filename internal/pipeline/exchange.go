@@ -54,6 +54,10 @@ type Exchange struct {
 	Response ResponseTransformer
 	// Upstream names the upstream the request was sent to.
 	Upstream string
+	// Plan names the consumer's plan, once the route's limits looked it up.
+	Plan string
+	// BytesIn counts the request body bytes sent upstream.
+	BytesIn int64
 	// ErrorCode is the code of the gateway error answered, if any.
 	ErrorCode string
 	// Writer records what was written to the client.

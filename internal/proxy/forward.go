@@ -283,7 +283,9 @@ func (h *Handler) exchange(dst http.Header, c *conn, r *http.Request, x *pipelin
 	}
 	writeRequestHead(c.bw, r, x, t, bodyLen, false)
 	if hasBody {
-		if kind, err := writeBody(c.bw, r.Body, bodyLen); err != nil {
+		written, kind, err := writeBody(c.bw, r.Body, bodyLen)
+		x.BytesIn = written
+		if err != nil {
 			return head{}, kind, err
 		}
 	}
@@ -337,17 +339,17 @@ func (h *Handler) classify(kind string, err error) *pipeline.Error {
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // writeBody copies the request body to the upstream: as is when its length
-// is known, chunked otherwise. The kind of a failure says which side broke.
-func writeBody(bw *bufio.Writer, body io.Reader, n int64) (kind string, err error) {
+// is known, chunked otherwise, and returns how many bytes of it it wrote.
+// The kind of a failure says which side broke.
+func writeBody(bw *bufio.Writer, body io.Reader, n int64) (written int64, kind string, err error) {
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
 	buf := *bp
-	var written int64
 	for {
 		nr, rerr := body.Read(buf)
 		if nr > 0 {
 			if n >= 0 && written+int64(nr) > n {
-				return "body", errors.New("request body is longer than its Content-Length")
+				return written, "body", errors.New("request body is longer than its Content-Length")
 			}
 			var werr error
 			if n < 0 {
@@ -363,7 +365,7 @@ func writeBody(bw *bufio.Writer, body io.Reader, n int64) (kind string, err erro
 				_, werr = bw.Write(buf[:nr])
 			}
 			if werr != nil {
-				return "reset", werr
+				return written, "reset", werr
 			}
 			written += int64(nr)
 		}
@@ -371,18 +373,18 @@ func writeBody(bw *bufio.Writer, body io.Reader, n int64) (kind string, err erro
 			break
 		}
 		if rerr != nil {
-			return "body", rerr
+			return written, "body", rerr
 		}
 	}
 	if n >= 0 && written != n {
-		return "body", io.ErrUnexpectedEOF
+		return written, "body", io.ErrUnexpectedEOF
 	}
 	if n < 0 {
 		if _, err := bw.WriteString("0\r\n\r\n"); err != nil {
-			return "reset", err
+			return written, "reset", err
 		}
 	}
-	return "", nil
+	return written, "", nil
 }
 
 // respond streams the response body on c to the client, whose status and

@@ -79,6 +79,9 @@ func New(p Policy) pipeline.Middleware {
 			if err != nil {
 				return err
 			}
+			if plan != nil {
+				x.Plan = plan.Name
+			}
 			if len(p.Limits) == 0 && plan == nil {
 				return next.Serve(w, r, x) // an authenticated route with nothing to count
 			}

@@ -83,7 +83,7 @@ func (s *DB) insertRecords(ctx context.Context, tx *sql.Tx, b store.UsageBatch) 
 		chunk := b.Records[start:min(start+recordsPerInsert, len(b.Records))]
 		args = args[:0]
 		for i, r := range chunk {
-			args = append(args, b.ID, start+i, b.Group, r.Node, r.Time.UnixMicro(), r.API, r.Route, r.Consumer, r.Plan,
+			args = append(args, b.ID, start+i, b.Group, b.Node, r.Time.UnixMicro(), r.API, r.Route, r.Consumer, r.Plan,
 				r.Upstream, r.RequestID, r.Status, r.Latency.Microseconds(), r.BytesIn, r.BytesOut)
 		}
 		var err error
