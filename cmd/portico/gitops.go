@@ -26,12 +26,15 @@ type adminClient struct {
 	http               *http.Client
 }
 
-func newAdminClient(name string, args []string, getenv func(string) (string, bool), stderr io.Writer) (*adminClient, *envFlags, error) {
+func newAdminClient(name string, args []string, getenv func(string) (string, bool), stderr io.Writer, more ...func(*envFlags)) (*adminClient, *envFlags, error) {
 	f := newEnvFlags(name, getenv, stderr)
 	base := f.string("admin", "PORTICO_ADMIN_URL", "http://127.0.0.1:9080", "the admin API of a running node")
 	group := f.string("group", "PORTICO_GROUP", "default", "the gateway group")
+	for _, m := range more {
+		m(f)
+	}
 	f.fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: portico %s [flags]%s\n(the admin token comes from $PORTICO_ADMIN_TOKEN)\n", name, map[bool]string{true: " FILE", false: ""}[name != "export"])
+		fmt.Fprintf(stderr, "usage: portico %s [flags]%s\n(the admin token comes from $PORTICO_ADMIN_TOKEN)\n", name, map[bool]string{true: " FILE", false: ""}[name == "apply" || name == "diff"])
 		f.fs.PrintDefaults()
 	}
 	if err := f.fs.Parse(args); err != nil {

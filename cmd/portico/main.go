@@ -66,9 +66,11 @@ Usage:
   portico apply FILE          make FILE the live configuration of a running node
   portico diff FILE           compare FILE with the live configuration (exit 0 same, 1 differs, 2 error)
   portico export              print the live configuration as YAML
+  portico usage export --month YYYY-MM
+                              print every consumer's statement for a month (CSV, or --format json)
   portico version             print the version
 
-apply, diff and export use --admin URL ($PORTICO_ADMIN_URL) and $PORTICO_ADMIN_TOKEN.
+apply, diff, export and usage use --admin URL ($PORTICO_ADMIN_URL) and $PORTICO_ADMIN_TOKEN.
 Not available in this version yet: dataplane.
 Run "portico COMMAND -h" for a command's flags.
 `
@@ -93,6 +95,8 @@ func run(ctx context.Context, args []string, getenv func(string) (string, bool),
 		return diff(ctx, args[1:], getenv, stdout, stderr)
 	case "export":
 		return export(ctx, args[1:], getenv, stdout, stderr)
+	case "usage":
+		return usageCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "dataplane":
 		return &exitError{code: 2, err: fmt.Errorf("%s is not available in this version of Portico yet", args[0])}
 	case "help", "-h", "--help":

@@ -5,9 +5,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/portico-gw/portico/internal/usage"
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -38,8 +40,12 @@ type applier struct {
 	rt      compiler.Runtime
 	gw      *gateway.Gateway
 	metrics *telemetry.Metrics
-	echoURL string
-	notify  chan struct{}
+	// usage is the gateway's usage recorder, switched by the config, and
+	// retention the config's analytics retention, read by the pruner.
+	usage     *usage.Recorder
+	retention atomic.Pointer[config.Retention]
+	echoURL   string
+	notify    chan struct{}
 	// applied is the number of the revision serving (0: none yet).
 	applied int64
 	// started is set once something was activated, even an empty config.
@@ -178,6 +184,9 @@ func (a *applier) activate(cfg *config.Config, name string) error {
 		cancel()
 	}
 	c.Activate(a.gw)
+	a.usage.SetEnabled(cfg.Analytics.RecordUsage())
+	ret := cfg.Analytics.Retention()
+	a.retention.Store(&ret)
 	a.metrics.Reloaded(true)
 	return nil
 }

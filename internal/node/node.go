@@ -33,6 +33,7 @@ import (
 	"github.com/portico-gw/portico/internal/policy/ratelimit"
 	"github.com/portico-gw/portico/internal/proxy"
 	"github.com/portico-gw/portico/internal/telemetry"
+	"github.com/portico-gw/portico/internal/usage"
 )
 
 // Options configure a node. Zero durations take the defaults.
@@ -72,6 +73,9 @@ type Options struct {
 	Getenv        func(string) (string, bool)
 	// Stdout receives the access log and the node's own log lines.
 	Stdout io.Writer
+	// UsageFlushInterval is how often usage records are written to the
+	// store. Default 1s.
+	UsageFlushInterval time.Duration
 	// Ready, when not nil, receives the bound addresses once serving.
 	Ready func(proxyAddr, adminAddr string)
 }
@@ -145,6 +149,16 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}()
 	gw := gateway.New(metrics, accessLog)
+	// Usage records: appended by the gateway, written by the writer
+	// below, which runs until the listeners have drained and then writes
+	// (or spools) what is left.
+	rec := usage.NewRecorder(usage.DefaultBuffer, usage.DefaultBatch, metrics)
+	gw.RecordUsage(rec)
+	uw, err := usage.NewWriter(rec, st, usage.WriterOptions{Group: Group, Node: o.NodeName,
+		SpoolDir: filepath.Join(o.DataDir, "usage-spool"), Every: o.UsageFlushInterval, Log: log, Events: metrics})
+	if err != nil {
+		return err
+	}
 
 	var lc net.ListenConfig
 	var echoURL string
@@ -159,7 +173,7 @@ func Run(ctx context.Context, o Options) error {
 		echoURL = "http://" + ln.Addr().String()
 	}
 
-	a := &applier{o: o, log: log, st: st, rt: rt, gw: gw, metrics: metrics, echoURL: echoURL, notify: make(chan struct{}, 1)}
+	a := &applier{o: o, log: log, st: st, rt: rt, gw: gw, metrics: metrics, usage: rec, echoURL: echoURL, notify: make(chan struct{}, 1)}
 	if err := a.refreshEgress(ctx); err != nil {
 		return err
 	}
@@ -215,9 +229,11 @@ func Run(ctx context.Context, o Options) error {
 
 	wctx, stopWatching := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(4)
 	go func() { defer wg.Done(); a.run(wctx) }()
 	go func() { defer wg.Done(); flushQuotas(wctx, rt.Quotas, st, log) }()
+	go func() { defer wg.Done(); uw.Run(wctx, 10*time.Second) }()
+	go func() { defer wg.Done(); a.pruneUsage(wctx, time.Hour) }()
 
 	proxySrv := gateway.NewServer(gw)
 	refusals := ratelimit.NewLimiter(admin.RefusalLimit, time.Minute)
@@ -307,4 +323,30 @@ func bootstrapToken(ctx context.Context, st store.Store, secret string, log *slo
 		return fmt.Errorf("storing the bootstrap admin token: %w", err)
 	}
 	return nil
+}
+
+// pruneUsage deletes usage data past the config's retention, at start and
+// then every interval, until ctx is done.
+func (a *applier) pruneUsage(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if ret := a.retention.Load(); ret != nil {
+			now := time.Now()
+			days := func(n int64) time.Time { return now.Add(-time.Duration(n) * 24 * time.Hour) }
+			n, err := a.st.PruneUsage(ctx, Group, days(ret.Records), map[string]time.Time{
+				store.Minute: days(ret.Minute), store.Hour: days(ret.Hour), store.Day: days(ret.Day)})
+			switch {
+			case err != nil && ctx.Err() == nil:
+				a.log.Error("pruning old usage data failed; it is tried again later", "error", err.Error())
+			case n > 0:
+				a.log.Info("old usage data pruned", "rows", n)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -33,6 +33,8 @@ type Metrics struct {
 	circuitState   *prometheus.GaugeVec
 	mirrored       *prometheus.CounterVec
 	mirrorDuration *prometheus.HistogramVec
+	usageRecords   *prometheus.CounterVec
+	usageSpooled   prometheus.Gauge
 }
 
 // NewMetrics registers Portico's series, plus the Go runtime and process
@@ -65,6 +67,14 @@ func NewMetrics() *Metrics {
 			Name: "portico_http_requests_in_flight",
 			Help: "Requests being served by the gateway now.",
 		}),
+		usageRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portico_usage_records_total",
+			Help: "Usage records by outcome: written to the store, or dropped (the buffer was full, or the store failed and the spool was full).",
+		}, []string{"outcome"}),
+		usageSpooled: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "portico_usage_spooled_batches",
+			Help: "Batches of usage records waiting on disk for the store to take them.",
+		}),
 		redisUp: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "portico_redis_up",
 			Help: "Whether rate limits and quotas are kept in Redis now (1), or decided without it because it is unreachable (0). Absent without --redis.",
@@ -95,7 +105,7 @@ func NewMetrics() *Metrics {
 			Help: "Requests whose rate limits were decided without Redis, by failure mode: open (counted in this node's memory) or closed (refused with 503).",
 		}, []string{"mode"}),
 	}
-	m.Registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.reloads, m.lastReload, m.inFlight, m.filterMatches, m.targetHealthy, m.circuitState, m.mirrored, m.mirrorDuration,
+	m.Registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.reloads, m.lastReload, m.inFlight, m.filterMatches, m.targetHealthy, m.circuitState, m.mirrored, m.mirrorDuration, m.usageRecords, m.usageSpooled,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.unmatched = m.Route("", "")
 	return m
@@ -220,3 +230,11 @@ func (r *RouteMetrics) counter(code int) prometheus.Counter {
 	slot.CompareAndSwap(nil, &c)
 	return c
 }
+
+// UsageRecords counts n usage records by outcome (written, dropped).
+func (m *Metrics) UsageRecords(outcome string, n int) {
+	m.usageRecords.WithLabelValues(outcome).Add(float64(n))
+}
+
+// UsageSpooled sets the number of usage batches waiting in the spool.
+func (m *Metrics) UsageSpooled(batches int) { m.usageSpooled.Set(float64(batches)) }
