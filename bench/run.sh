@@ -73,11 +73,15 @@ gen() {
 }
 gen 10 >"$TMP/portico-10.yaml"
 gen 10000 >"$TMP/portico-10k.yaml"
+# The same 10 routes with usage records off: what metering costs.
+{ cat "$TMP/portico-10.yaml"; printf 'analytics:\n  record: false\n'; } >"$TMP/portico-nousage.yaml"
 "$BIN/portico" validate "$TMP/portico-10k.yaml" >/dev/null
 "$BIN/portico" serve --config "$TMP/portico-10.yaml" --data-dir "$TMP/data" \
 	--proxy-addr 127.0.0.1:9904 --admin-addr 127.0.0.1:9905 >"$TMP/portico.log" 2>&1 & pids+=($!)
 "$BIN/portico" serve --config "$TMP/portico-10k.yaml" --data-dir "$TMP/data10k" \
 	--proxy-addr 127.0.0.1:9906 --admin-addr 127.0.0.1:9907 >/dev/null 2>&1 & pids+=($!)
+"$BIN/portico" serve --config "$TMP/portico-nousage.yaml" --data-dir "$TMP/datanousage" \
+	--proxy-addr 127.0.0.1:9913 --admin-addr 127.0.0.1:9914 >/dev/null 2>&1 & pids+=($!)
 # The jwt route: an RS256 token checked against a key set on disk, a rate
 # limit per consumer (high enough never to refuse), and the access log.
 TOKEN=$("$BIN/jwtgen" -jwks "$TMP/jwks.json")
@@ -96,10 +100,11 @@ declare -A URL=(
 	[net/http]=http://127.0.0.1:9903/7
 	[portico]=http://127.0.0.1:9904/orders/7
 	[portico-10k]=http://127.0.0.1:9906/orders/7
+	[no-usage]=http://127.0.0.1:9913/orders/7
 	[portico-jwt]=http://127.0.0.1:9908/orders/7
 	[portico-redis]=http://127.0.0.1:9911/orders/7
 )
-TARGETS=(direct nginx net/http portico portico-10k portico-jwt portico-redis)
+TARGETS=(direct nginx net/http portico no-usage portico-10k portico-jwt portico-redis)
 # auth_for TARGET prints the credential header a target needs.
 auth_for() { case "$1" in portico-jwt | portico-redis) echo "Authorization: Bearer $TOKEN" ;; *) echo "X-API-Key: $KEY" ;; esac; }
 
@@ -139,9 +144,9 @@ med() { tr ' ' '\n' <<<"$1" | grep -v '^$' | median; }
 		printf "%-14s %12.0f %10s %10s\n" "$t" "$(med "${RPS[$t]}")" "$(med "${P50[$t]}")" "$(med "${P99[$t]}")"
 	done
 	echo
-	d=$(med "${RPS[direct]}"); n=$(med "${RPS[nginx]}"); s=$(med "${RPS[net/http]}"); p=$(med "${RPS[portico]}"); k=$(med "${RPS[portico-10k]}"); j=$(med "${RPS[portico-jwt]}"); r=$(med "${RPS[portico-redis]}")
-	awk -v d="$d" -v n="$n" -v s="$s" -v p="$p" -v k="$k" -v j="$j" -v r="$r" 'BEGIN {
-		printf "portico/nginx        %.2f\nportico/direct       %.2f\nnginx/direct         %.2f\nnet/http/nginx       %.2f\n10k routes/10 routes %.2f\njwt+limit/nginx      %.2f\njwt+redis limit/nginx %.2f\n", p/n, p/d, n/d, s/n, k/p, j/n, r/n }'
+	d=$(med "${RPS[direct]}"); n=$(med "${RPS[nginx]}"); s=$(med "${RPS[net/http]}"); p=$(med "${RPS[portico]}"); k=$(med "${RPS[portico-10k]}"); u=$(med "${RPS[no-usage]}"); j=$(med "${RPS[portico-jwt]}"); r=$(med "${RPS[portico-redis]}")
+	awk -v d="$d" -v n="$n" -v s="$s" -v p="$p" -v k="$k" -v u="$u" -v j="$j" -v r="$r" 'BEGIN {
+		printf "portico/nginx        %.2f\nportico/direct       %.2f\nnginx/direct         %.2f\nnet/http/nginx       %.2f\n10k routes/10 routes %.2f\njwt+limit/nginx      %.2f\njwt+redis limit/nginx %.2f\nusage on/usage off   %.2f\n", p/n, p/d, n/d, s/n, k/p, j/n, r/n, p/u }'
 } | tee "$TMP/summary.txt"
 
 # Latency at half of Portico's peak rate, Portico against the upstream
@@ -172,5 +177,7 @@ done
 		'BEGIN {printf "portico adds %.3f ms at p99, nginx adds %.3f ms\n", a-b, n-b}'
 	echo
 	echo "access log lines written by portico: $(grep -c '"request_id"' "$TMP/portico.log")"
+	m=$(curl -fs http://127.0.0.1:9905/metrics)
+	echo "usage records written by portico: $(awk '/^portico_usage_records_total\{outcome="written"\}/ {printf "%d", $2}' <<<"$m"), dropped: $(awk '/^portico_usage_records_total\{outcome="dropped"\}/ {printf "%d", $2}' <<<"$m")"
 } | tee -a "$TMP/summary.txt"
 cp "$TMP/summary.txt" bench/results/latest.txt

@@ -24,7 +24,7 @@ func TestMain(m *testing.M) {
 
 // newSchema creates an empty schema for one test and returns a URL whose
 // connections use it, so tests run in parallel against one database.
-func newSchema(t *testing.T, base string) string {
+func newSchema(t testing.TB, base string) string {
 	t.Helper()
 	var b [6]byte
 	_, _ = rand.Read(b[:])
@@ -75,4 +75,13 @@ func TestAppendOnly(t *testing.T) {
 	}
 	defer db.Close()
 	storetest.CheckAppendOnly(t, s, db)
+}
+
+func BenchmarkWriteUsage(b *testing.B) {
+	s, err := postgres.Open(context.Background(), newSchema(b, testenv.PostgresURL(b)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	storetest.BenchWriteUsage(b, s)
 }

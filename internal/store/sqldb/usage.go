@@ -15,15 +15,13 @@ import (
 // recordColumns are the columns of usage_records, in insert order.
 const recordColumns = "batch_id, seq, grp, node, at, api, route, consumer, plan, upstream, request_id, status, latency_us, bytes_in, bytes_out"
 
-// recordsPerInsert is how many records one INSERT carries (15 parameters
-// each, well under both databases' limits).
-const recordsPerInsert = 200
-
-var insertRecords = func() string {
+// insertRecords returns the INSERT of n usage records (15 parameters
+// each).
+func insertRecordsSQL(n int) string {
 	var b strings.Builder
 	b.WriteString("INSERT INTO usage_records (" + recordColumns + ") VALUES ")
-	n := 1
-	for i := range recordsPerInsert {
+	p := 1
+	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')
 		}
@@ -32,13 +30,13 @@ var insertRecords = func() string {
 			if j > 0 {
 				b.WriteByte(',')
 			}
-			b.WriteString("$" + strconv.Itoa(n))
-			n++
+			b.WriteString("$" + strconv.Itoa(p))
+			p++
 		}
 		b.WriteByte(')')
 	}
 	return b.String()
-}()
+}
 
 // WriteUsage implements store.Store.
 func (s *DB) WriteUsage(ctx context.Context, b store.UsageBatch) (bool, error) {
@@ -77,28 +75,27 @@ func (s *DB) WriteUsage(ctx context.Context, b store.UsageBatch) (bool, error) {
 }
 
 func (s *DB) insertRecords(ctx context.Context, tx *sql.Tx, b store.UsageBatch) error {
+	per := s.d.RecordsPerInsert
 	var stmt *sql.Stmt
-	args := make([]any, 0, 15*recordsPerInsert)
-	for start := 0; start < len(b.Records); start += recordsPerInsert {
-		chunk := b.Records[start:min(start+recordsPerInsert, len(b.Records))]
+	args := make([]any, 0, 15*per)
+	for start := 0; start < len(b.Records); start += per {
+		chunk := b.Records[start:min(start+per, len(b.Records))]
 		args = args[:0]
 		for i, r := range chunk {
 			args = append(args, b.ID, start+i, b.Group, b.Node, r.Time.UnixMicro(), r.API, r.Route, r.Consumer, r.Plan,
 				r.Upstream, r.RequestID, r.Status, r.Latency.Microseconds(), r.BytesIn, r.BytesOut)
 		}
 		var err error
-		if len(chunk) == recordsPerInsert {
+		if len(chunk) == per {
 			if stmt == nil {
-				if stmt, err = tx.PrepareContext(ctx, insertRecords); err != nil {
+				if stmt, err = tx.PrepareContext(ctx, s.insertFull); err != nil {
 					return fmt.Errorf("store: usage records: %w", err)
 				}
 				defer func() { _ = stmt.Close() }()
 			}
 			_, err = stmt.ExecContext(ctx, args...)
 		} else {
-			// The last, shorter chunk: the same statement cut after its rows.
-			cut := strings.Index(insertRecords, "($"+strconv.Itoa(15*len(chunk)+1)+",")
-			_, err = tx.ExecContext(ctx, insertRecords[:cut-1], args...)
+			_, err = tx.ExecContext(ctx, insertRecordsSQL(len(chunk)), args...) // the last, shorter chunk
 		}
 		if err != nil {
 			return fmt.Errorf("store: usage records: %w", err)
