@@ -42,6 +42,63 @@ type Config struct {
 	RedisFailureMode string `yaml:"redis_failure_mode,omitempty" json:"redis_failure_mode,omitempty"`
 	// Analytics configures usage metering and how long its data is kept.
 	Analytics *Analytics `yaml:"analytics,omitempty" json:"analytics,omitempty"`
+	// Alerts are rules evaluated continuously over the group's usage;
+	// they notify webhooks when they fire and when they resolve.
+	Alerts []Alert `yaml:"alerts,omitempty" json:"alerts,omitempty"`
+}
+
+// Alert is a rule on a metric of the traffic an API, route, consumer or
+// upstream sees.
+type Alert struct {
+	// Name is unique among alerts.
+	Name string `yaml:"name,omitempty" json:"name,omitempty"`
+	// API, Route and Consumer narrow the traffic the metric is computed
+	// over (Route needs API); Upstream names the upstream of a
+	// circuit_open rule.
+	API      string         `yaml:"api,omitempty" json:"api,omitempty"`
+	Route    string         `yaml:"route,omitempty" json:"route,omitempty"`
+	Consumer string         `yaml:"consumer,omitempty" json:"consumer,omitempty"`
+	Upstream string         `yaml:"upstream,omitempty" json:"upstream,omitempty"`
+	When     AlertCondition `yaml:"when,omitempty" json:"when,omitempty"`
+	// Notify are where notifications go; at least one.
+	Notify []Notify `yaml:"notify,omitempty" json:"notify,omitempty"`
+}
+
+// AlertCondition says when an alert fires: its metric is above (or
+// below) the threshold for a while.
+type AlertCondition struct {
+	// Metric is error_rate (5xx share, 0-1), p95_ms, p99_ms, requests
+	// (count in the window), quota_used (share of the consumer's plan
+	// quota used this period, 0-1) or circuit_open (the upstream's
+	// circuit breaker is open).
+	Metric string `yaml:"metric,omitempty" json:"metric,omitempty"`
+	// Above or Below is the threshold (one of them; circuit_open needs
+	// neither).
+	Above *float64 `yaml:"above,omitempty" json:"above,omitempty"`
+	Below *float64 `yaml:"below,omitempty" json:"below,omitempty"`
+	// For is how long the condition must hold before the alert fires, and
+	// how long it must be clear before it resolves. Default 0: at once.
+	For Duration `yaml:"for,omitempty" json:"for,omitempty"`
+	// Window is the sliding time the metric is computed over. Default 1m,
+	// at most 1h.
+	Window Duration `yaml:"window,omitempty" json:"window,omitempty"`
+	// Clear is the hysteresis: a firing alert resolves only once the
+	// metric is at or beyond it (below it for above rules). Default: the
+	// threshold.
+	Clear *float64 `yaml:"clear,omitempty" json:"clear,omitempty"`
+	// MinRequests is the fewest requests in the window for error_rate and
+	// the percentiles to count. Default 10.
+	MinRequests int64 `yaml:"min_requests,omitempty" json:"min_requests,omitempty"`
+}
+
+// Notify is one destination of an alert's notifications.
+type Notify struct {
+	// Webhook receives a JSON body signed with Secret (HMAC-SHA256 in the
+	// X-Portico-Signature header).
+	Webhook string `yaml:"webhook,omitempty" json:"webhook,omitempty"`
+	Secret  string `yaml:"secret,omitempty" json:"secret,omitempty"`
+	// Slack is a Slack-compatible incoming-webhook URL ({"text": …}).
+	Slack string `yaml:"slack,omitempty" json:"slack,omitempty"`
 }
 
 // Analytics configures usage records and their rollups.

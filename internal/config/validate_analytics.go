@@ -2,7 +2,11 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
+	"slices"
+	"strings"
+	"time"
 )
 
 // This file validates what analytics and billing read: plans' pricing and
@@ -64,5 +68,97 @@ func (v *validator) analytics(a *Analytics) {
 	}
 	if r.Hour > 0 && r.Hour < 62 {
 		v.errorf("analytics.retention_days.hour", "must be at least 62: monthly statements are computed from hour rollups")
+	}
+}
+
+// AlertMetrics are the metrics an alert may watch.
+var AlertMetrics = []string{"error_rate", "p95_ms", "p99_ms", "requests", "quota_used", "circuit_open"}
+
+func (v *validator) alerts(c *Config) {
+	ups := map[string]bool{}
+	for _, u := range c.Upstreams {
+		ups[u.Name] = true
+	}
+	routes := map[string]map[string]bool{}
+	for _, a := range c.APIs {
+		routes[a.Name] = map[string]bool{}
+		for _, r := range a.Routes {
+			routes[a.Name][r.Name] = true
+		}
+	}
+	names := map[string]bool{}
+	for i, al := range c.Alerts {
+		p := fmt.Sprintf("alerts[%d]", i)
+		v.name(p+".name", "alert", al.Name)
+		if names[al.Name] {
+			v.errorf(p+".name", "alert %q is defined twice", al.Name)
+		}
+		names[al.Name] = true
+		switch {
+		case al.API != "" && routes[al.API] == nil:
+			v.errorf(p+".api", "no API is named %q", al.API)
+		case al.Route != "" && al.API == "":
+			v.errorf(p+".route", "a route is named within its API: set api too")
+		case al.Route != "" && !routes[al.API][al.Route]:
+			v.errorf(p+".route", "API %q has no route named %q", al.API, al.Route)
+		}
+		w := al.When
+		if !slices.Contains(AlertMetrics, w.Metric) {
+			v.errorf(p+".when.metric", "%q is not one of %s", w.Metric, strings.Join(AlertMetrics, ", "))
+		}
+		switch w.Metric {
+		case "circuit_open":
+			if !ups[al.Upstream] {
+				v.errorf(p+".upstream", "a circuit_open alert names one of the upstreams (%q is not one)", al.Upstream)
+			}
+			if w.Above != nil || w.Below != nil || w.Clear != nil {
+				v.errorf(p+".when", "circuit_open has no threshold: it fires while the circuit is open")
+			}
+		default:
+			if al.Upstream != "" {
+				v.errorf(p+".upstream", "only circuit_open alerts name an upstream")
+			}
+			if (w.Above == nil) == (w.Below == nil) {
+				v.errorf(p+".when", "give one threshold: above or below")
+			}
+			if w.Metric == "quota_used" && al.Consumer == "" {
+				v.errorf(p+".consumer", "a quota_used alert watches one consumer's quota: name it")
+			}
+		}
+		if w.Clear != nil && w.Above != nil && *w.Clear > *w.Above || w.Clear != nil && w.Below != nil && *w.Clear < *w.Below {
+			v.errorf(p+".when.clear", "the clear level must be on the healthy side of the threshold")
+		}
+		if w.Window != 0 && (w.Window.D() < time.Second || w.Window.D() > time.Hour) {
+			v.errorf(p+".when.window", "must be between 1s and 1h")
+		}
+		if w.For.D() > 24*time.Hour {
+			v.errorf(p+".when.for", "must be at most 24h")
+		}
+		if w.MinRequests < 0 {
+			v.errorf(p+".when.min_requests", "must be 0 or more")
+		}
+		if len(al.Notify) == 0 {
+			v.errorf(p+".notify", "an alert needs somewhere to notify: a webhook or slack URL")
+		}
+		for j, n := range al.Notify {
+			np := fmt.Sprintf("%s.notify[%d]", p, j)
+			switch {
+			case (n.Webhook == "") == (n.Slack == ""):
+				v.errorf(np, "give one of webhook or slack")
+			case n.Webhook != "" && n.Secret == "":
+				v.errorf(np+".secret", "a webhook needs a secret, so that its receiver can verify the signature")
+			case n.Slack != "" && n.Secret != "":
+				v.errorf(np+".secret", "Slack-compatible webhooks are not signed: remove the secret")
+			}
+			for _, u := range []struct{ key, val string }{{"webhook", n.Webhook}, {"slack", n.Slack}} {
+				if u.val == "" {
+					continue
+				}
+				pu, err := url.Parse(u.val)
+				if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" || pu.User != nil {
+					v.errorf(np+"."+u.key, "%q is not an http or https URL (without user info)", u.val)
+				}
+			}
+		}
 	}
 }

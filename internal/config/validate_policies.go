@@ -76,6 +76,7 @@ func (v *validator) plans(c *Config) map[string]bool {
 		}
 	}
 	v.analytics(c.Analytics)
+	v.alerts(c)
 	switch c.RedisFailureMode {
 	case "", "open", "closed":
 	default:

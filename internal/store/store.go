@@ -117,6 +117,7 @@ type Store interface {
 	QuotaUsage(ctx context.Context, periods []string) ([]QuotaCount, error)
 
 	UsageStore
+	AlertStore
 
 	// Close releases the store.
 	Close() error

@@ -86,3 +86,55 @@ type RollupFilter struct {
 	// StatusMin and StatusMax bound the status, inclusive (0: no bound).
 	StatusMin, StatusMax int
 }
+
+// AlertStore keeps the state and history of alert rules. It is part of
+// Store.
+type AlertStore interface {
+	// AlertTransition moves a rule from state from to e.State and records
+	// e, in one transaction, only if the rule is in state from (a rule
+	// never seen is "ok"); it reports whether it did, with e's ID. Of
+	// nodes racing for the same transition, one wins.
+	AlertTransition(ctx context.Context, from string, e AlertEvent) (int64, bool, error)
+	// AlertStates lists a group's rules' states.
+	AlertStates(ctx context.Context, group string) ([]AlertState, error)
+	// AlertEvents lists a group's events newest first, of one rule when
+	// rule is not "", at most limit, with IDs below before (0: from the
+	// newest).
+	AlertEvents(ctx context.Context, group, rule string, before int64, limit int) ([]AlertEvent, error)
+	// SetAlertDelivery records how the notifications of an event fared.
+	SetAlertDelivery(ctx context.Context, id int64, delivery string) error
+	// UsageSince calls fn with the records of the group's batches written
+	// after the time after (Unix milliseconds), batch by batch in the
+	// order they were written, with each batch's ID and write time.
+	UsageSince(ctx context.Context, group string, after int64, fn func(batch string, writtenAt int64, r UsageRecord) error) error
+}
+
+// Alert states.
+const (
+	AlertOK     = "ok"
+	AlertFiring = "firing"
+)
+
+// AlertState is a rule's current state.
+type AlertState struct {
+	Group, Rule string
+	State       string
+	Since       time.Time
+	Value       float64
+}
+
+// AlertEvent is one transition of a rule: it fired or resolved.
+type AlertEvent struct {
+	ID          int64
+	Group, Rule string
+	// State is the state entered: firing, or ok (resolved).
+	State     string
+	Metric    string
+	Value     float64
+	Threshold float64
+	At        time.Time
+	// Node is the node that saw it and sent the notifications.
+	Node string
+	// Delivery says how the notifications fared ("pending" at first).
+	Delivery string
+}

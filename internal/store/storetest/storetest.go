@@ -54,6 +54,7 @@ func Run(t *testing.T, b Backend) {
 		"QuotaUsage":           testQuotaUsage,
 		"ConsumerPlans":        testConsumerPlans,
 		"Usage":                testUsage,
+		"Alerts":               testAlerts,
 	}
 	for name, f := range tests {
 		t.Run(name, func(t *testing.T) {

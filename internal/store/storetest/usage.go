@@ -143,3 +143,76 @@ func BenchWriteUsage(b *testing.B, s store.Store) {
 	}
 	b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "records/s")
 }
+
+// testAlerts: of nodes racing to fire (or resolve) a rule, exactly one
+// moves it and records the event; history and deliveries read back; the
+// usage feed returns batches written after a time.
+func testAlerts(t *testing.T, b Backend) {
+	s, _ := b.open(t)
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	race := func(from, to string) int {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		won := 0
+		for n := range 6 {
+			wg.Go(func() {
+				_, ok, err := s.AlertTransition(ctx, from, store.AlertEvent{Group: "default", Rule: "errors", State: to,
+					Metric: "error_rate", Value: 0.5, Threshold: 0.2, At: at, Node: fmt.Sprintf("n%d", n)})
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					mu.Lock()
+					won++
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		return won
+	}
+	if w := race(store.AlertOK, store.AlertFiring); w != 1 {
+		t.Fatalf("%d nodes fired the rule, want 1", w)
+	}
+	if w := race(store.AlertOK, store.AlertFiring); w != 0 {
+		t.Fatalf("a firing rule fired again %d times", w)
+	}
+	if w := race(store.AlertFiring, store.AlertOK); w != 1 {
+		t.Fatalf("%d nodes resolved the rule, want 1", w)
+	}
+	evs, err := s.AlertEvents(ctx, "default", "", 0, 10)
+	if err != nil || len(evs) != 2 || evs[0].State != store.AlertOK || evs[1].State != store.AlertFiring || evs[1].Delivery != "pending" {
+		t.Fatalf("events %+v, %v", evs, err)
+	}
+	if err := s.SetAlertDelivery(ctx, evs[1].ID, "delivered"); err != nil {
+		t.Fatal(err)
+	}
+	evs, _ = s.AlertEvents(ctx, "default", "errors", evs[0].ID, 10)
+	if len(evs) != 1 || evs[0].Delivery != "delivered" || !evs[0].At.Equal(at) || evs[0].Value != 0.5 {
+		t.Fatalf("older events %+v", evs)
+	}
+	states, err := s.AlertStates(ctx, "default")
+	if err != nil || len(states) != 1 || states[0].State != store.AlertOK {
+		t.Fatalf("states %+v %v", states, err)
+	}
+	before := time.Now().Add(-time.Second).UnixMilli()
+	if _, err := s.WriteUsage(ctx, usageBatch("feed-1", "n1", at, 3, time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	err = s.UsageSince(ctx, "default", before, func(batch string, written int64, r store.UsageRecord) error {
+		if written <= before {
+			t.Errorf("batch written at %d, asked after %d", written, before)
+		}
+		got = append(got, batch+"/"+r.RequestID)
+		return nil
+	})
+	if err != nil || len(got) != 3 || got[0] != "feed-1/feed-1-0" {
+		t.Fatalf("usage since: %v %v", got, err)
+	}
+	got = nil
+	_ = s.UsageSince(ctx, "default", time.Now().Add(time.Minute).UnixMilli(), func(string, int64, store.UsageRecord) error { got = append(got, ""); return nil })
+	if len(got) != 0 {
+		t.Fatalf("records from the future: %d", len(got))
+	}
+}
