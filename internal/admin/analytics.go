@@ -153,17 +153,17 @@ func (a *API) billing(ctx context.Context, group string) (billing, error) {
 	if err != nil {
 		return b, err
 	}
-	f, err := config.Parse("revision", rev.Content, nil)
+	cfg, err := parseRevision(rev)
 	if err != nil {
 		return b, err
 	}
-	for i := range f.Config.Plans {
-		b.plans[f.Config.Plans[i].Name] = &f.Config.Plans[i]
+	for i := range cfg.Plans {
+		b.plans[cfg.Plans[i].Name] = &cfg.Plans[i]
 	}
-	for _, c := range f.Config.Consumers {
+	for _, c := range cfg.Consumers {
 		b.fileCons[c.Name] = c.Plan
 	}
-	if tz := f.Config.QuotaTimeZone; tz != "" {
+	if tz := cfg.QuotaTimeZone; tz != "" {
 		if l, err := time.LoadLocation(tz); err == nil {
 			b.loc = l
 		}
@@ -332,4 +332,13 @@ func csvSafe(row []string) []string {
 		}
 	}
 	return row
+}
+
+// parseRevision decodes a stored revision's config.
+func parseRevision(rev store.Revision) (*config.Config, error) {
+	f, err := config.Parse(fmt.Sprintf("revision %d", rev.Number), rev.Content, nil)
+	if err != nil {
+		return nil, err
+	}
+	return f.Config, nil
 }

@@ -243,6 +243,8 @@ func (a *API) Mount(mux *http.ServeMux) {
 	mux.Handle("DELETE /admin/v1/consumers/{name}/keys/{id}", a.route(RoleEditor, a.revokeKey))
 	mux.Handle("GET /admin/v1/consumers/{name}/statements/{month}", a.route(RoleViewer, a.consumerStatement))
 	mux.Handle("GET /admin/v1/statements/{month}", a.route(RoleViewer, a.allStatements))
+	mux.Handle("GET /admin/v1/alerts", a.route(RoleViewer, a.listAlerts))
+	mux.Handle("GET /admin/v1/alerts/events", a.route(RoleViewer, a.listAlertEvents))
 	mux.Handle("GET /admin/v1/analytics/summary", a.route(RoleViewer, a.analyticsSummary))
 	mux.Handle("GET /admin/v1/analytics/timeseries", a.route(RoleViewer, a.analyticsTimeseries))
 	mux.Handle("GET /admin/v1/analytics/top", a.route(RoleViewer, a.analyticsTop))

@@ -6,7 +6,9 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/portico-gw/portico/internal/compiler"
 	"github.com/portico-gw/portico/internal/config"
@@ -14,6 +16,7 @@ import (
 	"github.com/portico-gw/portico/internal/policy/ratelimit"
 	"github.com/portico-gw/portico/internal/proxy"
 	"github.com/portico-gw/portico/internal/telemetry"
+	"github.com/portico-gw/portico/internal/usage"
 )
 
 // rawUpstream answers every request with a fixed 100-byte JSON response,
@@ -138,6 +141,37 @@ func BenchmarkProxyRequest(b *testing.B) {
 				g.ServeHTTP(w, r)
 			}
 		})
+	}
+}
+
+// BenchmarkProxyRequestUsage is BenchmarkProxyRequest with usage records
+// on: what the request path pays to meter a request (the buffer is
+// emptied every millisecond, as a writer would).
+func BenchmarkProxyRequestUsage(b *testing.B) {
+	g := benchGateway(b, 10)
+	rec := usage.NewRecorder(usage.DefaultBuffer, usage.DefaultBatch, telemetry.NewMetrics())
+	g.RecordUsage(rec)
+	done := make(chan struct{})
+	var taken atomic.Int64
+	go func() {
+		t := time.NewTicker(time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				taken.Add(int64(len(rec.Take())))
+			}
+		}
+	}()
+	defer close(done)
+	r := benchRequest()
+	w := &discardWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		g.ServeHTTP(w, r)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/portico-gw/portico/internal/alert"
 	"github.com/portico-gw/portico/internal/usage"
 	"log/slog"
 	"os"
@@ -43,6 +44,7 @@ type applier struct {
 	// usage is the gateway's usage recorder, switched by the config, and
 	// retention the config's analytics retention, read by the pruner.
 	usage     *usage.Recorder
+	alerts    *alert.Evaluator
 	retention atomic.Pointer[config.Retention]
 	echoURL   string
 	notify    chan struct{}
@@ -185,6 +187,7 @@ func (a *applier) activate(cfg *config.Config, name string) error {
 	}
 	c.Activate(a.gw)
 	a.usage.SetEnabled(cfg.Analytics.RecordUsage())
+	a.alerts.SetConfig(cfg)
 	ret := cfg.Analytics.Retention()
 	a.retention.Store(&ret)
 	a.metrics.Reloaded(true)

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/admin"
+	"github.com/portico-gw/portico/internal/alert"
 	"github.com/portico-gw/portico/internal/compiler"
 	"github.com/portico-gw/portico/internal/demo"
 	"github.com/portico-gw/portico/internal/gateway"
@@ -173,7 +174,12 @@ func Run(ctx context.Context, o Options) error {
 		echoURL = "http://" + ln.Addr().String()
 	}
 
-	a := &applier{o: o, log: log, st: st, rt: rt, gw: gw, metrics: metrics, usage: rec, echoURL: echoURL, notify: make(chan struct{}, 1)}
+	// Alert notifications leave under the egress policy too.
+	alerts := alert.New(alert.Options{Store: st, Group: Group, Node: o.NodeName, Log: log, Circuits: rt.Health.Status,
+		Client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			DialContext: (&net.Dialer{Timeout: 5 * time.Second, Control: pools.Control}).DialContext,
+		}}})
+	a := &applier{o: o, log: log, st: st, rt: rt, gw: gw, metrics: metrics, usage: rec, alerts: alerts, echoURL: echoURL, notify: make(chan struct{}, 1)}
 	if err := a.refreshEgress(ctx); err != nil {
 		return err
 	}
@@ -229,7 +235,8 @@ func Run(ctx context.Context, o Options) error {
 
 	wctx, stopWatching := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(5)
+	go func() { defer wg.Done(); alerts.Run(wctx) }()
 	go func() { defer wg.Done(); a.run(wctx) }()
 	go func() { defer wg.Done(); flushQuotas(wctx, rt.Quotas, st, log) }()
 	go func() { defer wg.Done(); uw.Run(wctx, 10*time.Second) }()

@@ -104,9 +104,10 @@ type AlertStore interface {
 	// SetAlertDelivery records how the notifications of an event fared.
 	SetAlertDelivery(ctx context.Context, id int64, delivery string) error
 	// UsageSince calls fn with the records of the group's batches written
-	// after the time after (Unix milliseconds), batch by batch in the
-	// order they were written, with each batch's ID and write time.
-	UsageSince(ctx context.Context, group string, after int64, fn func(batch string, writtenAt int64, r UsageRecord) error) error
+	// after the time after (Unix milliseconds) but for those in skip,
+	// batch by batch in the order they were written, with each batch's ID
+	// and write time.
+	UsageSince(ctx context.Context, group string, after int64, skip []string, fn func(batch string, writtenAt int64, r UsageRecord) error) error
 }
 
 // Alert states.

@@ -72,8 +72,8 @@ func (r *Recorder) Add(rec *store.UsageRecord) {
 	}
 }
 
-// take returns what is buffered and empties the buffer.
-func (r *Recorder) take() []store.UsageRecord {
+// Take returns what is buffered and empties the buffer.
+func (r *Recorder) Take() []store.UsageRecord {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.buf) == 0 {

@@ -96,7 +96,7 @@ func (w *Writer) Run(ctx context.Context, final time.Duration) {
 // Flush delivers waiting spooled batches, then writes the buffer.
 func (w *Writer) Flush(ctx context.Context) {
 	w.drainSpool(ctx)
-	for recs := w.rec.take(); len(recs) > 0; {
+	for recs := w.rec.Take(); len(recs) > 0; {
 		n := min(len(recs), DefaultBatch)
 		w.write(ctx, recs[:n:n])
 		recs = recs[n:]

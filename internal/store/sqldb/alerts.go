@@ -101,11 +101,23 @@ func (s *DB) SetAlertDelivery(ctx context.Context, id int64, delivery string) er
 }
 
 // UsageSince implements store.Store.
-func (s *DB) UsageSince(ctx context.Context, group string, after int64, fn func(string, int64, store.UsageRecord) error) error {
+func (s *DB) UsageSince(ctx context.Context, group string, after int64, skip []string, fn func(string, int64, store.UsageRecord) error) error {
+	args := []any{group, after}
+	not := ""
+	for i, id := range skip {
+		if i > 0 {
+			not += ", "
+		}
+		args = append(args, id)
+		not += "$" + strconv.Itoa(len(args))
+	}
+	if not != "" {
+		not = " AND b.id NOT IN (" + not + ")"
+	}
 	rows, err := s.db.QueryContext(ctx, `SELECT b.id, b.written_at, r.at, r.node, r.api, r.route, r.consumer, r.plan, r.upstream,
 		r.request_id, r.status, r.latency_us, r.bytes_in, r.bytes_out
 		FROM usage_batches b JOIN usage_records r ON r.batch_id = b.id
-		WHERE b.grp = $1 AND b.written_at > $2 ORDER BY b.written_at, b.id, r.seq`, group, after)
+		WHERE b.grp = $1 AND b.written_at > $2`+not+` ORDER BY b.written_at, b.id, r.seq`, args...)
 	if err != nil {
 		return fmt.Errorf("store: usage since: %w", err)
 	}

@@ -200,7 +200,10 @@ func testAlerts(t *testing.T, b Backend) {
 		t.Fatal(err)
 	}
 	var got []string
-	err = s.UsageSince(ctx, "default", before, func(batch string, written int64, r store.UsageRecord) error {
+	if _, err := s.WriteUsage(ctx, usageBatch("feed-2", "n1", at, 2, time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	err = s.UsageSince(ctx, "default", before, []string{"feed-2", "other"}, func(batch string, written int64, r store.UsageRecord) error {
 		if written <= before {
 			t.Errorf("batch written at %d, asked after %d", written, before)
 		}
@@ -211,7 +214,7 @@ func testAlerts(t *testing.T, b Backend) {
 		t.Fatalf("usage since: %v %v", got, err)
 	}
 	got = nil
-	_ = s.UsageSince(ctx, "default", time.Now().Add(time.Minute).UnixMilli(), func(string, int64, store.UsageRecord) error { got = append(got, ""); return nil })
+	_ = s.UsageSince(ctx, "default", time.Now().Add(time.Minute).UnixMilli(), nil, func(string, int64, store.UsageRecord) error { got = append(got, ""); return nil })
 	if len(got) != 0 {
 		t.Fatalf("records from the future: %d", len(got))
 	}
