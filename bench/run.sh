@@ -178,6 +178,6 @@ done
 	echo
 	echo "access log lines written by portico: $(grep -c '"request_id"' "$TMP/portico.log")"
 	m=$(curl -fs http://127.0.0.1:9905/metrics)
-	echo "usage records written by portico: $(awk '/^portico_usage_records_total\{outcome="written"\}/ {printf "%d", $2}' <<<"$m"), dropped: $(awk '/^portico_usage_records_total\{outcome="dropped"\}/ {printf "%d", $2}' <<<"$m")"
+	echo "usage records written by portico: $(awk '/^portico_usage_records_total\{outcome="written"\}/ {printf "%d", $2}' <<<"$m"), dropped: $(awk '/^portico_usage_records_total\{outcome="dropped"\}/ {d=$2} END {printf "%d", d}' <<<"$m")"
 } | tee -a "$TMP/summary.txt"
 cp "$TMP/summary.txt" bench/results/latest.txt

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"database/sql"
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -11,6 +11,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/portico-gw/portico/internal/store"
+	"github.com/portico-gw/portico/internal/store/postgres"
+	"github.com/portico-gw/portico/internal/store/sqlite"
 )
 
 // traffic sends requests from clients goroutines until stop is closed and
@@ -62,21 +66,12 @@ func (tr *traffic) finish() {
 }
 
 // recordCounts reads how many usage records each request ID has.
-func recordCounts(t *testing.T, db *sql.DB) map[string]int {
+func recordCounts(t *testing.T, st store.Store) map[string]int {
 	t.Helper()
-	rows, err := db.Query(`SELECT request_id, COUNT(*) FROM usage_records GROUP BY request_id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
 	out := map[string]int{}
-	for rows.Next() {
-		var id string
-		var n int
-		if err := rows.Scan(&id, &n); err != nil {
-			t.Fatal(err)
-		}
-		out[id] = n
+	f := store.RollupFilter{Group: "default", From: time.Now().Add(-time.Hour), To: time.Now().Add(time.Hour)}
+	if err := st.UsageRecords(context.Background(), f, func(r store.UsageRecord) error { out[r.RequestID]++; return nil }); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }
@@ -84,9 +79,9 @@ func recordCounts(t *testing.T, db *sql.DB) map[string]int {
 // exactlyOnce checks that every answered request has exactly one record
 // and the minute rollups count each record once; it returns how many
 // records there are.
-func exactlyOnce(t *testing.T, db *sql.DB, ids map[string]time.Time) int {
+func exactlyOnce(t *testing.T, st store.Store, ids map[string]time.Time) int {
 	t.Helper()
-	counts := recordCounts(t, db)
+	counts := recordCounts(t, st)
 	missing, twice := 0, 0
 	for id := range ids {
 		switch counts[id] {
@@ -101,11 +96,12 @@ func exactlyOnce(t *testing.T, db *sql.DB, ids map[string]time.Time) int {
 	for _, c := range counts {
 		total += c
 	}
-	var rolled int
-	if err := db.QueryRow(`SELECT COALESCE(SUM(requests), 0) FROM usage_rollups WHERE granularity = 'minute'`).Scan(&rolled); err != nil {
+	var rolled int64
+	f := store.RollupFilter{Group: "default", Granularity: store.Minute, From: time.Now().Add(-time.Hour), To: time.Now().Add(time.Hour)}
+	if err := st.Rollups(context.Background(), f, func(r store.Rollup) error { rolled += r.Requests; return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if missing > 0 || twice > 0 || rolled != total {
+	if missing > 0 || twice > 0 || rolled != int64(total) {
 		t.Errorf("%d answered requests: %d without a record, %d with more than one; %d records, %d in the minute rollups",
 			len(ids), missing, twice, total, rolled)
 	}
@@ -146,28 +142,28 @@ func TestUsageSurvivesStoreOutage(t *testing.T) {
 	if !strings.Contains(n.out.String(), "batches are spooled on disk") {
 		t.Fatalf("the outage was not noticed (no spooling logged):\n%s", n.out.String())
 	}
-	db, err := sql.Open("pgx", storeURL)
+	st, err := postgres.Open(context.Background(), storeURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer st.Close()
 	deadline := time.Now().Add(15 * time.Second)
-	for len(recordCounts(t, db)) < len(tr.ids) && time.Now().Before(deadline) {
+	for len(recordCounts(t, st)) < len(tr.ids) && time.Now().Before(deadline) {
 		time.Sleep(200 * time.Millisecond)
 	}
-	total := exactlyOnce(t, db, tr.ids)
+	total := exactlyOnce(t, st, tr.ids)
 	t.Logf("%d requests answered across a 3 s store outage, %d records, each once", len(tr.ids), total)
 }
 
 // openSQLite opens a stopped node's embedded store.
-func openSQLite(t *testing.T, dataDir string) *sql.DB {
+func openSQLite(t *testing.T, dataDir string) store.Store {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dataDir, "portico.db")+"?_pragma=busy_timeout(5000)")
+	st, err := sqlite.Open(context.Background(), filepath.Join(dataDir, "portico.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
 // TestUsageSIGTERMUnderLoad stops a node with SIGTERM while 8 clients

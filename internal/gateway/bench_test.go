@@ -161,7 +161,9 @@ func BenchmarkProxyRequestUsage(b *testing.B) {
 			case <-done:
 				return
 			case <-t.C:
-				taken.Add(int64(len(rec.Take())))
+				b := rec.Take()
+				taken.Add(int64(len(b)))
+				rec.Recycle(b)
 			}
 		}
 	}()

@@ -239,7 +239,11 @@ func Run(ctx context.Context, o Options) error {
 	go func() { defer wg.Done(); alerts.Run(wctx) }()
 	go func() { defer wg.Done(); a.run(wctx) }()
 	go func() { defer wg.Done(); flushQuotas(wctx, rt.Quotas, st, log) }()
-	go func() { defer wg.Done(); uw.Run(wctx, 10*time.Second) }()
+	// The usage writer outlives the listeners: requests still draining
+	// after the stop signal add records that its last flush must take.
+	uctx, stopUsage := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopUsage()
+	go func() { defer wg.Done(); uw.Run(uctx, 10*time.Second) }()
 	go func() { defer wg.Done(); a.pruneUsage(wctx, time.Hour) }()
 
 	proxySrv := gateway.NewServer(gw)
@@ -268,6 +272,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	stopWatching()
+	stopUsage()
 	wg.Wait()
 	// WebSocket tunnels are hijacked connections that Shutdown does not
 	// wait for: give them what is left of the drain time, then close them.

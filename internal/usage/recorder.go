@@ -30,6 +30,7 @@ type Events interface {
 type Recorder struct {
 	mu      sync.Mutex
 	buf     []store.UsageRecord
+	spare   []store.UsageRecord // a written buffer, to reuse
 	limit   int
 	batch   int
 	kick    chan struct{}
@@ -80,6 +81,21 @@ func (r *Recorder) Take() []store.UsageRecord {
 		return nil
 	}
 	out := r.buf
-	r.buf = make([]store.UsageRecord, 0, min(max(len(out), r.batch), r.limit))
+	if r.spare != nil {
+		r.buf, r.spare = r.spare, nil
+	} else {
+		r.buf = make([]store.UsageRecord, 0, min(max(len(out), r.batch), r.limit))
+	}
 	return out
+}
+
+// Recycle gives back a buffer Take returned, once its records are
+// written, so the next one reuses its memory.
+func (r *Recorder) Recycle(b []store.UsageRecord) {
+	clear(b) // drop the strings it holds
+	r.mu.Lock()
+	if r.spare == nil {
+		r.spare = b[:0]
+	}
+	r.mu.Unlock()
 }

@@ -15,46 +15,78 @@ var Granularities = []struct {
 }{{store.Minute, time.Minute}, {store.Hour, time.Hour}, {store.Day, 24 * time.Hour}}
 
 type rollupKey struct {
-	gran             string
 	bucket           int64
 	api, route, cons string
 	status           int
 }
 
+type acc struct {
+	r store.Rollup
+	k *sketch.Sketch
+}
+
 // Rollups adds records up into their minute, hour and day rollups (UTC
-// buckets), in a stable order.
+// buckets), in a stable order: each record into its minute, then each
+// minute into its hour and day.
 func Rollups(records []store.UsageRecord) []store.Rollup {
-	type acc struct {
-		r store.Rollup
-		k *sketch.Sketch
-	}
-	idx := map[rollupKey]int{}
-	var out []acc
-	for i := range records {
-		rec := &records[i]
-		ms := float64(rec.Latency) / float64(time.Millisecond)
-		for _, g := range Granularities {
-			b := rec.Time.UTC().Truncate(g.Size)
-			k := rollupKey{g.Name, b.Unix(), rec.API, rec.Route, rec.Consumer, rec.Status}
+	minutes, order := aggregate(records)
+	out := make([]store.Rollup, 0, 3*len(order))
+	for _, g := range Granularities[1:] {
+		idx := map[rollupKey]int{}
+		var coarse []*acc
+		for _, mk := range order {
+			m := minutes[mk]
+			k := mk
+			k.bucket = time.Unix(mk.bucket, 0).UTC().Truncate(g.Size).Unix()
 			j, ok := idx[k]
 			if !ok {
-				j = len(out)
+				j = len(coarse)
 				idx[k] = j
-				out = append(out, acc{r: store.Rollup{Granularity: g.Name, Bucket: b, API: rec.API, Route: rec.Route,
-					Consumer: rec.Consumer, Status: rec.Status}, k: sketch.New()})
+				r := m.r
+				r.Granularity, r.Bucket, r.Requests, r.BytesIn, r.BytesOut, r.LatencySum = g.Name, time.Unix(k.bucket, 0).UTC(), 0, 0, 0, 0
+				coarse = append(coarse, &acc{r: r, k: sketch.New()})
 			}
-			a := &out[j]
-			a.r.Requests++
-			a.r.BytesIn += rec.BytesIn
-			a.r.BytesOut += rec.BytesOut
-			a.r.LatencySum += rec.Latency
-			a.k.Add(ms)
+			c := coarse[j]
+			c.r.Requests += m.r.Requests
+			c.r.BytesIn += m.r.BytesIn
+			c.r.BytesOut += m.r.BytesOut
+			c.r.LatencySum += m.r.LatencySum
+			c.k.Merge(m.k)
+		}
+		for _, c := range coarse {
+			c.r.Sketch = c.k.Encode(nil)
+			out = append(out, c.r)
 		}
 	}
-	rs := make([]store.Rollup, len(out))
-	for i := range out {
-		rs[i] = out[i].r
-		rs[i].Sketch = out[i].k.Encode(nil)
+	for _, mk := range order {
+		m := minutes[mk]
+		m.r.Sketch = m.k.Encode(nil)
+		out = append(out, m.r)
 	}
-	return rs
+	return out
+}
+
+// aggregate adds records up per minute, returning the minutes in the order
+// first seen.
+func aggregate(records []store.UsageRecord) (map[rollupKey]*acc, []rollupKey) {
+	minutes := map[rollupKey]*acc{}
+	var order []rollupKey
+	for i := range records {
+		rec := &records[i]
+		b := rec.Time.UTC().Truncate(time.Minute)
+		k := rollupKey{b.Unix(), rec.API, rec.Route, rec.Consumer, rec.Status}
+		a := minutes[k]
+		if a == nil {
+			a = &acc{r: store.Rollup{Granularity: store.Minute, Bucket: b, API: rec.API, Route: rec.Route, Consumer: rec.Consumer,
+				Status: rec.Status}, k: sketch.New()}
+			minutes[k] = a
+			order = append(order, k)
+		}
+		a.r.Requests++
+		a.r.BytesIn += rec.BytesIn
+		a.r.BytesOut += rec.BytesOut
+		a.r.LatencySum += rec.Latency
+		a.k.Add(float64(rec.Latency) / float64(time.Millisecond))
+	}
+	return minutes, order
 }

@@ -96,10 +96,14 @@ func (w *Writer) Run(ctx context.Context, final time.Duration) {
 // Flush delivers waiting spooled batches, then writes the buffer.
 func (w *Writer) Flush(ctx context.Context) {
 	w.drainSpool(ctx)
-	for recs := w.rec.Take(); len(recs) > 0; {
+	taken := w.rec.Take()
+	for recs := taken; len(recs) > 0; {
 		n := min(len(recs), DefaultBatch)
 		w.write(ctx, recs[:n:n])
 		recs = recs[n:]
+	}
+	if taken != nil {
+		w.rec.Recycle(taken)
 	}
 	w.events.UsageSpooled(len(w.spool.files))
 }

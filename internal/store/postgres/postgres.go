@@ -40,7 +40,7 @@ func Open(ctx context.Context, url string) (*sqldb.DB, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	s, err := sqldb.Open(ctx, db, sqldb.Dialect{Name: "PostgreSQL", Migrations: ms, IsUnique: isUnique, LockMigrations: migrationLock, LockUsage: usageLock, RecordsPerInsert: 200})
+	s, err := sqldb.Open(ctx, db, sqldb.Dialect{Name: "PostgreSQL", Migrations: ms, IsUnique: isUnique, LockMigrations: migrationLock, LockUsage: usageLock})
 	if err != nil {
 		_ = db.Close()
 		return nil, err

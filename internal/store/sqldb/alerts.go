@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"strconv"
-	"time"
 
 	"github.com/portico-gw/portico/internal/store"
 )
@@ -114,24 +113,20 @@ func (s *DB) UsageSince(ctx context.Context, group string, after int64, skip []s
 	if not != "" {
 		not = " AND b.id NOT IN (" + not + ")"
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT b.id, b.written_at, r.at, r.node, r.api, r.route, r.consumer, r.plan, r.upstream,
-		r.request_id, r.status, r.latency_us, r.bytes_in, r.bytes_out
-		FROM usage_batches b JOIN usage_records r ON r.batch_id = b.id
-		WHERE b.grp = $1 AND b.written_at > $2`+not+` ORDER BY b.written_at, b.id, r.seq`, args...)
+	rows, err := s.db.QueryContext(ctx, `SELECT b.id, b.written_at, b.node, b.data FROM usage_batches b
+		WHERE b.grp = $1 AND b.written_at > $2`+not+` ORDER BY b.written_at, b.id`, args...)
 	if err != nil {
 		return fmt.Errorf("store: usage since: %w", err)
 	}
 	defer func() { _ = rows.Close() }()
 	for rows.Next() {
-		var r store.UsageRecord
-		var batch string
-		var written, at, lat int64
-		if err := rows.Scan(&batch, &written, &at, &r.Node, &r.API, &r.Route, &r.Consumer, &r.Plan, &r.Upstream, &r.RequestID,
-			&r.Status, &lat, &r.BytesIn, &r.BytesOut); err != nil {
+		var batch, node string
+		var written int64
+		var data []byte
+		if err := rows.Scan(&batch, &written, &node, &data); err != nil {
 			return fmt.Errorf("store: usage since: %w", err)
 		}
-		r.Time, r.Latency = time.UnixMicro(at).UTC(), time.Duration(lat)*time.Microsecond
-		if err := fn(batch, written, r); err != nil {
+		if err := decodeRecords(data, node, func(r *store.UsageRecord) error { return fn(batch, written, *r) }); err != nil {
 			return err
 		}
 	}

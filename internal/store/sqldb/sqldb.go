@@ -30,28 +30,19 @@ type Dialect struct {
 	// transaction, so that nodes sharing the database merge rollups one
 	// batch at a time.
 	LockUsage string
-	// RecordsPerInsert is how many usage records one INSERT carries. The
-	// best number differs: SQLite binds parameters by name in a time that
-	// grows with their count, PostgreSQL gains from fewer round trips.
-	RecordsPerInsert int
 }
 
 // DB is a store.Store on a *sql.DB.
 type DB struct {
 	db *sql.DB
 	d  Dialect
-	// insertFull inserts d.RecordsPerInsert usage records.
-	insertFull string
 }
 
 var _ store.Store = (*DB)(nil)
 
 // Open migrates db to the newest schema and returns the store.
 func Open(ctx context.Context, db *sql.DB, d Dialect) (*DB, error) {
-	if d.RecordsPerInsert <= 0 {
-		d.RecordsPerInsert = 8
-	}
-	s := &DB{db: db, d: d, insertFull: insertRecordsSQL(d.RecordsPerInsert)}
+	s := &DB{db: db, d: d}
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -12,34 +13,17 @@ import (
 	"github.com/portico-gw/portico/internal/store"
 )
 
-// recordColumns are the columns of usage_records, in insert order.
-const recordColumns = "batch_id, seq, grp, node, at, api, route, consumer, plan, upstream, request_id, status, latency_us, bytes_in, bytes_out"
-
-// insertRecords returns the INSERT of n usage records (15 parameters
-// each).
-func insertRecordsSQL(n int) string {
-	var b strings.Builder
-	b.WriteString("INSERT INTO usage_records (" + recordColumns + ") VALUES ")
-	p := 1
-	for i := range n {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('(')
-		for j := range 15 {
-			if j > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString("$" + strconv.Itoa(p))
-			p++
-		}
-		b.WriteByte(')')
-	}
-	return b.String()
-}
-
 // WriteUsage implements store.Store.
 func (s *DB) WriteUsage(ctx context.Context, b store.UsageBatch) (bool, error) {
+	var first, last int64
+	for i, r := range b.Records {
+		at := r.Time.UnixMicro()
+		if i == 0 || at < first {
+			first = at
+		}
+		last = max(last, at)
+	}
+	data := encodeRecords(b.Records)
 	written := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		if s.d.LockUsage != "" {
@@ -49,20 +33,25 @@ func (s *DB) WriteUsage(ctx context.Context, b store.UsageBatch) (bool, error) {
 				return fmt.Errorf("store: usage lock: %w", err)
 			}
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO usage_batches (id, grp, node, records, written_at) VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (id) DO NOTHING`, b.ID, b.Group, b.Node, len(b.Records), ms(now()))
+		res, err := tx.ExecContext(ctx, `INSERT INTO usage_batches (id, grp, node, records, first_at, last_at, written_at, data)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
+			b.ID, b.Group, b.Node, len(b.Records), first, last, ms(now()), data)
 		if err != nil {
 			return fmt.Errorf("store: usage batch: %w", err)
 		}
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
 			return err // written before: nothing more to do
 		}
-		if err := s.insertRecords(ctx, tx, b); err != nil {
-			return err
-		}
-		for _, r := range b.Rollups {
-			if err := addRollup(ctx, tx, b.Group, r); err != nil {
+		if len(b.Rollups) > 0 {
+			st, err := prepareRollups(ctx, tx)
+			if err != nil {
 				return err
+			}
+			defer st.close()
+			for _, r := range b.Rollups {
+				if err := st.add(ctx, b.Group, r); err != nil {
+					return err
+				}
 			}
 		}
 		written = true
@@ -74,56 +63,57 @@ func (s *DB) WriteUsage(ctx context.Context, b store.UsageBatch) (bool, error) {
 	return written, nil
 }
 
-func (s *DB) insertRecords(ctx context.Context, tx *sql.Tx, b store.UsageBatch) error {
-	per := s.d.RecordsPerInsert
-	var stmt *sql.Stmt
-	args := make([]any, 0, 15*per)
-	for start := 0; start < len(b.Records); start += per {
-		chunk := b.Records[start:min(start+per, len(b.Records))]
-		args = args[:0]
-		for i, r := range chunk {
-			args = append(args, b.ID, start+i, b.Group, b.Node, r.Time.UnixMicro(), r.API, r.Route, r.Consumer, r.Plan,
-				r.Upstream, r.RequestID, r.Status, r.Latency.Microseconds(), r.BytesIn, r.BytesOut)
-		}
-		var err error
-		if len(chunk) == per {
-			if stmt == nil {
-				if stmt, err = tx.PrepareContext(ctx, s.insertFull); err != nil {
-					return fmt.Errorf("store: usage records: %w", err)
-				}
-				defer func() { _ = stmt.Close() }()
-			}
-			_, err = stmt.ExecContext(ctx, args...)
-		} else {
-			_, err = tx.ExecContext(ctx, insertRecordsSQL(len(chunk)), args...) // the last, shorter chunk
-		}
-		if err != nil {
-			return fmt.Errorf("store: usage records: %w", err)
-		}
-	}
-	return nil
+// rollupStmts are the statements that add rollups, prepared once per
+// batch.
+type rollupStmts struct {
+	get, insert, update *sql.Stmt
 }
 
-// addRollup adds r to its row: counts and sums add, sketches merge.
-func addRollup(ctx context.Context, tx *sql.Tx, group string, r store.Rollup) error {
+func prepareRollups(ctx context.Context, tx *sql.Tx) (*rollupStmts, error) {
+	var st rollupStmts
+	for _, p := range []struct {
+		dst **sql.Stmt
+		q   string
+	}{
+		{&st.get, `SELECT sketch FROM usage_rollups WHERE grp = $1 AND granularity = $2 AND bucket = $3
+			AND api = $4 AND route = $5 AND consumer = $6 AND status = $7`},
+		{&st.insert, `INSERT INTO usage_rollups (grp, granularity, bucket, api, route, consumer, status,
+			requests, bytes_in, bytes_out, latency_sum_us, sketch) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`},
+		{&st.update, `UPDATE usage_rollups SET requests = requests + $8, bytes_in = bytes_in + $9,
+			bytes_out = bytes_out + $10, latency_sum_us = latency_sum_us + $11, sketch = $12
+			WHERE grp = $1 AND granularity = $2 AND bucket = $3 AND api = $4 AND route = $5 AND consumer = $6 AND status = $7`},
+	} {
+		var err error
+		if *p.dst, err = tx.PrepareContext(ctx, p.q); err != nil {
+			st.close()
+			return nil, fmt.Errorf("store: usage rollup: %w", err)
+		}
+	}
+	return &st, nil
+}
+
+func (st *rollupStmts) close() {
+	for _, s := range []*sql.Stmt{st.get, st.insert, st.update} {
+		if s != nil {
+			_ = s.Close()
+		}
+	}
+}
+
+// add adds r to its row: counts and sums add, sketches merge.
+func (st *rollupStmts) add(ctx context.Context, group string, r store.Rollup) error {
 	key := []any{group, r.Granularity, r.Bucket.Unix(), r.API, r.Route, r.Consumer, r.Status}
 	var old []byte
-	err := tx.QueryRowContext(ctx, `SELECT sketch FROM usage_rollups WHERE grp = $1 AND granularity = $2 AND bucket = $3
-		AND api = $4 AND route = $5 AND consumer = $6 AND status = $7`, key...).Scan(&old)
+	err := st.get.QueryRowContext(ctx, key...).Scan(&old)
 	switch {
-	case err == sql.ErrNoRows: //nolint:errorlint // QueryRow returns it unwrapped
-		_, err = tx.ExecContext(ctx, `INSERT INTO usage_rollups (grp, granularity, bucket, api, route, consumer, status,
-			requests, bytes_in, bytes_out, latency_sum_us, sketch) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-			append(key, r.Requests, r.BytesIn, r.BytesOut, r.LatencySum.Microseconds(), r.Sketch)...)
+	case errors.Is(err, sql.ErrNoRows):
+		_, err = st.insert.ExecContext(ctx, append(key, r.Requests, r.BytesIn, r.BytesOut, r.LatencySum.Microseconds(), r.Sketch)...)
 	case err == nil:
 		merged, merr := sketch.MergeBytes(old, r.Sketch)
 		if merr != nil {
 			return fmt.Errorf("store: usage rollup: %w", merr)
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE usage_rollups SET requests = requests + $8, bytes_in = bytes_in + $9,
-			bytes_out = bytes_out + $10, latency_sum_us = latency_sum_us + $11, sketch = $12
-			WHERE grp = $1 AND granularity = $2 AND bucket = $3 AND api = $4 AND route = $5 AND consumer = $6 AND status = $7`,
-			append(key, r.Requests, r.BytesIn, r.BytesOut, r.LatencySum.Microseconds(), merged)...)
+		_, err = st.update.ExecContext(ctx, append(key, r.Requests, r.BytesIn, r.BytesOut, r.LatencySum.Microseconds(), merged)...)
 	}
 	if err != nil {
 		return fmt.Errorf("store: usage rollup: %w", err)
@@ -131,17 +121,13 @@ func addRollup(ctx context.Context, tx *sql.Tx, group string, r store.Rollup) er
 	return nil
 }
 
-// usageWhere builds the WHERE clause of f over a table whose time column
-// is col, with its arguments.
-func usageWhere(f store.RollupFilter, col string, from, to int64, granularity bool) (string, []any) {
-	conds := []string{"grp = $1", col + " >= $2", col + " < $3"}
-	args := []any{f.Group, from, to}
+// rollupWhere builds the WHERE clause of f over usage_rollups.
+func rollupWhere(f store.RollupFilter) (string, []any) {
+	conds := []string{"grp = $1", "bucket >= $2", "bucket < $3", "granularity = $4"}
+	args := []any{f.Group, f.From.Unix(), f.To.Unix(), f.Granularity}
 	add := func(cond string, v any) {
 		args = append(args, v)
 		conds = append(conds, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
-	}
-	if granularity {
-		add("granularity = ?", f.Granularity)
 	}
 	if f.API != "" {
 		add("api = ?", f.API)
@@ -163,7 +149,7 @@ func usageWhere(f store.RollupFilter, col string, from, to int64, granularity bo
 
 // Rollups implements store.Store.
 func (s *DB) Rollups(ctx context.Context, f store.RollupFilter, fn func(store.Rollup) error) error {
-	where, args := usageWhere(f, "bucket", f.From.Unix(), f.To.Unix(), true)
+	where, args := rollupWhere(f)
 	rows, err := s.db.QueryContext(ctx, `SELECT bucket, api, route, consumer, status, requests, bytes_in, bytes_out, latency_sum_us, sketch
 		FROM usage_rollups WHERE `+where+` ORDER BY bucket`, args...)
 	if err != nil {
@@ -186,21 +172,28 @@ func (s *DB) Rollups(ctx context.Context, f store.RollupFilter, fn func(store.Ro
 
 // UsageRecords implements store.Store.
 func (s *DB) UsageRecords(ctx context.Context, f store.RollupFilter, fn func(store.UsageRecord) error) error {
-	where, args := usageWhere(f, "at", f.From.UnixMicro(), f.To.UnixMicro(), false)
-	rows, err := s.db.QueryContext(ctx, `SELECT at, node, api, route, consumer, plan, upstream, request_id, status, latency_us, bytes_in, bytes_out
-		FROM usage_records WHERE `+where+` ORDER BY at, batch_id, seq`, args...)
+	from, to := f.From.UnixMicro(), f.To.UnixMicro()
+	rows, err := s.db.QueryContext(ctx, `SELECT node, data FROM usage_batches WHERE grp = $1 AND last_at >= $2 AND first_at < $3
+		ORDER BY first_at, id`, f.Group, from, to)
 	if err != nil {
 		return fmt.Errorf("store: usage records: %w", err)
 	}
 	defer func() { _ = rows.Close() }()
 	for rows.Next() {
-		var r store.UsageRecord
-		var at, lat int64
-		if err := rows.Scan(&at, &r.Node, &r.API, &r.Route, &r.Consumer, &r.Plan, &r.Upstream, &r.RequestID, &r.Status, &lat, &r.BytesIn, &r.BytesOut); err != nil {
+		var node string
+		var data []byte
+		if err := rows.Scan(&node, &data); err != nil {
 			return fmt.Errorf("store: usage records: %w", err)
 		}
-		r.Time, r.Latency = time.UnixMicro(at).UTC(), time.Duration(lat)*time.Microsecond
-		if err := fn(r); err != nil {
+		err := decodeRecords(data, node, func(r *store.UsageRecord) error {
+			at := r.Time.UnixMicro()
+			if at < from || at >= to || f.API != "" && r.API != f.API || f.Route != "" && r.Route != f.Route ||
+				f.Consumer != "" && r.Consumer != f.Consumer || f.StatusMin > 0 && r.Status < f.StatusMin || f.StatusMax > 0 && r.Status > f.StatusMax {
+				return nil
+			}
+			return fn(*r)
+		})
+		if err != nil {
 			return err
 		}
 	}
@@ -220,12 +213,9 @@ func (s *DB) PruneUsage(ctx context.Context, group string, records time.Time, ro
 		return nil
 	}
 	if !records.IsZero() {
-		if err := del(`DELETE FROM usage_records WHERE grp = $1 AND at < $2`, group, records.UnixMicro()); err != nil {
-			return n, err
-		}
-		// Batch IDs are remembered as long as a spooled copy could still
-		// arrive: as long as the records.
-		if err := del(`DELETE FROM usage_batches WHERE grp = $1 AND written_at < $2`, group, ms(records)); err != nil {
+		// A batch's ID goes with its records: a spooled copy arriving
+		// later than the retention of raw records would count twice.
+		if err := del(`DELETE FROM usage_batches WHERE grp = $1 AND last_at < $2`, group, records.UnixMicro()); err != nil {
 			return n, err
 		}
 	}

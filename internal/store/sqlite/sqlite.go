@@ -48,7 +48,7 @@ func Open(ctx context.Context, path string) (*sqldb.DB, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	s, err := sqldb.Open(ctx, db, sqldb.Dialect{Name: "SQLite", Migrations: ms, IsUnique: isUnique, RecordsPerInsert: 8})
+	s, err := sqldb.Open(ctx, db, sqldb.Dialect{Name: "SQLite", Migrations: ms, IsUnique: isUnique})
 	if err != nil {
 		_ = db.Close()
 		return nil, err

@@ -6,31 +6,18 @@ CREATE TABLE usage_batches (
     grp        TEXT NOT NULL,
     node       TEXT NOT NULL,
     records    BIGINT NOT NULL,
-    written_at BIGINT NOT NULL
+    -- The first and last request times of the batch (Unix microseconds)
+    -- and when it was written (Unix milliseconds).
+    first_at   BIGINT NOT NULL,
+    last_at    BIGINT NOT NULL,
+    written_at BIGINT NOT NULL,
+    -- The raw records, one per proxied request, in a compact encoding
+    -- (internal/store/sqldb/records.go), kept for the analytics retention
+    -- of raw records.
+    data       BLOB NOT NULL
 );
-CREATE INDEX usage_batches_written ON usage_batches (written_at);
-
--- One row per proxied request, kept for the analytics retention of raw
--- records. Times are Unix microseconds.
-CREATE TABLE usage_records (
-    batch_id   TEXT NOT NULL,
-    seq        INTEGER NOT NULL,
-    grp        TEXT NOT NULL,
-    node       TEXT NOT NULL,
-    at         BIGINT NOT NULL,
-    api        TEXT NOT NULL,
-    route      TEXT NOT NULL,
-    consumer   TEXT NOT NULL,
-    plan       TEXT NOT NULL,
-    upstream   TEXT NOT NULL,
-    request_id TEXT NOT NULL,
-    status     INTEGER NOT NULL,
-    latency_us BIGINT NOT NULL,
-    bytes_in   BIGINT NOT NULL,
-    bytes_out  BIGINT NOT NULL,
-    PRIMARY KEY (batch_id, seq)
-);
-CREATE INDEX usage_records_at ON usage_records (grp, at);
+CREATE INDEX usage_batches_at ON usage_batches (grp, last_at);
+CREATE INDEX usage_batches_written ON usage_batches (grp, written_at);
 
 -- Minute, hour and day rollups: counts, sums and a mergeable latency
 -- sketch (DDSketch, 1% relative accuracy) per API route, consumer and

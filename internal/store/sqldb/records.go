@@ -1,0 +1,159 @@
+package sqldb
+
+import (
+	"encoding/binary"
+	"errors"
+	"time"
+
+	"github.com/portico-gw/portico/internal/store"
+)
+
+// A usage batch's records are stored in one column, in this encoding, so
+// that writing a batch is one row however many records it holds (a row
+// per request cost SQLite more CPU than the request itself):
+//
+//	version byte (1)
+//	uvarint n, then n strings (uvarint length, bytes): the batch's
+//	        distinct API, route, consumer, plan and upstream names
+//	uvarint count, then per record:
+//	        varint   time in µs, as a difference from the previous record's
+//	        uvarint  indexes of API, route, consumer, plan, upstream
+//	        string   request ID (uvarint length, bytes)
+//	        uvarint  status, latency in µs, bytes in, bytes out
+const recordsVersion = 1
+
+var errBadRecords = errors.New("store: malformed usage records")
+
+// encodeRecords encodes recs.
+func encodeRecords(recs []store.UsageRecord) []byte {
+	index := map[string]uint64{}
+	var names []string
+	id := func(s string) uint64 {
+		i, ok := index[s]
+		if !ok {
+			i = uint64(len(names))
+			index[s] = i
+			names = append(names, s)
+		}
+		return i
+	}
+	body := make([]byte, 0, len(recs)*48)
+	var prev int64
+	for i := range recs {
+		r := &recs[i]
+		at := r.Time.UnixMicro()
+		body = binary.AppendVarint(body, at-prev)
+		prev = at
+		for _, s := range []string{r.API, r.Route, r.Consumer, r.Plan, r.Upstream} {
+			body = binary.AppendUvarint(body, id(s))
+		}
+		body = binary.AppendUvarint(body, uint64(len(r.RequestID)))
+		body = append(body, r.RequestID...)
+		body = binary.AppendUvarint(body, uint64(max(r.Status, 0)))
+		body = binary.AppendUvarint(body, uint64(max(r.Latency.Microseconds(), 0)))
+		body = binary.AppendUvarint(body, uint64(max(r.BytesIn, 0)))
+		body = binary.AppendUvarint(body, uint64(max(r.BytesOut, 0)))
+	}
+	out := make([]byte, 0, len(body)+16*len(names)+16)
+	out = append(out, recordsVersion)
+	out = binary.AppendUvarint(out, uint64(len(names)))
+	for _, s := range names {
+		out = binary.AppendUvarint(out, uint64(len(s)))
+		out = append(out, s...)
+	}
+	out = binary.AppendUvarint(out, uint64(len(recs)))
+	return append(out, body...)
+}
+
+// decoder reads the encoding; the first error sticks.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = errBadRecords
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err = errBadRecords
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) str() string {
+	n := d.uvarint()
+	if d.err != nil || n > uint64(len(d.b)) {
+		d.err = errBadRecords
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+// decodeRecords decodes b, calling fn with each record (node set to
+// node) until fn returns an error.
+func decodeRecords(b []byte, node string, fn func(*store.UsageRecord) error) error {
+	if len(b) == 0 || b[0] != recordsVersion {
+		return errBadRecords
+	}
+	d := &decoder{b: b[1:]}
+	n := d.uvarint()
+	if n > uint64(len(d.b)) { // every name takes at least a byte
+		return errBadRecords
+	}
+	names := make([]string, n)
+	for i := range names {
+		names[i] = d.str()
+	}
+	name := func() string {
+		i := d.uvarint()
+		if i >= uint64(len(names)) {
+			d.err = errBadRecords
+			return ""
+		}
+		return names[i]
+	}
+	count := d.uvarint()
+	var at int64
+	var r store.UsageRecord
+	for range count {
+		if d.err != nil {
+			break
+		}
+		at += d.varint()
+		r = store.UsageRecord{Time: time.UnixMicro(at).UTC(), Node: node}
+		r.API, r.Route, r.Consumer, r.Plan, r.Upstream = name(), name(), name(), name(), name()
+		r.RequestID = d.str()
+		r.Status = int(min(d.uvarint(), 999))
+		r.Latency = time.Duration(min(d.uvarint(), 1<<40)) * time.Microsecond
+		r.BytesIn, r.BytesOut = int64(min(d.uvarint(), 1<<62)), int64(min(d.uvarint(), 1<<62))
+		if d.err != nil {
+			break
+		}
+		if err := fn(&r); err != nil {
+			return err
+		}
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.err = errBadRecords
+	}
+	return d.err
+}
