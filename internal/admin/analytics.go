@@ -32,6 +32,12 @@ func analyticsQuery(r *http.Request, p principal) (analytics.Query, *apiError) {
 	if !p.mayAccess(q.Group) {
 		return q, errorf(http.StatusForbidden, "forbidden", "the token may not access group "+q.Group)
 	}
+	if p.consumer != "" {
+		if q.Consumer != "" && q.Consumer != p.consumer {
+			return q, errorf(http.StatusForbidden, "forbidden", "a consumer's token reads only that consumer's usage")
+		}
+		q.Consumer = p.consumer
+	}
 	now := time.Now().UTC()
 	q.From, q.To = now.Add(-time.Hour), now
 	for _, f := range []struct {
@@ -233,6 +239,9 @@ func (a *API) consumerStatement(w http.ResponseWriter, r *http.Request, p princi
 		return storeError(err)
 	}
 	name := r.PathValue("name")
+	if p.consumer != "" && name != p.consumer {
+		return errorf(http.StatusForbidden, "forbidden", "a consumer's token reads only that consumer's statements")
+	}
 	plan, known := plans[name]
 	s, e := a.statement(r.Context(), group, b, name, plan, r.PathValue("month"))
 	if e != nil {

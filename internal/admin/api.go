@@ -60,6 +60,9 @@ type principal struct {
 	name   string
 	role   string
 	groups []string
+	// consumer, when set, is the one consumer whose usage the token may
+	// read; it may do nothing else.
+	consumer string
 }
 
 func (p principal) mayAccess(group string) bool {
@@ -197,7 +200,11 @@ func (a *API) route(need string, h handler) http.Handler {
 			deny(errorf(http.StatusUnauthorized, "unauthorized", "the admin token is not valid"), "unknown-token")
 			return
 		}
-		p := principal{name: t.Name, role: t.Role, groups: t.Groups}
+		p := principal{name: t.Name, role: t.Role, groups: t.Groups, consumer: t.Consumer}
+		if p.consumer != "" && !consumerScoped[r.Pattern] {
+			deny(errorf(http.StatusForbidden, "forbidden", "a consumer's token reads only that consumer's usage and statements"), p.name)
+			return
+		}
 		if roleRank[p.role] < roleRank[need] {
 			deny(errorf(http.StatusForbidden, "forbidden", "this needs the "+need+" role; the token has "+p.role), p.name)
 			return
@@ -210,6 +217,15 @@ func (a *API) route(need string, h handler) http.Handler {
 			writeError(w, r, e)
 		}
 	})
+}
+
+// consumerScoped are the routes a token bound to a consumer may call;
+// their handlers narrow what it reads to that consumer.
+var consumerScoped = map[string]bool{
+	"GET /admin/v1/analytics/summary":                    true,
+	"GET /admin/v1/analytics/timeseries":                 true,
+	"GET /admin/v1/analytics/top":                        true,
+	"GET /admin/v1/consumers/{name}/statements/{month}": true,
 }
 
 // Mount adds the admin API's routes to mux.
@@ -294,6 +310,9 @@ func (a *API) listTokens(w http.ResponseWriter, r *http.Request, _ principal) *a
 	out := []map[string]any{}
 	for _, t := range ts {
 		m := map[string]any{"name": t.Name, "role": t.Role, "groups": t.Groups, "created_at": t.CreatedAt, "created_by": t.CreatedBy}
+		if t.Consumer != "" {
+			m["consumer"] = t.Consumer
+		}
 		if !t.RevokedAt.IsZero() {
 			m["revoked_at"] = t.RevokedAt
 		}
@@ -307,7 +326,8 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request, p principal) *
 	var req struct {
 		Name   string   `json:"name"`
 		Role   string   `json:"role"`
-		Groups []string `json:"groups"`
+		Groups   []string `json:"groups"`
+		Consumer string   `json:"consumer"`
 	}
 	if e := decodeJSON(r, &req); e != nil {
 		return e
@@ -324,15 +344,26 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request, p principal) *
 			details = append(details, fieldDetail{Message: "groups: " + g + " is not a group name"})
 		}
 	}
+	if req.Consumer != "" && (req.Role != RoleViewer || len(req.Consumer) > 256) {
+		details = append(details, fieldDetail{Message: "consumer: a token bound to a consumer has the viewer role"})
+	}
 	if details != nil {
 		return &apiError{Status: http.StatusUnprocessableEntity, Code: "invalid_request", Message: "the token request is not valid", Details: details}
 	}
 	secret := NewTokenSecret()
-	t := store.Token{Name: req.Name, Role: req.Role, Hash: TokenHash(secret), Groups: req.Groups, CreatedBy: p.name}
-	if err := a.Store.CreateToken(r.Context(), t, store.AuditEntry{Actor: p.name, Action: "token.create", Detail: "role " + req.Role}); err != nil {
+	t := store.Token{Name: req.Name, Role: req.Role, Hash: TokenHash(secret), Groups: req.Groups, Consumer: req.Consumer, CreatedBy: p.name}
+	detail := "role " + req.Role
+	if req.Consumer != "" {
+		detail += ", consumer " + req.Consumer
+	}
+	if err := a.Store.CreateToken(r.Context(), t, store.AuditEntry{Actor: p.name, Action: "token.create", Detail: detail}); err != nil {
 		return storeError(err)
 	}
-	writeJSONStatus(w, http.StatusCreated, map[string]any{"name": req.Name, "role": req.Role, "groups": req.Groups, "token": secret})
+	out := map[string]any{"name": req.Name, "role": req.Role, "groups": req.Groups, "token": secret}
+	if req.Consumer != "" {
+		out["consumer"] = req.Consumer
+	}
+	writeJSONStatus(w, http.StatusCreated, out)
 	return nil
 }
 

@@ -11,7 +11,8 @@
 //  4. load the current snapshot (one atomic load) and match host, path and
 //     method to a route — 404 or 405 with Allow otherwise;
 //  5. run the route's compiled chain: policies, then the proxy;
-//  6. render any error as JSON, record metrics, write the access log line.
+//  6. render any error as JSON, record metrics and the usage record, write
+//     the access log line.
 //
 // Nothing here takes a lock, writes a shared map or reads the store.
 package gateway

@@ -259,7 +259,10 @@ type Token struct {
 	// Hash is the hex SHA-256 of the secret.
 	Hash string
 	// Groups limits the token to these gateway groups; empty means all.
-	Groups    []string
+	Groups []string
+	// Consumer, when set, binds a viewer token to one consumer: it reads
+	// that consumer's usage and statements and nothing else.
+	Consumer  string
 	CreatedAt time.Time
 	CreatedBy string
 	// RevokedAt is zero while the token is valid.

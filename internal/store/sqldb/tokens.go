@@ -21,9 +21,9 @@ func (s *DB) CreateToken(ctx context.Context, t store.Token, a store.AuditEntry)
 		t.CreatedAt = now()
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO admin_tokens (name, role, hash, groups, created_at, created_by, revoked_at)
-			VALUES ($1, $2, $3, $4, $5, $6, 0)`,
-			t.Name, t.Role, t.Hash, strings.Join(t.Groups, ","), ms(t.CreatedAt), t.CreatedBy)
+		_, err := tx.ExecContext(ctx, `INSERT INTO admin_tokens (name, role, hash, groups, created_at, created_by, revoked_at, consumer)
+			VALUES ($1, $2, $3, $4, $5, $6, 0, $7)`,
+			t.Name, t.Role, t.Hash, strings.Join(t.Groups, ","), ms(t.CreatedAt), t.CreatedBy, t.Consumer)
 		if err != nil {
 			return s.wrap(err, "token "+t.Name)
 		}
@@ -32,13 +32,13 @@ func (s *DB) CreateToken(ctx context.Context, t store.Token, a store.AuditEntry)
 	})
 }
 
-const tokenColumns = `name, role, hash, groups, created_at, created_by, revoked_at` //nolint:gosec // column names, not a credential
+const tokenColumns = `name, role, hash, groups, created_at, created_by, revoked_at, consumer` //nolint:gosec // column names, not a credential
 
 func scanToken(row interface{ Scan(...any) error }) (store.Token, error) {
 	var t store.Token
 	var groups string
 	var created, revoked int64
-	err := row.Scan(&t.Name, &t.Role, &t.Hash, &groups, &created, &t.CreatedBy, &revoked)
+	err := row.Scan(&t.Name, &t.Role, &t.Hash, &groups, &created, &t.CreatedBy, &revoked, &t.Consumer)
 	if groups != "" {
 		t.Groups = strings.Split(groups, ",")
 	}
