@@ -222,9 +222,9 @@ func (a *API) route(need string, h handler) http.Handler {
 // consumerScoped are the routes a token bound to a consumer may call;
 // their handlers narrow what it reads to that consumer.
 var consumerScoped = map[string]bool{
-	"GET /admin/v1/analytics/summary":                    true,
-	"GET /admin/v1/analytics/timeseries":                 true,
-	"GET /admin/v1/analytics/top":                        true,
+	"GET /admin/v1/analytics/summary":                   true,
+	"GET /admin/v1/analytics/timeseries":                true,
+	"GET /admin/v1/analytics/top":                       true,
 	"GET /admin/v1/consumers/{name}/statements/{month}": true,
 }
 
@@ -324,8 +324,8 @@ func (a *API) listTokens(w http.ResponseWriter, r *http.Request, _ principal) *a
 
 func (a *API) createToken(w http.ResponseWriter, r *http.Request, p principal) *apiError {
 	var req struct {
-		Name   string   `json:"name"`
-		Role   string   `json:"role"`
+		Name     string   `json:"name"`
+		Role     string   `json:"role"`
 		Groups   []string `json:"groups"`
 		Consumer string   `json:"consumer"`
 	}
