@@ -140,7 +140,8 @@ type Point struct {
 // MaxPoints bounds a time series.
 const MaxPoints = 5000
 
-// ErrTooManyPoints: the range holds more buckets than MaxPoints.
+// ErrTooManyPoints is returned when the range holds more buckets than
+// MaxPoints.
 var ErrTooManyPoints = errors.New("the range holds more than 5000 buckets of this granularity; choose a coarser one")
 
 // Sizes are the bucket lengths of the granularities.

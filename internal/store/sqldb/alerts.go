@@ -74,7 +74,7 @@ func (s *DB) AlertEvents(ctx context.Context, group, rule string, before int64, 
 		q += ` AND id < $` + strconv.Itoa(len(args))
 	}
 	args = append(args, limit)
-	q += ` ORDER BY id DESC LIMIT $` + strconv.Itoa(len(args))
+	q += ` ORDER BY id DESC LIMIT $` + strconv.Itoa(len(args)) //nolint:gosec // constant fragments and placeholder numbers only
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: alert events: %w", err)

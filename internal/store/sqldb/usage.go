@@ -83,11 +83,12 @@ func prepareRollups(ctx context.Context, tx *sql.Tx) (*rollupStmts, error) {
 			bytes_out = bytes_out + $10, latency_sum_us = latency_sum_us + $11, sketch = $12
 			WHERE grp = $1 AND granularity = $2 AND bucket = $3 AND api = $4 AND route = $5 AND consumer = $6 AND status = $7`},
 	} {
-		var err error
-		if *p.dst, err = tx.PrepareContext(ctx, p.q); err != nil {
+		stmt, err := tx.PrepareContext(ctx, p.q) //nolint:sqlclosecheck // closed by rollupStmts.close
+		if err != nil {
 			st.close()
 			return nil, fmt.Errorf("store: usage rollup: %w", err)
 		}
+		*p.dst = stmt
 	}
 	return &st, nil
 }
@@ -150,8 +151,9 @@ func rollupWhere(f store.RollupFilter) (string, []any) {
 // Rollups implements store.Store.
 func (s *DB) Rollups(ctx context.Context, f store.RollupFilter, fn func(store.Rollup) error) error {
 	where, args := rollupWhere(f)
-	rows, err := s.db.QueryContext(ctx, `SELECT bucket, api, route, consumer, status, requests, bytes_in, bytes_out, latency_sum_us, sketch
-		FROM usage_rollups WHERE `+where+` ORDER BY bucket`, args...)
+	const columns = `bucket, api, route, consumer, status, requests, bytes_in, bytes_out, latency_sum_us, sketch`
+	q := `SELECT ` + columns + ` FROM usage_rollups WHERE ` + where + ` ORDER BY bucket` //nolint:gosec // constant fragments and placeholders only
+	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("store: usage rollups: %w", err)
 	}
