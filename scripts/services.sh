@@ -46,3 +46,10 @@ if ! redis_ready; then
 	for _ in $(seq 40); do redis_ready && break; sleep 0.25; done
 	redis_ready || { echo "services: Redis did not start" >&2; exit 1; }
 fi
+
+# Headless Chromium for the browser tests of the console and the portal.
+if ! command -v chromium >/dev/null 2>&1; then
+	echo "services: installing Chromium from Debian's packages..." >&2
+	apt-get update -qq >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi

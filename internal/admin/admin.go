@@ -15,7 +15,7 @@ import (
 
 // Handler returns the admin address's handler. ready reports whether the
 // node has a config it can serve; api, when not nil, serves /admin/v1/.
-func Handler(m *telemetry.Metrics, ready *atomic.Bool, api *API) http.Handler {
+func Handler(m *telemetry.Metrics, ready *atomic.Bool, api *API, mounts ...func(*http.ServeMux)) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -30,6 +30,9 @@ func Handler(m *telemetry.Metrics, ready *atomic.Bool, api *API) http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
 	if api != nil {
 		api.Mount(mux)
+	}
+	for _, m := range mounts {
+		m(mux) // the web console, under /ui/
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": map[string]string{

@@ -1,6 +1,8 @@
 package admin
 
 import (
+	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -12,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/portico-gw/portico/internal/config"
@@ -49,6 +52,9 @@ type API struct {
 	// they are answered 429 without an audit entry, so a flood cannot grow
 	// the audit log. Calls with a valid token are never held back by it.
 	Refusals *ratelimit.Limiter
+
+	callOnce sync.Once
+	callMux  *http.ServeMux
 }
 
 // RefusalLimit is how many refused admin calls a client address may make
@@ -183,13 +189,19 @@ func (a *API) route(need string, h handler) http.Handler {
 			})
 			writeError(w, r, e)
 		}
-		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || secret == "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="portico-admin"`)
-			deny(errorf(http.StatusUnauthorized, "unauthorized", "an admin token is required: Authorization: Bearer <token>"), "anonymous")
-			return
+		// The console's in-process calls carry the signed-in token's hash;
+		// every other call carries the token itself.
+		hash, inProcess := r.Context().Value(callKey{}).(string)
+		if !inProcess {
+			secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || secret == "" {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="portico-admin"`)
+				deny(errorf(http.StatusUnauthorized, "unauthorized", "an admin token is required: Authorization: Bearer <token>"), "anonymous")
+				return
+			}
+			hash = TokenHash(secret)
 		}
-		t, err := a.Store.TokenByHash(r.Context(), TokenHash(secret))
+		t, err := a.Store.TokenByHash(r.Context(), hash)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			// The store is unreachable: say so, rather than blame the token.
 			writeError(w, r, storeError(err))
@@ -442,4 +454,65 @@ func validName(s string) bool {
 		}
 	}
 	return true
+}
+
+// callKey marks an in-process call's context with the token hash it acts
+// as. Only code in this process can set it.
+type callKey struct{}
+
+// CallRequest is an in-process admin API request.
+type CallRequest struct {
+	Method, Target string
+	// ContentType and Accept are the request's headers ("" for none).
+	ContentType, Accept string
+	Body                []byte
+	// RemoteAddr is the browser's address.
+	RemoteAddr string
+}
+
+// Call serves one admin API request in process, on behalf of the token
+// whose hash is tokenHash: what the web console does for its signed-in
+// user, so that the console has exactly the API's checks, roles and
+// audit. It returns the status, the response headers and the body.
+func (a *API) Call(ctx context.Context, tokenHash string, c CallRequest) (int, http.Header, []byte) {
+	a.callOnce.Do(func() {
+		a.callMux = http.NewServeMux()
+		a.Mount(a.callMux)
+	})
+	r, err := http.NewRequestWithContext(context.WithValue(ctx, callKey{}, tokenHash), c.Method, c.Target, bytes.NewReader(c.Body))
+	if err != nil {
+		return http.StatusBadRequest, http.Header{}, []byte(`{"error":{"code":"bad_request","message":"bad request target"}}`)
+	}
+	r.RemoteAddr = c.RemoteAddr
+	r.RequestURI = c.Target
+	if c.ContentType != "" {
+		r.Header.Set("Content-Type", c.ContentType)
+	}
+	if c.Accept != "" {
+		r.Header.Set("Accept", c.Accept)
+	}
+	rec := &recorder{h: http.Header{}, status: http.StatusOK}
+	a.callMux.ServeHTTP(rec, r)
+	return rec.status, rec.h, rec.body.Bytes()
+}
+
+// recorder is the ResponseWriter of an in-process call.
+type recorder struct {
+	h      http.Header
+	status int
+	wrote  bool
+	body   bytes.Buffer
+}
+
+func (w *recorder) Header() http.Header { return w.h }
+
+func (w *recorder) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+}
+
+func (w *recorder) Write(p []byte) (int, error) {
+	w.wrote = true
+	return w.body.Write(p)
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/portico-gw/portico/internal/admin"
 	"github.com/portico-gw/portico/internal/alert"
 	"github.com/portico-gw/portico/internal/compiler"
+	"github.com/portico-gw/portico/internal/console"
 	"github.com/portico-gw/portico/internal/demo"
 	"github.com/portico-gw/portico/internal/gateway"
 	"github.com/portico-gw/portico/internal/policy/apikey"
@@ -251,7 +252,7 @@ func Run(ctx context.Context, o Options) error {
 	defer refusals.Close()
 	api := &admin.API{Store: st, Notify: a.Notify, FileMode: o.ConfigPath, FileGroup: Group,
 		OwnAddrs: []string{adminLn.Addr().String(), o.PortalAddr}, Refusals: refusals, Upstreams: rt.Health.Status}
-	adminSrv := gateway.NewServer(admin.Handler(metrics, &ready, api))
+	adminSrv := gateway.NewServer(admin.Handler(metrics, &ready, api, console.New(api, st, log).Mount))
 	errc := make(chan error, 2)
 	go func() { errc <- gateway.Serve(ctx, proxySrv, proxyLn, o.DrainTimeout) }()
 	go func() { errc <- gateway.Serve(ctx, adminSrv, adminLn, o.DrainTimeout) }()

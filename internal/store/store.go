@@ -118,6 +118,7 @@ type Store interface {
 
 	UsageStore
 	AlertStore
+	SessionStore
 
 	// Close releases the store.
 	Close() error

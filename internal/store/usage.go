@@ -139,3 +139,29 @@ type AlertEvent struct {
 	// Delivery says how the notifications fared ("pending" at first).
 	Delivery string
 }
+
+// SessionStore keeps web sessions. It is part of Store.
+type SessionStore interface {
+	// CreateSession stores a new session.
+	CreateSession(ctx context.Context, s WebSession) error
+	// Session returns the session with this ID hash if it is neither
+	// expired at now nor revoked (ErrNotFound otherwise).
+	Session(ctx context.Context, idHash string, now time.Time) (WebSession, error)
+	// RevokeSession ends a session.
+	RevokeSession(ctx context.Context, idHash string, at time.Time) error
+	// PruneSessions deletes sessions that ended before t.
+	PruneSessions(ctx context.Context, t time.Time) (int64, error)
+}
+
+// WebSession is a signed-in browser.
+type WebSession struct {
+	// IDHash is the hex SHA-256 of the cookie's secret.
+	IDHash string
+	// Kind is "console" (Subject: the admin token's hash) or "portal"
+	// (Subject: the developer's ID).
+	Kind, Subject string
+	// CSRF is the token its forms must carry.
+	CSRF      string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}

@@ -65,3 +65,44 @@ func mustWd() string {
 	wd, _ := os.Getwd()
 	return wd
 }
+
+// ChromiumEnv holds the path of a Chromium (or Chrome) binary for the
+// browser tests; without it, /usr/bin/chromium is used when present.
+const ChromiumEnv = "PORTICO_TEST_CHROMIUM"
+
+// Chromium returns the path of a headless-capable Chromium, or skips
+// (fails, when services are required) when there is none.
+func Chromium(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv(ChromiumEnv); p != "" {
+		return p
+	}
+	if _, err := os.Stat("/usr/bin/chromium"); err == nil {
+		return "/usr/bin/chromium"
+	}
+	return need(t, ChromiumEnv, "Chromium (Debian's chromium package)")
+}
+
+// ScreenshotDir returns where browser tests write their screenshots:
+// $PORTICO_SCREENSHOTS, or build/screenshots at the repository's root.
+func ScreenshotDir(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("PORTICO_SCREENSHOTS")
+	if dir == "" {
+		wd, _ := os.Getwd()
+		for d := wd; ; d = filepath.Dir(d) {
+			if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+				dir = filepath.Join(d, "build", "screenshots")
+				break
+			}
+			if filepath.Dir(d) == d {
+				dir = filepath.Join(t.TempDir(), "screenshots")
+				break
+			}
+		}
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil { //nolint:gosec // a directory the developer names for test output
+		t.Fatal(err)
+	}
+	return dir
+}

@@ -55,6 +55,7 @@ func Run(t *testing.T, b Backend) {
 		"ConsumerPlans":        testConsumerPlans,
 		"Usage":                testUsage,
 		"Alerts":               testAlerts,
+		"Sessions":             testSessions,
 	}
 	for name, f := range tests {
 		t.Run(name, func(t *testing.T) {
