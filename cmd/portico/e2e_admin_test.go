@@ -398,6 +398,20 @@ func (n *proc) adminOK(token, method, path, body string) map[string]any {
 	return m
 }
 
+// allowConnections lets clients into the test database dbName, or takes
+// it away: new connections refused, open sessions killed.
+func allowConnections(t *testing.T, admin *sql.DB, dbName string, on bool) {
+	t.Helper()
+	if _, err := admin.Exec(fmt.Sprintf("ALTER DATABASE %s WITH ALLOW_CONNECTIONS %v", dbName, on)); err != nil {
+		t.Fatal(err)
+	}
+	if !on {
+		if _, err := admin.Exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", dbName); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestStoreGoesAway takes PostgreSQL away from a running node (its database
 // refuses connections, its sessions are killed): the gateway keeps serving
 // the revision it runs, the admin API answers 500, and both recover when
@@ -405,17 +419,7 @@ func (n *proc) adminOK(token, method, path, body string) map[string]any {
 func TestStoreGoesAway(t *testing.T) {
 	t.Parallel()
 	admin, dbName, storeURL := pgDatabase(t)
-	allow := func(on bool) {
-		t.Helper()
-		if _, err := admin.Exec(fmt.Sprintf("ALTER DATABASE %s WITH ALLOW_CONNECTIONS %v", dbName, on)); err != nil {
-			t.Fatal(err)
-		}
-		if !on {
-			if _, err := admin.Exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", dbName); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	allow := func(on bool) { allowConnections(t, admin, dbName, on) }
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "still here") }))
 	defer up.Close()
 	file := filepath.Join(t.TempDir(), "portico.yaml")

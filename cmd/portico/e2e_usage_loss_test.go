@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -115,17 +114,7 @@ func exactlyOnce(t *testing.T, st store.Store, ids map[string]time.Time) int {
 func TestUsageSurvivesStoreOutage(t *testing.T) {
 	t.Parallel()
 	admin, dbName, storeURL := pgDatabase(t)
-	allow := func(on bool) {
-		t.Helper()
-		if _, err := admin.Exec(fmt.Sprintf("ALTER DATABASE %s WITH ALLOW_CONNECTIONS %v", dbName, on)); err != nil {
-			t.Fatal(err)
-		}
-		if !on {
-			if _, err := admin.Exec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", dbName); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	allow := func(on bool) { allowConnections(t, admin, dbName, on) }
 	up := usageUpstream(t)
 	file := writeConfig(t, strings.Replace(upstreamConfig(up.URL), `"${ACME_KEY}"`, `"acme-key-0123456789"`, 1))
 	n := startNode(t, nil, "--config", file, "--store", storeURL)

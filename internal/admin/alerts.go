@@ -57,14 +57,11 @@ func (a *API) listAlertEvents(w http.ResponseWriter, r *http.Request, p principa
 		return e
 	}
 	v := r.URL.Query()
-	limit, before := 100, int64(0)
-	if s := v.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 1000 {
-			return errorf(http.StatusBadRequest, "bad_request", "limit: a number from 1 to 1000")
-		}
-		limit = n
+	limit, e := limitParam(r, 100)
+	if e != nil {
+		return e
 	}
+	before := int64(0)
 	if s := v.Get("before"); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 1 {

@@ -127,13 +127,9 @@ func (a *API) analyticsTop(w http.ResponseWriter, r *http.Request, p principal) 
 	if order != "requests" && order != "errors" {
 		return errorf(http.StatusBadRequest, "bad_request", "order: requests or errors")
 	}
-	limit := 10
-	if s := v.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 1000 {
-			return errorf(http.StatusBadRequest, "bad_request", "limit: a number from 1 to 1000")
-		}
-		limit = n
+	limit, e := limitParam(r, 10)
+	if e != nil {
+		return e
 	}
 	top, err := analytics.Top(r.Context(), a.Store, q, by, order, limit)
 	if err != nil {
@@ -225,18 +221,28 @@ func statementGroup(r *http.Request, p principal) (string, *apiError) {
 	return g, nil
 }
 
-func (a *API) consumerStatement(w http.ResponseWriter, r *http.Request, p principal) *apiError {
+// statementSetup reads what every statement of the request's group needs:
+// the group, its billing settings and every known consumer's plan.
+func (a *API) statementSetup(r *http.Request, p principal) (string, billing, map[string]string, *apiError) {
 	group, e := statementGroup(r, p)
 	if e != nil {
-		return e
+		return "", billing{}, nil, e
 	}
 	b, err := a.billing(r.Context(), group)
 	if err != nil {
-		return storeError(err)
+		return "", billing{}, nil, storeError(err)
 	}
 	plans, err := a.consumerPlans(r.Context(), b)
 	if err != nil {
-		return storeError(err)
+		return "", billing{}, nil, storeError(err)
+	}
+	return group, b, plans, nil
+}
+
+func (a *API) consumerStatement(w http.ResponseWriter, r *http.Request, p principal) *apiError {
+	group, b, plans, e := a.statementSetup(r, p)
+	if e != nil {
+		return e
 	}
 	name := r.PathValue("name")
 	if p.consumer != "" && name != p.consumer {
@@ -254,17 +260,9 @@ func (a *API) consumerStatement(w http.ResponseWriter, r *http.Request, p princi
 }
 
 func (a *API) allStatements(w http.ResponseWriter, r *http.Request, p principal) *apiError {
-	group, e := statementGroup(r, p)
+	group, b, plans, e := a.statementSetup(r, p)
 	if e != nil {
 		return e
-	}
-	b, err := a.billing(r.Context(), group)
-	if err != nil {
-		return storeError(err)
-	}
-	plans, err := a.consumerPlans(r.Context(), b)
-	if err != nil {
-		return storeError(err)
 	}
 	month := r.PathValue("month")
 	from, to, err := analytics.ParseMonth(month, b.loc)
@@ -350,4 +348,17 @@ func parseRevision(rev store.Revision) (*config.Config, error) {
 		return nil, err
 	}
 	return f.Config, nil
+}
+
+// limitParam reads the query's limit (1 to 1000), def when absent.
+func limitParam(r *http.Request, def int) (int, *apiError) {
+	s := r.URL.Query().Get("limit")
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 1000 {
+		return 0, errorf(http.StatusBadRequest, "bad_request", "limit: a number from 1 to 1000")
+	}
+	return n, nil
 }
