@@ -132,6 +132,11 @@ func (c *Console) Mount(mux *http.ServeMux) {
 	h("GET /ui/groups/{group}/revisions", c.signedIn(c.revisions))
 	h("GET /ui/groups/{group}/revisions/{n}", c.signedIn(c.revision))
 	h("POST /ui/groups/{group}/revisions/{n}/rollback", c.signedIn(c.rollback))
+	h("GET /ui/consumers", c.signedIn(c.consumers))
+	h("POST /ui/consumers", c.signedIn(c.createConsumer))
+	h("POST /ui/consumers/{name}/keys", c.signedIn(c.createKey))
+	h("POST /ui/consumers/{name}/keys/{id}/revoke", c.signedIn(c.revokeKey))
+	h("GET /ui/alerts", c.signedIn(c.alerts))
 	h("GET /ui/analytics", c.signedIn(c.analytics))
 	h("GET /ui/audit", c.signedIn(c.audit))
 	h("/ui/", c.signedIn(func(rq *request) { rq.fail(http.StatusNotFound, "There is no such page.") }))
@@ -228,6 +233,8 @@ var notices = map[string]string{
 	"imported":   "The OpenAPI document was imported into the draft.",
 	"published":  "Published. Nodes apply the new revision in the background.",
 	"rolledback": "Rolled back: a new revision with the chosen revision's content was published.",
+	"consumer":   "The consumer was created. Give it a key below.",
+	"revoked":    "The key was revoked; it stops working at once.",
 }
 
 // call runs an admin API request as the signed-in token and decodes its
@@ -289,6 +296,15 @@ type apiError struct {
 }
 
 func (e *apiError) Error() string { return e.Message }
+
+// asAPIError returns err as an admin API refusal, or nil.
+func asAPIError(err error) *apiError {
+	var e *apiError
+	if errors.As(err, &e) {
+		return e
+	}
+	return nil
+}
 
 // failAPI renders an admin API refusal (or an internal failure) as a page.
 func (rq *request) failAPI(err error) {

@@ -114,7 +114,7 @@ func TestHeadersOnEveryPage(t *testing.T) {
 		}
 	}
 	pages := []string{"/ui/", "/ui/login", "/ui/groups/default", "/ui/groups/default/draft", "/ui/groups/default/revisions",
-		"/ui/groups/default/revisions/1", "/ui/analytics", "/ui/audit", "/ui/nowhere", "/ui/static/portico.css"}
+		"/ui/groups/default/revisions/1", "/ui/analytics", "/ui/audit", "/ui/consumers", "/ui/alerts", "/ui/nowhere", "/ui/static/portico.css"}
 	for _, p := range pages {
 		check(p) // signed out: the sign-in page or a redirect to it
 	}
@@ -276,3 +276,83 @@ func TestEscapingAndBadInput(t *testing.T) {
 		t.Errorf("rollback to 99: %d", code)
 	}
 }
+
+var keyRE = regexp.MustCompile(`<code id="new-key">(pk_[0-9a-f]+)</code>`)
+
+// TestConsumersAndKeys: a consumer is created from the form, a key's
+// secret appears on the answer to its creation and never again (not in a
+// listing, not in the log), it works as a key, and revoking it from the
+// page ends it. Bad input gets an inline message.
+func TestConsumersAndKeys(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	s.login(rootToken)
+	token := s.csrf()
+	if code, h, _ := s.do("POST", "/ui/consumers", url.Values{"name": {"acme"}, "groups": {"partners, beta"}, "csrf": {token}}); code != 303 || !strings.Contains(h.Get("Location"), "done=consumer") {
+		t.Fatalf("create consumer: %d %v", code, h)
+	}
+	code, _, body := s.do("POST", "/ui/consumers", url.Values{"name": {"bad name!"}, "csrf": {token}})
+	if code != 422 || !strings.Contains(body, "class=\"error\"") || !strings.Contains(body, "bad name!") {
+		t.Fatalf("an invalid name: %d %s", code, body)
+	}
+	code, h, body := s.do("POST", "/ui/consumers/acme/keys", url.Values{"csrf": {token}})
+	m := keyRE.FindStringSubmatch(body)
+	if code != 201 || m == nil || !strings.Contains(h.Get("Cache-Control"), "no-store") {
+		t.Fatalf("new key: %d %s", code, body)
+	}
+	secret := m[1]
+	keys, _, err := s.st.ActiveKeys(context.Background(), time.Now())
+	if err != nil || len(keys) != 1 || keys[0].Hash != admin.TokenHash(secret) {
+		t.Fatalf("the stored key does not match the one shown: %v %v", keys, err)
+	}
+	_, _, body = s.do("GET", "/ui/consumers", nil)
+	if strings.Contains(body, secret) || !strings.Contains(body, keys[0].ID) || !strings.Contains(body, "partners, beta") {
+		t.Fatalf("the listing shows the secret, or lacks the key's id or the groups")
+	}
+	if code, h, _ := s.do("POST", "/ui/consumers/acme/keys/"+keys[0].ID+"/revoke", url.Values{"csrf": {token}}); code != 303 || !strings.Contains(h.Get("Location"), "done=revoked") {
+		t.Fatalf("revoke: %d %v", code, h)
+	}
+	if keys, _, _ := s.st.ActiveKeys(context.Background(), time.Now()); len(keys) != 0 {
+		t.Fatalf("the revoked key is still active")
+	}
+	if code, _, _ := s.do("POST", "/ui/consumers/nobody/keys", url.Values{"csrf": {token}}); code != 404 {
+		t.Errorf("a key for an unknown consumer: %d", code)
+	}
+}
+
+// TestAlertsPage shows the rules of the live revision and their history.
+func TestAlertsPage(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	s.login(rootToken)
+	token := s.csrf()
+	doc := `version: 1
+upstreams:
+  - name: u
+    targets: [{url: "http://127.0.0.1:9001"}]
+apis:
+  - name: shop
+    base_path: /shop
+    upstream: u
+    auth: [none]
+    routes: [{name: all, path: "/{rest...}"}]
+alerts:
+  - name: shop-errors
+    api: shop
+    when: {metric: error_rate, above: 0.2, for: 30s}
+    notify: [{webhook: "https://hooks.example.com/x", secret: s}]
+`
+	s.do("POST", "/ui/groups/default/draft", url.Values{"yaml": {doc}, "csrf": {token}})
+	if code, _, body := s.do("POST", "/ui/groups/default/publish", url.Values{"message": {"alerts"}, "csrf": {token}}); code != 303 {
+		t.Fatalf("publish: %d %s", code, body)
+	}
+	if _, _, err := s.st.AlertTransition(context.Background(), store.AlertOK, store.AlertEvent{Group: "default", Rule: "shop-errors",
+		State: store.AlertFiring, Metric: "error_rate", Value: 0.5, Threshold: 0.2, At: time.Now(), Node: "n1", Delivery: "delivered"}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, body := s.do("GET", "/ui/alerts", nil)
+	if !strings.Contains(body, "shop-errors") || !strings.Contains(body, "error_rate above 0.2") || strings.Count(body, ">firing<") != 2 || !strings.Contains(body, "delivered") {
+		t.Fatalf("alerts page: %s", body)
+	}
+}
+
