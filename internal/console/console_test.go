@@ -355,4 +355,3 @@ alerts:
 		t.Fatalf("alerts page: %s", body)
 	}
 }
-
