@@ -151,7 +151,7 @@ func readConfigFile(path string, getenv func(string) (string, bool), stderr io.W
 		fmt.Fprintf(stderr, "%s: %v\n", path, errors.Unwrap(err))
 		return nil, &exitError{code: 1, err: errSilent}
 	}
-	f, err := config.Parse(path, data, getenv)
+	f, err := config.ParseFile(path, data, getenv)
 	if err == nil {
 		err = f.Validate()
 	}

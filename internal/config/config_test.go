@@ -278,3 +278,35 @@ func TestYAMLRoundTrip(t *testing.T) {
 		t.Fatalf("YAML round trip changed the config:\n%s\n%s", a, b)
 	}
 }
+
+// TestParseFileInlinesOpenAPI: a portal's OpenAPI file, relative to the
+// config file, is read into the configuration when the file is loaded;
+// a missing one is an error at its position.
+func TestParseFileInlinesOpenAPI(t *testing.T) {
+	c, err := Load("testdata/portal/portico.yaml", testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.APIs[0].Portal
+	if p.OpenAPI != "" || !strings.Contains(p.OpenAPIDocument, "operationId: get-order") || !p.Visible(false) {
+		t.Fatalf("portal after loading: %+v", p)
+	}
+	data, _ := os.ReadFile("testdata/portal/portico.yaml")
+	_, err = ParseFile("testdata/portal/elsewhere/portico.yaml", data, testEnv)
+	if err == nil || !strings.Contains(err.Error(), "portico.yaml:17:16: apis[0].portal.openapi: cannot read specs/orders.yaml") {
+		t.Fatalf("a missing OpenAPI file: %v", err)
+	}
+}
+
+// TestOpenAPIPathOutsideAFile: a document sent to the admin API cannot
+// name a file on the server.
+func TestOpenAPIPathOutsideAFile(t *testing.T) {
+	data, _ := os.ReadFile("testdata/portal/portico.yaml")
+	f, err := Parse("draft", data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Validate(); err == nil || !strings.Contains(err.Error(), "apis[0].portal.openapi: names a file") {
+		t.Fatalf("openapi path in a draft: %v", err)
+	}
+}

@@ -353,6 +353,34 @@ type API struct {
 	RequestFilters []RequestFilter `yaml:"request_filters,omitempty" json:"request_filters,omitempty"`
 	// Routes are the operations of the API; at least one.
 	Routes []Route `yaml:"routes,omitempty" json:"routes,omitempty"`
+	// Portal publishes the API in the developer portal.
+	Portal *Portal `yaml:"portal,omitempty" json:"portal,omitempty"`
+}
+
+// Portal is how an API appears in the developer portal.
+type Portal struct {
+	// Visibility is public (in the catalog for everyone), signed_in (for
+	// signed-in developers) or hidden (the default: not in the portal).
+	Visibility string `yaml:"visibility,omitempty" json:"visibility,omitempty"`
+	// Title and Description (Markdown) introduce the API.
+	Title       string `yaml:"title,omitempty" json:"title,omitempty"`
+	Description string `yaml:"description,omitempty" json:"description,omitempty"`
+	// OpenAPI is a file with the API's OpenAPI 3 document, relative to the
+	// config file; it is read when the file is loaded and kept in the
+	// configuration as OpenAPIDocument (what the admin API sets directly).
+	OpenAPI         string `yaml:"openapi,omitempty" json:"openapi,omitempty"`
+	OpenAPIDocument string `yaml:"openapi_document,omitempty" json:"openapi_document,omitempty"`
+	// Subscription is auto (subscriptions are active at once) or approval
+	// (an admin approves them).
+	Subscription string `yaml:"subscription,omitempty" json:"subscription,omitempty"`
+	// Plans developers may subscribe under; the first is the default.
+	Plans []string `yaml:"plans,omitempty" json:"plans,omitempty"`
+}
+
+// Visible says whether the API is in the portal for a developer who is
+// signed in or not.
+func (p *Portal) Visible(signedIn bool) bool {
+	return p != nil && (p.Visibility == "public" || p.Visibility == "signed_in" && signedIn)
 }
 
 // Route is one operation of an API: methods and a path template, with the

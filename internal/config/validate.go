@@ -36,7 +36,7 @@ func Load(path string, getenv func(string) (string, bool)) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
-	f, err := Parse(path, data, getenv)
+	f, err := ParseFile(path, data, getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -196,6 +196,9 @@ func (v *validator) config(c *Config) {
 		}
 		if a.Auth != nil {
 			v.authList(p+".auth", a.Auth, policies)
+		}
+		if a.Portal != nil {
+			v.portal(p+".portal", a.Portal, plans)
 		}
 		if len(a.Routes) == 0 {
 			v.errorf(p, "API %q has no routes; add at least one", a.Name)

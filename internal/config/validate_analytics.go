@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // This file validates what analytics and billing read: plans' pricing and
@@ -159,6 +161,47 @@ func (v *validator) alerts(c *Config) {
 					v.errorf(np+"."+u.key, "%q is not an http or https URL (without user info)", u.val)
 				}
 			}
+		}
+	}
+}
+
+// portal validates an API's portal section.
+func (v *validator) portal(p string, pt *Portal, plans map[string]bool) {
+	switch pt.Visibility {
+	case "", "hidden", "public", "signed_in":
+	default:
+		v.errorf(p+".visibility", "%q is not public, signed_in or hidden", pt.Visibility)
+	}
+	switch pt.Subscription {
+	case "", "auto", "approval":
+	default:
+		v.errorf(p+".subscription", "%q is not auto or approval", pt.Subscription)
+	}
+	for i, pl := range pt.Plans {
+		if !plans[pl] {
+			v.errorf(fmt.Sprintf("%s.plans[%d]", p, i), "no plan is named %q", pl)
+		}
+	}
+	if pt.OpenAPI != "" {
+		v.errorf(p+".openapi", "names a file, which is read only when the config is loaded from a file; send the document itself as openapi_document")
+	}
+	if len(pt.Title) > 200 {
+		v.errorf(p+".title", "is longer than 200 characters")
+	}
+	if len(pt.Description) > 64<<10 {
+		v.errorf(p+".description", "is longer than 64 KiB")
+	}
+	if d := pt.OpenAPIDocument; d != "" {
+		if len(d) > MaxOpenAPIDocument {
+			v.errorf(p+".openapi_document", "is %d bytes; the limit is %d", len(d), MaxOpenAPIDocument)
+			return
+		}
+		var head struct {
+			OpenAPI string         `yaml:"openapi"`
+			Paths   map[string]any `yaml:"paths"`
+		}
+		if err := yaml.Unmarshal([]byte(d), &head); err != nil || !strings.HasPrefix(head.OpenAPI, "3.") {
+			v.errorf(p+".openapi_document", "is not an OpenAPI 3 document (YAML or JSON with openapi: 3.x)")
 		}
 	}
 }

@@ -80,7 +80,7 @@ func (a *applier) syncFile(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reading config: %w", err)
 	}
-	f, err := config.Parse(a.o.ConfigPath, data, a.o.Getenv)
+	f, err := config.ParseFile(a.o.ConfigPath, data, a.o.Getenv)
 	if err != nil {
 		return err
 	}
