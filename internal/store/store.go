@@ -119,6 +119,7 @@ type Store interface {
 	UsageStore
 	AlertStore
 	SessionStore
+	PortalStore
 
 	// Close releases the store.
 	Close() error

@@ -56,6 +56,7 @@ func Run(t *testing.T, b Backend) {
 		"Usage":                testUsage,
 		"Alerts":               testAlerts,
 		"Sessions":             testSessions,
+		"Portal":               testPortal,
 	}
 	for name, f := range tests {
 		t.Run(name, func(t *testing.T) {
