@@ -77,22 +77,22 @@ gen 10000 >"$TMP/portico-10k.yaml"
 { cat "$TMP/portico-10.yaml"; printf 'analytics:\n  record: false\n'; } >"$TMP/portico-nousage.yaml"
 "$BIN/portico" validate "$TMP/portico-10k.yaml" >/dev/null
 "$BIN/portico" serve --config "$TMP/portico-10.yaml" --data-dir "$TMP/data" \
-	--proxy-addr 127.0.0.1:9904 --admin-addr 127.0.0.1:9905 >"$TMP/portico.log" 2>&1 & pids+=($!)
+	--proxy-addr 127.0.0.1:9904 --admin-addr 127.0.0.1:9905 --portal-addr 127.0.0.1:9916 >"$TMP/portico.log" 2>&1 & pids+=($!)
 "$BIN/portico" serve --config "$TMP/portico-10k.yaml" --data-dir "$TMP/data10k" \
-	--proxy-addr 127.0.0.1:9906 --admin-addr 127.0.0.1:9907 >/dev/null 2>&1 & pids+=($!)
+	--proxy-addr 127.0.0.1:9906 --admin-addr 127.0.0.1:9907 --portal-addr 127.0.0.1:9917 >/dev/null 2>&1 & pids+=($!)
 "$BIN/portico" serve --config "$TMP/portico-nousage.yaml" --data-dir "$TMP/datanousage" \
-	--proxy-addr 127.0.0.1:9913 --admin-addr 127.0.0.1:9914 >/dev/null 2>&1 & pids+=($!)
+	--proxy-addr 127.0.0.1:9913 --admin-addr 127.0.0.1:9914 --portal-addr 127.0.0.1:9918 >/dev/null 2>&1 & pids+=($!)
 # The jwt route: an RS256 token checked against a key set on disk, a rate
 # limit per consumer (high enough never to refuse), and the access log.
 TOKEN=$("$BIN/jwtgen" -jwks "$TMP/jwks.json")
 sed "s|JWKS_FILE|$TMP/jwks.json|" bench/portico-jwt.yaml >"$TMP/portico-jwt.yaml"
 "$BIN/portico" serve --config "$TMP/portico-jwt.yaml" --data-dir "$TMP/datajwt" \
-	--proxy-addr 127.0.0.1:9908 --admin-addr 127.0.0.1:9909 >"$TMP/portico-jwt.log" 2>&1 & pids+=($!)
+	--proxy-addr 127.0.0.1:9908 --admin-addr 127.0.0.1:9909 --portal-addr 127.0.0.1:9919 >"$TMP/portico-jwt.log" 2>&1 & pids+=($!)
 # The same route with its rate limit kept in a Redis of its own: one
 # round trip per request.
 redis-server --port 9910 --bind 127.0.0.1 --save "" --appendonly no --dir "$TMP" >/dev/null & pids+=($!)
 "$BIN/portico" serve --config "$TMP/portico-jwt.yaml" --data-dir "$TMP/dataredis" --redis redis://127.0.0.1:9910/0 \
-	--proxy-addr 127.0.0.1:9911 --admin-addr 127.0.0.1:9912 >"$TMP/portico-redis.log" 2>&1 & pids+=($!)
+	--proxy-addr 127.0.0.1:9911 --admin-addr 127.0.0.1:9912 --portal-addr 127.0.0.1:9920 >"$TMP/portico-redis.log" 2>&1 & pids+=($!)
 
 declare -A URL=(
 	[direct]=http://127.0.0.1:9901/7

@@ -57,12 +57,13 @@ func freeAddr(t *testing.T) string {
 
 // proc is a running "portico serve".
 type proc struct {
-	t     *testing.T
-	cmd   *exec.Cmd
-	proxy string
-	admin string
-	out   *lockedBuffer
-	done  chan error
+	t      *testing.T
+	cmd    *exec.Cmd
+	proxy  string
+	admin  string
+	portal string
+	out    *lockedBuffer
+	done   chan error
 }
 
 type lockedBuffer struct {
@@ -91,8 +92,8 @@ func startNode(t *testing.T, env []string, args ...string) *proc {
 // startNodeIn starts portico serve on the data directory dataDir.
 func startNodeIn(t *testing.T, dataDir string, env []string, args ...string) *proc {
 	t.Helper()
-	n := &proc{t: t, proxy: freeAddr(t), admin: freeAddr(t), out: &lockedBuffer{}, done: make(chan error, 1)}
-	args = append([]string{"serve", "--proxy-addr", n.proxy, "--admin-addr", n.admin, "--data-dir", dataDir}, args...)
+	n := &proc{t: t, proxy: freeAddr(t), admin: freeAddr(t), portal: freeAddr(t), out: &lockedBuffer{}, done: make(chan error, 1)}
+	args = append([]string{"serve", "--proxy-addr", n.proxy, "--admin-addr", n.admin, "--portal-addr", n.portal, "--data-dir", dataDir}, args...)
 	n.cmd = exec.Command(binary, args...)
 	n.cmd.Env = append(os.Environ(), env...)
 	n.cmd.Stdout = n.out
@@ -399,11 +400,19 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 }
 
-func TestUnusedFlagsAreNamed(t *testing.T) {
+// TestServeFlags: --portal-addr serves the developer portal there, and a
+// --store that is not PostgreSQL is refused with a clear message.
+func TestServeFlags(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, nil, "--portal-addr", freeAddr(t))
-	if !strings.Contains(n.out.String(), "--portal-addr is accepted but not used by this version yet") {
-		t.Errorf("--portal-addr was silently ignored:\n%s", n.out.String())
+	n := startNode(t, nil)
+	resp, err := http.Get("http://" + n.portal + "/apis")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "API portal") || !strings.Contains(n.out.String(), `"portal":"`+n.portal+`"`) {
+		t.Errorf("the portal on --portal-addr: %d\n%s", resp.StatusCode, n.out.String())
 	}
 	cmd := exec.Command(binary, "serve", "--store", "mysql://127.0.0.1/test", "--proxy-addr", freeAddr(t), "--admin-addr", freeAddr(t), "--data-dir", t.TempDir())
 	out, err := cmd.CombinedOutput()

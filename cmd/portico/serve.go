@@ -90,7 +90,7 @@ func serve(ctx context.Context, args []string, getenv func(string) (string, bool
 	tlsCert := f.string("proxy-tls-cert", "PORTICO_PROXY_TLS_CERT", "", "PEM certificate (chain) for serving the gateway over HTTPS; with --proxy-tls-key")
 	tlsKey := f.string("proxy-tls-key", "PORTICO_PROXY_TLS_KEY", "", "PEM private key of --proxy-tls-cert")
 	adminAddr := f.string("admin-addr", "PORTICO_ADMIN_ADDR", "127.0.0.1:9080", "address of /healthz, /readyz, /metrics and the admin API")
-	portalAddr := f.string("portal-addr", "PORTICO_PORTAL_ADDR", "127.0.0.1:9090", "address of the developer portal (not served by this version yet; upstreams may not point at it)")
+	portalAddr := f.string("portal-addr", "PORTICO_PORTAL_ADDR", "127.0.0.1:9090", "address of the developer portal")
 	store := f.string("store", "PORTICO_STORE", "", "store URL: empty for SQLite in the data dir, or postgres://…")
 	nodeName := f.string("node-name", "PORTICO_NODE_NAME", "", "this node's name in rollout statuses (default: the host name)")
 	redisURL := f.string("redis", "PORTICO_REDIS_URL", "", "Redis URL (redis://host:port/db) for rate limits and quotas exact across every node sharing it")
@@ -105,13 +105,6 @@ func serve(ctx context.Context, args []string, getenv func(string) (string, bool
 	}
 	if (*tlsCert == "") != (*tlsKey == "") {
 		return &exitError{code: 2, err: errors.New("--proxy-tls-cert and --proxy-tls-key go together")}
-	}
-	// Flags that later versions fill in are accepted, and said to be unused,
-	// so that nobody believes they took effect.
-	for _, name := range []string{"portal-addr"} {
-		if f.given(name) {
-			fmt.Fprintf(stderr, "portico: warning: --%s is accepted but not used by this version yet\n", name)
-		}
 	}
 	if err := os.MkdirAll(*dataDir, 0o750); err != nil {
 		return fmt.Errorf("--data-dir: %w", err)

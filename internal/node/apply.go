@@ -46,8 +46,10 @@ type applier struct {
 	usage     *usage.Recorder
 	alerts    *alert.Evaluator
 	retention atomic.Pointer[config.Retention]
-	echoURL   string
-	notify    chan struct{}
+	// current is the config serving now (for the portal's catalog).
+	current atomic.Pointer[config.Config]
+	echoURL string
+	notify  chan struct{}
 	// applied is the number of the revision serving (0: none yet).
 	applied int64
 	// started is set once something was activated, even an empty config.
@@ -186,6 +188,7 @@ func (a *applier) activate(cfg *config.Config, name string) error {
 		cancel()
 	}
 	c.Activate(a.gw)
+	a.current.Store(cfg)
 	a.usage.SetEnabled(cfg.Analytics.RecordUsage())
 	a.alerts.SetConfig(cfg)
 	ret := cfg.Analytics.Retention()

@@ -33,6 +33,7 @@ import (
 	"github.com/portico-gw/portico/internal/policy/apikey"
 	"github.com/portico-gw/portico/internal/policy/jwt"
 	"github.com/portico-gw/portico/internal/policy/ratelimit"
+	"github.com/portico-gw/portico/internal/portal"
 	"github.com/portico-gw/portico/internal/proxy"
 	"github.com/portico-gw/portico/internal/telemetry"
 	"github.com/portico-gw/portico/internal/usage"
@@ -224,7 +225,13 @@ func Run(ctx context.Context, o Options) error {
 		_ = proxyLn.Close()
 		return fmt.Errorf("admin address: %w", err)
 	}
-	log.Info("portico is serving", "proxy", proxyLn.Addr().String(), "admin", adminLn.Addr().String(),
+	portalLn, err := lc.Listen(ctx, "tcp", o.PortalAddr)
+	if err != nil {
+		_ = proxyLn.Close()
+		_ = adminLn.Close()
+		return fmt.Errorf("portal address: %w", err)
+	}
+	log.Info("portico is serving", "proxy", proxyLn.Addr().String(), "admin", adminLn.Addr().String(), "portal", portalLn.Addr().String(),
 		"config", o.ConfigPath, "node", o.NodeName, "revision", a.applied)
 	if o.Demo {
 		log.Info("demo API ready: try  curl -H 'X-API-Key: "+demo.Key+"' http://"+proxyLn.Addr().String()+"/demo/hello",
@@ -251,14 +258,18 @@ func Run(ctx context.Context, o Options) error {
 	refusals := ratelimit.NewLimiter(admin.RefusalLimit, time.Minute)
 	defer refusals.Close()
 	api := &admin.API{Store: st, Notify: a.Notify, FileMode: o.ConfigPath, FileGroup: Group,
-		OwnAddrs: []string{adminLn.Addr().String(), o.PortalAddr}, Refusals: refusals, Upstreams: rt.Health.Status}
+		OwnAddrs: []string{adminLn.Addr().String(), portalLn.Addr().String()}, Refusals: refusals, Upstreams: rt.Health.Status}
 	adminSrv := gateway.NewServer(admin.Handler(metrics, &ready, api, console.New(api, st, log).Mount))
-	errc := make(chan error, 2)
+	dev := portal.New(portal.Options{Store: st, Group: Group, Config: a.current.Load, Log: log})
+	defer dev.Close()
+	portalSrv := gateway.NewServer(dev.Handler())
+	errc := make(chan error, 3)
 	go func() { errc <- gateway.Serve(ctx, proxySrv, proxyLn, o.DrainTimeout) }()
 	go func() { errc <- gateway.Serve(ctx, adminSrv, adminLn, o.DrainTimeout) }()
+	go func() { errc <- gateway.Serve(ctx, portalSrv, portalLn, o.DrainTimeout) }()
 
 	var first error
-	for range 2 {
+	for range 3 {
 		err := <-errc
 		if errors.Is(err, gateway.ErrDrainTimeout) {
 			// Streams that outlive the drain time are cut off by design.
@@ -270,6 +281,7 @@ func Run(ctx context.Context, o Options) error {
 			stopWatching()
 			_ = proxySrv.Close()
 			_ = adminSrv.Close()
+			_ = portalSrv.Close()
 		}
 	}
 	stopWatching()

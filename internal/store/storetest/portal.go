@@ -14,7 +14,7 @@ import (
 func testPortal(t *testing.T, b Backend) {
 	s, _ := b.open(t)
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	d := store.Developer{ID: "dev1", Email: "ada@example.com", Name: "Ada", PasswordHash: "$argon2id$…", VerifyHash: "vh",
+	d := store.Developer{ID: "dev1", Email: "ada@example.com", Name: "Ada", PasswordHash: "$argon2id$…", VerifyHash: "vh", //nolint:gosec // test data, not a credential
 		VerifyExpires: now.Add(time.Hour), CreatedAt: now}
 	if err := s.CreateDeveloper(ctx, d); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,407 @@
+package portal_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/portal"
+	"github.com/portico-gw/portico/internal/store"
+	"github.com/portico-gw/portico/internal/store/sqlite"
+	"github.com/portico-gw/portico/internal/usage"
+)
+
+const portalYAML = `version: 1
+upstreams:
+  - name: u
+    targets: [{url: "http://127.0.0.1:9001"}]
+plans:
+  - name: free
+    quota: {limit: 100, period: month}
+    pricing: {currency: USD, included: 2, tiers: [{price: 0.5}]}
+apis:
+  - name: orders
+    base_path: /orders
+    upstream: u
+    auth: [api_key]
+    portal:
+      visibility: public
+      title: Orders <script>alert(1)</script> API
+      description: "Track **orders**. <script>alert(2)</script> [x](javascript:alert(3))"
+      plans: [free]
+      openapi_document: |
+        openapi: 3.0.3
+        info: {title: Orders, version: "1"}
+        paths:
+          /orders/{id}:
+            get:
+              operationId: get-order
+              summary: One order
+              parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+              responses:
+                "200":
+                  description: The order
+                  content:
+                    application/json:
+                      schema:
+                        type: object
+                        required: [id]
+                        properties:
+                          id: {type: string, example: ord_42}
+                          total: {type: number}
+    routes: [{name: get-order, methods: [GET], path: "/{id}"}]
+  - name: internal
+    base_path: /internal
+    upstream: u
+    auth: [api_key]
+    portal: {visibility: signed_in, title: Internal}
+    routes: [{name: all, path: "/{rest...}"}]
+  - name: secret
+    base_path: /secret
+    upstream: u
+    auth: [api_key]
+    routes: [{name: all, path: "/{rest...}"}]
+`
+
+// mails keeps the portal's emails.
+type mails struct {
+	mu   sync.Mutex
+	sent []string
+}
+
+func (m *mails) Send(_ context.Context, to, subject, body string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sent = append(m.sent, to+"\n"+body)
+	return nil
+}
+
+var linkRE = regexp.MustCompile(`/verify\?token=[A-Za-z0-9%_-]+`)
+
+func (m *mails) link(t *testing.T, to string) string {
+	t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := len(m.sent) - 1; i >= 0; i-- {
+		if strings.HasPrefix(m.sent[i], to+"\n") {
+			return linkRE.FindString(m.sent[i])
+		}
+	}
+	t.Fatalf("no email to %s", to)
+	return ""
+}
+
+type site struct {
+	t    *testing.T
+	st   store.Store
+	url  string
+	mail *mails
+	logs *strings.Builder
+}
+
+func newSite(t *testing.T) *site {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "portico.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	f, err := config.Parse("portal.yaml", []byte(portalYAML), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	logs := &strings.Builder{}
+	m := &mails{}
+	p := portal.New(portal.Options{Store: st, Group: "default", Config: func() *config.Config { return f.Config }, Mailer: m,
+		Log: slog.New(slog.NewJSONHandler(&syncWriter{b: logs}, nil))})
+	t.Cleanup(p.Close)
+	srv := httptest.NewServer(p.Handler())
+	t.Cleanup(srv.Close)
+	return &site{t: t, st: st, url: srv.URL, mail: m, logs: logs}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	b  *strings.Builder
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+// browser is one visitor with its cookies.
+type browser struct {
+	s *site
+	c *http.Client
+}
+
+func (s *site) browser() *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{s: s, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (b *browser) do(method, path string, form url.Values) (int, http.Header, string) {
+	b.s.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, _ := http.NewRequest(method, b.s.url+path, body)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(raw)
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func (b *browser) csrf() string {
+	b.s.t.Helper()
+	_, _, body := b.do("GET", "/apps", nil)
+	m := csrfRE.FindStringSubmatch(body)
+	if m == nil {
+		b.s.t.Fatalf("no CSRF token on /apps: %s", body)
+	}
+	return m[1]
+}
+
+// signUp signs a developer up, verifies and signs in.
+func (b *browser) signUp(email, password string) {
+	t := b.s.t
+	t.Helper()
+	if code, h, _ := b.do("POST", "/signup", url.Values{"email": {email}, "name": {"Dev " + email}, "password": {password}}); code != 303 || !strings.Contains(h.Get("Location"), "signedup") {
+		t.Fatalf("sign-up: %d %v", code, h)
+	}
+	if code, _, body := b.do("POST", "/signin", url.Values{"email": {email}, "password": {password}}); code != 403 || !strings.Contains(body, "Verify your email") {
+		t.Fatalf("sign-in before verifying: %d", code)
+	}
+	link := b.s.mail.link(t, email)
+	if code, h, _ := b.do("GET", link, nil); code != 303 || !strings.Contains(h.Get("Location"), "verified") {
+		t.Fatalf("verify: %d %v", code, h)
+	}
+	if code, _, _ := b.do("GET", link, nil); code != 404 {
+		t.Fatalf("a verification link used twice: %d", code)
+	}
+	if code, h, _ := b.do("POST", "/signin", url.Values{"email": {email}, "password": {password}}); code != 303 || h.Get("Location") != "/apps" {
+		t.Fatalf("sign-in: %d %v", code, h)
+	}
+}
+
+var keyRE = regexp.MustCompile(`<code id="new-key">(pk_[0-9a-f]+)</code>`)
+var appRE = regexp.MustCompile(`action="/apps/(app_[0-9a-f]+)/keys"`)
+
+// TestDeveloperJourney: sign up, verify, sign in, create an application
+// and a key (shown once), subscribe under a plan, and see the
+// application's usage, quota and statement.
+func TestDeveloperJourney(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	b := s.browser()
+	const password = "correct horse battery staple"
+	b.signUp("ada@example.com", password)
+	token := b.csrf()
+	if code, _, _ := b.do("POST", "/apps", url.Values{"name": {"Shop"}, "csrf": {token}}); code != 303 {
+		t.Fatalf("create app: %d", code)
+	}
+	_, _, body := b.do("GET", "/apps", nil)
+	app := appRE.FindStringSubmatch(body)
+	if app == nil {
+		t.Fatalf("no application on /apps: %s", body)
+	}
+	code, h, body := b.do("POST", "/apps/"+app[1]+"/keys", url.Values{"csrf": {token}})
+	key := keyRE.FindStringSubmatch(body)
+	if code != 201 || key == nil || !strings.Contains(h.Get("Cache-Control"), "no-store") {
+		t.Fatalf("create key: %d %s", code, body)
+	}
+	keys, _, _ := s.st.ActiveKeys(context.Background(), time.Now())
+	if len(keys) != 1 || keys[0].Consumer != app[1] {
+		t.Fatalf("active keys %+v", keys)
+	}
+	if _, _, body := b.do("GET", "/apps", nil); strings.Contains(body, key[1]) {
+		t.Fatal("the key's secret appears again after its creation")
+	}
+	if code, h, _ := b.do("POST", "/apps/"+app[1]+"/subscriptions", url.Values{"api": {"orders"}, "csrf": {token}}); code != 303 || !strings.Contains(h.Get("Location"), "subscribed") {
+		t.Fatalf("subscribe: %d %v", code, h)
+	}
+	cs, _ := s.st.Consumers(context.Background())
+	if len(cs) != 1 || cs[0].Plan != "free" {
+		t.Fatalf("the subscription did not set the plan: %+v", cs)
+	}
+	// Five calls recorded for the app's consumer, one for someone else.
+	now := time.Now().UTC()
+	var recs []store.UsageRecord
+	for i := range 6 {
+		c := app[1]
+		if i == 5 {
+			c = "someone-else"
+		}
+		recs = append(recs, store.UsageRecord{Time: now, API: "orders", Route: "get-order", Consumer: c, Status: 200, Latency: time.Millisecond})
+	}
+	if _, err := s.st.WriteUsage(context.Background(), store.UsageBatch{ID: "b1", Group: "default", Node: "n", Records: recs, Rollups: usage.Rollups(recs)}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, body = b.do("GET", "/usage", nil)
+	// 5 requests, 2 included, 3 × 0.5 = 1.50 USD; 95 of 100 left this month.
+	for _, want := range []string{`<div class="value">5</div><div class="label">requests, last 24 hours`, "1.50 USD", `<div class="value">95</div>`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("usage page lacks %q", want)
+		}
+	}
+	if strings.Contains(s.logs.String(), password) || strings.Contains(s.logs.String(), key[1]) {
+		t.Error("a password or key reached the log")
+	}
+}
+
+// TestDevelopersAreIsolated: one developer can neither see nor touch
+// another's applications, keys or usage.
+func TestDevelopersAreIsolated(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	ada, bob := s.browser(), s.browser()
+	ada.signUp("ada@example.com", "ada's long password")
+	bob.signUp("bob@example.com", "bob's long password")
+	ta, tb := ada.csrf(), bob.csrf()
+	ada.do("POST", "/apps", url.Values{"name": {"Ada's app"}, "csrf": {ta}})
+	_, _, body := ada.do("GET", "/apps", nil)
+	app := appRE.FindStringSubmatch(body)[1]
+	ada.do("POST", "/apps/"+app+"/keys", url.Values{"csrf": {ta}})
+	keys, _, _ := s.st.ActiveKeys(context.Background(), time.Now())
+	for _, c := range []struct{ method, path string }{
+		{"POST", "/apps/" + app + "/keys"},
+		{"POST", "/apps/" + app + "/keys/" + keys[0].ID + "/revoke"},
+		{"POST", "/apps/" + app + "/subscriptions"},
+	} {
+		if code, _, _ := bob.do(c.method, c.path, url.Values{"csrf": {tb}, "api": {"orders"}}); code != 404 {
+			t.Errorf("bob %s %s: %d, want 404", c.method, c.path, code)
+		}
+	}
+	if keys2, _, _ := s.st.ActiveKeys(context.Background(), time.Now()); len(keys2) != 1 {
+		t.Fatalf("bob changed ada's keys: %d active", len(keys2))
+	}
+	for _, p := range []string{"/apps", "/usage"} {
+		if _, _, body := bob.do("GET", p, nil); strings.Contains(body, app) || strings.Contains(body, "Ada's app") {
+			t.Errorf("bob's %s shows ada's application", p)
+		}
+	}
+	// CSRF: ada's own form without her token, or with bob's, is refused.
+	for _, tok := range []string{"", tb} {
+		if code, _, _ := ada.do("POST", "/apps", url.Values{"name": {"x"}, "csrf": {tok}}); code != 403 {
+			t.Errorf("a form with CSRF token %q: %d", tok, code)
+		}
+	}
+	// Signing out ends the session.
+	if code, _, _ := ada.do("POST", "/signout", url.Values{"csrf": {ta}}); code != 303 {
+		t.Fatalf("sign-out: %d", code)
+	}
+	if code, h, _ := ada.do("GET", "/apps", nil); code != 303 || h.Get("Location") != "/signin" {
+		t.Fatalf("after sign-out: %d %v", code, h)
+	}
+}
+
+// TestCatalogAndReference: visibility, escaping of hostile titles and
+// descriptions, the reference's operations and generated examples, and
+// the security headers on every page.
+func TestCatalogAndReference(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	anon := s.browser()
+	_, h, body := anon.do("GET", "/apis", nil)
+	if !strings.Contains(body, "/apis/orders") || strings.Contains(body, "/apis/internal") || strings.Contains(body, "/apis/secret") {
+		t.Fatalf("anonymous catalog: %s", body)
+	}
+	if strings.Contains(body, "<script>") || strings.Contains(body, "javascript:") || !strings.Contains(body, "<strong>orders</strong>") {
+		t.Fatalf("the catalog renders hostile markup, or not the Markdown: %s", body)
+	}
+	if !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") || h.Get("X-Frame-Options") != "DENY" {
+		t.Fatalf("headers: %v", h)
+	}
+	code, _, body := anon.do("GET", "/apis/orders", nil)
+	if code != 200 || !strings.Contains(body, "/orders/{id}") || !strings.Contains(body, "One order") || !strings.Contains(body, `&#34;id&#34;: &#34;ord_42&#34;`) {
+		t.Fatalf("reference: %d %s", code, body)
+	}
+	for _, p := range []string{"/apis/internal", "/apis/secret", "/apis/nope"} {
+		if code, _, _ := anon.do("GET", p, nil); code != 404 {
+			t.Errorf("%s for an anonymous visitor: %d", p, code)
+		}
+	}
+	dev := s.browser()
+	dev.signUp("cy@example.com", "cy's long password!")
+	if _, _, body := dev.do("GET", "/apis", nil); !strings.Contains(body, "/apis/internal") || strings.Contains(body, "/apis/secret") {
+		t.Errorf("signed-in catalog: %s", body)
+	}
+	for _, p := range []string{"/", "/apis", "/apis/orders", "/signin", "/signup", "/apps", "/usage", "/nope", "/static/portico.css"} {
+		_, h, _ := dev.do("GET", p, nil)
+		if !strings.Contains(h.Get("Content-Security-Policy"), "frame-ancestors 'none'") || h.Get("X-Frame-Options") != "DENY" {
+			t.Errorf("%s: headers %v", p, h)
+		}
+	}
+}
+
+// TestBadInput: every form answers bad input with a message and changes
+// nothing; failed sign-ins are limited; a sign-up for a taken address
+// looks the same as a new one.
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	b := s.browser()
+	for _, f := range []url.Values{
+		{"email": {"not-an-email"}, "name": {"x"}, "password": {"long enough password"}},
+		{"email": {"a@example.com"}, "name": {""}, "password": {"long enough password"}},
+		{"email": {"a@example.com"}, "name": {"x"}, "password": {"short"}},
+	} {
+		if code, _, body := b.do("POST", "/signup", f); code != 422 || !strings.Contains(body, `class="error"`) {
+			t.Errorf("sign-up %v: %d", f, code)
+		}
+	}
+	if _, err := s.st.DeveloperByEmail(context.Background(), "a@example.com"); err == nil {
+		t.Fatal("an invalid sign-up created a developer")
+	}
+	b.signUp("dup@example.com", "first long password")
+	c := s.browser()
+	if code, h, _ := c.do("POST", "/signup", url.Values{"email": {"dup@example.com"}, "name": {"x"}, "password": {"another long password"}}); code != 303 || !strings.Contains(h.Get("Location"), "signedup") {
+		t.Errorf("a taken address: %d %v", code, h)
+	}
+	if code, _, _ := c.do("POST", "/signin", url.Values{"email": {"dup@example.com"}, "password": {"another long password"}}); code != 401 {
+		t.Errorf("the second sign-up took over the account: %d", code)
+	}
+	token := b.csrf()
+	if code, _, body := b.do("POST", "/apps", url.Values{"name": {""}, "csrf": {token}}); code != 422 || !strings.Contains(body, "Give the application a name") {
+		t.Errorf("an app without a name: %d", code)
+	}
+	limited := false
+	for range 12 {
+		code, _, _ := c.do("POST", "/signin", url.Values{"email": {"dup@example.com"}, "password": {"wrong password here"}})
+		if code == 429 {
+			limited = true
+			break
+		}
+	}
+	if !limited {
+		t.Error("failed sign-ins were never limited")
+	}
+	if code, _, _ := c.do("GET", "/verify?token=forged", nil); code != 404 {
+		t.Errorf("a forged verification token: %d", code)
+	}
+}
