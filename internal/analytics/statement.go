@@ -39,8 +39,12 @@ type Line struct {
 	Amount      string `json:"amount"`
 }
 
-// Billable says whether a response of this status is billed.
-func Billable(status int) bool { return status < 500 && status != 429 }
+// Billable says whether a request to api answered status is billed:
+// every one but 429 refusals, 5xx failures and calls to the portal's
+// sandboxes ("sandbox:<api>").
+func Billable(api string, status int) bool {
+	return status < 500 && status != 429 && !strings.HasPrefix(api, "sandbox:")
+}
 
 // ParseMonth reads YYYY-MM as the month's first instant in loc and the
 // next month's.
@@ -62,7 +66,7 @@ func Count(ctx context.Context, st store.UsageStore, group, consumer string, fro
 			return nil // the filter leaves "" out only when consumer is ""
 		}
 		requests += r.Requests
-		if Billable(r.Status) {
+		if Billable(r.API, r.Status) {
 			billable += r.Requests
 		}
 		return nil

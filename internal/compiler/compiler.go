@@ -22,6 +22,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/gateway"
+	"github.com/portico-gw/portico/internal/openapi"
 	"github.com/portico-gw/portico/internal/pipeline"
 	"github.com/portico-gw/portico/internal/policy/access"
 	"github.com/portico-gw/portico/internal/policy/apikey"
@@ -174,17 +175,28 @@ func Compile(name string, cfg *config.Config, rt Runtime) (*Compiled, error) {
 	out.failClosed = cfg.RedisFailureMode == "closed"
 
 	router := gateway.NewRouter()
-	for _, a := range cfg.APIs {
+	add := func(a config.API, mock *openapi.Mock) error {
 		for _, r := range a.Routes {
-			route, err := compileRoute(a, r, upstreams, methods, plans, rt)
+			route, err := compileRoute(a, r, upstreams, methods, plans, rt, mock)
 			if err != nil {
-				return nil, fmt.Errorf("API %q route %q: %w", a.Name, r.Name, err)
+				return fmt.Errorf("API %q route %q: %w", a.Name, r.Name, err)
 			}
 			t, err := urlpath.ParseTemplate(r.Path)
 			if err != nil {
-				return nil, err // validated above; kept for safety
+				return err // validated above; kept for safety
 			}
 			router.Add(a.Host, t, r.Methods, route)
+		}
+		return nil
+	}
+	for _, a := range cfg.APIs {
+		if err := add(a, nil); err != nil {
+			return nil, err
+		}
+		if sa, mock := sandbox(a); mock != nil {
+			if err := add(sa, mock); err != nil {
+				return nil, err
+			}
 		}
 	}
 
@@ -195,6 +207,38 @@ func Compile(name string, cfg *config.Config, rt Runtime) (*Compiled, error) {
 	}
 	out.Snapshot = &gateway.Snapshot{Router: router, TrustedProxies: trusted}
 	return out, nil
+}
+
+// SandboxPrefix is where the sandboxes of the portal's APIs are served:
+// /sandbox/<api>/… answers from the API's OpenAPI examples.
+const SandboxPrefix = config.SandboxPrefix
+
+// sandbox returns the sandbox of an API in the portal with an OpenAPI
+// document: the same routes under /sandbox/<api>, guarded by the same
+// authentication, allow-lists, limits and filters, and answered by a mock
+// of the document instead of the upstream (no transform, mirror or
+// retry: nothing reaches a real service). It is named "sandbox:<api>" in
+// logs, metrics and usage.
+func sandbox(a config.API) (config.API, *openapi.Mock) {
+	p := a.Portal
+	if p == nil || p.OpenAPIDocument == "" || (p.Visibility != "public" && p.Visibility != "signed_in") {
+		return a, nil
+	}
+	mock, err := openapi.NewMock([]byte(p.OpenAPIDocument))
+	if err != nil {
+		return a, nil // validated: a document that does not parse has no sandbox
+	}
+	sa := config.API{Name: "sandbox:" + a.Name, BasePath: SandboxPrefix + a.Name, Auth: a.Auth, CORS: a.CORS,
+		IPAllow: a.IPAllow, IPDeny: a.IPDeny, RequestFilters: a.RequestFilters}
+	for _, r := range a.Routes {
+		if r.Aggregate != nil {
+			continue
+		}
+		sa.Routes = append(sa.Routes, config.Route{Name: r.Name, Methods: r.Methods, Path: r.Path, Auth: r.Auth,
+			AllowConsumers: r.AllowConsumers, RequireGroups: r.RequireGroups, RequireScopes: r.RequireScopes,
+			RateLimit: r.RateLimit, MaxBodyBytes: r.MaxBodyBytes, IPAllow: r.IPAllow, IPDeny: r.IPDeny, RequestFilters: r.RequestFilters})
+	}
+	return sa, mock
 }
 
 // jwtMethod builds a jwt policy's verifier and its key set.
@@ -301,10 +345,13 @@ func upstreamSpec(u config.Upstream) proxy.UpstreamSpec {
 // allow-list, required groups and scopes, rate limits and quotas, the body
 // limit, the transform, mirroring, then the proxy (or a split between
 // upstreams).
-func compileRoute(a config.API, r config.Route, upstreams map[string]*proxy.Upstream, methods map[string]auth.Method, plans compiledPlans, rt Runtime) (*gateway.Route, error) {
-	end, err := routeEnd(a, r, upstreams, rt)
-	if err != nil {
-		return nil, err
+func compileRoute(a config.API, r config.Route, upstreams map[string]*proxy.Upstream, methods map[string]auth.Method, plans compiledPlans, rt Runtime, mock *openapi.Mock) (*gateway.Route, error) {
+	var end pipeline.Handler = mock
+	if mock == nil {
+		var err error
+		if end, err = routeEnd(a, r, upstreams, rt); err != nil {
+			return nil, err
+		}
 	}
 
 	var mws []pipeline.Middleware

@@ -310,3 +310,18 @@ func TestOpenAPIPathOutsideAFile(t *testing.T) {
 		t.Fatalf("openapi path in a draft: %v", err)
 	}
 }
+
+// TestSandboxPathIsReserved: while an API of the portal has a sandbox, no
+// API may be mapped under /sandbox/.
+func TestSandboxPathIsReserved(t *testing.T) {
+	data, _ := os.ReadFile("testdata/portal/portico.yaml")
+	doc := strings.Replace(string(data), "    base_path: /orders\n", "    base_path: /sandbox/orders\n", 1)
+	p := t.TempDir() + "/portico.yaml"
+	_ = os.WriteFile(p, []byte(doc), 0o600)
+	_ = os.MkdirAll(filepath.Dir(p)+"/specs", 0o750)
+	spec, _ := os.ReadFile("testdata/portal/specs/orders.yaml")
+	_ = os.WriteFile(filepath.Dir(p)+"/specs/orders.yaml", spec, 0o600)
+	if _, err := Load(p, testEnv); err == nil || !strings.Contains(err.Error(), "apis[0].base_path: /sandbox/ is where the portal's sandboxes are served") {
+		t.Fatalf("an API under /sandbox/: %v", err)
+	}
+}

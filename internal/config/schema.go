@@ -377,6 +377,11 @@ type Portal struct {
 	Plans []string `yaml:"plans,omitempty" json:"plans,omitempty"`
 }
 
+// SandboxPrefix is the base path under which the gateway serves the
+// sandboxes of the APIs in the portal (/sandbox/<api>/…); no API may map
+// a path under it while one has a sandbox.
+const SandboxPrefix = "/sandbox/"
+
 // Visible says whether the API is in the portal for a developer who is
 // signed in or not.
 func (p *Portal) Visible(signedIn bool) bool {

@@ -205,3 +205,22 @@ func (v *validator) portal(p string, pt *Portal, plans map[string]bool) {
 		}
 	}
 }
+
+// sandboxPaths refuses APIs mapped under /sandbox/ while an API of the
+// portal has a sandbox there.
+func (v *validator) sandboxPaths(c *Config) {
+	has := false
+	for _, a := range c.APIs {
+		if p := a.Portal; p != nil && p.OpenAPIDocument != "" && (p.Visibility == "public" || p.Visibility == "signed_in") {
+			has = true
+		}
+	}
+	if !has {
+		return
+	}
+	for i, a := range c.APIs {
+		if a.BasePath+"/" == SandboxPrefix || strings.HasPrefix(a.BasePath, SandboxPrefix) {
+			v.errorf(fmt.Sprintf("apis[%d].base_path", i), "%s is where the portal's sandboxes are served; map this API elsewhere", SandboxPrefix)
+		}
+	}
+}

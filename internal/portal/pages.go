@@ -9,6 +9,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/analytics"
 	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/openapi"
 	"github.com/portico-gw/portico/internal/store"
 	"github.com/portico-gw/portico/internal/web"
 )
@@ -33,7 +34,7 @@ func (p *Portal) reference(rq *request) {
 	a := rq.apis()[i]
 	data := map[string]any{"API": a}
 	if a.Portal.OpenAPIDocument != "" {
-		doc, err := parseDoc([]byte(a.Portal.OpenAPIDocument))
+		doc, err := openapi.ParseReference([]byte(a.Portal.OpenAPIDocument))
 		if err != nil {
 			data["DocError"] = "The API's OpenAPI document could not be read."
 			p.o.Log.Warn("an API's OpenAPI document does not parse", "api", a.Name, "error", err.Error())

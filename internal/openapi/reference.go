@@ -1,4 +1,4 @@
-package portal
+package openapi
 
 import (
 	"encoding/json"
@@ -11,39 +11,47 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// This file reads an OpenAPI 3 document into what the reference page
-// shows: operations with their parameters, request bodies and responses,
+// This file reads an OpenAPI 3 document into what the portal's reference
+// page shows, and what the sandbox answers: operations with their parameters, request bodies and responses,
 // schemas written out as JSON-like outlines, and examples — the ones the
 // document gives, or ones generated from the schemas. Local "$ref"s
 // (#/components/…) are followed; anything else is shown as the reference.
 
-type apiDoc struct {
+// Reference is an OpenAPI document as the portal shows it.
+type Reference struct {
 	Title, Version, Description string
 	Servers                     []string
-	Ops                         []operation
+	Ops                         []Operation
 }
 
-type operation struct {
+// Operation is one method on one path.
+type Operation struct {
 	Method, Path, ID, Summary, Description string
-	Params                                 []parameter
-	Body                                   *content
-	Responses                              []response
+	Params                                 []Parameter
+	Body                                   *Content
+	Responses                              []Response
 }
 
-type parameter struct {
+// Parameter is an operation's parameter.
+type Parameter struct {
 	Name, In, Type, Description string
 	Required                    bool
 }
 
-type content struct {
+// Content is a request or response body: its media type, schema outline
+// and example (JSON).
+type Content struct {
 	Type    string
 	Schema  string
 	Example string
+	// Value is the example before it was written out.
+	Value any
 }
 
-type response struct {
+// Response is one documented response.
+type Response struct {
 	Code, Description string
-	Content           *content
+	Content           *Content
 }
 
 var docMethods = []string{"get", "post", "put", "patch", "delete", "head", "options"}
@@ -52,7 +60,8 @@ var docMethods = []string{"get", "post", "put", "patch", "delete", "head", "opti
 // there).
 const maxDepth = 8
 
-func parseDoc(data []byte) (*apiDoc, error) {
+// ParseReference reads an OpenAPI 3 document (YAML or JSON).
+func ParseReference(data []byte) (*Reference, error) {
 	var root map[string]any
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, fmt.Errorf("the OpenAPI document does not parse: %w", err)
@@ -61,7 +70,7 @@ func parseDoc(data []byte) (*apiDoc, error) {
 		return nil, errors.New("not an OpenAPI 3 document")
 	}
 	r := &resolver{root: root}
-	d := &apiDoc{}
+	d := &Reference{}
 	if info, ok := root["info"].(map[string]any); ok {
 		d.Title, d.Version, d.Description = str(info["title"]), str(info["version"]), str(info["description"])
 	}
@@ -84,7 +93,7 @@ func parseDoc(data []byte) (*apiDoc, error) {
 			if !ok {
 				continue
 			}
-			op := operation{Method: strings.ToUpper(m), Path: path, ID: str(raw["operationId"]), Summary: str(raw["summary"]), Description: str(raw["description"])}
+			op := Operation{Method: strings.ToUpper(m), Path: path, ID: str(raw["operationId"]), Summary: str(raw["summary"]), Description: str(raw["description"])}
 			for _, p := range append(slices.Clone(shared), list(raw["parameters"])...) {
 				pm, _ := r.deref(p).(map[string]any)
 				if pm == nil {
@@ -92,7 +101,7 @@ func parseDoc(data []byte) (*apiDoc, error) {
 				}
 				sch, _ := r.deref(pm["schema"]).(map[string]any)
 				req, _ := pm["required"].(bool)
-				op.Params = append(op.Params, parameter{Name: str(pm["name"]), In: str(pm["in"]), Type: str(sch["type"]),
+				op.Params = append(op.Params, Parameter{Name: str(pm["name"]), In: str(pm["in"]), Type: str(sch["type"]),
 					Description: str(pm["description"]), Required: req})
 			}
 			if rb, ok := r.deref(raw["requestBody"]).(map[string]any); ok {
@@ -106,7 +115,7 @@ func parseDoc(data []byte) (*apiDoc, error) {
 			sort.Strings(codes)
 			for _, c := range codes {
 				rm, _ := r.deref(resps[c]).(map[string]any)
-				op.Responses = append(op.Responses, response{Code: c, Description: str(rm["description"]), Content: r.content(rm["content"])})
+				op.Responses = append(op.Responses, Response{Code: c, Description: str(rm["description"]), Content: r.content(rm["content"])})
 			}
 			d.Ops = append(d.Ops, op)
 		}
@@ -142,7 +151,7 @@ func (r *resolver) deref(v any) any {
 }
 
 // content picks a media type (JSON first) and describes it.
-func (r *resolver) content(v any) *content {
+func (r *resolver) content(v any) *Content {
 	m, _ := v.(map[string]any)
 	if len(m) == 0 {
 		return nil
@@ -159,13 +168,14 @@ func (r *resolver) content(v any) *content {
 		return types[i] < types[j]
 	})
 	mt, _ := m[types[0]].(map[string]any)
-	c := &content{Type: types[0]}
+	c := &Content{Type: types[0]}
 	schema := r.deref(mt["schema"])
 	if schema != nil {
 		c.Schema = pretty(r.outline(schema, 0))
 	}
 	ex, ok := r.example(mt, schema)
 	if ok {
+		c.Value = normalize(ex)
 		c.Example = pretty(ex)
 	}
 	return c
