@@ -10,6 +10,7 @@ import (
 
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"github.com/portico-gw/portico/internal/store"
@@ -231,6 +232,13 @@ func Run(ctx context.Context, o Options) error {
 		_ = adminLn.Close()
 		return fmt.Errorf("portal address: %w", err)
 	}
+	sandboxURL, sandboxClient, err := sandboxTarget(proxyLn.Addr().String(), tlsConf)
+	if err != nil {
+		_ = proxyLn.Close()
+		_ = adminLn.Close()
+		_ = portalLn.Close()
+		return err
+	}
 	log.Info("portico is serving", "proxy", proxyLn.Addr().String(), "admin", adminLn.Addr().String(), "portal", portalLn.Addr().String(),
 		"config", o.ConfigPath, "node", o.NodeName, "revision", a.applied)
 	if o.Demo {
@@ -260,7 +268,8 @@ func Run(ctx context.Context, o Options) error {
 	api := &admin.API{Store: st, Notify: a.Notify, FileMode: o.ConfigPath, FileGroup: Group,
 		OwnAddrs: []string{adminLn.Addr().String(), portalLn.Addr().String()}, Refusals: refusals, Upstreams: rt.Health.Status}
 	adminSrv := gateway.NewServer(admin.Handler(metrics, &ready, api, console.New(api, st, log).Mount))
-	dev := portal.New(portal.Options{Store: st, Group: Group, Config: a.current.Load, Log: log})
+	dev := portal.New(portal.Options{Store: st, Group: Group, Config: a.current.Load, Log: log,
+		SandboxURL: sandboxURL, SandboxClient: sandboxClient})
 	defer dev.Close()
 	portalSrv := gateway.NewServer(dev.Handler())
 	errc := make(chan error, 3)
@@ -374,4 +383,26 @@ func (a *applier) pruneUsage(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		}
 	}
+}
+
+// sandboxTarget is where the portal's try-it console sends its calls:
+// this node's own proxy listener, trusting its own certificate when it
+// serves TLS.
+func sandboxTarget(addr string, tlsConf *tls.Config) (string, *http.Client, error) {
+	if tlsConf == nil {
+		return "http://" + addr, &http.Client{Timeout: 10 * time.Second}, nil
+	}
+	pool := x509.NewCertPool()
+	leaf, err := x509.ParseCertificate(tlsConf.Certificates[0].Certificate[0])
+	if err != nil {
+		return "", nil, fmt.Errorf("proxy TLS certificate: %w", err)
+	}
+	pool.AddCert(leaf)
+	name := "localhost"
+	if len(leaf.DNSNames) > 0 {
+		name = leaf.DNSNames[0]
+	}
+	return "https://" + addr, &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: name, MinVersion: tls.VersionTLS12},
+	}}, nil
 }

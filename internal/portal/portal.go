@@ -62,6 +62,12 @@ type Options struct {
 	Config func() *config.Config
 	Mailer Mailer
 	Log    *slog.Logger
+	// SandboxURL is the gateway's own address ("http://127.0.0.1:8080"),
+	// where the try-it console sends its calls; "" turns it off.
+	SandboxURL string
+	// SandboxClient sends them (it must trust the gateway's certificate
+	// when it serves TLS). Default: a client with a 10 s timeout.
+	SandboxClient *http.Client
 }
 
 // Portal serves the developer portal.
@@ -79,6 +85,9 @@ type Portal struct {
 func New(o Options) *Portal {
 	if o.Mailer == nil {
 		o.Mailer = LogMailer{Log: o.Log}
+	}
+	if o.SandboxClient == nil {
+		o.SandboxClient = &http.Client{Timeout: sandboxTimeout}
 	}
 	return &Portal{o: o, pages: pages, attempts: ratelimit.NewLimiter(10, time.Minute), hashing: make(chan struct{}, 2),
 		sessions: &web.Sessions{Store: o.Store, Kind: "portal", Cookie: "portico_portal", Path: "/", TTL: SessionTTL}}
@@ -144,6 +153,7 @@ func (p *Portal) Handler() http.Handler {
 	h("GET /{$}", p.page(p.home))
 	h("GET /apis", p.page(p.catalog))
 	h("GET /apis/{name}", p.page(p.reference))
+	h("POST /apis/{name}/try", p.page(p.developer(p.try)))
 	h("GET /signup", p.page(p.signupForm))
 	h("POST /signup", p.page(p.signup))
 	h("GET /verify", p.page(p.verify))
