@@ -59,6 +59,9 @@ type Runtime struct {
 	// LivePlans are the plans of consumers managed through the admin API
 	// (nil: none).
 	LivePlans *ratelimit.LivePlans
+	// Subscriptions are the portal applications' active subscriptions
+	// (nil: applications are not checked).
+	Subscriptions *access.Subscriptions
 	// Health keeps upstream targets' health and runs their active checks
 	// (nil: no state across configs, no active checks).
 	Health *proxy.Health
@@ -411,6 +414,11 @@ func compileRoute(a config.API, r config.Route, upstreams map[string]*proxy.Upst
 	}
 	if len(r.RequireGroups) > 0 {
 		mws = append(mws, access.RequireGroups(r.RequireGroups))
+	}
+	// An application of the portal calls a portal API only once
+	// subscribed (its sandbox is open to every application).
+	if a.Portal != nil && mock == nil && rt.Subscriptions != nil {
+		mws = append(mws, access.Subscribed(a.Name, rt.Subscriptions))
 	}
 	if len(r.RequireScopes) > 0 {
 		mws = append(mws, access.RequireScopes(r.RequireScopes))

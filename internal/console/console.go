@@ -137,6 +137,8 @@ func (c *Console) Mount(mux *http.ServeMux) {
 	h("POST /ui/consumers/{name}/keys", c.signedIn(c.createKey))
 	h("POST /ui/consumers/{name}/keys/{id}/revoke", c.signedIn(c.revokeKey))
 	h("GET /ui/alerts", c.signedIn(c.alerts))
+	h("GET /ui/subscriptions", c.signedIn(c.subscriptions))
+	h("POST /ui/subscriptions/{app}/{api}/{verb}", c.signedIn(c.decide))
 	h("GET /ui/analytics", c.signedIn(c.analytics))
 	h("GET /ui/audit", c.signedIn(c.audit))
 	h("/ui/", c.signedIn(func(rq *request) { rq.fail(http.StatusNotFound, "There is no such page.") }))
@@ -235,6 +237,8 @@ var notices = map[string]string{
 	"rolledback": "Rolled back: a new revision with the chosen revision's content was published.",
 	"consumer":   "The consumer was created. Give it a key below.",
 	"revoked":    "The key was revoked; it stops working at once.",
+	"approved":   "Approved: the application may call the API under its plan.",
+	"rejected":   "Rejected: the application may not call the API.",
 }
 
 // call runs an admin API request as the signed-in token and decodes its

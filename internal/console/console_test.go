@@ -114,7 +114,7 @@ func TestHeadersOnEveryPage(t *testing.T) {
 		}
 	}
 	pages := []string{"/ui/", "/ui/login", "/ui/groups/default", "/ui/groups/default/draft", "/ui/groups/default/revisions",
-		"/ui/groups/default/revisions/1", "/ui/analytics", "/ui/audit", "/ui/consumers", "/ui/alerts", "/ui/nowhere", "/ui/static/portico.css"}
+		"/ui/groups/default/revisions/1", "/ui/analytics", "/ui/audit", "/ui/consumers", "/ui/alerts", "/ui/subscriptions", "/ui/nowhere", "/ui/static/portico.css"}
 	for _, p := range pages {
 		check(p) // signed out: the sign-in page or a redirect to it
 	}
@@ -353,5 +353,37 @@ alerts:
 	_, _, body := s.do("GET", "/ui/alerts", nil)
 	if !strings.Contains(body, "shop-errors") || !strings.Contains(body, "error_rate above 0.2") || strings.Count(body, ">firing<") != 2 || !strings.Contains(body, "delivered") {
 		t.Fatalf("alerts page: %s", body)
+	}
+}
+
+// TestSubscriptionsPage: a pending subscription is listed and approved
+// from the page; the application's consumer gets the plan.
+func TestSubscriptionsPage(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	if err := s.st.CreateDeveloper(ctx, store.Developer{ID: "dev_1", Email: "ada@example.com", Name: "Ada", PasswordHash: "x", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.st.CreateApp(ctx, store.App{ID: "app_1", DeveloperID: "dev_1", Name: "<b>Shop</b>", CreatedAt: now},
+		store.Consumer{Name: "app_1", CreatedBy: "developer:ada@example.com"}, store.AuditEntry{Actor: "developer:ada@example.com", Action: "app.create"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.st.Subscribe(ctx, store.Subscription{AppID: "app_1", Group: "default", API: "orders", Plan: "gold", State: store.SubscriptionPending, CreatedAt: now},
+		store.AuditEntry{Actor: "developer:ada@example.com", Action: "subscription.pending"}); err != nil {
+		t.Fatal(err)
+	}
+	s.login(rootToken)
+	_, _, body := s.do("GET", "/ui/subscriptions", nil)
+	if !strings.Contains(body, "ada@example.com") || !strings.Contains(body, "&lt;b&gt;Shop&lt;/b&gt;") || !strings.Contains(body, ">pending<") {
+		t.Fatalf("subscriptions page: %s", body)
+	}
+	if code, h, _ := s.do("POST", "/ui/subscriptions/app_1/orders/approve", url.Values{"csrf": {s.csrf()}}); code != 303 || !strings.Contains(h.Get("Location"), "done=approved") {
+		t.Fatalf("approve: %d %v", code, h)
+	}
+	cs, _ := s.st.Consumers(ctx)
+	if len(cs) != 1 || cs[0].Plan != "gold" {
+		t.Fatalf("after approval: %+v", cs)
 	}
 }

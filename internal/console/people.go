@@ -125,3 +125,28 @@ func (c *Console) alerts(rq *request) {
 	}
 	rq.render(http.StatusOK, "alerts", rq.view("Alerts", "alerts", map[string]any{"Rules": rules.Alerts, "Events": events.Events}))
 }
+
+func (c *Console) subscriptions(rq *request) {
+	var list struct {
+		Subscriptions []map[string]any `json:"subscriptions"`
+	}
+	if err := rq.call("GET", "/admin/v1/subscriptions", "", nil, &list); err != nil {
+		rq.failAPI(err)
+		return
+	}
+	rq.render(http.StatusOK, "subscriptions", rq.view("Subscriptions", "subscriptions", map[string]any{"Subscriptions": list.Subscriptions}))
+}
+
+// decide approves or rejects a portal application's subscription.
+func (c *Console) decide(rq *request) {
+	app, api, verb := rq.r.PathValue("app"), rq.r.PathValue("api"), rq.r.PathValue("verb")
+	if verb != "approve" && verb != "reject" {
+		rq.fail(http.StatusNotFound, "There is no such action.")
+		return
+	}
+	if err := rq.call("POST", "/admin/v1/subscriptions/"+url.PathEscape(app)+"/"+url.PathEscape(api)+"/"+verb, "", nil, nil); err != nil {
+		rq.failAPI(err)
+		return
+	}
+	rq.redirect("/ui/subscriptions", map[string]string{"approve": "approved", "reject": "rejected"}[verb])
+}

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/portico-gw/portico/internal/policy/access"
 	"github.com/portico-gw/portico/internal/telemetry"
 	"github.com/portico-gw/portico/internal/usage"
 )
@@ -96,5 +97,35 @@ func TestSandbox(t *testing.T) {
 	recs := rec.Take()
 	if len(recs) != 7 || recs[0].API != "sandbox:orders" || recs[0].Consumer != "acme" || recs[0].Upstream != "sandbox" || recs[6].API != "orders" {
 		t.Fatalf("usage records: %+v", recs)
+	}
+}
+
+// TestSubscriptionRequired: an application of the portal (a consumer
+// named app_…) calls a portal API only with an active subscription;
+// other consumers are not concerned, and the sandbox is open to every
+// application.
+func TestSubscriptionRequired(t *testing.T) {
+	t.Parallel()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer up.Close()
+	cfg := strings.Replace(sandboxConfig, "consumers:\n", "consumers:\n  - name: app_1\n    api_keys: [app-key-0123456789]\n", 1)
+	e := start(t, cfg, up.URL)
+	subs := &access.Subscriptions{}
+	e.rt.Subscriptions = subs
+	e.load(cfg, up.URL)
+	app := hdr("X-API-Key", "app-key-0123456789")
+	resp, body := e.do("GET", "/orders/orders/1", app, nil)
+	if resp.StatusCode != 403 || decodeError(t, resp, body).Error.Code != "subscription_required" {
+		t.Fatalf("an application without a subscription: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := e.do("GET", "/sandbox/orders/orders/1", app, nil); resp.StatusCode != 200 {
+		t.Fatalf("the sandbox for an application without a subscription: %d", resp.StatusCode)
+	}
+	if resp, _ := e.do("GET", "/orders/orders/1", hdr("X-API-Key", acmeKey), nil); resp.StatusCode != 200 {
+		t.Fatalf("a consumer of the config: %d", resp.StatusCode)
+	}
+	subs.Set(map[string]map[string]bool{"app_1": {"orders": true}})
+	if resp, _ := e.do("GET", "/orders/orders/1", app, nil); resp.StatusCode != 200 {
+		t.Fatalf("a subscribed application: %d", resp.StatusCode)
 	}
 }

@@ -317,8 +317,32 @@ func (a *applier) refreshKeys(ctx context.Context) error {
 			plans[c.Name] = c.Plan
 		}
 	}
+	subs, err := a.st.Subscriptions(ctx, Group, "")
+	if err != nil {
+		return err
+	}
+	apps := map[string]string{} // application id -> consumer
+	active := map[string]map[string]bool{}
+	for _, s := range subs {
+		if s.State != store.SubscriptionActive {
+			continue
+		}
+		c, ok := apps[s.AppID]
+		if !ok {
+			app, err := a.st.App(ctx, s.AppID)
+			if err != nil {
+				return err
+			}
+			c, apps[s.AppID] = app.Consumer, app.Consumer
+		}
+		if active[c] == nil {
+			active[c] = map[string]bool{}
+		}
+		active[c][s.API] = true
+	}
 	a.rt.LiveKeys.Set(apikey.NewLiveKeyring(live, groups))
 	a.rt.LivePlans.Set(plans)
+	a.rt.Subscriptions.Set(active)
 	a.liveVersion = v
 	return nil
 }

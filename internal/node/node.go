@@ -31,6 +31,7 @@ import (
 	"github.com/portico-gw/portico/internal/console"
 	"github.com/portico-gw/portico/internal/demo"
 	"github.com/portico-gw/portico/internal/gateway"
+	"github.com/portico-gw/portico/internal/policy/access"
 	"github.com/portico-gw/portico/internal/policy/apikey"
 	"github.com/portico-gw/portico/internal/policy/jwt"
 	"github.com/portico-gw/portico/internal/policy/ratelimit"
@@ -131,7 +132,7 @@ func Run(ctx context.Context, o Options) error {
 	}}
 	rt := compiler.Runtime{Pools: pools, Metrics: metrics, Tunnels: proxy.NewTunnels(), LiveKeys: &apikey.Live{},
 		JWKS: &jwt.Sources{Client: jwksClient, Log: log}, RateLimits: ratelimit.NewTables(), Quotas: ratelimit.NewQuotas(),
-		LivePlans: &ratelimit.LivePlans{}, Health: &proxy.Health{Pools: pools, Log: log, Events: metrics}}
+		LivePlans: &ratelimit.LivePlans{}, Subscriptions: &access.Subscriptions{}, Health: &proxy.Health{Pools: pools, Log: log, Events: metrics}}
 	defer rt.Pools.Close()
 	defer rt.JWKS.Close()
 	defer rt.RateLimits.Close()

@@ -57,8 +57,9 @@ type App struct {
 
 // Subscription states.
 const (
-	SubscriptionActive  = "active"
-	SubscriptionPending = "pending"
+	SubscriptionActive   = "active"
+	SubscriptionPending  = "pending"
+	SubscriptionRejected = "rejected"
 )
 
 // Subscription is an application's access to an API under a plan.

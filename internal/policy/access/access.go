@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"strings"
+	"sync/atomic"
 
 	"github.com/portico-gw/portico/internal/pipeline"
 )
@@ -72,6 +74,42 @@ func RequireScopes(scopes []string) pipeline.Middleware {
 				if !slices.Contains(x.Scopes, s) {
 					return pipeline.ErrForbidden
 				}
+			}
+			return next.Serve(w, r, x)
+		})
+	}
+}
+
+// AppPrefix starts the consumer names of the developer portal's
+// applications: the consumers whose access to an API depends on a
+// subscription.
+const AppPrefix = "app_"
+
+// Subscriptions holds the active subscriptions of the portal's
+// applications, as live data: consumer -> APIs.
+type Subscriptions struct {
+	m atomic.Pointer[map[string]map[string]bool]
+}
+
+// Set makes subs (read-only) the active subscriptions.
+func (s *Subscriptions) Set(subs map[string]map[string]bool) { s.m.Store(&subs) }
+
+func (s *Subscriptions) has(consumer, api string) bool {
+	m := s.m.Load()
+	return m != nil && (*m)[consumer][api]
+}
+
+var errNotSubscribed = &pipeline.Error{Status: http.StatusForbidden, Code: "subscription_required",
+	Message: "the application is not subscribed to this API; subscribe in the developer portal"}
+
+// Subscribed admits an application of the portal only when it has an
+// active subscription to api; every other consumer, and anonymous
+// callers, pass (their access is the config's business).
+func Subscribed(api string, subs *Subscriptions) pipeline.Middleware {
+	return func(next pipeline.Handler) pipeline.Handler {
+		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request, x *pipeline.Exchange) error {
+			if strings.HasPrefix(x.Consumer, AppPrefix) && !subs.has(x.Consumer, api) {
+				return errNotSubscribed
 			}
 			return next.Serve(w, r, x)
 		})
