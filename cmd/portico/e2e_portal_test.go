@@ -2,11 +2,11 @@ package main
 
 import (
 	"net/http"
-	"strconv"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
