@@ -81,6 +81,8 @@ var entityKinds = map[string]entityKind{
 		func(a config.API) string { return a.Name }, func(a *config.API, n string) { a.Name = n }),
 	"auth_policies": kindOf(func(c *config.Config) *[]config.AuthPolicy { return &c.AuthPolicies },
 		func(p config.AuthPolicy) string { return p.Name }, func(p *config.AuthPolicy, n string) { p.Name = n }),
+	"plans": kindOf(func(c *config.Config) *[]config.Plan { return &c.Plans },
+		func(p config.Plan) string { return p.Name }, func(p *config.Plan, n string) { p.Name = n }),
 }
 
 // routesOf is the kind for the routes of one API of c.

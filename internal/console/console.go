@@ -129,6 +129,10 @@ func (c *Console) Mount(mux *http.ServeMux) {
 	h("POST /ui/groups/{group}/draft", c.signedIn(c.saveDraft))
 	h("POST /ui/groups/{group}/import", c.signedIn(c.importOpenAPI))
 	h("POST /ui/groups/{group}/publish", c.signedIn(c.publish))
+	h("GET /ui/groups/{group}/draft/{kind}/{name}", c.signedIn(c.entity))
+	h("POST /ui/groups/{group}/draft/{kind}/{name}", c.signedIn(c.saveEntity))
+	h("GET /ui/groups/{group}/governance", c.signedIn(c.governance))
+	h("POST /ui/groups/{group}/governance", c.signedIn(c.saveSettings))
 	h("GET /ui/groups/{group}/revisions", c.signedIn(c.revisions))
 	h("GET /ui/groups/{group}/revisions/{n}", c.signedIn(c.revision))
 	h("POST /ui/groups/{group}/revisions/{n}/rollback", c.signedIn(c.rollback))
@@ -238,6 +242,8 @@ var notices = map[string]string{
 	"consumer":   "The consumer was created. Give it a key below.",
 	"revoked":    "The key was revoked; it stops working at once.",
 	"approved":   "Approved: the application may call the API under its plan.",
+	"deleted":    "Deleted from the draft.",
+	"settings":   "The group's settings were saved.",
 	"rejected":   "Rejected: the application may not call the API.",
 }
 
@@ -333,3 +339,5 @@ func (rq *request) redirect(path, done string) {
 }
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+func nowRFC3339() string { return time.Now().UTC().Format(time.RFC3339) }

@@ -387,3 +387,52 @@ func TestSubscriptionsPage(t *testing.T) {
 		t.Fatalf("after approval: %+v", cs)
 	}
 }
+
+// TestEntityAndGovernancePages: one entity of the draft is edited as YAML
+// (an invalid one comes back with its errors and nothing changes; one the
+// draft needs cannot be deleted), and the group's governance settings are
+// shown and saved.
+func TestEntityAndGovernancePages(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	s.login(rootToken)
+	token := s.csrf()
+	doc := "version: 1\nupstreams:\n  - name: u\n    targets: [{url: \"http://127.0.0.1:9001\"}]\napis:\n  - name: shop\n    base_path: /shop\n    upstream: u\n    auth: [none]\n    routes: [{name: all, path: \"/{rest...}\"}]\n"
+	if code, _, _ := s.do("POST", "/ui/groups/default/draft", url.Values{"yaml": {doc}, "csrf": {token}}); code != 303 {
+		t.Fatalf("save: %d", code)
+	}
+	_, _, body := s.do("GET", "/ui/groups/default/draft/upstreams/u", nil)
+	if !strings.Contains(body, "name: u") || !strings.Contains(body, "http://127.0.0.1:9001") {
+		t.Fatalf("upstream page: %s", body)
+	}
+	before, _ := s.st.Draft(context.Background(), "default")
+	code, _, body := s.do("POST", "/ui/groups/default/draft/upstreams/u", url.Values{"yaml": {"name: u\ntargets: []\n"}, "csrf": {token}})
+	if code != 422 || !strings.Contains(body, "targets") {
+		t.Fatalf("an invalid upstream: %d %s", code, body)
+	}
+	code, _, body = s.do("POST", "/ui/groups/default/draft/upstreams/u", url.Values{"yaml": {"name: u\n"}, "delete": {"yes"}, "csrf": {token}})
+	if code != 422 || !strings.Contains(body, "no upstream is named") {
+		t.Fatalf("deleting an upstream the API uses: %d %s", code, body)
+	}
+	if after, _ := s.st.Draft(context.Background(), "default"); after.Version != before.Version {
+		t.Fatal("refused entity changes changed the draft")
+	}
+	if code, h, _ := s.do("POST", "/ui/groups/default/draft/upstreams/u", url.Values{"yaml": {"name: u\ntargets: [{url: \"http://127.0.0.1:9002\"}]\n"}, "csrf": {token}}); code != 303 || !strings.Contains(h.Get("Location"), "done=saved") {
+		t.Fatalf("a valid upstream: %d %v", code, h)
+	}
+	if d, _ := s.st.Draft(context.Background(), "default"); !strings.Contains(string(d.Content), "9002") {
+		t.Fatal("the change is not in the draft")
+	}
+
+	settings := `{"governance":{"rules":{"upstream_https":{"allow_http":["localhost"]}},"exceptions":[{"rule":"upstream_https","api":"shop","reason":"local tests","expires":"2099-01-01T00:00:00Z"}]}}`
+	if code, h, body := s.do("POST", "/ui/groups/default/governance", url.Values{"settings": {settings}, "csrf": {token}}); code != 303 {
+		t.Fatalf("save settings: %d %v %s", code, h, body)
+	}
+	_, _, body = s.do("GET", "/ui/groups/default/governance", nil)
+	if !strings.Contains(body, "upstream_https") || !strings.Contains(body, "local tests") || !strings.Contains(body, "in force") {
+		t.Fatalf("governance page: %s", body)
+	}
+	if code, _, body := s.do("POST", "/ui/groups/default/governance", url.Values{"settings": {`{"governance":{"exceptions":[{"rule":"upstream_https"}]}}`}, "csrf": {token}}); code/100 != 4 || !strings.Contains(body, `class="error"`) {
+		t.Fatalf("an exception without a reason or expiry: %d", code)
+	}
+}
