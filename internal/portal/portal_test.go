@@ -405,3 +405,68 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("a forged verification token: %d", code)
 	}
 }
+
+// TestEveryFormWantsCSRF: each state-changing form of a signed-in
+// developer refuses a request without the session's token, or from
+// another origin, and changes nothing.
+func TestEveryFormWantsCSRF(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	b := s.browser()
+	b.signUp("ada@example.com", "ada's long password")
+	token := b.csrf()
+	b.do("POST", "/apps", url.Values{"name": {"App"}, "csrf": {token}})
+	_, _, body := b.do("GET", "/apps", nil)
+	app := appRE.FindStringSubmatch(body)[1]
+	b.do("POST", "/apps/"+app+"/keys", url.Values{"csrf": {token}})
+	keys, _, _ := s.st.ActiveKeys(context.Background(), time.Now())
+	forms := []struct {
+		path string
+		form url.Values
+	}{
+		{"/apps", url.Values{"name": {"Another"}}},
+		{"/apps/" + app + "/keys", url.Values{}},
+		{"/apps/" + app + "/keys/" + keys[0].ID + "/revoke", url.Values{}},
+		{"/apps/" + app + "/subscriptions", url.Values{"api": {"orders"}}},
+		{"/apis/orders/try", url.Values{"op": {"0"}}},
+		{"/signout", url.Values{}},
+	}
+	for _, f := range forms {
+		if code, _, _ := b.do("POST", f.path, f.form); code != 403 {
+			t.Errorf("%s without a CSRF token: %d", f.path, code)
+		}
+		f.form.Set("csrf", token)
+		req, _ := http.NewRequest("POST", s.url+f.path, strings.NewReader(f.form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", "https://evil.example")
+		resp, err := b.c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 403 {
+			t.Errorf("%s from another origin: %d", f.path, resp.StatusCode)
+		}
+	}
+	dev, _ := s.st.DeveloperByEmail(context.Background(), "ada@example.com")
+	apps, _ := s.st.Apps(context.Background(), dev.ID)
+	keys2, _, _ := s.st.ActiveKeys(context.Background(), time.Now())
+	subs, _ := s.st.Subscriptions(context.Background(), "default", "")
+	if len(keys2) != 1 || len(subs) != 0 || len(apps) != 1 {
+		t.Fatalf("refused forms changed something: %d apps, %d keys, %d subscriptions", len(apps), len(keys2), len(subs))
+	}
+	// Sign-in and sign-up forms from another origin are refused too.
+	for _, p := range []string{"/signin", "/signup"} {
+		req, _ := http.NewRequest("POST", s.url+p, strings.NewReader("email=x%40example.com&password=whatever+long+enough"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", "https://evil.example")
+		resp, err := s.browser().c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 403 {
+			t.Errorf("%s from another origin: %d", p, resp.StatusCode)
+		}
+	}
+}
