@@ -112,6 +112,12 @@ type site struct {
 
 func newSite(t *testing.T) *site {
 	t.Helper()
+	return newSiteWith(t, "")
+}
+
+// newSiteWith is newSite with the gateway's address for try-it calls.
+func newSiteWith(t *testing.T, sandboxURL string) *site {
+	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "portico.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +132,7 @@ func newSite(t *testing.T) *site {
 	}
 	logs := &strings.Builder{}
 	m := &mails{}
-	p := portal.New(portal.Options{Store: st, Group: "default", Config: func() *config.Config { return f.Config }, Mailer: m,
+	p := portal.New(portal.Options{Store: st, Group: "default", Config: func() *config.Config { return f.Config }, Mailer: m, SandboxURL: sandboxURL,
 		Log: slog.New(slog.NewJSONHandler(&syncWriter{b: logs}, nil))})
 	t.Cleanup(p.Close)
 	srv := httptest.NewServer(p.Handler())
@@ -467,6 +473,49 @@ func TestEveryFormWantsCSRF(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 403 {
 			t.Errorf("%s from another origin: %d", p, resp.StatusCode)
+		}
+	}
+}
+
+// TestTryItStaysInTheSandbox: parameter values cannot make the try-it
+// console call anything but the API's sandbox: a dot segment is refused,
+// and anything else reaches the sandbox escaped.
+func TestTryItStaysInTheSandbox(t *testing.T) {
+	t.Parallel()
+	var paths []string
+	var mu sync.Mutex
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths = append(paths, r.URL.EscapedPath())
+		mu.Unlock()
+	}))
+	defer gw.Close()
+	s := newSiteWith(t, gw.URL)
+	b := s.browser()
+	b.signUp("ada@example.com", "ada's long password")
+	token := b.csrf()
+	for _, v := range []string{"..", ".", "a/b", "../../admin"} {
+		if code, _, body := b.do("POST", "/apis/orders/try", url.Values{"op": {"0"}, "path.id": {v}, "csrf": {token}}); code != 400 || !strings.Contains(body, "leave the API") {
+			t.Errorf("id=%q: %d", v, code)
+		}
+	}
+	// Encoded tricks are either refused or sent escaped, inside the sandbox.
+	for _, v := range []string{"%2e%2e", "%2F..", "%2e"} {
+		if code, _, _ := b.do("POST", "/apis/orders/try", url.Values{"op": {"0"}, "path.id": {v}, "csrf": {token}}); code != 200 && code != 400 {
+			t.Errorf("id=%q: %d", v, code)
+		}
+	}
+	if code, _, _ := b.do("POST", "/apis/orders/try", url.Values{"op": {"0"}, "path.id": {"7"}, "csrf": {token}}); code != 200 {
+		t.Errorf("id=7: %d", code)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(paths) == 0 || paths[len(paths)-1] != "/sandbox/orders/orders/7" {
+		t.Fatalf("calls %v", paths)
+	}
+	for _, p := range paths {
+		if !strings.HasPrefix(p, "/sandbox/orders/orders/") || strings.Count(p, "/") != 4 {
+			t.Errorf("the console called %q", p)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/openapi"
+	"github.com/portico-gw/portico/internal/urlpath"
 )
 
 // tryResult is what the try-it console shows after a call.
@@ -58,10 +59,21 @@ func (p *Portal) try(rq *request) {
 			if v == "" {
 				v = "1"
 			}
+			if v == "." || v == ".." || strings.Contains(v, "/") {
+				rq.fail(http.StatusBadRequest, "Those parameter values leave the API's sandbox; choose others.")
+				return
+			}
 			path = strings.ReplaceAll(path, "{"+prm.Name+"}", url.PathEscape(v))
 		}
 	}
-	target := strings.TrimSuffix(p.o.SandboxURL, "/") + "/sandbox/" + url.PathEscape(a.Name) + path
+	// Parameter values cannot walk out of the sandbox ("..", encoded
+	// dots): the call would come from this node's own address.
+	prefix := "/sandbox/" + url.PathEscape(a.Name)
+	if norm, err := urlpath.Normalize(prefix + path); err != nil || !strings.HasPrefix(norm+"/", prefix+"/") {
+		rq.fail(http.StatusBadRequest, "Those parameter values leave the API's sandbox; choose others.")
+		return
+	}
+	target := strings.TrimSuffix(p.o.SandboxURL, "/") + prefix + path
 	if q := strings.TrimPrefix(strings.TrimSpace(f.Get("query")), "?"); q != "" {
 		if vals, err := url.ParseQuery(q); err == nil {
 			target += "?" + vals.Encode()
