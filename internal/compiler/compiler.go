@@ -18,10 +18,12 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/gateway"
+	"github.com/portico-gw/portico/internal/llm"
 	"github.com/portico-gw/portico/internal/openapi"
 	"github.com/portico-gw/portico/internal/pipeline"
 	"github.com/portico-gw/portico/internal/policy/access"
@@ -178,9 +180,13 @@ func Compile(name string, cfg *config.Config, rt Runtime) (*Compiled, error) {
 	out.failClosed = cfg.RedisFailureMode == "closed"
 
 	router := gateway.NewRouter()
-	add := func(a config.API, mock *openapi.Mock) error {
+	add := func(a config.API, end func(config.Route) pipeline.Handler, methods map[string]auth.Method) error {
 		for _, r := range a.Routes {
-			route, err := compileRoute(a, r, upstreams, methods, plans, rt, mock)
+			var h pipeline.Handler
+			if end != nil {
+				h = end(r)
+			}
+			route, err := compileRoute(a, r, upstreams, methods, plans, rt, h)
 			if err != nil {
 				return fmt.Errorf("API %q route %q: %w", a.Name, r.Name, err)
 			}
@@ -193,11 +199,18 @@ func Compile(name string, cfg *config.Config, rt Runtime) (*Compiled, error) {
 		return nil
 	}
 	for _, a := range cfg.APIs {
-		if err := add(a, nil); err != nil {
+		if a.LLM != nil {
+			la, end := llmAPI(cfg, a, rt)
+			if err := add(la, end, llmMethods(methods)); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err := add(a, nil, methods); err != nil {
 			return nil, err
 		}
 		if sa, mock := sandbox(a); mock != nil {
-			if err := add(sa, mock); err != nil {
+			if err := add(sa, func(config.Route) pipeline.Handler { return mock }, methods); err != nil {
 				return nil, err
 			}
 		}
@@ -210,6 +223,55 @@ func Compile(name string, cfg *config.Config, rt Runtime) (*Compiled, error) {
 	}
 	out.Snapshot = &gateway.Snapshot{Router: router, TrustedProxies: trusted}
 	return out, nil
+}
+
+// llmAPI is an LLM API with its routes: OpenAI's chat completions and
+// models endpoints, under the API's base path.
+func llmAPI(cfg *config.Config, a config.API, rt Runtime) (config.API, func(config.Route) pipeline.Handler) {
+	var control func(string, string, syscall.RawConn) error
+	if rt.Pools != nil {
+		control = rt.Pools.Control
+	}
+	ep := llm.New(cfg, a, control)
+	a.Routes = []config.Route{
+		{Name: "chat-completions", Methods: []string{http.MethodPost}, Path: "/v1/chat/completions"},
+		{Name: "models", Methods: []string{http.MethodGet}, Path: "/v1/models"},
+	}
+	return a, func(r config.Route) pipeline.Handler {
+		if r.Name == "models" {
+			return ep.Models()
+		}
+		return ep.ChatCompletions()
+	}
+}
+
+// llmMethods lets the keys of api_key arrive as "Authorization: Bearer"
+// too, as the OpenAI SDKs send them.
+func llmMethods(methods map[string]auth.Method) map[string]auth.Method {
+	out := make(map[string]auth.Method, len(methods))
+	for k, v := range methods {
+		out[k] = v
+	}
+	if m, ok := methods[config.AuthAPIKey].(*apikey.Method); ok {
+		out[config.AuthAPIKey] = anyOf{m, m.Bearer()}
+	}
+	return out
+}
+
+// anyOf is one auth method made of several: the first that finds its
+// credential decides.
+type anyOf []auth.Method
+
+func (a anyOf) Authenticate(r *http.Request) (pipeline.Identity, string, bool) {
+	var id pipeline.Identity
+	var header string
+	for _, m := range a {
+		var found bool
+		if id, header, found = m.Authenticate(r); found {
+			return id, header, true
+		}
+	}
+	return id, header, false
 }
 
 // SandboxPrefix is where the sandboxes of the portal's APIs are served:
@@ -348,9 +410,9 @@ func upstreamSpec(u config.Upstream) proxy.UpstreamSpec {
 // allow-list, required groups and scopes, rate limits and quotas, the body
 // limit, the transform, mirroring, then the proxy (or a split between
 // upstreams).
-func compileRoute(a config.API, r config.Route, upstreams map[string]*proxy.Upstream, methods map[string]auth.Method, plans compiledPlans, rt Runtime, mock *openapi.Mock) (*gateway.Route, error) {
-	var end pipeline.Handler = mock
-	if mock == nil {
+func compileRoute(a config.API, r config.Route, upstreams map[string]*proxy.Upstream, methods map[string]auth.Method, plans compiledPlans, rt Runtime, end pipeline.Handler) (*gateway.Route, error) {
+	synthetic := end // a sandbox's or the LLM endpoint's end: no upstream
+	if end == nil {
 		var err error
 		if end, err = routeEnd(a, r, upstreams, rt); err != nil {
 			return nil, err
@@ -417,7 +479,7 @@ func compileRoute(a config.API, r config.Route, upstreams map[string]*proxy.Upst
 	}
 	// An application of the portal calls a portal API only once
 	// subscribed (its sandbox is open to every application).
-	if a.Portal != nil && mock == nil && rt.Subscriptions != nil {
+	if a.Portal != nil && synthetic == nil && rt.Subscriptions != nil {
 		mws = append(mws, access.Subscribed(a.Name, rt.Subscriptions))
 	}
 	if len(r.RequireScopes) > 0 {

@@ -42,6 +42,11 @@ type Config struct {
 	RedisFailureMode string `yaml:"redis_failure_mode,omitempty" json:"redis_failure_mode,omitempty"`
 	// Analytics configures usage metering and how long its data is kept.
 	Analytics *Analytics `yaml:"analytics,omitempty" json:"analytics,omitempty"`
+	// LLMProviders are the LLM services the LLM APIs call.
+	LLMProviders []LLMProvider `yaml:"llm_providers,omitempty" json:"llm_providers,omitempty"`
+	// LLMModels are the model aliases clients ask for, each mapped to
+	// deployments: a provider and its model name.
+	LLMModels []LLMModel `yaml:"llm_models,omitempty" json:"llm_models,omitempty"`
 	// Alerts are rules evaluated continuously over the group's usage;
 	// they notify webhooks when they fire and when they resolve.
 	Alerts []Alert `yaml:"alerts,omitempty" json:"alerts,omitempty"`
@@ -355,6 +360,46 @@ type API struct {
 	Routes []Route `yaml:"routes,omitempty" json:"routes,omitempty"`
 	// Portal publishes the API in the developer portal.
 	Portal *Portal `yaml:"portal,omitempty" json:"portal,omitempty"`
+	// LLM makes the API an LLM endpoint: its routes are the OpenAI API's
+	// (the API has no routes of its own, nor an upstream).
+	LLM *LLMAPI `yaml:"llm,omitempty" json:"llm,omitempty"`
+}
+
+// LLMAPI is the LLM endpoint an API serves.
+type LLMAPI struct {
+	// Models are the model aliases (llm_models) clients may ask for.
+	Models []string `yaml:"models,omitempty" json:"models,omitempty"`
+}
+
+// LLMProvider is one LLM service.
+type LLMProvider struct {
+	Name string `yaml:"name,omitempty" json:"name,omitempty"`
+	// Type is the provider's protocol: openai, or openai_compatible (any
+	// server speaking OpenAI's: Ollama, vLLM, …).
+	Type    string `yaml:"type,omitempty" json:"type,omitempty"`
+	BaseURL string `yaml:"base_url,omitempty" json:"base_url,omitempty"`
+	// APIKey is sent to the provider as a bearer token.
+	APIKey string `yaml:"api_key,omitempty" json:"api_key,omitempty"`
+	// Timeout bounds the wait for the provider's answer to begin (and each
+	// wait for more of it). Default 60s.
+	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+}
+
+// LLMModel is a model alias.
+type LLMModel struct {
+	Name string `yaml:"name,omitempty" json:"name,omitempty"`
+	// Strategy picks among the targets: priority (the lowest priority
+	// number first, the next on failure).
+	Strategy string      `yaml:"strategy,omitempty" json:"strategy,omitempty"`
+	Targets  []LLMTarget `yaml:"targets,omitempty" json:"targets,omitempty"`
+}
+
+// LLMTarget is one deployment of a model alias.
+type LLMTarget struct {
+	Provider string `yaml:"provider,omitempty" json:"provider,omitempty"`
+	// Model is the provider's name of the model.
+	Model    string `yaml:"model,omitempty" json:"model,omitempty"`
+	Priority int64  `yaml:"priority,omitempty" json:"priority,omitempty"`
 }
 
 // Portal is how an API appears in the developer portal.

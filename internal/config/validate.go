@@ -200,7 +200,10 @@ func (v *validator) config(c *Config) {
 		if a.Portal != nil {
 			v.portal(p+".portal", a.Portal, plans)
 		}
-		if len(a.Routes) == 0 {
+		switch {
+		case a.LLM != nil:
+			v.llmAPI(p, a, c)
+		case len(a.Routes) == 0:
 			v.errorf(p, "API %q has no routes; add at least one", a.Name)
 		}
 		if a.CORS != nil {

@@ -77,6 +77,7 @@ func (v *validator) plans(c *Config) map[string]bool {
 	}
 	v.analytics(c.Analytics)
 	v.alerts(c)
+	v.llm(c)
 	v.sandboxPaths(c)
 	switch c.RedisFailureMode {
 	case "", "open", "closed":

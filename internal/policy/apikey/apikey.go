@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -119,7 +120,10 @@ type Method struct {
 	header string
 	// query, when set, is a query parameter that may carry the key instead
 	// (for legacy clients); the header wins when both are sent.
-	query  string
+	query string
+	// bearer reads the key from "Authorization: Bearer <key>" (what the
+	// OpenAI SDKs send).
+	bearer bool
 	keys   *Keyring
 	live   *Live
 	groups map[string][]string
@@ -129,6 +133,14 @@ type Method struct {
 func (m *Method) WithQueryParam(name string) *Method {
 	c := *m
 	c.query = name
+	return &c
+}
+
+// Bearer returns the API key method reading the key from
+// "Authorization: Bearer <key>", with m's keys.
+func (m *Method) Bearer() *Method {
+	c := *m
+	c.header, c.bearer, c.query = "Authorization", true, ""
 	return &c
 }
 
@@ -145,6 +157,12 @@ func New(header string, keys *Keyring, live *Live, groups map[string][]string) *
 // Authenticate implements auth.Method.
 func (m *Method) Authenticate(r *http.Request) (id pipeline.Identity, header string, found bool) {
 	vs := r.Header[m.header]
+	if m.bearer {
+		if len(vs) != 1 || len(vs[0]) < 7 || !strings.EqualFold(vs[0][:7], "bearer ") {
+			return id, m.header, false // another scheme: not this method's credential
+		}
+		vs = []string{strings.TrimSpace(vs[0][7:])}
+	}
 	if len(vs) == 0 && m.query != "" && r.URL.RawQuery != "" {
 		if q := r.URL.Query()[m.query]; len(q) > 0 {
 			vs = q

@@ -1,0 +1,96 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+)
+
+// This file validates the LLM gateway's configuration: providers, model
+// aliases and the APIs that serve them.
+
+// LLMProviderTypes are the provider protocols this version speaks.
+var LLMProviderTypes = []string{"openai", "openai_compatible"}
+
+// llmPlanned are provider types of the roadmap, refused with a clear
+// message until they are supported.
+var llmPlanned = []string{"anthropic", "azure_openai", "gemini", "bedrock"}
+
+func (v *validator) llm(c *Config) map[string]bool {
+	providers := map[string]bool{}
+	for i, p := range c.LLMProviders {
+		pp := fmt.Sprintf("llm_providers[%d]", i)
+		v.name(pp+".name", "LLM provider", p.Name)
+		if providers[p.Name] {
+			v.errorf(pp+".name", "LLM provider %q is defined twice", p.Name)
+		}
+		providers[p.Name] = true
+		switch {
+		case slices.Contains(LLMProviderTypes, p.Type):
+		case slices.Contains(llmPlanned, p.Type):
+			v.errorf(pp+".type", "%q providers are not supported by this version yet; use openai or openai_compatible", p.Type)
+		default:
+			v.errorf(pp+".type", "%q is not a provider type; use openai or openai_compatible", p.Type)
+		}
+		u, err := url.Parse(p.BaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" {
+			v.errorf(pp+".base_url", "%q is not an http or https URL (without user info or query), such as https://api.openai.com/v1", p.BaseURL)
+		}
+		if p.Timeout.D() < 0 || p.Timeout.D() > 3600e9 {
+			v.errorf(pp+".timeout", "must be at most 1h")
+		}
+	}
+	models := map[string]bool{}
+	for i, m := range c.LLMModels {
+		mp := fmt.Sprintf("llm_models[%d]", i)
+		v.name(mp+".name", "LLM model", m.Name)
+		if models[m.Name] {
+			v.errorf(mp+".name", "LLM model %q is defined twice", m.Name)
+		}
+		models[m.Name] = true
+		switch m.Strategy {
+		case "", "priority":
+		case "weighted", "least_busy", "latency":
+			v.errorf(mp+".strategy", "%q is not supported by this version yet; use priority", m.Strategy)
+		default:
+			v.errorf(mp+".strategy", "%q is not a strategy; use priority", m.Strategy)
+		}
+		if len(m.Targets) == 0 {
+			v.errorf(mp+".targets", "a model needs at least one target")
+		}
+		for j, t := range m.Targets {
+			tp := fmt.Sprintf("%s.targets[%d]", mp, j)
+			if !providers[t.Provider] {
+				v.errorf(tp+".provider", "no LLM provider is named %q", t.Provider)
+			}
+			if t.Model == "" || len(t.Model) > 200 {
+				v.errorf(tp+".model", "give the provider's model name")
+			}
+		}
+	}
+	return models
+}
+
+func (v *validator) llmAPI(p string, a API, c *Config) {
+	models := map[string]bool{}
+	for _, m := range c.LLMModels {
+		models[m.Name] = true
+	}
+	if len(a.Routes) > 0 {
+		v.errorf(p+".routes", "an LLM API's routes are the LLM endpoints (/v1/chat/completions, /v1/models); remove its routes")
+	}
+	if a.Upstream != "" {
+		v.errorf(p+".upstream", "an LLM API calls llm_providers, not an upstream")
+	}
+	if len(a.LLM.Models) == 0 {
+		v.errorf(p+".llm.models", "name the model aliases (llm_models) the API serves")
+	}
+	for i, m := range a.LLM.Models {
+		if !models[m] {
+			v.errorf(fmt.Sprintf("%s.llm.models[%d]", p, i), "no LLM model is named %q", m)
+		}
+	}
+	if a.Auth == nil {
+		v.errorf(p+".auth", "say how clients authenticate (for example [api_key]: the key as X-API-Key or Authorization: Bearer)")
+	}
+}

@@ -1,0 +1,213 @@
+package gateway_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// mockLLM is a provider speaking OpenAI's chat completions protocol, with
+// a scripted behaviour: fail with a status, or answer (streamed or not)
+// with exact usage numbers. It records what it received.
+type mockLLM struct {
+	mu       sync.Mutex
+	status   int // when not 0 and not 200: answer this error
+	breakOff bool
+	got      []map[string]any
+	auth     []string
+	srv      *httptest.Server
+}
+
+func newMockLLM(t *testing.T) *mockLLM {
+	m := &mockLLM{}
+	m.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		m.mu.Lock()
+		m.got = append(m.got, req)
+		m.auth = append(m.auth, r.Header.Get("Authorization"))
+		status, breakOff := m.status, m.breakOff
+		m.mu.Unlock()
+		if r.URL.Path != "/v1/chat/completions" {
+			http.Error(w, "wrong path "+r.URL.Path, 404)
+			return
+		}
+		if status != 0 && status != 200 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(status)
+			_, _ = io.WriteString(w, `{"error":{"message":"mock says no","type":"server_error"}}`)
+			return
+		}
+		model, _ := req["model"].(string)
+		if stream, _ := req["stream"].(bool); stream {
+			w.Header().Set("Content-Type", "text/event-stream")
+			fl := w.(http.Flusher)
+			for i, word := range []string{"Hello", " there"} {
+				fmt.Fprintf(w, "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":%q,\"choices\":[{\"index\":0,\"delta\":{\"content\":%q},\"finish_reason\":null}],\"extra_field\":%d}\n\n", model, word, i)
+				fl.Flush()
+				if breakOff {
+					panic(http.ErrAbortHandler) // the connection breaks mid-stream
+				}
+			}
+			fmt.Fprint(w, "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n")
+			if opts, _ := req["stream_options"].(map[string]any); opts["include_usage"] == true {
+				fmt.Fprint(w, "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":11,\"completion_tokens\":2,\"total_tokens\":13}}\n\n")
+			}
+			fmt.Fprint(w, "data: [DONE]\n\n")
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"id":"c1","object":"chat.completion","model":%q,"choices":[{"index":0,"message":{"role":"assistant","content":"Hello there"},"finish_reason":"stop"}],"usage":{"prompt_tokens":11,"completion_tokens":2,"total_tokens":13},"system_fingerprint":"fp_mock"}`, model)
+	}))
+	t.Cleanup(m.srv.Close)
+	return m
+}
+
+func (m *mockLLM) set(status int, breakOff bool) {
+	m.mu.Lock()
+	m.status, m.breakOff = status, breakOff
+	m.mu.Unlock()
+}
+
+func (m *mockLLM) requests() ([]map[string]any, []string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]map[string]any(nil), m.got...), append([]string(nil), m.auth...)
+}
+
+func llmConfig(primary, backup string) string {
+	return `version: 1
+upstreams:
+  - name: up
+    targets: [{url: "UPSTREAM"}]
+llm_providers:
+  - {name: primary, type: openai, base_url: "` + primary + `/v1", api_key: sk-primary}
+  - {name: backup, type: openai_compatible, base_url: "` + backup + `/v1"}
+llm_models:
+  - name: smart
+    strategy: priority
+    targets:
+      - {provider: backup, model: backup-model, priority: 2}
+      - {provider: primary, model: gpt-4.1, priority: 1}
+consumers:
+  - name: acme
+    api_keys: [acme-key-0123456789]
+apis:
+  - name: ai
+    base_path: /ai
+    auth: [api_key]
+    llm: {models: [smart]}
+`
+}
+
+// TestLLMGateway: an OpenAI-style client with its Portico key as a bearer
+// token asks for an alias; the request reaches the alias's first
+// deployment with the provider's own key and model name and every other
+// field intact; streams arrive event by event with the usage chunk
+// removed when the client did not ask for it; a 429 or 5xx moves to the
+// next deployment; a stream that breaks after its first event ends with
+// an error event in OpenAI's format.
+func TestLLMGateway(t *testing.T) {
+	t.Parallel()
+	primary, backup := newMockLLM(t), newMockLLM(t)
+	e := start(t, llmConfig(primary.srv.URL, backup.srv.URL), "http://127.0.0.1:9")
+	bearer := hdr("Authorization", "Bearer "+acmeKey, "Content-Type", "application/json")
+
+	resp, body := e.do("GET", "/ai/v1/models", bearer, nil)
+	if resp.StatusCode != 200 || !strings.Contains(body, `"id":"smart"`) {
+		t.Fatalf("models: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := e.do("GET", "/ai/v1/models", nil, nil); resp.StatusCode != 401 {
+		t.Fatalf("without a key: %d", resp.StatusCode)
+	}
+	if resp, _ := e.do("GET", "/ai/v1/models", hdr("Authorization", "Basic eDp5"), nil); resp.StatusCode != 401 {
+		t.Fatalf("another scheme: %d", resp.StatusCode)
+	}
+
+	req := `{"model":"smart","messages":[{"role":"user","content":"Hi"}],"temperature":0.2,"future_field":{"x":1}}`
+	resp, body = e.do("POST", "/ai/v1/chat/completions", bearer, strings.NewReader(req))
+	if resp.StatusCode != 200 || !strings.Contains(body, `"system_fingerprint":"fp_mock"`) || !strings.Contains(body, `"model":"gpt-4.1"`) {
+		t.Fatalf("chat completion: %d %s", resp.StatusCode, body)
+	}
+	got, auth := primary.requests()
+	if len(got) != 1 || got[0]["model"] != "gpt-4.1" || got[0]["future_field"] == nil || got[0]["temperature"] != 0.2 || auth[0] != "Bearer sk-primary" {
+		t.Fatalf("what the provider received: %v %v", got, auth)
+	}
+	// The Anthropic SDKs' header works too.
+	if resp, _ := e.do("POST", "/ai/v1/chat/completions", hdr("X-API-Key", acmeKey), strings.NewReader(req)); resp.StatusCode != 200 {
+		t.Fatalf("with X-API-Key: %d", resp.StatusCode)
+	}
+
+	// A stream: events relayed, the usage chunk Portico asked for removed.
+	stream := `{"model":"smart","stream":true,"messages":[{"role":"user","content":"Hi"}]}`
+	resp, body = e.do("POST", "/ai/v1/chat/completions", bearer, strings.NewReader(stream))
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" || strings.Count(body, "data: ") != 4 ||
+		strings.Contains(body, `"usage"`) || !strings.HasSuffix(body, "data: [DONE]\n\n") || !strings.Contains(body, `"extra_field":1`) {
+		t.Fatalf("stream: %d %q", resp.StatusCode, body)
+	}
+	got, _ = primary.requests()
+	if opts, _ := got[len(got)-1]["stream_options"].(map[string]any); opts["include_usage"] != true {
+		t.Fatalf("usage was not asked of the provider: %v", got[len(got)-1])
+	}
+	// A client that asks for usage gets it.
+	_, body = e.do("POST", "/ai/v1/chat/completions", bearer, strings.NewReader(`{"model":"smart","stream":true,"stream_options":{"include_usage":true},"messages":[]}`))
+	if !strings.Contains(body, `"prompt_tokens":11`) {
+		t.Fatalf("stream with usage asked: %q", body)
+	}
+
+	// The primary fails with 429, then 500: the backup answers.
+	for _, status := range []int{429, 500} {
+		primary.set(status, false)
+		resp, body = e.do("POST", "/ai/v1/chat/completions", bearer, strings.NewReader(req))
+		if resp.StatusCode != 200 || !strings.Contains(body, `"model":"backup-model"`) {
+			t.Fatalf("fallback after %d: %d %s", status, resp.StatusCode, body)
+		}
+	}
+	if got, auth := backup.requests(); len(got) != 2 || auth[0] != "" {
+		t.Fatalf("the backup received %d requests, auth %q (it has no key)", len(got), auth)
+	}
+	// Both fail: the last answer comes back as it was.
+	backup.set(503, false)
+	resp, body = e.do("POST", "/ai/v1/chat/completions", bearer, strings.NewReader(req))
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "1" || !strings.Contains(body, "mock says no") {
+		t.Fatalf("every deployment down: %d %s", resp.StatusCode, body)
+	}
+
+	// A stream that breaks after its first event: the client gets that
+	// event, then an error event, and no fallback replays the answer.
+	primary.set(200, true)
+	backup.set(200, false)
+	httpReq, _ := http.NewRequest("POST", e.URL+"/ai/v1/chat/completions", strings.NewReader(stream))
+	httpReq.Header = bearer
+	httpResp, err := http.DefaultClient.Do(httpReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []string
+	sc := bufio.NewScanner(httpResp.Body)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "data: ") {
+			events = append(events, sc.Text())
+		}
+	}
+	httpResp.Body.Close()
+	if len(events) != 2 || !strings.Contains(events[0], "Hello") || !strings.Contains(events[1], `"code":"llm_stream_broken"`) {
+		t.Fatalf("a broken stream: %q", events)
+	}
+
+	// Bad requests.
+	for _, c := range []struct {
+		body string
+		code int
+	}{{`not json`, 400}, {`{"messages":[]}`, 400}, {`{"model":"dumb"}`, 404}} {
+		if resp, _ := e.do("POST", "/ai/v1/chat/completions", bearer, strings.NewReader(c.body)); resp.StatusCode != c.code {
+			t.Errorf("%s: %d, want %d", c.body, resp.StatusCode, c.code)
+		}
+	}
+}

@@ -1,0 +1,315 @@
+// Package llm is the LLM gateway: an API whose routes are OpenAI's chat
+// completions and models endpoints, in front of providers speaking the
+// OpenAI protocol (OpenAI itself, and compatible servers such as Ollama
+// or vLLM). Clients ask for a model alias; the alias's deployments are
+// tried in priority order, and a connection failure, a timeout, a 429 or
+// a 5xx moves on to the next — never once a byte of the answer has
+// reached the client. Request and response bodies pass through unchanged
+// but for the model name (and the usage option of streams), so fields the
+// gateway does not know survive.
+//
+// Not yet in this version: other provider protocols (Anthropic, Gemini,
+// Bedrock, Azure), the other endpoints, token metering and budgets.
+package llm
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/pipeline"
+	"github.com/portico-gw/portico/internal/proxy"
+)
+
+// MaxRequestBody bounds a request body (prompts with images are large).
+const MaxRequestBody = 16 << 20
+
+// DefaultTimeout bounds the wait for a provider's answer to begin.
+const DefaultTimeout = 60 * time.Second
+
+type provider struct {
+	name, base, key string
+	client          *http.Client
+}
+
+type target struct {
+	p        *provider
+	model    string
+	priority int64
+}
+
+// Endpoint serves one LLM API.
+type Endpoint struct {
+	aliases map[string][]target
+	names   []string
+}
+
+// New builds the endpoint of api. control, when not nil, checks every
+// address dialled (the group's egress policy).
+func New(cfg *config.Config, api config.API, control func(network, address string, c syscall.RawConn) error) *Endpoint {
+	providers := map[string]*provider{}
+	for _, p := range cfg.LLMProviders {
+		timeout := cmp.Or(p.Timeout.D(), DefaultTimeout)
+		tr := &http.Transport{
+			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, Control: control}).DialContext,
+			ResponseHeaderTimeout: timeout,
+			MaxIdleConnsPerHost:   64,
+			IdleConnTimeout:       90 * time.Second,
+			ForceAttemptHTTP2:     true,
+		}
+		providers[p.Name] = &provider{name: p.Name, base: strings.TrimSuffix(p.BaseURL, "/"), key: p.APIKey, client: &http.Client{Transport: tr}}
+	}
+	e := &Endpoint{aliases: map[string][]target{}}
+	for _, m := range cfg.LLMModels {
+		if !slices.Contains(api.LLM.Models, m.Name) {
+			continue
+		}
+		var ts []target
+		for _, t := range m.Targets {
+			ts = append(ts, target{p: providers[t.Provider], model: t.Model, priority: t.Priority})
+		}
+		slices.SortStableFunc(ts, func(a, b target) int { return cmp.Compare(a.priority, b.priority) })
+		e.aliases[m.Name] = ts
+		e.names = append(e.names, m.Name)
+	}
+	return e
+}
+
+// Models answers GET /v1/models with the API's aliases.
+func (e *Endpoint) Models() pipeline.Handler {
+	type model struct {
+		ID      string `json:"id"`
+		Object  string `json:"object"`
+		Created int64  `json:"created"`
+		OwnedBy string `json:"owned_by"`
+	}
+	list := struct {
+		Object string  `json:"object"`
+		Data   []model `json:"data"`
+	}{Object: "list", Data: []model{}}
+	for _, n := range e.names {
+		list.Data = append(list.Data, model{ID: n, Object: "model", OwnedBy: "portico"})
+	}
+	body, _ := json.Marshal(list)
+	return pipeline.HandlerFunc(func(w http.ResponseWriter, _ *http.Request, x *pipeline.Exchange) error {
+		x.Upstream = "llm"
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+		return nil
+	})
+}
+
+var (
+	errBadJSON = &pipeline.Error{Status: http.StatusBadRequest, Code: "invalid_request",
+		Message: "the body is not a JSON object of the chat completions API"}
+	errNoModel = &pipeline.Error{Status: http.StatusBadRequest, Code: "invalid_request", Message: `give "model": one of the models GET /v1/models lists`}
+	errUnknown = &pipeline.Error{Status: http.StatusNotFound, Code: "model_not_found", Message: "this API serves no model of that name; GET /v1/models lists them"}
+	errTooBig  = &pipeline.Error{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large", Message: "the request body is larger than 16 MiB"}
+	errAllDown = &pipeline.Error{Status: http.StatusBadGateway, Code: "llm_unavailable",
+		Message: "no deployment of the model answered; see the node's log"}
+)
+
+// ChatCompletions answers POST /v1/chat/completions.
+func (e *Endpoint) ChatCompletions() pipeline.Handler {
+	return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request, x *pipeline.Exchange) error {
+		body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxRequestBody))
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return errTooBig
+			}
+			return proxy.ErrClientGone
+		}
+		var req map[string]json.RawMessage
+		if json.Unmarshal(body, &req) != nil || req == nil {
+			return errBadJSON
+		}
+		var alias string
+		if json.Unmarshal(req["model"], &alias) != nil || alias == "" {
+			return errNoModel
+		}
+		targets, ok := e.aliases[alias]
+		if !ok {
+			return errUnknown
+		}
+		var stream bool
+		_ = json.Unmarshal(req["stream"], &stream)
+		stripUsage := false
+		if stream {
+			var opts map[string]json.RawMessage
+			_ = json.Unmarshal(req["stream_options"], &opts)
+			if opts == nil {
+				opts = map[string]json.RawMessage{}
+			}
+			if string(opts["include_usage"]) != "true" {
+				// Ask for the usage the stream ends with (for metering), and
+				// drop it from the answer: the client did not ask for it.
+				opts["include_usage"] = json.RawMessage("true")
+				stripUsage = true
+				req["stream_options"], _ = json.Marshal(opts)
+			}
+		}
+		var last *http.Response
+		var lastBody []byte
+		for _, t := range targets {
+			req["model"], _ = json.Marshal(t.model)
+			out, _ := json.Marshal(req)
+			resp, err := t.p.call(r.Context(), "/chat/completions", out)
+			if err != nil {
+				if r.Context().Err() != nil {
+					return proxy.ErrClientGone
+				}
+				continue // connection failure or timeout: the next deployment
+			}
+			if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
+				last, lastBody = resp, readSome(resp)
+				continue
+			}
+			x.Upstream = "llm:" + t.p.name
+			if !stream || resp.StatusCode != http.StatusOK {
+				return passThrough(w, resp)
+			}
+			first, br, err := firstEvent(resp)
+			if err != nil {
+				_ = resp.Body.Close()
+				continue // the stream broke before its first event: still time to fall back
+			}
+			return relayStream(w, resp, br, first, stripUsage)
+		}
+		if last != nil {
+			// Every deployment refused: the last one's answer, as it was.
+			for _, h := range []string{"Content-Type", "Retry-After"} {
+				if v := last.Header.Get(h); v != "" {
+					w.Header().Set(h, v)
+				}
+			}
+			w.WriteHeader(last.StatusCode)
+			_, _ = w.Write(lastBody)
+			return nil
+		}
+		return errAllDown
+	})
+}
+
+// call posts body to the provider's path.
+func (p *provider) call(ctx context.Context, path string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if p.key != "" {
+		req.Header.Set("Authorization", "Bearer "+p.key)
+	}
+	return p.client.Do(req)
+}
+
+func readSome(resp *http.Response) []byte {
+	defer func() { _ = resp.Body.Close() }()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return b
+}
+
+// passThrough relays a whole answer.
+func passThrough(w http.ResponseWriter, resp *http.Response) error {
+	defer func() { _ = resp.Body.Close() }()
+	if ct := resp.Header.Get("Content-Type"); ct != "" {
+		w.Header().Set("Content-Type", ct)
+	}
+	w.WriteHeader(resp.StatusCode)
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return proxy.ErrClientGone // the answer has begun: nothing else to send
+	}
+	return nil
+}
+
+// firstEvent reads the stream's first server-sent event.
+func firstEvent(resp *http.Response) ([]byte, *bufio.Reader, error) {
+	br := bufio.NewReaderSize(resp.Body, 32<<10)
+	ev, err := readEvent(br)
+	if err != nil || len(ev) == 0 {
+		return nil, nil, cmp.Or(err, io.ErrUnexpectedEOF)
+	}
+	return ev, br, nil
+}
+
+// readEvent reads lines up to and including the blank line that ends an
+// event.
+func readEvent(br *bufio.Reader) ([]byte, error) {
+	var ev []byte
+	for {
+		line, err := br.ReadSlice('\n')
+		ev = append(ev, line...)
+		if err != nil {
+			if errors.Is(err, bufio.ErrBufferFull) {
+				continue
+			}
+			return ev, err
+		}
+		if len(bytes.TrimRight(line, "\r\n")) == 0 && len(bytes.TrimSpace(ev)) > 0 {
+			return ev, nil
+		}
+		if len(bytes.TrimSpace(ev)) == 0 {
+			ev = ev[:0] // blank lines between events
+		}
+	}
+}
+
+// usageOnly says whether an event is the usage chunk a stream ends with
+// when include_usage is on (no choices, a usage object).
+func usageOnly(ev []byte) bool {
+	data, ok := bytes.CutPrefix(bytes.TrimSpace(ev), []byte("data:"))
+	if !ok {
+		return false
+	}
+	var chunk struct {
+		Choices []json.RawMessage `json:"choices"`
+		Usage   json.RawMessage   `json:"usage"`
+	}
+	if json.Unmarshal(bytes.TrimSpace(data), &chunk) != nil {
+		return false
+	}
+	return len(chunk.Choices) == 0 && len(chunk.Usage) > 0 && string(chunk.Usage) != "null"
+}
+
+// relayStream sends the stream event by event, flushing each.
+func relayStream(w http.ResponseWriter, resp *http.Response, br *bufio.Reader, first []byte, stripUsage bool) error {
+	defer func() { _ = resp.Body.Close() }()
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	ev := first
+	for {
+		if !stripUsage || !usageOnly(ev) {
+			if _, err := w.Write(ev); err != nil {
+				return proxy.ErrClientGone
+			}
+			_ = rc.Flush()
+		}
+		var err error
+		ev, err = readEvent(br)
+		if err != nil {
+			if errors.Is(err, io.EOF) && len(bytes.TrimSpace(ev)) == 0 {
+				return nil
+			}
+			// An error inside the stream reaches the client in its own
+			// protocol: an OpenAI error event.
+			_, _ = w.Write([]byte("data: {\"error\":{\"message\":\"the provider's stream broke off\",\"type\":\"upstream_error\",\"code\":\"llm_stream_broken\"}}\n\n"))
+			_ = rc.Flush()
+			return nil
+		}
+	}
+}
