@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/big"
 	"slices"
 	"strconv"
 	"strings"
@@ -59,6 +60,13 @@ type Stats struct {
 	Mean      float64          `json:"mean_ms"`
 	BytesIn   int64            `json:"bytes_in"`
 	BytesOut  int64            `json:"bytes_out"`
+	// LLM calls: tokens in and out, their cost in the price table's
+	// currency (an exact decimal string), and the calls without a price
+	// (whose cost is unknown, not zero).
+	LLMTokensIn  int64  `json:"llm_tokens_in"`
+	LLMTokensOut int64  `json:"llm_tokens_out"`
+	LLMCost      string `json:"llm_cost"`
+	LLMUnpriced  int64  `json:"llm_unpriced"`
 }
 
 // acc adds rollups up.
@@ -66,6 +74,7 @@ type acc struct {
 	s      Stats
 	k      *sketch.Sketch
 	latSum time.Duration
+	cost   big.Int // 10⁻¹² units
 }
 
 func newAcc() *acc {
@@ -81,11 +90,16 @@ func (a *acc) add(r *store.Rollup) error {
 	a.s.BytesIn += r.BytesIn
 	a.s.BytesOut += r.BytesOut
 	a.latSum += r.LatencySum
+	a.s.LLMTokensIn += r.TokensIn
+	a.s.LLMTokensOut += r.TokensOut
+	a.s.LLMUnpriced += r.Unpriced
+	a.cost.Add(&a.cost, big.NewInt(r.CostPico))
 	return a.k.MergeEncoded(r.Sketch)
 }
 
 func (a *acc) stats() Stats {
 	s := a.s
+	s.LLMCost = exact(new(big.Rat).SetFrac(&a.cost, picoPerUnit))
 	if s.Requests > 0 {
 		s.ErrorRate = round(float64(s.Errors)/float64(s.Requests), 6)
 		s.Mean = round(float64(a.latSum)/float64(time.Millisecond)/float64(s.Requests), 3)
@@ -93,6 +107,19 @@ func (a *acc) stats() Stats {
 	}
 	return s
 }
+
+// exact writes r (a multiple of 10⁻¹²) with every decimal it has, and at
+// least two: 0.00091995, 12.50.
+func exact(r *big.Rat) string {
+	s := strings.TrimRight(r.FloatString(12), "0")
+	if i := strings.IndexByte(s, '.'); len(s)-i-1 < 2 {
+		s += strings.Repeat("0", 2-(len(s)-i-1))
+	}
+	return s
+}
+
+// picoPerUnit is 10¹²: LLM costs are kept in 10⁻¹² units.
+var picoPerUnit = big.NewInt(1_000_000_000_000)
 
 func round(v float64, digits int) float64 {
 	f, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'f', digits, 64), 64)

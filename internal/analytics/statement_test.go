@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"math/big"
 	"testing"
 
 	"github.com/portico-gw/portico/internal/config"
@@ -55,6 +56,14 @@ func TestParseStatus(t *testing.T) {
 	for _, bad := range []string{"6xx", "99", "abc", "600", ""} {
 		if _, _, err := ParseStatus(bad); err == nil {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestExactCost(t *testing.T) {
+	for in, want := range map[int64]string{0: "0.00", 919_950_000: "0.00091995", 12_500_000_000_000: "12.50", 1: "0.000000000001"} {
+		if got := exact(new(big.Rat).SetFrac(big.NewInt(in), picoPerUnit)); got != want {
+			t.Errorf("%d pico: %s, want %s", in, got, want)
 		}
 	}
 }

@@ -47,6 +47,8 @@ type Config struct {
 	// LLMModels are the model aliases clients ask for, each mapped to
 	// deployments: a provider and its model name.
 	LLMModels []LLMModel `yaml:"llm_models,omitempty" json:"llm_models,omitempty"`
+	// LLMPrices are what the providers' models cost, per million tokens.
+	LLMPrices []LLMPrice `yaml:"llm_prices,omitempty" json:"llm_prices,omitempty"`
 	// Alerts are rules evaluated continuously over the group's usage;
 	// they notify webhooks when they fire and when they resolve.
 	Alerts []Alert `yaml:"alerts,omitempty" json:"alerts,omitempty"`
@@ -383,6 +385,19 @@ type LLMProvider struct {
 	// Timeout bounds the wait for the provider's answer to begin (and each
 	// wait for more of it). Default 60s.
 	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
+}
+
+// LLMPrice is the price of one provider's model, per million tokens, in
+// the table's currency (USD unless said), with at most six decimals.
+type LLMPrice struct {
+	Provider string  `yaml:"provider,omitempty" json:"provider,omitempty"`
+	Model    string  `yaml:"model,omitempty" json:"model,omitempty"`
+	Currency string  `yaml:"currency,omitempty" json:"currency,omitempty"`
+	Input    Decimal `yaml:"input,omitempty" json:"input,omitempty"`
+	Output   Decimal `yaml:"output,omitempty" json:"output,omitempty"`
+	// CachedInput prices prompt tokens the provider served from its cache
+	// (default: the input price).
+	CachedInput Decimal `yaml:"cached_input,omitempty" json:"cached_input,omitempty"`
 }
 
 // LLMModel is a model alias.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 )
 
 // This file validates the LLM gateway's configuration: providers, model
@@ -38,6 +39,36 @@ func (v *validator) llm(c *Config) map[string]bool {
 		}
 		if p.Timeout.D() < 0 || p.Timeout.D() > 3600e9 {
 			v.errorf(pp+".timeout", "must be at most 1h")
+		}
+	}
+	seen := map[string]bool{}
+	for i, pr := range c.LLMPrices {
+		pp := fmt.Sprintf("llm_prices[%d]", i)
+		if !providers[pr.Provider] {
+			v.errorf(pp+".provider", "no LLM provider is named %q", pr.Provider)
+		}
+		if pr.Model == "" {
+			v.errorf(pp+".model", "give the provider's model name")
+		}
+		if k := pr.Provider + "/" + pr.Model; seen[k] {
+			v.errorf(pp, "%s is priced twice", k)
+		} else {
+			seen[k] = true
+		}
+		if pr.Currency != "" && !currencyRE.MatchString(pr.Currency) {
+			v.errorf(pp+".currency", "%q is not an ISO 4217 currency code such as USD", pr.Currency)
+		}
+		for _, f := range []struct {
+			key      string
+			d        Decimal
+			required bool
+		}{{"input", pr.Input, true}, {"output", pr.Output, true}, {"cached_input", pr.CachedInput, false}} {
+			switch {
+			case f.d == "" && f.required:
+				v.errorf(pp+"."+f.key, "is required (price per million tokens; write 0 for free)")
+			case f.d != "" && decimals(f.d) > 6:
+				v.errorf(pp+"."+f.key, "has more than six decimals")
+			}
 		}
 	}
 	models := map[string]bool{}
@@ -93,4 +124,12 @@ func (v *validator) llmAPI(p string, a API, c *Config) {
 	if a.Auth == nil {
 		v.errorf(p+".auth", "say how clients authenticate (for example [api_key]: the key as X-API-Key or Authorization: Bearer)")
 	}
+}
+
+// decimals counts a decimal's fractional digits.
+func decimals(d Decimal) int {
+	if i := strings.IndexByte(string(d), '.'); i >= 0 {
+		return len(d) - i - 1
+	}
+	return 0
 }

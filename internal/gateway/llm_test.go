@@ -10,6 +10,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/portico-gw/portico/internal/telemetry"
+	"github.com/portico-gw/portico/internal/usage"
 )
 
 // mockLLM is a provider speaking OpenAI's chat completions protocol, with
@@ -89,6 +92,8 @@ upstreams:
 llm_providers:
   - {name: primary, type: openai, base_url: "` + primary + `/v1", api_key: sk-primary}
   - {name: backup, type: openai_compatible, base_url: "` + backup + `/v1"}
+llm_prices:
+  - {provider: primary, model: gpt-4.1, input: 2.00, output: 8.00, cached_input: 0.50}
 llm_models:
   - name: smart
     strategy: priority
@@ -117,6 +122,8 @@ func TestLLMGateway(t *testing.T) {
 	t.Parallel()
 	primary, backup := newMockLLM(t), newMockLLM(t)
 	e := start(t, llmConfig(primary.srv.URL, backup.srv.URL), "http://127.0.0.1:9")
+	rec := usage.NewRecorder(1000, 1000, telemetry.NewMetrics())
+	e.gw.RecordUsage(rec)
 	bearer := hdr("Authorization", "Bearer "+acmeKey, "Content-Type", "application/json")
 
 	resp, body := e.do("GET", "/ai/v1/models", bearer, nil)
@@ -139,6 +146,12 @@ func TestLLMGateway(t *testing.T) {
 	if len(got) != 1 || got[0]["model"] != "gpt-4.1" || got[0]["future_field"] == nil || got[0]["temperature"] != 0.2 || auth[0] != "Bearer sk-primary" {
 		t.Fatalf("what the provider received: %v %v", got, auth)
 	}
+	// Metered from the provider's usage: 11 tokens in at 2.00 and 2 out at
+	// 8.00 per million = 38 millionths of a dollar.
+	if recs := rec.Take(); len(recs) != 4 || recs[3].TokensIn != 11 || recs[3].TokensOut != 2 || recs[3].CostPico != 38_000_000 ||
+		recs[3].LLMModel != "primary/gpt-4.1" || recs[3].Unpriced || recs[3].Upstream != "llm:primary" || recs[3].BytesIn != int64(len(req)) {
+		t.Fatalf("usage records: %+v", recs)
+	}
 	// The Anthropic SDKs' header works too.
 	if resp, _ := e.do("POST", "/ai/v1/chat/completions", hdr("X-API-Key", acmeKey), strings.NewReader(req)); resp.StatusCode != 200 {
 		t.Fatalf("with X-API-Key: %d", resp.StatusCode)
@@ -154,6 +167,9 @@ func TestLLMGateway(t *testing.T) {
 	got, _ = primary.requests()
 	if opts, _ := got[len(got)-1]["stream_options"].(map[string]any); opts["include_usage"] != true {
 		t.Fatalf("usage was not asked of the provider: %v", got[len(got)-1])
+	}
+	if recs := rec.Take(); len(recs) != 2 || recs[1].TokensIn != 11 || recs[1].TokensOut != 2 || recs[1].CostPico != 38_000_000 {
+		t.Fatalf("a stream's usage records (the usage chunk the client did not see still counts): %+v", recs)
 	}
 	// A client that asks for usage gets it.
 	_, body = e.do("POST", "/ai/v1/chat/completions", bearer, strings.NewReader(`{"model":"smart","stream":true,"stream_options":{"include_usage":true},"messages":[]}`))
@@ -171,6 +187,10 @@ func TestLLMGateway(t *testing.T) {
 	}
 	if got, auth := backup.requests(); len(got) != 2 || auth[0] != "" {
 		t.Fatalf("the backup received %d requests, auth %q (it has no key)", len(got), auth)
+	}
+	// The backup's model has no price: flagged, never priced at 0.
+	if recs := rec.Take(); len(recs) < 3 || !recs[len(recs)-1].Unpriced || recs[len(recs)-1].LLMModel != "backup/backup-model" || recs[len(recs)-1].TokensIn != 11 {
+		t.Fatalf("usage of a fallback to an unpriced model: %+v", recs)
 	}
 	// Both fail: the last answer comes back as it was.
 	backup.set(503, false)

@@ -53,6 +53,7 @@ type target struct {
 type Endpoint struct {
 	aliases map[string][]target
 	names   []string
+	prices  map[string]price // by "provider/model"
 }
 
 // New builds the endpoint of api. control, when not nil, checks every
@@ -70,7 +71,7 @@ func New(cfg *config.Config, api config.API, control func(network, address strin
 		}
 		providers[p.Name] = &provider{name: p.Name, base: strings.TrimSuffix(p.BaseURL, "/"), key: p.APIKey, client: &http.Client{Transport: tr}}
 	}
-	e := &Endpoint{aliases: map[string][]target{}}
+	e := &Endpoint{aliases: map[string][]target{}, prices: parsePrices(cfg)}
 	for _, m := range cfg.LLMModels {
 		if !slices.Contains(api.LLM.Models, m.Name) {
 			continue
@@ -131,6 +132,7 @@ func (e *Endpoint) ChatCompletions() pipeline.Handler {
 			}
 			return proxy.ErrClientGone
 		}
+		x.BytesIn = int64(len(body))
 		var req map[string]json.RawMessage
 		if json.Unmarshal(body, &req) != nil || req == nil {
 			return errBadJSON
@@ -177,15 +179,16 @@ func (e *Endpoint) ChatCompletions() pipeline.Handler {
 				continue
 			}
 			x.Upstream = "llm:" + t.p.name
+			model := t.p.name + "/" + t.model
 			if !stream || resp.StatusCode != http.StatusOK {
-				return passThrough(w, resp)
+				return e.passThrough(w, resp, x, model)
 			}
 			first, br, err := firstEvent(resp)
 			if err != nil {
 				_ = resp.Body.Close()
 				continue // the stream broke before its first event: still time to fall back
 			}
-			return relayStream(w, resp, br, first, stripUsage)
+			return e.relayStream(w, resp, br, first, stripUsage, x, model)
 		}
 		if last != nil {
 			// Every deployment refused: the last one's answer, as it was.
@@ -221,14 +224,19 @@ func readSome(resp *http.Response) []byte {
 	return b
 }
 
-// passThrough relays a whole answer.
-func passThrough(w http.ResponseWriter, resp *http.Response) error {
+// passThrough relays a whole answer and meters its usage.
+func (e *Endpoint) passThrough(w http.ResponseWriter, resp *http.Response, x *pipeline.Exchange, model string) error {
 	defer func() { _ = resp.Body.Close() }()
 	if ct := resp.Header.Get("Content-Type"); ct != "" {
 		w.Header().Set("Content-Type", ct)
 	}
 	w.WriteHeader(resp.StatusCode)
-	if _, err := io.Copy(w, resp.Body); err != nil {
+	c := &capture{w: w, max: 1 << 20}
+	_, err := io.Copy(c, resp.Body)
+	if u, ok := usageOf(c.buf); ok && resp.StatusCode == http.StatusOK {
+		e.meter(x, model, u)
+	}
+	if err != nil {
 		return proxy.ErrClientGone // the answer has begun: nothing else to send
 	}
 	return nil
@@ -283,8 +291,9 @@ func usageOnly(ev []byte) bool {
 	return len(chunk.Choices) == 0 && len(chunk.Usage) > 0 && string(chunk.Usage) != "null"
 }
 
-// relayStream sends the stream event by event, flushing each.
-func relayStream(w http.ResponseWriter, resp *http.Response, br *bufio.Reader, first []byte, stripUsage bool) error {
+// relayStream sends the stream event by event, flushing each, and meters
+// the usage the stream ends with.
+func (e *Endpoint) relayStream(w http.ResponseWriter, resp *http.Response, br *bufio.Reader, first []byte, stripUsage bool, x *pipeline.Exchange, model string) error {
 	defer func() { _ = resp.Body.Close() }()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -293,6 +302,9 @@ func relayStream(w http.ResponseWriter, resp *http.Response, br *bufio.Reader, f
 	rc := http.NewResponseController(w)
 	ev := first
 	for {
+		if u, ok := usageOf(eventData(ev)); ok {
+			e.meter(x, model, u)
+		}
 		if !stripUsage || !usageOnly(ev) {
 			if _, err := w.Write(ev); err != nil {
 				return proxy.ErrClientGone

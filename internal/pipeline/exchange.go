@@ -58,6 +58,8 @@ type Exchange struct {
 	Plan string
 	// BytesIn counts the request body bytes sent upstream.
 	BytesIn int64
+	// LLM is what an LLM call used, when the route is an LLM endpoint.
+	LLM LLMUsage
 	// ErrorCode is the code of the gateway error answered, if any.
 	ErrorCode string
 	// Writer records what was written to the client.
@@ -137,4 +139,19 @@ type Identity struct {
 	QueryParam string
 	// Headers are name, value pairs to send upstream (forwarded claims).
 	Headers []string
+}
+
+// LLMUsage is what one LLM call used, as the provider reported it.
+type LLMUsage struct {
+	// Model is the provider's model, as "provider/model".
+	Model string
+	// TokensIn counts the prompt's tokens, cached ones included;
+	// TokensCached the cached ones; TokensOut the completion's, reasoning
+	// ones included; TokensReasoning the reasoning ones.
+	TokensIn, TokensOut, TokensCached, TokensReasoning int64
+	// CostPico is the call's cost in 10⁻¹² of the price table's currency.
+	CostPico int64
+	// Unpriced says the price table has no price for the model: the cost
+	// is unknown, not zero.
+	Unpriced bool
 }

@@ -36,6 +36,12 @@ type UsageRecord struct {
 	Status            int
 	Latency           time.Duration
 	BytesIn, BytesOut int64
+	// LLM calls: the provider's model ("provider/model"), tokens, the cost
+	// in 10⁻¹² of the price table's currency, and whether it was priced.
+	LLMModel                                           string
+	TokensIn, TokensOut, TokensCached, TokensReasoning int64
+	CostPico                                           int64
+	Unpriced                                           bool
 }
 
 // UsageBatch is a group of records a node writes at once, with what they
@@ -72,6 +78,8 @@ type Rollup struct {
 	// LatencySum is the sum of the latencies, for means.
 	LatencySum time.Duration
 	Sketch     []byte
+	// LLM calls: tokens, cost (10⁻¹² units) and the calls without a price.
+	TokensIn, TokensOut, CostPico, Unpriced int64
 }
 
 // RollupFilter selects rollups (or raw records): the group's rows of one

@@ -44,6 +44,7 @@ func Rollups(records []store.UsageRecord) []store.Rollup {
 				idx[k] = j
 				r := m.r
 				r.Granularity, r.Bucket, r.Requests, r.BytesIn, r.BytesOut, r.LatencySum = g.Name, time.Unix(k.bucket, 0).UTC(), 0, 0, 0, 0
+				r.TokensIn, r.TokensOut, r.CostPico, r.Unpriced = 0, 0, 0, 0
 				coarse = append(coarse, &acc{r: r, k: sketch.New()})
 			}
 			c := coarse[j]
@@ -51,6 +52,10 @@ func Rollups(records []store.UsageRecord) []store.Rollup {
 			c.r.BytesIn += m.r.BytesIn
 			c.r.BytesOut += m.r.BytesOut
 			c.r.LatencySum += m.r.LatencySum
+			c.r.TokensIn += m.r.TokensIn
+			c.r.TokensOut += m.r.TokensOut
+			c.r.CostPico += m.r.CostPico
+			c.r.Unpriced += m.r.Unpriced
 			c.k.Merge(m.k)
 		}
 		for _, c := range coarse {
@@ -86,6 +91,12 @@ func aggregate(records []store.UsageRecord) (map[rollupKey]*acc, []rollupKey) {
 		a.r.BytesIn += rec.BytesIn
 		a.r.BytesOut += rec.BytesOut
 		a.r.LatencySum += rec.Latency
+		a.r.TokensIn += rec.TokensIn
+		a.r.TokensOut += rec.TokensOut
+		a.r.CostPico += rec.CostPico
+		if rec.Unpriced {
+			a.r.Unpriced++
+		}
 		a.k.Add(float64(rec.Latency) / float64(time.Millisecond))
 	}
 	return minutes, order

@@ -20,7 +20,9 @@ import (
 //	        uvarint  indexes of API, route, consumer, plan, upstream
 //	        string   request ID (uvarint length, bytes)
 //	        uvarint  status, latency in µs, bytes in, bytes out
-const recordsVersion = 1
+//	        (version 2) uvarint index of the LLM model, tokens in, out,
+//	        cached, reasoning, cost in 10⁻¹² units, 1 if unpriced else 0
+const recordsVersion = 2
 
 var errBadRecords = errors.New("store: malformed usage records")
 
@@ -53,6 +55,15 @@ func encodeRecords(recs []store.UsageRecord) []byte {
 		body = binary.AppendUvarint(body, uint64(max(r.Latency.Microseconds(), 0)))
 		body = binary.AppendUvarint(body, uint64(max(r.BytesIn, 0)))
 		body = binary.AppendUvarint(body, uint64(max(r.BytesOut, 0)))
+		body = binary.AppendUvarint(body, id(r.LLMModel))
+		for _, n := range []int64{r.TokensIn, r.TokensOut, r.TokensCached, r.TokensReasoning, r.CostPico} {
+			body = binary.AppendUvarint(body, uint64(max(n, 0)))
+		}
+		unpriced := uint64(0)
+		if r.Unpriced {
+			unpriced = 1
+		}
+		body = binary.AppendUvarint(body, unpriced)
 	}
 	out := make([]byte, 0, len(body)+16*len(names)+16)
 	out = append(out, recordsVersion)
@@ -111,9 +122,10 @@ func (d *decoder) str() string {
 // decodeRecords decodes b, calling fn with each record (node set to
 // node) until fn returns an error.
 func decodeRecords(b []byte, node string, fn func(*store.UsageRecord) error) error {
-	if len(b) == 0 || b[0] != recordsVersion {
+	if len(b) == 0 || b[0] < 1 || b[0] > recordsVersion {
 		return errBadRecords
 	}
+	version := b[0]
 	d := &decoder{b: b[1:]}
 	n := d.uvarint()
 	if n > uint64(len(d.b)) { // every name takes at least a byte
@@ -145,6 +157,13 @@ func decodeRecords(b []byte, node string, fn func(*store.UsageRecord) error) err
 		r.Status = int(min(d.uvarint(), 999))
 		r.Latency = time.Duration(min(d.uvarint(), 1<<40)) * time.Microsecond
 		r.BytesIn, r.BytesOut = int64(min(d.uvarint(), 1<<62)), int64(min(d.uvarint(), 1<<62))
+		if version >= 2 {
+			r.LLMModel = name()
+			r.TokensIn, r.TokensOut = int64(min(d.uvarint(), 1<<62)), int64(min(d.uvarint(), 1<<62))
+			r.TokensCached, r.TokensReasoning = int64(min(d.uvarint(), 1<<62)), int64(min(d.uvarint(), 1<<62))
+			r.CostPico = int64(min(d.uvarint(), 1<<62))
+			r.Unpriced = d.uvarint() == 1
+		}
 		if d.err != nil {
 			break
 		}

@@ -17,6 +17,9 @@ func sampleRecords() []store.UsageRecord {
 		{Time: at.Add(-time.Second), Node: "n1", API: "shop", Route: "item", Consumer: "zoë", RequestID: "r-2",
 			Status: 503, Latency: 30 * time.Second, BytesIn: 1 << 20, BytesOut: 0},
 		{Time: at.Add(time.Hour), Node: "n1", API: "shop", Route: "list", Consumer: "acme", Plan: "gold", Upstream: "shop"},
+		{Time: at, Node: "n1", API: "ai", Route: "chat-completions", Consumer: "acme", Upstream: "llm:openai", Status: 200,
+			LLMModel: "openai/gpt-4.1", TokensIn: 1200, TokensOut: 340, TokensCached: 1000, TokensReasoning: 12, CostPico: 5_120_000_000, Unpriced: false},
+		{Time: at, Node: "n1", API: "ai", Route: "chat-completions", LLMModel: "local/llama", TokensIn: 5, TokensOut: 7, Unpriced: true},
 	}
 }
 
@@ -33,7 +36,7 @@ func TestRecordsRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := encodeRecords(recs)
-	for _, bad := range [][]byte{nil, {2}, b[:len(b)-1], append(append([]byte{}, b...), 0)} {
+	for _, bad := range [][]byte{nil, {3}, {0}, b[:len(b)-1], append(append([]byte{}, b...), 0)} {
 		if err := decodeRecords(bad, "n", func(*store.UsageRecord) error { return nil }); err == nil {
 			t.Errorf("%x decoded", bad)
 		}

@@ -78,9 +78,11 @@ func prepareRollups(ctx context.Context, tx *sql.Tx) (*rollupStmts, error) {
 		{&st.get, `SELECT sketch FROM usage_rollups WHERE grp = $1 AND granularity = $2 AND bucket = $3
 			AND api = $4 AND route = $5 AND consumer = $6 AND status = $7`},
 		{&st.insert, `INSERT INTO usage_rollups (grp, granularity, bucket, api, route, consumer, status,
-			requests, bytes_in, bytes_out, latency_sum_us, sketch) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`},
+			requests, bytes_in, bytes_out, latency_sum_us, sketch, tokens_in, tokens_out, cost_pico, unpriced)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`},
 		{&st.update, `UPDATE usage_rollups SET requests = requests + $8, bytes_in = bytes_in + $9,
-			bytes_out = bytes_out + $10, latency_sum_us = latency_sum_us + $11, sketch = $12
+			bytes_out = bytes_out + $10, latency_sum_us = latency_sum_us + $11, sketch = $12,
+			tokens_in = tokens_in + $13, tokens_out = tokens_out + $14, cost_pico = cost_pico + $15, unpriced = unpriced + $16
 			WHERE grp = $1 AND granularity = $2 AND bucket = $3 AND api = $4 AND route = $5 AND consumer = $6 AND status = $7`},
 	} {
 		stmt, err := tx.PrepareContext(ctx, p.q) //nolint:sqlclosecheck // closed by rollupStmts.close
@@ -108,13 +110,15 @@ func (st *rollupStmts) add(ctx context.Context, group string, r store.Rollup) er
 	err := st.get.QueryRowContext(ctx, key...).Scan(&old)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		_, err = st.insert.ExecContext(ctx, append(key, r.Requests, r.BytesIn, r.BytesOut, r.LatencySum.Microseconds(), r.Sketch)...)
+		_, err = st.insert.ExecContext(ctx, append(key, r.Requests, r.BytesIn, r.BytesOut, r.LatencySum.Microseconds(), r.Sketch,
+			r.TokensIn, r.TokensOut, r.CostPico, r.Unpriced)...)
 	case err == nil:
 		merged, merr := sketch.MergeBytes(old, r.Sketch)
 		if merr != nil {
 			return fmt.Errorf("store: usage rollup: %w", merr)
 		}
-		_, err = st.update.ExecContext(ctx, append(key, r.Requests, r.BytesIn, r.BytesOut, r.LatencySum.Microseconds(), merged)...)
+		_, err = st.update.ExecContext(ctx, append(key, r.Requests, r.BytesIn, r.BytesOut, r.LatencySum.Microseconds(), merged,
+			r.TokensIn, r.TokensOut, r.CostPico, r.Unpriced)...)
 	}
 	if err != nil {
 		return fmt.Errorf("store: usage rollup: %w", err)
@@ -151,7 +155,7 @@ func rollupWhere(f store.RollupFilter) (string, []any) {
 // Rollups implements store.Store.
 func (s *DB) Rollups(ctx context.Context, f store.RollupFilter, fn func(store.Rollup) error) error {
 	where, args := rollupWhere(f)
-	const columns = `bucket, api, route, consumer, status, requests, bytes_in, bytes_out, latency_sum_us, sketch`
+	const columns = `bucket, api, route, consumer, status, requests, bytes_in, bytes_out, latency_sum_us, sketch, tokens_in, tokens_out, cost_pico, unpriced`
 	q := `SELECT ` + columns + ` FROM usage_rollups WHERE ` + where + ` ORDER BY bucket` //nolint:gosec // constant fragments and placeholders only
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -161,7 +165,8 @@ func (s *DB) Rollups(ctx context.Context, f store.RollupFilter, fn func(store.Ro
 	for rows.Next() {
 		r := store.Rollup{Granularity: f.Granularity}
 		var bucket, lat int64
-		if err := rows.Scan(&bucket, &r.API, &r.Route, &r.Consumer, &r.Status, &r.Requests, &r.BytesIn, &r.BytesOut, &lat, &r.Sketch); err != nil {
+		if err := rows.Scan(&bucket, &r.API, &r.Route, &r.Consumer, &r.Status, &r.Requests, &r.BytesIn, &r.BytesOut, &lat, &r.Sketch,
+			&r.TokensIn, &r.TokensOut, &r.CostPico, &r.Unpriced); err != nil {
 			return fmt.Errorf("store: usage rollups: %w", err)
 		}
 		r.Bucket, r.LatencySum = time.Unix(bucket, 0).UTC(), time.Duration(lat)*time.Microsecond

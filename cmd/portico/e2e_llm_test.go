@@ -1,0 +1,110 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// llmProvider is a mock OpenAI-protocol provider answering every call with
+// exact usage: in tokens = 100 + the call's number, out = 10.
+func llmProvider(t *testing.T, fail *atomic.Bool) *httptest.Server {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if fail != nil && fail.Load() {
+			http.Error(w, `{"error":{"message":"down"}}`, 500)
+			return
+		}
+		var req map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		in := 100 + n.Add(1)
+		u := fmt.Sprintf(`{"prompt_tokens":%d,"completion_tokens":10,"prompt_tokens_details":{"cached_tokens":50}}`, in)
+		if s, _ := req["stream"].(bool); s {
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprint(w, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n")
+			w.(http.Flusher).Flush()
+			fmt.Fprintf(w, "data: {\"choices\":[],\"usage\":%s}\n\ndata: [DONE]\n\n", u)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"choices":[{"index":0,"message":{"role":"assistant","content":"hi"}}],"usage":%s}`, u)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestLLMMetering drives a scripted mix through the real binary — calls
+// streamed and not, and one that falls back from a failing deployment —
+// and finds in the analytics exactly the tokens the mock reported and the
+// cost the price table gives them.
+func TestLLMMetering(t *testing.T) {
+	t.Parallel()
+	var down atomic.Bool
+	primary, backup := llmProvider(t, &down), llmProvider(t, nil)
+	cfg := `version: 1
+llm_providers:
+  - {name: primary, type: openai, base_url: "` + primary.URL + `/v1", api_key: sk-test}
+  - {name: backup, type: openai_compatible, base_url: "` + backup.URL + `/v1"}
+llm_prices:
+  - {provider: primary, model: big, input: 2.5, output: 10, cached_input: 1.25}
+  - {provider: backup, model: small, input: 0.15, output: 0.6}
+llm_models:
+  - name: smart
+    targets: [{provider: primary, model: big, priority: 1}, {provider: backup, model: small, priority: 2}]
+consumers:
+  - name: acme
+    api_keys: [acme-key-0123456789]
+apis:
+  - name: ai
+    base_path: /ai
+    auth: [api_key]
+    llm: {models: [smart]}
+`
+	const token = "ptk_llm-metering-token"
+	n := startNode(t, []string{"PORTICO_ADMIN_TOKEN=" + token}, "--config", writeConfig(t, cfg))
+	call := func(stream bool) {
+		t.Helper()
+		body := `{"model":"smart","messages":[{"role":"user","content":"hi"}],"stream":` + fmt.Sprint(stream) + `}`
+		req, _ := http.NewRequest("POST", "http://"+n.proxy+"/ai/v1/chat/completions", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer acme-key-0123456789")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("call (stream %v): %d", stream, resp.StatusCode)
+		}
+	}
+	start := time.Now().UTC()
+	call(false) // primary: 101 in (50 cached), 10 out
+	call(true)  // primary: 102 in, 10 out
+	call(false) // primary: 103 in, 10 out
+	down.Store(true)
+	call(true)  // backup: 101 in, 10 out
+	call(false) // backup: 102 in, 10 out
+	// By hand, in dollars per million tokens:
+	// primary: uncached (51+52+53) × 2.5 + cached 150 × 1.25 + out 30 × 10 = 390 + 187.5 + 300 = 877.5
+	// backup:  uncached (51+52) × 0.15 + cached 100 × 0.15 + out 20 × 0.6 = 15.45 + 15 + 12 = 42.45
+	// total 919.95 per million = 0.00091995
+	q := url.Values{"from": {start.Add(-time.Minute).Format(time.RFC3339)}, "to": {time.Now().UTC().Add(time.Minute).Format(time.RFC3339)}, "api": {"ai"}}
+	deadline := time.Now().Add(5 * time.Second)
+	var sum map[string]any
+	for {
+		_, sum = n.adminCall(token, "GET", "/admin/v1/analytics/summary?"+q.Encode(), "")
+		if sum["requests"] == float64(5) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if sum["requests"] != float64(5) || sum["llm_tokens_in"] != float64(101+102+103+101+102) || sum["llm_tokens_out"] != float64(50) ||
+		sum["llm_cost"] != "0.00091995" || sum["llm_unpriced"] != float64(0) {
+		t.Fatalf("LLM analytics: %v", sum)
+	}
+}

@@ -1,0 +1,102 @@
+package llm
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/portico-gw/portico/internal/config"
+	"github.com/portico-gw/portico/internal/pipeline"
+)
+
+// price is a model's price in 10⁻¹² currency units per token (a price per
+// million tokens with at most six decimals, times 10⁶: exact).
+type price struct {
+	in, out, cached int64
+}
+
+func parsePrices(cfg *config.Config) map[string]price {
+	out := map[string]price{}
+	for _, p := range cfg.LLMPrices {
+		pr := price{in: micro(p.Input), out: micro(p.Output), cached: micro(p.Input)}
+		if p.CachedInput != "" {
+			pr.cached = micro(p.CachedInput)
+		}
+		out[p.Provider+"/"+p.Model] = pr
+	}
+	return out
+}
+
+// micro reads a validated decimal (at most six decimals) times 10⁶.
+func micro(d config.Decimal) int64 {
+	s := string(d)
+	whole, frac, _ := strings.Cut(s, ".")
+	frac = (frac + "000000")[:6]
+	n, _ := strconv.ParseInt(whole+frac, 10, 64)
+	return n
+}
+
+// usage is the usage object of OpenAI's answers and stream chunks.
+type usage struct {
+	PromptTokens        int64 `json:"prompt_tokens"`
+	CompletionTokens    int64 `json:"completion_tokens"`
+	PromptTokensDetails struct {
+		CachedTokens int64 `json:"cached_tokens"`
+	} `json:"prompt_tokens_details"`
+	CompletionTokensDetails struct {
+		ReasoningTokens int64 `json:"reasoning_tokens"`
+	} `json:"completion_tokens_details"`
+}
+
+// meter records u as the call's usage, priced by the table.
+func (e *Endpoint) meter(x *pipeline.Exchange, model string, u *usage) {
+	l := &x.LLM
+	l.Model = model
+	l.TokensIn, l.TokensOut = u.PromptTokens, u.CompletionTokens
+	l.TokensCached, l.TokensReasoning = u.PromptTokensDetails.CachedTokens, u.CompletionTokensDetails.ReasoningTokens
+	p, ok := e.prices[model]
+	if !ok {
+		l.Unpriced, l.CostPico = true, 0
+		return
+	}
+	cached := min(l.TokensCached, l.TokensIn)
+	l.CostPico = (l.TokensIn-cached)*p.in + cached*p.cached + l.TokensOut*p.out
+}
+
+// usageOf finds the usage object in a JSON document (a whole answer, or
+// one stream chunk's data).
+func usageOf(doc []byte) (*usage, bool) {
+	var v struct {
+		Usage *usage `json:"usage"`
+	}
+	if json.Unmarshal(doc, &v) != nil || v.Usage == nil {
+		return nil, false
+	}
+	return v.Usage, true
+}
+
+// eventData returns an event's data (its "data:" line).
+func eventData(ev []byte) []byte {
+	for _, line := range bytes.Split(ev, []byte("\n")) {
+		if d, ok := bytes.CutPrefix(bytes.TrimRight(line, "\r"), []byte("data:")); ok {
+			return bytes.TrimSpace(d)
+		}
+	}
+	return nil
+}
+
+// capture keeps the first max bytes written through it.
+type capture struct {
+	w   io.Writer
+	buf []byte
+	max int
+}
+
+func (c *capture) Write(p []byte) (int, error) {
+	if room := c.max - len(c.buf); room > 0 {
+		c.buf = append(c.buf, p[:min(room, len(p))]...)
+	}
+	return c.w.Write(p)
+}

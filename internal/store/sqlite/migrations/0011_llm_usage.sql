@@ -1,0 +1,7 @@
+-- LLM calls in the rollups: tokens, their cost in 10⁻¹² of the price
+-- table's currency (exact for prices with up to six decimals per million
+-- tokens), and how many calls had no price.
+ALTER TABLE usage_rollups ADD COLUMN tokens_in BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE usage_rollups ADD COLUMN tokens_out BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE usage_rollups ADD COLUMN cost_pico BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE usage_rollups ADD COLUMN unpriced BIGINT NOT NULL DEFAULT 0;
