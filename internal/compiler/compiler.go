@@ -232,7 +232,11 @@ func llmAPI(cfg *config.Config, a config.API, rt Runtime) (config.API, func(conf
 	if rt.Pools != nil {
 		control = rt.Pools.Control
 	}
-	ep := llm.New(cfg, a, control)
+	var events llm.Events = noLLMEvents{}
+	if rt.Metrics != nil {
+		events = rt.Metrics
+	}
+	ep := llm.New(cfg, a, control, events)
 	a.Routes = []config.Route{
 		{Name: "chat-completions", Methods: []string{http.MethodPost}, Path: "/v1/chat/completions"},
 		{Name: "models", Methods: []string{http.MethodGet}, Path: "/v1/models"},
@@ -244,6 +248,12 @@ func llmAPI(cfg *config.Config, a config.API, rt Runtime) (config.API, func(conf
 		return ep.ChatCompletions()
 	}
 }
+
+// noLLMEvents drops LLM metrics (a runtime without metrics, in tests).
+type noLLMEvents struct{}
+
+func (noLLMEvents) LLMCall(string, string)                        {}
+func (noLLMEvents) LLMAnswer(string, time.Duration, int64, int64) {}
 
 // llmMethods lets the keys of api_key arrive as "Authorization: Bearer"
 // too, as the OpenAI SDKs send them.

@@ -403,8 +403,10 @@ type LLMPrice struct {
 // LLMModel is a model alias.
 type LLMModel struct {
 	Name string `yaml:"name,omitempty" json:"name,omitempty"`
-	// Strategy picks among the targets: priority (the lowest priority
-	// number first, the next on failure).
+	// Strategy picks the target tried first: priority (the lowest
+	// priority number), weighted (at random by weight), least_busy (the
+	// fewest calls running) or latency (the lowest recent time to first
+	// token). On failure the others follow by priority.
 	Strategy string      `yaml:"strategy,omitempty" json:"strategy,omitempty"`
 	Targets  []LLMTarget `yaml:"targets,omitempty" json:"targets,omitempty"`
 }
@@ -415,6 +417,9 @@ type LLMTarget struct {
 	// Model is the provider's name of the model.
 	Model    string `yaml:"model,omitempty" json:"model,omitempty"`
 	Priority int64  `yaml:"priority,omitempty" json:"priority,omitempty"`
+	// Weight is the deployment's share under the weighted strategy
+	// (default 1).
+	Weight int64 `yaml:"weight,omitempty" json:"weight,omitempty"`
 }
 
 // Portal is how an API appears in the developer portal.

@@ -80,11 +80,9 @@ func (v *validator) llm(c *Config) map[string]bool {
 		}
 		models[m.Name] = true
 		switch m.Strategy {
-		case "", "priority":
-		case "weighted", "least_busy", "latency":
-			v.errorf(mp+".strategy", "%q is not supported by this version yet; use priority", m.Strategy)
+		case "", "priority", "weighted", "least_busy", "latency":
 		default:
-			v.errorf(mp+".strategy", "%q is not a strategy; use priority", m.Strategy)
+			v.errorf(mp+".strategy", "%q is not a strategy; use priority, weighted, least_busy or latency", m.Strategy)
 		}
 		if len(m.Targets) == 0 {
 			v.errorf(mp+".targets", "a model needs at least one target")
@@ -96,6 +94,9 @@ func (v *validator) llm(c *Config) map[string]bool {
 			}
 			if t.Model == "" || len(t.Model) > 200 {
 				v.errorf(tp+".model", "give the provider's model name")
+			}
+			if t.Weight < 0 || t.Weight > 10000 {
+				v.errorf(tp+".weight", "must be between 0 and 10000")
 			}
 		}
 	}

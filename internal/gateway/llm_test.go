@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -142,6 +143,9 @@ func TestLLMGateway(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(body, `"system_fingerprint":"fp_mock"`) || !strings.Contains(body, `"model":"gpt-4.1"`) {
 		t.Fatalf("chat completion: %d %s", resp.StatusCode, body)
 	}
+	if ms, err := strconv.ParseFloat(resp.Header.Get("X-Portico-Overhead-Ms"), 64); err != nil || ms < 0 {
+		t.Fatalf("X-Portico-Overhead-Ms %q", resp.Header.Get("X-Portico-Overhead-Ms"))
+	}
 	got, auth := primary.requests()
 	if len(got) != 1 || got[0]["model"] != "gpt-4.1" || got[0]["future_field"] == nil || got[0]["temperature"] != 0.2 || auth[0] != "Bearer sk-primary" {
 		t.Fatalf("what the provider received: %v %v", got, auth)
@@ -219,6 +223,17 @@ func TestLLMGateway(t *testing.T) {
 	httpResp.Body.Close()
 	if len(events) != 2 || !strings.Contains(events[0], "Hello") || !strings.Contains(events[1], `"code":"llm_stream_broken"`) {
 		t.Fatalf("a broken stream: %q", events)
+	}
+	// The calls show in the metrics, by outcome.
+	families, _ := e.metrics.Registry.Gather()
+	seen := map[string]bool{}
+	for _, f := range families {
+		seen[f.GetName()] = true
+	}
+	for _, name := range []string{"portico_llm_calls_total", "portico_llm_time_to_first_token_seconds", "portico_llm_tokens_total"} {
+		if !seen[name] {
+			t.Errorf("metric %s is missing", name)
+		}
 	}
 
 	// Bad requests.

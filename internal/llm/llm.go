@@ -20,10 +20,13 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -47,18 +50,35 @@ type target struct {
 	p        *provider
 	model    string
 	priority int64
+	weight   int64
+	// inflight counts calls running; ttft is a moving average of the time
+	// to first token, in nanoseconds (0: no sample yet).
+	inflight, ttft *atomic.Int64
+}
+
+// alias is a model alias: its deployments, by priority, and how to pick.
+type alias struct {
+	strategy string
+	targets  []target
+}
+
+// Events receives what metrics show about LLM calls.
+type Events interface {
+	LLMCall(provider, outcome string)
+	LLMAnswer(model string, ttft time.Duration, in, out int64)
 }
 
 // Endpoint serves one LLM API.
 type Endpoint struct {
-	aliases map[string][]target
+	aliases map[string]*alias
 	names   []string
 	prices  map[string]price // by "provider/model"
+	events  Events
 }
 
 // New builds the endpoint of api. control, when not nil, checks every
 // address dialled (the group's egress policy).
-func New(cfg *config.Config, api config.API, control func(network, address string, c syscall.RawConn) error) *Endpoint {
+func New(cfg *config.Config, api config.API, control func(network, address string, c syscall.RawConn) error, events Events) *Endpoint {
 	providers := map[string]*provider{}
 	for _, p := range cfg.LLMProviders {
 		timeout := cmp.Or(p.Timeout.D(), DefaultTimeout)
@@ -71,20 +91,76 @@ func New(cfg *config.Config, api config.API, control func(network, address strin
 		}
 		providers[p.Name] = &provider{name: p.Name, base: strings.TrimSuffix(p.BaseURL, "/"), key: p.APIKey, client: &http.Client{Transport: tr}}
 	}
-	e := &Endpoint{aliases: map[string][]target{}, prices: parsePrices(cfg)}
+	e := &Endpoint{aliases: map[string]*alias{}, prices: parsePrices(cfg), events: events}
 	for _, m := range cfg.LLMModels {
 		if !slices.Contains(api.LLM.Models, m.Name) {
 			continue
 		}
 		var ts []target
 		for _, t := range m.Targets {
-			ts = append(ts, target{p: providers[t.Provider], model: t.Model, priority: t.Priority})
+			ts = append(ts, target{p: providers[t.Provider], model: t.Model, priority: t.Priority, weight: cmp.Or(t.Weight, 1),
+				inflight: new(atomic.Int64), ttft: new(atomic.Int64)})
 		}
 		slices.SortStableFunc(ts, func(a, b target) int { return cmp.Compare(a.priority, b.priority) })
-		e.aliases[m.Name] = ts
+		e.aliases[m.Name] = &alias{strategy: cmp.Or(m.Strategy, "priority"), targets: ts}
 		e.names = append(e.names, m.Name)
 	}
 	return e
+}
+
+// order returns the deployments in the order to try them: the strategy's
+// choice first, then the others by priority.
+func (a *alias) order() []target {
+	ts := a.targets
+	if len(ts) < 2 || a.strategy == "priority" {
+		return ts
+	}
+	first := 0
+	switch a.strategy {
+	case "weighted":
+		var total int64
+		for _, t := range ts {
+			total += t.weight
+		}
+		n := rand.Int64N(total) //nolint:gosec // spreading load, not a secret
+		for i, t := range ts {
+			if n < t.weight {
+				first = i
+				break
+			}
+			n -= t.weight
+		}
+	case "least_busy":
+		for i, t := range ts {
+			if t.inflight.Load() < ts[first].inflight.Load() {
+				first = i
+			}
+		}
+	case "latency":
+		for i, t := range ts {
+			// A deployment without a sample yet is tried, to get one.
+			if v := t.ttft.Load(); v < ts[first].ttft.Load() {
+				first = i
+			}
+		}
+	}
+	if first == 0 {
+		return ts
+	}
+	out := make([]target, 0, len(ts))
+	out = append(out, ts[first])
+	out = append(out, ts[:first]...)
+	return append(out, ts[first+1:]...)
+}
+
+// observe folds a time to first token into the deployment's average.
+func (t *target) observe(d time.Duration) {
+	old := t.ttft.Load()
+	if old == 0 {
+		t.ttft.Store(int64(d))
+		return
+	}
+	t.ttft.Store(old + (int64(d)-old)/5)
 }
 
 // Models answers GET /v1/models with the API's aliases.
@@ -141,10 +217,11 @@ func (e *Endpoint) ChatCompletions() pipeline.Handler {
 		if json.Unmarshal(req["model"], &alias) != nil || alias == "" {
 			return errNoModel
 		}
-		targets, ok := e.aliases[alias]
+		al, ok := e.aliases[alias]
 		if !ok {
 			return errUnknown
 		}
+		targets := al.order()
 		var stream bool
 		_ = json.Unmarshal(req["stream"], &stream)
 		stripUsage := false
@@ -164,31 +241,57 @@ func (e *Endpoint) ChatCompletions() pipeline.Handler {
 		}
 		var last *http.Response
 		var lastBody []byte
-		for _, t := range targets {
+		for i, t := range targets {
+			outcome := "failed_over"
+			if i == len(targets)-1 {
+				outcome = "failed"
+			}
 			req["model"], _ = json.Marshal(t.model)
 			out, _ := json.Marshal(req)
+			t.inflight.Add(1)
+			start := time.Now()
 			resp, err := t.p.call(r.Context(), "/chat/completions", out)
 			if err != nil {
+				t.inflight.Add(-1)
 				if r.Context().Err() != nil {
 					return proxy.ErrClientGone
 				}
+				e.events.LLMCall(t.p.name, outcome)
 				continue // connection failure or timeout: the next deployment
 			}
 			if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
+				t.inflight.Add(-1)
+				e.events.LLMCall(t.p.name, outcome)
 				last, lastBody = resp, readSome(resp)
 				continue
 			}
 			x.Upstream = "llm:" + t.p.name
 			model := t.p.name + "/" + t.model
 			if !stream || resp.StatusCode != http.StatusOK {
-				return e.passThrough(w, resp, x, model)
+				ttft := time.Since(start)
+				t.inflight.Add(-1)
+				t.observe(ttft)
+				e.events.LLMCall(t.p.name, "ok")
+				overhead(w, x, ttft)
+				err := e.passThrough(w, resp, x, model)
+				e.events.LLMAnswer(model, ttft, x.LLM.TokensIn, x.LLM.TokensOut)
+				return err
 			}
 			first, br, err := firstEvent(resp)
+			ttft := time.Since(start)
 			if err != nil {
+				t.inflight.Add(-1)
 				_ = resp.Body.Close()
+				e.events.LLMCall(t.p.name, outcome)
 				continue // the stream broke before its first event: still time to fall back
 			}
-			return e.relayStream(w, resp, br, first, stripUsage, x, model)
+			t.observe(ttft)
+			e.events.LLMCall(t.p.name, "ok")
+			overhead(w, x, ttft)
+			err = e.relayStream(w, resp, br, first, stripUsage, x, model)
+			t.inflight.Add(-1)
+			e.events.LLMAnswer(model, ttft, x.LLM.TokensIn, x.LLM.TokensOut)
+			return err
 		}
 		if last != nil {
 			// Every deployment refused: the last one's answer, as it was.
@@ -203,6 +306,16 @@ func (e *Endpoint) ChatCompletions() pipeline.Handler {
 		}
 		return errAllDown
 	})
+}
+
+// OverheadHeader tells the client how long Portico itself took: the time
+// from receiving the request to answering, less the time the provider
+// took to begin its answer.
+const OverheadHeader = "X-Portico-Overhead-Ms"
+
+func overhead(w http.ResponseWriter, x *pipeline.Exchange, provider time.Duration) {
+	d := time.Since(x.Start) - provider
+	w.Header().Set(OverheadHeader, strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 3, 64))
 }
 
 // call posts body to the provider's path.

@@ -35,6 +35,9 @@ type Metrics struct {
 	mirrorDuration *prometheus.HistogramVec
 	usageRecords   *prometheus.CounterVec
 	usageSpooled   prometheus.Gauge
+	llmTTFT        *prometheus.HistogramVec
+	llmTokens      *prometheus.CounterVec
+	llmCalls       *prometheus.CounterVec
 }
 
 // NewMetrics registers Portico's series, plus the Go runtime and process
@@ -71,6 +74,19 @@ func NewMetrics() *Metrics {
 			Name: "portico_usage_records_total",
 			Help: "Usage records by outcome: written to the store, or dropped (the buffer was full, or the store failed and the spool was full).",
 		}, []string{"outcome"}),
+		llmTTFT: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "portico_llm_time_to_first_token_seconds",
+			Help:    "Time from an LLM call's start to the provider's first answer byte (the whole answer when not streamed), by provider model.",
+			Buckets: []float64{.05, .1, .25, .5, 1, 2, 4, 8, 15, 30, 60},
+		}, []string{"model"}),
+		llmTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portico_llm_tokens_total",
+			Help: "Tokens of LLM calls as the providers reported them, by provider model and direction (in, out).",
+		}, []string{"model", "direction"}),
+		llmCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portico_llm_calls_total",
+			Help: "LLM calls to providers, by provider and outcome: ok, failed_over (the next deployment was tried) or failed.",
+		}, []string{"provider", "outcome"}),
 		usageSpooled: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "portico_usage_spooled_batches",
 			Help: "Batches of usage records waiting on disk for the store to take them.",
@@ -105,7 +121,7 @@ func NewMetrics() *Metrics {
 			Help: "Requests whose rate limits were decided without Redis, by failure mode: open (counted in this node's memory) or closed (refused with 503).",
 		}, []string{"mode"}),
 	}
-	m.Registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.reloads, m.lastReload, m.inFlight, m.filterMatches, m.targetHealthy, m.circuitState, m.mirrored, m.mirrorDuration, m.usageRecords, m.usageSpooled,
+	m.Registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.reloads, m.lastReload, m.inFlight, m.filterMatches, m.targetHealthy, m.circuitState, m.mirrored, m.mirrorDuration, m.usageRecords, m.usageSpooled, m.llmTTFT, m.llmTokens, m.llmCalls,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.unmatched = m.Route("", "")
 	return m
@@ -238,3 +254,20 @@ func (m *Metrics) UsageRecords(outcome string, n int) {
 
 // UsageSpooled sets the number of usage batches waiting in the spool.
 func (m *Metrics) UsageSpooled(batches int) { m.usageSpooled.Set(float64(batches)) }
+
+// LLMCall counts a call to an LLM provider by outcome.
+func (m *Metrics) LLMCall(provider, outcome string) {
+	m.llmCalls.WithLabelValues(provider, outcome).Inc()
+}
+
+// LLMAnswer records an answered LLM call: its time to first token and the
+// tokens it used.
+func (m *Metrics) LLMAnswer(model string, ttft time.Duration, in, out int64) {
+	m.llmTTFT.WithLabelValues(model).Observe(ttft.Seconds())
+	if in > 0 {
+		m.llmTokens.WithLabelValues(model, "in").Add(float64(in))
+	}
+	if out > 0 {
+		m.llmTokens.WithLabelValues(model, "out").Add(float64(out))
+	}
+}
