@@ -6,10 +6,11 @@
 // a 5xx moves on to the next — never once a byte of the answer has
 // reached the client. Request and response bodies pass through unchanged
 // but for the model name (and the usage option of streams), so fields the
-// gateway does not know survive.
+// gateway does not know survive. Usage is metered from what the provider
+// reports, and priced by the config's price table.
 //
 // Not yet in this version: other provider protocols (Anthropic, Gemini,
-// Bedrock, Azure), the other endpoints, token metering and budgets.
+// Bedrock, Azure), the other endpoints, token limits and budgets.
 package llm
 
 import (
