@@ -16,12 +16,10 @@ import (
 	"encoding/json"
 	"errors"
 	"html/template"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/portico-gw/portico/internal/admin"
@@ -46,7 +44,7 @@ type Console struct {
 
 // pages are the console's templates, each with the layout, parsed once:
 // they are part of the binary, so a broken one fails every test.
-var pages = parsePages()
+var pages = web.Pages(templates, funcs)
 
 var funcs = template.FuncMap{
 	"time": func(t any) string {
@@ -83,21 +81,6 @@ var funcs = template.FuncMap{
 	"list": func(xs ...string) []string { return xs },
 }
 
-func parsePages() map[string]*template.Template {
-	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templates, "templates/layout.html"))
-	names, err := fs.Glob(templates, "templates/*.html")
-	if err != nil {
-		panic(err)
-	}
-	out := map[string]*template.Template{}
-	for _, n := range names {
-		base := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
-		if base != "layout" {
-			out[base] = template.Must(template.Must(layout.Clone()).ParseFS(templates, n))
-		}
-	}
-	return out
-}
 
 // New returns the console of api.
 func New(api *admin.API, st store.Store, log *slog.Logger) *Console {

@@ -18,7 +18,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"html/template"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -96,7 +95,7 @@ func New(o Options) *Portal {
 // Close stops the portal's background work.
 func (p *Portal) Close() { p.attempts.Close() }
 
-var pages = parsePages()
+var pages = web.Pages(templates, funcs)
 
 var markdown = goldmark.New() // raw HTML in Markdown is dropped, dangerous links are not rendered
 
@@ -129,21 +128,6 @@ var funcs = template.FuncMap{
 	},
 }
 
-func parsePages() map[string]*template.Template {
-	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templates, "templates/layout.html"))
-	names, err := fs.Glob(templates, "templates/*.html")
-	if err != nil {
-		panic(err)
-	}
-	out := map[string]*template.Template{}
-	for _, n := range names {
-		base := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
-		if base != "layout" {
-			out[base] = template.Must(template.Must(layout.Clone()).ParseFS(templates, n))
-		}
-	}
-	return out
-}
 
 // Handler returns the portal's routes.
 func (p *Portal) Handler() http.Handler {

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/portico-gw/portico/internal/store"
@@ -161,4 +162,24 @@ func (s Session) CheckForm(r *http.Request) bool {
 	}
 	got := r.PostFormValue("csrf")
 	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(s.CSRF)) == 1
+}
+
+// Pages parses templates/*.html of fsys: each page with
+// templates/layout.html, as its own template set (so that every page may
+// define "content"), with funcs. A broken template panics: templates are
+// part of the binary, and every test would fail.
+func Pages(fsys fs.FS, funcs template.FuncMap) map[string]*template.Template {
+	layout := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(fsys, "templates/layout.html"))
+	names, err := fs.Glob(fsys, "templates/*.html")
+	if err != nil {
+		panic(err)
+	}
+	out := map[string]*template.Template{}
+	for _, n := range names {
+		base := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if base != "layout" {
+			out[base] = template.Must(template.Must(layout.Clone()).ParseFS(fsys, n))
+		}
+	}
+	return out
 }
