@@ -81,7 +81,6 @@ var funcs = template.FuncMap{
 	"list": func(xs ...string) []string { return xs },
 }
 
-
 // New returns the console of api.
 func New(api *admin.API, st store.Store, log *slog.Logger) *Console {
 	return &Console{api: api, st: st, log: log, pages: pages,

@@ -128,7 +128,6 @@ var funcs = template.FuncMap{
 	},
 }
 
-
 // Handler returns the portal's routes.
 func (p *Portal) Handler() http.Handler {
 	mux := http.NewServeMux()
