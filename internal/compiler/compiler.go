@@ -236,9 +236,21 @@ func llmAPI(cfg *config.Config, a config.API, rt Runtime) (config.API, func(conf
 	if rt.Metrics != nil {
 		events = rt.Metrics
 	}
-	ep := llm.New(cfg, a, control, events)
+	var requests config.RateLimits
+	var tokens []*ratelimit.Limit
+	for i, rl := range a.RateLimit {
+		if rl.Tokens == 0 {
+			requests = append(requests, rl)
+			continue
+		}
+		by := cmp.Or(rl.By, ratelimit.ByConsumer)
+		if rt.RateLimits != nil {
+			tokens = append(tokens, rt.RateLimits.Limit(fmt.Sprintf("%s/tokens/%d", a.Name, i), int(rl.Tokens), rl.Window.D(), by, rl.Header))
+		}
+	}
+	ep := llm.New(cfg, a, control, events, tokens)
 	a.Routes = []config.Route{
-		{Name: "chat-completions", Methods: []string{http.MethodPost}, Path: "/v1/chat/completions"},
+		{Name: "chat-completions", Methods: []string{http.MethodPost}, Path: "/v1/chat/completions", RateLimit: requests},
 		{Name: "models", Methods: []string{http.MethodGet}, Path: "/v1/models"},
 	}
 	return a, func(r config.Route) pipeline.Handler {

@@ -365,6 +365,9 @@ type API struct {
 	// LLM makes the API an LLM endpoint: its routes are the OpenAI API's
 	// (the API has no routes of its own, nor an upstream).
 	LLM *LLMAPI `yaml:"llm,omitempty" json:"llm,omitempty"`
+	// RateLimit are the LLM API's limits: of requests (limit) or of tokens
+	// (tokens), on every call of the API.
+	RateLimit RateLimits `yaml:"rate_limit,omitempty" json:"rate_limit,omitempty"`
 }
 
 // LLMAPI is the LLM endpoint an API serves.
@@ -679,7 +682,10 @@ type RateLimits []RateLimit
 // a burst of up to Limit after a quiet period, then one request every
 // Window/Limit — never a fixed window's burst of twice the limit at an edge.
 type RateLimit struct {
-	Limit  int      `yaml:"limit,omitempty" json:"limit,omitempty"`
+	Limit int `yaml:"limit,omitempty" json:"limit,omitempty"`
+	// Tokens limits an LLM API's tokens (in and out) per window instead of
+	// its requests; on the API (apis[].rate_limit) only.
+	Tokens int64    `yaml:"tokens,omitempty" json:"tokens,omitempty"`
 	Window Duration `yaml:"window,omitempty" json:"window,omitempty"`
 	// By is what the limit is counted per: "consumer", "ip", "route" (one
 	// budget shared by all callers) or "header" (per value of Header;

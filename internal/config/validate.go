@@ -206,6 +206,9 @@ func (v *validator) config(c *Config) {
 		case len(a.Routes) == 0:
 			v.errorf(p, "API %q has no routes; add at least one", a.Name)
 		}
+		if a.LLM == nil && len(a.RateLimit) > 0 {
+			v.errorf(p+".rate_limit", "an API's own rate limits are for LLM APIs; put them on its routes")
+		}
 		if a.CORS != nil {
 			v.cors(p+".cors", a.CORS)
 		}

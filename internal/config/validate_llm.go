@@ -125,6 +125,16 @@ func (v *validator) llmAPI(p string, a API, c *Config) {
 	if a.Auth == nil {
 		v.errorf(p+".auth", "say how clients authenticate (for example [api_key]: the key as X-API-Key or Authorization: Bearer)")
 	}
+	for i, rl := range a.RateLimit {
+		lp := fmt.Sprintf("%s.rate_limit[%d]", p, i)
+		switch {
+		case rl.Limit != 0 && rl.Tokens != 0:
+			v.errorf(lp, "give limit (requests) or tokens, not both")
+		case rl.Tokens < 0 || rl.Tokens > 1_000_000_000_000:
+			v.errorf(lp+".tokens", "must be between 1 and 1000000000000")
+		}
+		v.rateLimitCommon(lp, rl)
+	}
 }
 
 // decimals counts a decimal's fractional digits.

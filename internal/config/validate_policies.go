@@ -88,7 +88,14 @@ func (v *validator) plans(c *Config) map[string]bool {
 }
 
 func (v *validator) rateLimit(lp string, rl RateLimit) {
-	if rl.Limit <= 0 || rl.Limit > 1_000_000_000 {
+	if rl.Tokens != 0 {
+		v.errorf(lp+".tokens", "token limits are for LLM APIs, on the API (apis[].rate_limit)")
+	}
+	v.rateLimitCommon(lp, rl)
+}
+
+func (v *validator) rateLimitCommon(lp string, rl RateLimit) {
+	if rl.Tokens == 0 && (rl.Limit <= 0 || rl.Limit > 1_000_000_000) {
 		v.errorf(lp+".limit", "must be between 1 and 1000000000")
 	}
 	if rl.Window.D() < time.Millisecond || rl.Window.D() > 366*24*time.Hour {

@@ -246,3 +246,35 @@ func TestLLMGateway(t *testing.T) {
 		}
 	}
 }
+
+// TestLLMTokenLimit: a token limit on the API reserves each call's most
+// (prompt bytes + max_tokens) and settles with the provider's usage, so
+// calls pass while what they may use fits, and the next is refused 429
+// token_rate_limited with Retry-After.
+func TestLLMTokenLimit(t *testing.T) {
+	t.Parallel()
+	primary := newMockLLM(t)
+	cfg := strings.Replace(llmConfig(primary.srv.URL, primary.srv.URL), "    llm: {models: [smart]}\n",
+		"    llm: {models: [smart]}\n    rate_limit: [{tokens: 1000, window: 1h}]\n", 1)
+	e := start(t, cfg, "http://127.0.0.1:9")
+	bearer := hdr("Authorization", "Bearer "+acmeKey)
+	body := `{"model":"smart","max_tokens":900,"messages":[{"role":"user","content":"`
+	body += strings.Repeat("x", 80-len(body)-4) + `"}]}`
+	if len(body) != 80 {
+		t.Fatalf("body of %d bytes", len(body))
+	}
+	// 1: reserves 980, uses 13. 2: 13 + 980 = 993 fits, uses 13. 3: 26 + 980 > 1000.
+	for i, want := range []int{200, 200, 429} {
+		resp, got := e.do("POST", "/ai/v1/chat/completions", bearer, strings.NewReader(body))
+		if resp.StatusCode != want {
+			t.Fatalf("call %d: %d %s, want %d", i+1, resp.StatusCode, got, want)
+		}
+		if want == 429 && (decodeError(t, resp, got).Error.Code != "token_rate_limited" || resp.Header.Get("Retry-After") == "") {
+			t.Fatalf("refusal: %v %s", resp.Header, got)
+		}
+	}
+	// The refused call never reached the provider.
+	if got, _ := primary.requests(); len(got) != 2 {
+		t.Fatalf("the provider saw %d calls, want 2", len(got))
+	}
+}

@@ -33,6 +33,7 @@ import (
 
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/pipeline"
+	"github.com/portico-gw/portico/internal/policy/ratelimit"
 	"github.com/portico-gw/portico/internal/proxy"
 )
 
@@ -75,11 +76,14 @@ type Endpoint struct {
 	names   []string
 	prices  map[string]price // by "provider/model"
 	events  Events
+	// tokens are the API's token limits: each call reserves the most it
+	// may use and settles with what the provider reports.
+	tokens []*ratelimit.Limit
 }
 
 // New builds the endpoint of api. control, when not nil, checks every
 // address dialled (the group's egress policy).
-func New(cfg *config.Config, api config.API, control func(network, address string, c syscall.RawConn) error, events Events) *Endpoint {
+func New(cfg *config.Config, api config.API, control func(network, address string, c syscall.RawConn) error, events Events, tokenLimits []*ratelimit.Limit) *Endpoint {
 	providers := map[string]*provider{}
 	for _, p := range cfg.LLMProviders {
 		timeout := cmp.Or(p.Timeout.D(), DefaultTimeout)
@@ -92,7 +96,7 @@ func New(cfg *config.Config, api config.API, control func(network, address strin
 		}
 		providers[p.Name] = &provider{name: p.Name, base: strings.TrimSuffix(p.BaseURL, "/"), key: p.APIKey, client: &http.Client{Transport: tr}}
 	}
-	e := &Endpoint{aliases: map[string]*alias{}, prices: parsePrices(cfg), events: events}
+	e := &Endpoint{aliases: map[string]*alias{}, prices: parsePrices(cfg), events: events, tokens: tokenLimits}
 	for _, m := range cfg.LLMModels {
 		if !slices.Contains(api.LLM.Models, m.Name) {
 			continue
@@ -223,6 +227,13 @@ func (e *Endpoint) ChatCompletions() pipeline.Handler {
 			return errUnknown
 		}
 		targets := al.order()
+		if len(e.tokens) > 0 {
+			res, refusal := e.reserve(w, r, x, req, len(body))
+			if refusal != nil {
+				return refusal
+			}
+			defer func() { settle(res, x) }()
+		}
 		var stream bool
 		_ = json.Unmarshal(req["stream"], &stream)
 		stripUsage := false
@@ -307,6 +318,58 @@ func (e *Endpoint) ChatCompletions() pipeline.Handler {
 		}
 		return errAllDown
 	})
+}
+
+var errTokens = &pipeline.Error{Status: http.StatusTooManyRequests, Code: "token_rate_limited",
+	Message: "the API's token limit is used up for now; retry after the time in Retry-After"}
+
+// DefaultMaxTokens is what a call without max_tokens is assumed to
+// generate at most, for the reservation its token limits take.
+const DefaultMaxTokens = 4096
+
+// reserve takes from every token limit the most tokens the call may use:
+// its prompt (a byte counts as a token: never an underestimate for text)
+// and its max_tokens. All limits or none.
+func (e *Endpoint) reserve(w http.ResponseWriter, r *http.Request, x *pipeline.Exchange, req map[string]json.RawMessage, bodyLen int) ([]*ratelimit.Reservation, error) {
+	var maxTokens int64
+	for _, k := range []string{"max_completion_tokens", "max_tokens"} {
+		if json.Unmarshal(req[k], &maxTokens) == nil && maxTokens > 0 {
+			break
+		}
+	}
+	if maxTokens <= 0 {
+		maxTokens = DefaultMaxTokens
+	}
+	n := int64(bodyLen) + maxTokens
+	now := time.Now()
+	var out []*ratelimit.Reservation
+	for _, l := range e.tokens {
+		res, ok, retry := l.Reserve(r, x, n, now)
+		if !ok {
+			for _, o := range out {
+				o.Cancel()
+			}
+			w.Header().Set("Retry-After", strconv.FormatInt(max(int64((retry+time.Second-1)/time.Second), 1), 10))
+			w.Header().Set("RateLimit-Limit", l.Text())
+			return nil, errTokens
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+// settle corrects the reservations to the tokens the provider reported;
+// a call that reached no provider gives them all back, and one whose
+// usage is unknown keeps them.
+func settle(res []*ratelimit.Reservation, x *pipeline.Exchange) {
+	for _, r := range res {
+		switch {
+		case x.LLM.Model != "":
+			r.Settle(x.LLM.TokensIn + x.LLM.TokensOut)
+		case x.Upstream == "":
+			r.Cancel()
+		}
+	}
 }
 
 // OverheadHeader tells the client how long Portico itself took: the time
