@@ -200,7 +200,7 @@ func Compile(name string, cfg *config.Config, rt Runtime) (*Compiled, error) {
 	}
 	for _, a := range cfg.APIs {
 		if a.LLM != nil {
-			la, end := llmAPI(cfg, a, rt)
+			la, end := llmAPI(cfg, a, rt, plans.budgets)
 			if err := add(la, end, llmMethods(methods)); err != nil {
 				return nil, err
 			}
@@ -227,7 +227,7 @@ func Compile(name string, cfg *config.Config, rt Runtime) (*Compiled, error) {
 
 // llmAPI is an LLM API with its routes: OpenAI's chat completions and
 // models endpoints, under the API's base path.
-func llmAPI(cfg *config.Config, a config.API, rt Runtime) (config.API, func(config.Route) pipeline.Handler) {
+func llmAPI(cfg *config.Config, a config.API, rt Runtime, budgets map[string]*ratelimit.Quota) (config.API, func(config.Route) pipeline.Handler) {
 	var control func(string, string, syscall.RawConn) error
 	if rt.Pools != nil {
 		control = rt.Pools.Control
@@ -248,7 +248,7 @@ func llmAPI(cfg *config.Config, a config.API, rt Runtime) (config.API, func(conf
 			tokens = append(tokens, rt.RateLimits.Limit(fmt.Sprintf("%s/tokens/%d", a.Name, i), int(rl.Tokens), rl.Window.D(), by, rl.Header))
 		}
 	}
-	ep := llm.New(cfg, a, control, events, tokens)
+	ep := llm.New(cfg, a, control, events, tokens, budgets)
 	a.Routes = []config.Route{
 		{Name: "chat-completions", Methods: []string{http.MethodPost}, Path: "/v1/chat/completions", RateLimit: requests},
 		{Name: "models", Methods: []string{http.MethodGet}, Path: "/v1/models"},
@@ -750,6 +750,8 @@ func compileTransform(a config.API, r config.Route, t *config.Transform) (*trans
 // consumers.
 type compiledPlans struct {
 	byName, byConsumer map[string]*ratelimit.Plan
+	// budgets are the plans' LLM budgets, by plan name.
+	budgets map[string]*ratelimit.Quota
 }
 
 // compilePlans compiles the plans.
@@ -782,6 +784,14 @@ func compilePlans(cfg *config.Config, rt Runtime, out *Compiled) (compiledPlans,
 			out.Quotas = append(out.Quotas, plan.Quota)
 		}
 		byName[p.Name] = plan
+		if b := p.LLMBudget; b != nil {
+			if cp.budgets == nil {
+				cp.budgets = map[string]*ratelimit.Quota{}
+			}
+			q := rt.Quotas.Budget("llmbudget:"+p.Name, llm.Pico(b.Amount), b.Period, loc)
+			cp.budgets[p.Name] = q
+			out.Quotas = append(out.Quotas, q)
+		}
 	}
 	byConsumer := map[string]*ratelimit.Plan{}
 	for _, c := range cfg.Consumers {
@@ -789,7 +799,7 @@ func compilePlans(cfg *config.Config, rt Runtime, out *Compiled) (compiledPlans,
 			byConsumer[c.Name] = byName[c.Plan]
 		}
 	}
-	return compiledPlans{byName: byName, byConsumer: byConsumer}, nil
+	return compiledPlans{byName: byName, byConsumer: byConsumer, budgets: cp.budgets}, nil
 }
 
 func prefixes(list []string) []netip.Prefix {

@@ -168,6 +168,17 @@ type Plan struct {
 	Quota *Quota `yaml:"quota,omitempty" json:"quota,omitempty"`
 	// Pricing is what the plan's consumers pay each month.
 	Pricing *Pricing `yaml:"pricing,omitempty" json:"pricing,omitempty"`
+	// LLMBudget caps what each consumer's LLM calls may cost per period.
+	LLMBudget *LLMBudget `yaml:"llm_budget,omitempty" json:"llm_budget,omitempty"`
+}
+
+// LLMBudget is an amount of money per calendar period (in
+// quota_time_zone), spent by LLM calls at the price table's prices.
+type LLMBudget struct {
+	Amount   Decimal `yaml:"amount,omitempty" json:"amount,omitempty"`
+	Currency string  `yaml:"currency,omitempty" json:"currency,omitempty"`
+	// Period is day or month.
+	Period string `yaml:"period,omitempty" json:"period,omitempty"`
 }
 
 // Pricing prices a month of a consumer's requests. Tiers count the month's

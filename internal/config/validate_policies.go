@@ -66,8 +66,19 @@ func (v *validator) plans(c *Config) map[string]bool {
 		if pr := pl.Pricing; pr != nil {
 			v.pricing(p+".pricing", pr, pl.Quota != nil)
 		}
-		if len(pl.RateLimits) == 0 && pl.Quota == nil && pl.Pricing == nil {
-			v.errorf(p, "plan %q has no rate_limits, quota or pricing", pl.Name)
+		if b := pl.LLMBudget; b != nil {
+			if b.Amount == "" || decimals(b.Amount) > 6 {
+				v.errorf(p+".llm_budget.amount", "give the amount, with at most six decimals")
+			}
+			if b.Currency != "" && !currencyRE.MatchString(b.Currency) {
+				v.errorf(p+".llm_budget.currency", "%q is not an ISO 4217 currency code such as USD", b.Currency)
+			}
+			if b.Period != "day" && b.Period != "month" {
+				v.errorf(p+".llm_budget.period", "%q is not a period; use day or month", b.Period)
+			}
+		}
+		if len(pl.RateLimits) == 0 && pl.Quota == nil && pl.Pricing == nil && pl.LLMBudget == nil {
+			v.errorf(p, "plan %q has no rate_limits, quota, pricing or llm_budget", pl.Name)
 		}
 	}
 	if c.QuotaTimeZone != "" {

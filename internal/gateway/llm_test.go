@@ -278,3 +278,42 @@ func TestLLMTokenLimit(t *testing.T) {
 		t.Fatalf("the provider saw %d calls, want 2", len(got))
 	}
 }
+
+// TestLLMBudget: a plan's LLM budget reserves each call's most cost
+// (prompt bytes at the input price + max tokens at the output price) and
+// settles to the real cost, so calls pass while their most fits what is
+// left, and the next is refused 429 llm_budget_exceeded.
+func TestLLMBudget(t *testing.T) {
+	t.Parallel()
+	primary := newMockLLM(t)
+	cfg := strings.Replace(llmConfig(primary.srv.URL, primary.srv.URL), "consumers:\n  - name: acme\n", `plans:
+  - name: metered
+    llm_budget: {amount: 0.0012, currency: USD, period: month}
+consumers:
+  - name: acme
+    plan: metered
+`, 1)
+	e := start(t, cfg, "http://127.0.0.1:9")
+	bearer := hdr("Authorization", "Bearer "+acmeKey)
+	body := `{"model":"smart","max_tokens":100,"messages":[{"role":"user","content":"`
+	body += strings.Repeat("x", 100-len(body)-4) + `"}]}`
+	// Each call reserves 100 × 2 + 100 × 8 = 1,000 millionths of a dollar
+	// of the 1,200 and costs 38 (11 in, 2 out): six pass (the sixth at
+	// 190 + 1,000 = 1,190), the seventh (228 + 1,000) does not.
+	for i := 1; i <= 7; i++ {
+		resp, got := e.do("POST", "/ai/v1/chat/completions", bearer, strings.NewReader(body))
+		want := 200
+		if i == 7 {
+			want = 429
+		}
+		if resp.StatusCode != want {
+			t.Fatalf("call %d: %d %s, want %d", i, resp.StatusCode, got, want)
+		}
+		if want == 429 && decodeError(t, resp, got).Error.Code != "llm_budget_exceeded" {
+			t.Fatalf("refusal: %s", got)
+		}
+	}
+	if got, _ := primary.requests(); len(got) != 6 {
+		t.Fatalf("the provider saw %d calls, want 6", len(got))
+	}
+}

@@ -79,11 +79,15 @@ type Endpoint struct {
 	// tokens are the API's token limits: each call reserves the most it
 	// may use and settles with what the provider reports.
 	tokens []*ratelimit.Limit
+	// budgets are the plans' LLM budgets: each call reserves its most
+	// cost from its consumer's plan's budget and settles to its cost.
+	budgets map[string]*ratelimit.Quota
 }
 
 // New builds the endpoint of api. control, when not nil, checks every
 // address dialled (the group's egress policy).
-func New(cfg *config.Config, api config.API, control func(network, address string, c syscall.RawConn) error, events Events, tokenLimits []*ratelimit.Limit) *Endpoint {
+func New(cfg *config.Config, api config.API, control func(network, address string, c syscall.RawConn) error, events Events,
+	tokenLimits []*ratelimit.Limit, budgets map[string]*ratelimit.Quota) *Endpoint {
 	providers := map[string]*provider{}
 	for _, p := range cfg.LLMProviders {
 		timeout := cmp.Or(p.Timeout.D(), DefaultTimeout)
@@ -96,7 +100,7 @@ func New(cfg *config.Config, api config.API, control func(network, address strin
 		}
 		providers[p.Name] = &provider{name: p.Name, base: strings.TrimSuffix(p.BaseURL, "/"), key: p.APIKey, client: &http.Client{Transport: tr}}
 	}
-	e := &Endpoint{aliases: map[string]*alias{}, prices: parsePrices(cfg), events: events, tokens: tokenLimits}
+	e := &Endpoint{aliases: map[string]*alias{}, prices: parsePrices(cfg), events: events, tokens: tokenLimits, budgets: budgets}
 	for _, m := range cfg.LLMModels {
 		if !slices.Contains(api.LLM.Models, m.Name) {
 			continue
@@ -234,6 +238,13 @@ func (e *Endpoint) ChatCompletions() pipeline.Handler {
 			}
 			defer func() { settle(res, x) }()
 		}
+		if b := e.budgets[x.Plan]; b != nil && x.Consumer != "" {
+			reserved, refusal := e.reserveBudget(w, b, x, al, req, len(body))
+			if refusal != nil {
+				return refusal
+			}
+			defer func() { b.Adjust(x.Consumer, x.LLM.CostPico-reserved, time.Now()) }()
+		}
 		var stream bool
 		_ = json.Unmarshal(req["stream"], &stream)
 		stripUsage := false
@@ -331,16 +342,7 @@ const DefaultMaxTokens = 4096
 // its prompt (a byte counts as a token: never an underestimate for text)
 // and its max_tokens. All limits or none.
 func (e *Endpoint) reserve(w http.ResponseWriter, r *http.Request, x *pipeline.Exchange, req map[string]json.RawMessage, bodyLen int) ([]*ratelimit.Reservation, error) {
-	var maxTokens int64
-	for _, k := range []string{"max_completion_tokens", "max_tokens"} {
-		if json.Unmarshal(req[k], &maxTokens) == nil && maxTokens > 0 {
-			break
-		}
-	}
-	if maxTokens <= 0 {
-		maxTokens = DefaultMaxTokens
-	}
-	n := int64(bodyLen) + maxTokens
+	n := int64(bodyLen) + maxTokens(req)
 	now := time.Now()
 	var out []*ratelimit.Reservation
 	for _, l := range e.tokens {
@@ -356,6 +358,40 @@ func (e *Endpoint) reserve(w http.ResponseWriter, r *http.Request, x *pipeline.E
 		out = append(out, res)
 	}
 	return out, nil
+}
+
+var errBudget = &pipeline.Error{Status: http.StatusTooManyRequests, Code: "llm_budget_exceeded",
+	Message: "the plan's LLM budget for this period cannot cover this call; it renews at the time in Retry-After"}
+
+// reserveBudget takes the most the call may cost — its prompt bytes at the
+// highest input price and its max tokens at the highest output price of
+// the alias's deployments — from the consumer's budget.
+func (e *Endpoint) reserveBudget(w http.ResponseWriter, b *ratelimit.Quota, x *pipeline.Exchange, al *alias, req map[string]json.RawMessage, bodyLen int) (int64, error) {
+	var in, out int64
+	for _, t := range al.targets {
+		if p, ok := e.prices[t.p.name+"/"+t.model]; ok {
+			in, out = max(in, p.in), max(out, p.out)
+		}
+	}
+	cost := int64(bodyLen)*in + maxTokens(req)*out
+	ok, retry := b.Reserve(x.Consumer, cost, time.Now())
+	if !ok {
+		w.Header().Set("Retry-After", strconv.FormatInt(max(int64((retry+time.Second-1)/time.Second), 1), 10))
+		return 0, errBudget
+	}
+	return cost, nil
+}
+
+// maxTokens is the most a call may generate: its max_completion_tokens or
+// max_tokens, else DefaultMaxTokens.
+func maxTokens(req map[string]json.RawMessage) int64 {
+	for _, k := range []string{"max_completion_tokens", "max_tokens"} {
+		var n int64
+		if json.Unmarshal(req[k], &n) == nil && n > 0 {
+			return n
+		}
+	}
+	return DefaultMaxTokens
 }
 
 // settle corrects the reservations to the tokens the provider reported;

@@ -29,6 +29,10 @@ func parsePrices(cfg *config.Config) map[string]price {
 	return out
 }
 
+// Pico reads a validated decimal amount (at most six decimals) in 10⁻¹²
+// units.
+func Pico(d config.Decimal) int64 { return micro(d) * 1_000_000 }
+
 // micro reads a validated decimal (at most six decimals) times 10⁶.
 func micro(d config.Decimal) int64 {
 	s := string(d)

@@ -42,6 +42,8 @@ type Quota struct {
 	loc    *time.Location
 	counts *Quotas
 	cur    atomic.Pointer[span]
+	// name prefixes the period keys of a budget ("" for a quota).
+	name string
 }
 
 // span is one calendar period: its key, start and end.
@@ -76,6 +78,9 @@ func (q *Quota) span(now time.Time) *span {
 		label = s.start.Format("2006-01")
 	}
 	s.key = q.Period + ":" + q.loc.String() + ":" + label
+	if q.name != "" {
+		s.key = q.name + ":" + s.key
+	}
 	q.cur.Store(s)
 	return s
 }
@@ -199,4 +204,49 @@ func (qs *Quotas) Flush(ctx context.Context, st QuotaStore, now time.Time) error
 		raise(&qs.counter(t.Consumer, t.Period, time.Time{}).used, t.Used)
 	}
 	return nil
+}
+
+// Budget returns a compiled budget: an amount (in any unit: LLM spend is
+// counted in 10⁻¹² currency units) per calendar period, counted like a
+// quota but under its own name, so that it never mixes with the plan's
+// request quota.
+func (qs *Quotas) Budget(name string, amount int64, period string, loc *time.Location) *Quota {
+	return &Quota{Limit: amount, Period: period, loc: loc, counts: qs, name: name}
+}
+
+// Reserve takes n units of consumer's budget for the current period,
+// unless the period's budget is used up (a call may overshoot by what it
+// spends beyond its reservation); retry is then the time until the period
+// ends.
+func (q *Quota) Reserve(consumer string, n int64, now time.Time) (ok bool, retry time.Duration) {
+	s := q.span(now)
+	c := q.counts.counter(consumer, s.key, s.end)
+	for {
+		u := c.used.Load()
+		if u >= q.Limit || u+n > q.Limit && n > 0 {
+			return false, s.end.Sub(now)
+		}
+		if c.used.CompareAndSwap(u, u+n) {
+			c.pending.Add(n)
+			return true, 0
+		}
+	}
+}
+
+// Adjust adds delta (negative to give back) to consumer's use of the
+// current period.
+func (q *Quota) Adjust(consumer string, delta int64, now time.Time) {
+	if delta == 0 {
+		return
+	}
+	s := q.span(now)
+	c := q.counts.counter(consumer, s.key, s.end)
+	c.used.Add(delta)
+	c.pending.Add(delta)
+}
+
+// Used is consumer's use of the current period, as this node knows it.
+func (q *Quota) Used(consumer string, now time.Time) int64 {
+	s := q.span(now)
+	return q.counts.counter(consumer, s.key, s.end).used.Load()
 }
