@@ -107,4 +107,12 @@ apis:
 		sum["llm_cost"] != "0.00091995" || sum["llm_unpriced"] != float64(0) {
 		t.Fatalf("LLM analytics: %v", sum)
 	}
+	// The month's statement bills the LLM calls at their cost (acme has no
+	// plan price for requests).
+	_, st := n.adminCall(token, "GET", "/admin/v1/consumers/acme/statements/"+start.Format("2006-01"), "")
+	lines, _ := st["lines"].([]any)
+	if st["amount"] != "0.00091995" || st["llm_tokens_in"] != float64(509) || len(lines) != 1 ||
+		!strings.Contains(lines[0].(map[string]any)["description"].(string), "509 tokens in, 50 out") {
+		t.Fatalf("statement with LLM calls: %v", st)
+	}
 }

@@ -181,8 +181,7 @@ func (a *API) statement(ctx context.Context, group string, b billing, consumer, 
 		return nil, errorf(http.StatusBadRequest, "bad_request", err.Error())
 	}
 	s := &analytics.Statement{Consumer: consumer, Month: month, TimeZone: b.loc.String(), From: from.UTC(), To: to.UTC(), Plan: plan}
-	s.Requests, s.Billable, err = analytics.Count(ctx, a.Store, group, consumer, from, to)
-	if err != nil {
+	if err := analytics.Fill(ctx, a.Store, group, s, from, to); err != nil {
 		return nil, storeError(err)
 	}
 	var pricing *config.Pricing

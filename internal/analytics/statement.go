@@ -27,8 +27,13 @@ type Statement struct {
 	// toward the price: every one but 429 refusals and 5xx failures.
 	Requests int64  `json:"requests"`
 	Billable int64  `json:"billable"`
-	Amount   string `json:"amount"`
-	Lines    []Line `json:"lines"`
+	// LLM calls of the month: tokens, and their cost at the price table's
+	// prices (billed on a line of its own).
+	LLMTokensIn  int64  `json:"llm_tokens_in"`
+	LLMTokensOut int64  `json:"llm_tokens_out"`
+	Amount       string `json:"amount"`
+	Lines        []Line `json:"lines"`
+	llmCost      big.Int
 }
 
 // Line is one line of a statement.
@@ -74,12 +79,36 @@ func Count(ctx context.Context, st store.UsageStore, group, consumer string, fro
 	return requests, billable, err
 }
 
+// Fill counts the consumer's requests, billable requests and LLM usage
+// in [from, to) into s, from the hour rollups.
+func Fill(ctx context.Context, st store.UsageStore, group string, s *Statement, from, to time.Time) error {
+	f := store.RollupFilter{Group: group, Granularity: store.Hour, From: from, To: to, Consumer: s.Consumer}
+	return st.Rollups(ctx, f, func(r store.Rollup) error {
+		if r.Consumer != s.Consumer {
+			return nil
+		}
+		s.Requests += r.Requests
+		if Billable(r.API, r.Status) {
+			s.Billable += r.Requests
+			s.LLMTokensIn += r.TokensIn
+			s.LLMTokensOut += r.TokensOut
+			s.llmCost.Add(&s.llmCost, big.NewInt(r.CostPico))
+		}
+		return nil
+	})
+}
+
 // Price fills in s's lines and amount for billable requests on pricing
-// (nil: nothing to pay).
+// (nil: no price for requests), and a line for its LLM calls' cost.
 func Price(s *Statement, pr *config.Pricing) {
 	s.Lines = []Line{}
+	llm := new(big.Rat).SetFrac(&s.llmCost, picoPerUnit)
 	if pr == nil {
 		s.Amount = "0.00"
+		if llm.Sign() > 0 {
+			s.Lines = append(s.Lines, llmLine(s, llm))
+			s.Amount = exact(llm)
+		}
 		return
 	}
 	s.Currency = pr.Currency
@@ -119,7 +148,20 @@ func Price(s *Statement, pr *config.Pricing) {
 		}
 		prev = t.UpTo
 	}
+	if llm.Sign() > 0 {
+		l := llmLine(s, llm)
+		s.Lines = append(s.Lines, l)
+		total.Add(total, llm)
+		scale = max(scale, len(l.Amount)-strings.IndexByte(l.Amount, '.')-1)
+	}
 	s.Amount = total.FloatString(scale)
+}
+
+// llmLine bills the month's LLM calls at their cost.
+func llmLine(s *Statement, cost *big.Rat) Line {
+	amount := exact(cost)
+	return Line{Description: "LLM calls (" + group(s.LLMTokensIn) + " tokens in, " + group(s.LLMTokensOut) + " out)",
+		Quantity: 1, UnitPrice: amount, Amount: amount}
 }
 
 func tierPrices(pr *config.Pricing) []config.Decimal {

@@ -44,6 +44,14 @@ func TestPrice(t *testing.T) {
 	if s.Amount != "0.00" || len(s.Lines) != 0 {
 		t.Errorf("no pricing: %+v", s)
 	}
+	// LLM calls are billed at their cost, on a line of their own, added
+	// exactly to the requests' amount.
+	s = Statement{Billable: 1001, LLMTokensIn: 1500, LLMTokensOut: 300}
+	s.llmCost.SetInt64(919_950_000) // 0.00091995
+	Price(&s, gold)
+	if s.Amount != "0.00191995" || len(s.Lines) != 3 || s.Lines[2].Amount != "0.00091995" || s.Lines[2].Description != "LLM calls (1,500 tokens in, 300 out)" {
+		t.Errorf("with LLM calls: %s %+v", s.Amount, s.Lines)
+	}
 }
 
 func TestParseStatus(t *testing.T) {

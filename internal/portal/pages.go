@@ -270,7 +270,7 @@ func (p *Portal) usage(rq *request) {
 		month := now.In(loc).Format("2006-01")
 		from, to, _ := analytics.ParseMonth(month, loc)
 		st := &analytics.Statement{Consumer: a.Consumer, Month: month, TimeZone: loc.String(), From: from, To: to, Plan: plan}
-		if st.Requests, st.Billable, err = analytics.Count(ctx, p.o.Store, p.o.Group, a.Consumer, from, to); err != nil {
+		if err := analytics.Fill(ctx, p.o.Store, p.o.Group, st, from, to); err != nil {
 			rq.internal(err)
 			return
 		}
