@@ -25,8 +25,8 @@ type Statement struct {
 	Currency string    `json:"currency"`
 	// Requests are all the consumer's requests; Billable those that count
 	// toward the price: every one but 429 refusals and 5xx failures.
-	Requests int64  `json:"requests"`
-	Billable int64  `json:"billable"`
+	Requests int64 `json:"requests"`
+	Billable int64 `json:"billable"`
 	// LLM calls of the month: tokens, and their cost at the price table's
 	// prices (billed on a line of its own).
 	LLMTokensIn  int64  `json:"llm_tokens_in"`
