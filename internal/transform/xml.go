@@ -48,11 +48,13 @@ func JSONToXML(b []byte, root string) ([]byte, error) {
 
 // ValidXMLName reports whether s can name an XML element or attribute
 // (letters, digits, '_', '-', '.', starting with a letter or '_'; no
-// namespace prefix).
+// namespace prefix) that an XML reader — encoding/xml, which follows XML
+// 1.0's older character classes — reads back.
 func ValidXMLName(s string) bool {
 	if s == "" || strings.HasPrefix(strings.ToLower(s), "xml") {
 		return false
 	}
+	ascii := true
 	for i, r := range s {
 		switch {
 		case unicode.IsLetter(r) || r == '_':
@@ -60,8 +62,16 @@ func ValidXMLName(s string) bool {
 		default:
 			return false
 		}
+		ascii = ascii && r < utf8.RuneSelf
 	}
-	return true
+	if ascii {
+		return true
+	}
+	// Not every letter of today's Unicode is a name character of XML 1.0
+	// as encoding/xml reads it: ask it.
+	d := xml.NewDecoder(strings.NewReader("<" + s + "/>"))
+	_, err := d.Token()
+	return err == nil
 }
 
 func writeXML(out *bytes.Buffer, name string, v any, depth int) error {

@@ -124,3 +124,14 @@ func FuzzJSONToXML(f *testing.F) {
 		}
 	})
 }
+
+// TestValidXMLName: names are what an XML reader reads back — letters of
+// newer Unicode versions that XML 1.0's classes lack are refused (a fuzz
+// finding: U+0529).
+func TestValidXMLName(t *testing.T) {
+	for name, want := range map[string]bool{"order": true, "order_id": true, "é-1": true, "ԩ": false, "1a": false, "xmlns": false, "a b": false, "": false} {
+		if got := ValidXMLName(name); got != want {
+			t.Errorf("%q: %v, want %v", name, got, want)
+		}
+	}
+}
