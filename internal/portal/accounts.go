@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -54,8 +55,11 @@ func (p *Portal) checkPassword(hash, pw string) bool {
 }
 
 // dummyHash is checked for unknown emails, so that an answer takes as
-// long whether or not the address has an account.
-var dummyHash = (&Portal{hashing: make(chan struct{}, 1)}).hashPassword("portico-dummy-password")
+// long whether or not the address has an account. It is made on first
+// use, not when the program starts.
+var dummyHash = sync.OnceValue(func() string {
+	return (&Portal{hashing: make(chan struct{}, 1)}).hashPassword("portico-dummy-password")
+})
 
 func sha(s string) string {
 	h := sha256.Sum256([]byte(s))
@@ -158,7 +162,7 @@ func (p *Portal) signin(rq *request) {
 	}
 	hash := d.PasswordHash
 	if err != nil {
-		hash = dummyHash
+		hash = dummyHash()
 	}
 	if !p.checkPassword(hash, pw) || err != nil {
 		if ok, _ := p.attempts.Allow(host, time.Now()); !ok {
