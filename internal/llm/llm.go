@@ -56,6 +56,29 @@ type target struct {
 	// inflight counts calls running; ttft is a moving average of the time
 	// to first token, in nanoseconds (0: no sample yet).
 	inflight, ttft *atomic.Int64
+	// failures counts consecutive failed calls; openUntil (Unix
+	// nanoseconds) skips the deployment while its circuit is open.
+	failures, openUntil *atomic.Int64
+}
+
+// Circuit breaker of a deployment: after BreakerFailures consecutive
+// failures it is skipped for BreakerCooldown, then tried again.
+const (
+	BreakerFailures = 5
+	BreakerCooldown = 30 * time.Second
+)
+
+// failed counts a failed call, opening the circuit at the threshold.
+func (t *target) failed(now time.Time) {
+	if t.failures.Add(1) >= BreakerFailures {
+		t.openUntil.Store(now.Add(BreakerCooldown).UnixNano())
+	}
+}
+
+// succeeded closes the circuit.
+func (t *target) succeeded() {
+	t.failures.Store(0)
+	t.openUntil.Store(0)
 }
 
 // alias is a model alias: its deployments, by priority, and how to pick.
@@ -108,7 +131,7 @@ func New(cfg *config.Config, api config.API, control func(network, address strin
 		var ts []target
 		for _, t := range m.Targets {
 			ts = append(ts, target{p: providers[t.Provider], model: t.Model, priority: t.Priority, weight: cmp.Or(t.Weight, 1),
-				inflight: new(atomic.Int64), ttft: new(atomic.Int64)})
+				inflight: new(atomic.Int64), ttft: new(atomic.Int64), failures: new(atomic.Int64), openUntil: new(atomic.Int64)})
 		}
 		slices.SortStableFunc(ts, func(a, b target) int { return cmp.Compare(a.priority, b.priority) })
 		e.aliases[m.Name] = &alias{strategy: cmp.Or(m.Strategy, "priority"), targets: ts}
@@ -118,9 +141,20 @@ func New(cfg *config.Config, api config.API, control func(network, address strin
 }
 
 // order returns the deployments in the order to try them: the strategy's
-// choice first, then the others by priority.
+// choice first, then the others by priority; those whose circuit is open
+// are left out, unless every one is.
 func (a *alias) order() []target {
 	ts := a.targets
+	now := time.Now().UnixNano()
+	closed := ts[:0:0]
+	for _, t := range ts {
+		if t.openUntil.Load() <= now {
+			closed = append(closed, t)
+		}
+	}
+	if len(closed) > 0 && len(closed) < len(ts) {
+		ts = closed
+	}
 	if len(ts) < 2 || a.strategy == "priority" {
 		return ts
 	}
@@ -279,11 +313,13 @@ func (e *Endpoint) ChatCompletions() pipeline.Handler {
 				if r.Context().Err() != nil {
 					return proxy.ErrClientGone
 				}
+				t.failed(time.Now())
 				e.events.LLMCall(t.p.name, outcome)
 				continue // connection failure or timeout: the next deployment
 			}
 			if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
 				t.inflight.Add(-1)
+				t.failed(time.Now())
 				e.events.LLMCall(t.p.name, outcome)
 				last, lastBody = resp, readSome(resp)
 				continue
@@ -293,6 +329,7 @@ func (e *Endpoint) ChatCompletions() pipeline.Handler {
 			if !stream || resp.StatusCode != http.StatusOK {
 				ttft := time.Since(start)
 				t.inflight.Add(-1)
+				t.succeeded()
 				t.observe(ttft)
 				e.events.LLMCall(t.p.name, "ok")
 				overhead(w, x, ttft)
@@ -305,9 +342,11 @@ func (e *Endpoint) ChatCompletions() pipeline.Handler {
 			if err != nil {
 				t.inflight.Add(-1)
 				_ = resp.Body.Close()
+				t.failed(time.Now())
 				e.events.LLMCall(t.p.name, outcome)
 				continue // the stream broke before its first event: still time to fall back
 			}
+			t.succeeded()
 			t.observe(ttft)
 			e.events.LLMCall(t.p.name, "ok")
 			overhead(w, x, ttft)

@@ -10,7 +10,7 @@ func targets(n int) []target {
 	var ts []target
 	for i := range n {
 		ts = append(ts, target{p: &provider{name: string(rune('a' + i))}, priority: int64(i), weight: 1,
-			inflight: new(atomic.Int64), ttft: new(atomic.Int64)})
+			inflight: new(atomic.Int64), ttft: new(atomic.Int64), failures: new(atomic.Int64), openUntil: new(atomic.Int64)})
 	}
 	return ts
 }
@@ -56,4 +56,33 @@ func names(ts []target) string {
 		s += t.p.name
 	}
 	return s
+}
+
+// TestBreaker: after BreakerFailures consecutive failures a deployment is
+// left out for the cooldown, unless every deployment is out; a success
+// closes it.
+func TestBreaker(t *testing.T) {
+	ts := targets(2)
+	a := &alias{strategy: "priority", targets: ts}
+	now := time.Now()
+	for range BreakerFailures - 1 {
+		ts[0].failed(now)
+	}
+	if names(a.order()) != "ab" {
+		t.Fatalf("below the threshold: %s", names(a.order()))
+	}
+	ts[0].failed(now)
+	if names(a.order()) != "b" {
+		t.Fatalf("open: %s", names(a.order()))
+	}
+	for range BreakerFailures {
+		ts[1].failed(now)
+	}
+	if names(a.order()) != "ab" {
+		t.Fatalf("every circuit open: %s, want all tried", names(a.order()))
+	}
+	ts[0].succeeded()
+	if names(a.order()) != "a" {
+		t.Fatalf("a closed again, b open: %s", names(a.order()))
+	}
 }
