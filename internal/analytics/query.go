@@ -67,6 +67,9 @@ type Stats struct {
 	LLMTokensOut int64  `json:"llm_tokens_out"`
 	LLMCost      string `json:"llm_cost"`
 	LLMUnpriced  int64  `json:"llm_unpriced"`
+	// LLMEstimated counts the calls whose tokens were estimated (the
+	// provider reported none: a stream the client left).
+	LLMEstimated int64 `json:"llm_estimated"`
 }
 
 // acc adds rollups up.
@@ -93,6 +96,7 @@ func (a *acc) add(r *store.Rollup) error {
 	a.s.LLMTokensIn += r.TokensIn
 	a.s.LLMTokensOut += r.TokensOut
 	a.s.LLMUnpriced += r.Unpriced
+	a.s.LLMEstimated += r.Estimated
 	a.cost.Add(&a.cost, big.NewInt(r.CostPico))
 	return a.k.MergeEncoded(r.Sketch)
 }

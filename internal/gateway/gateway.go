@@ -162,7 +162,8 @@ func (g *Gateway) finish(r *http.Request, x *pipeline.Exchange, route *Route) {
 		g.usage.Add(&store.UsageRecord{Time: x.Start, API: x.API, Route: x.Route, Consumer: x.Consumer, Plan: x.Plan,
 			Upstream: x.Upstream, RequestID: x.RequestID, Status: status, Latency: d, BytesIn: x.BytesIn, BytesOut: x.Writer.Bytes,
 			LLMModel: x.LLM.Model, TokensIn: x.LLM.TokensIn, TokensOut: x.LLM.TokensOut, TokensCached: x.LLM.TokensCached,
-			TokensReasoning: x.LLM.TokensReasoning, CostPico: x.LLM.CostPico, Unpriced: x.LLM.Unpriced})
+			TokensReasoning: x.LLM.TokensReasoning, CostPico: x.LLM.CostPico, Unpriced: x.LLM.Unpriced,
+			Estimated: x.LLM.Estimated})
 	}
 	if g.log != nil {
 		raw := r.RequestURI

@@ -224,6 +224,12 @@ func TestLLMGateway(t *testing.T) {
 	if len(events) != 2 || !strings.Contains(events[0], "Hello") || !strings.Contains(events[1], `"code":"llm_stream_broken"`) {
 		t.Fatalf("a broken stream: %q", events)
 	}
+	// It is still metered: estimated from what was sent and generated.
+	recs := rec.Take()
+	last := recs[len(recs)-1]
+	if !last.Estimated || last.TokensOut != 2 || last.TokensIn != int64(len(stream)+3)/4 || last.CostPico == 0 {
+		t.Fatalf("a broken stream's usage record: %+v", last)
+	}
 	// The calls show in the metrics, by outcome.
 	families, _ := e.metrics.Registry.Gather()
 	seen := map[string]bool{}

@@ -350,7 +350,7 @@ func (e *Endpoint) ChatCompletions() pipeline.Handler {
 			t.observe(ttft)
 			e.events.LLMCall(t.p.name, "ok")
 			overhead(w, x, ttft)
-			err = e.relayStream(w, resp, br, first, stripUsage, x, model)
+			err = e.relayStream(w, resp, br, first, stripUsage, x, model, len(body))
 			t.inflight.Add(-1)
 			e.events.LLMAnswer(model, ttft, x.LLM.TokensIn, x.LLM.TokensOut)
 			return err
@@ -545,8 +545,17 @@ func usageOnly(ev []byte) bool {
 
 // relayStream sends the stream event by event, flushing each, and meters
 // the usage the stream ends with.
-func (e *Endpoint) relayStream(w http.ResponseWriter, resp *http.Response, br *bufio.Reader, first []byte, stripUsage bool, x *pipeline.Exchange, model string) error {
+func (e *Endpoint) relayStream(w http.ResponseWriter, resp *http.Response, br *bufio.Reader, first []byte, stripUsage bool, x *pipeline.Exchange, model string, promptBytes int) error {
 	defer func() { _ = resp.Body.Close() }()
+	// What was generated, for an estimate should the stream end without
+	// its usage (the client left, the provider broke off): it is still
+	// billed.
+	generated := 0
+	defer func() {
+		if x.LLM.Model == "" {
+			e.estimate(x, model, promptBytes, generated)
+		}
+	}()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -554,9 +563,11 @@ func (e *Endpoint) relayStream(w http.ResponseWriter, resp *http.Response, br *b
 	rc := http.NewResponseController(w)
 	ev := first
 	for {
-		if u, ok := usageOf(eventData(ev)); ok {
+		u, n := chunkOf(eventData(ev))
+		if u != nil {
 			e.meter(x, model, u)
 		}
+		generated += n
 		if !stripUsage || !usageOnly(ev) {
 			if _, err := w.Write(ev); err != nil {
 				return proxy.ErrClientGone

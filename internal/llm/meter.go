@@ -69,6 +69,36 @@ func (e *Endpoint) meter(x *pipeline.Exchange, model string, u *usage) {
 	l.CostPico = (l.TokensIn-cached)*p.in + cached*p.cached + l.TokensOut*p.out
 }
 
+// chunkOf reads a stream chunk's usage (nil when it has none) and the
+// bytes of content it generated.
+func chunkOf(data []byte) (*usage, int) {
+	var c struct {
+		Choices []struct {
+			Delta struct {
+				Content   string `json:"content"`
+				Reasoning string `json:"reasoning_content"`
+			} `json:"delta"`
+		} `json:"choices"`
+		Usage *usage `json:"usage"`
+	}
+	if json.Unmarshal(data, &c) != nil {
+		return nil, 0
+	}
+	n := 0
+	for _, ch := range c.Choices {
+		n += len(ch.Delta.Content) + len(ch.Delta.Reasoning)
+	}
+	return c.Usage, n
+}
+
+// estimate meters a call whose provider reported no usage: a token per
+// four bytes of the prompt and of what was generated, marked estimated.
+func (e *Endpoint) estimate(x *pipeline.Exchange, model string, promptBytes, generated int) {
+	u := &usage{PromptTokens: int64(promptBytes+3) / 4, CompletionTokens: int64(generated+3) / 4}
+	e.meter(x, model, u)
+	x.LLM.Estimated = true
+}
+
 // usageOf finds the usage object in a JSON document (a whole answer, or
 // one stream chunk's data).
 func usageOf(doc []byte) (*usage, bool) {

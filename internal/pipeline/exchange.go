@@ -154,4 +154,7 @@ type LLMUsage struct {
 	// Unpriced says the price table has no price for the model: the cost
 	// is unknown, not zero.
 	Unpriced bool
+	// Estimated says the tokens were estimated: the provider reported
+	// none (a stream the client left).
+	Estimated bool
 }

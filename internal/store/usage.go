@@ -42,6 +42,9 @@ type UsageRecord struct {
 	TokensIn, TokensOut, TokensCached, TokensReasoning int64
 	CostPico                                           int64
 	Unpriced                                           bool
+	// Estimated says the provider reported no usage (the client left
+	// mid-stream, say) and the tokens were estimated.
+	Estimated bool
 }
 
 // UsageBatch is a group of records a node writes at once, with what they
@@ -80,6 +83,8 @@ type Rollup struct {
 	Sketch     []byte
 	// LLM calls: tokens, cost (10⁻¹² units) and the calls without a price.
 	TokensIn, TokensOut, CostPico, Unpriced int64
+	// Estimated counts the LLM calls whose tokens were estimated.
+	Estimated int64
 }
 
 // RollupFilter selects rollups (or raw records): the group's rows of one

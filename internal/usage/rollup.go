@@ -44,7 +44,7 @@ func Rollups(records []store.UsageRecord) []store.Rollup {
 				idx[k] = j
 				r := m.r
 				r.Granularity, r.Bucket, r.Requests, r.BytesIn, r.BytesOut, r.LatencySum = g.Name, time.Unix(k.bucket, 0).UTC(), 0, 0, 0, 0
-				r.TokensIn, r.TokensOut, r.CostPico, r.Unpriced = 0, 0, 0, 0
+				r.TokensIn, r.TokensOut, r.CostPico, r.Unpriced, r.Estimated = 0, 0, 0, 0, 0
 				coarse = append(coarse, &acc{r: r, k: sketch.New()})
 			}
 			c := coarse[j]
@@ -56,6 +56,7 @@ func Rollups(records []store.UsageRecord) []store.Rollup {
 			c.r.TokensOut += m.r.TokensOut
 			c.r.CostPico += m.r.CostPico
 			c.r.Unpriced += m.r.Unpriced
+			c.r.Estimated += m.r.Estimated
 			c.k.Merge(m.k)
 		}
 		for _, c := range coarse {
@@ -96,6 +97,9 @@ func aggregate(records []store.UsageRecord) (map[rollupKey]*acc, []rollupKey) {
 		a.r.CostPico += rec.CostPico
 		if rec.Unpriced {
 			a.r.Unpriced++
+		}
+		if rec.Estimated {
+			a.r.Estimated++
 		}
 		a.k.Add(float64(rec.Latency) / float64(time.Millisecond))
 	}

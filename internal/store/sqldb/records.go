@@ -21,7 +21,8 @@ import (
 //	        string   request ID (uvarint length, bytes)
 //	        uvarint  status, latency in µs, bytes in, bytes out
 //	        (version 2) uvarint index of the LLM model, tokens in, out,
-//	        cached, reasoning, cost in 10⁻¹² units, 1 if unpriced else 0
+//	        cached, reasoning, cost in 10⁻¹² units, flags (1 unpriced,
+//	        2 estimated)
 const recordsVersion = 2
 
 var errBadRecords = errors.New("store: malformed usage records")
@@ -59,11 +60,14 @@ func encodeRecords(recs []store.UsageRecord) []byte {
 		for _, n := range []int64{r.TokensIn, r.TokensOut, r.TokensCached, r.TokensReasoning, r.CostPico} {
 			body = binary.AppendUvarint(body, uint64(max(n, 0)))
 		}
-		unpriced := uint64(0)
+		var flags uint64
 		if r.Unpriced {
-			unpriced = 1
+			flags |= 1
 		}
-		body = binary.AppendUvarint(body, unpriced)
+		if r.Estimated {
+			flags |= 2
+		}
+		body = binary.AppendUvarint(body, flags)
 	}
 	out := make([]byte, 0, len(body)+16*len(names)+16)
 	out = append(out, recordsVersion)
@@ -162,7 +166,8 @@ func decodeRecords(b []byte, node string, fn func(*store.UsageRecord) error) err
 			r.TokensIn, r.TokensOut = int64(min(d.uvarint(), 1<<62)), int64(min(d.uvarint(), 1<<62))
 			r.TokensCached, r.TokensReasoning = int64(min(d.uvarint(), 1<<62)), int64(min(d.uvarint(), 1<<62))
 			r.CostPico = int64(min(d.uvarint(), 1<<62))
-			r.Unpriced = d.uvarint() == 1
+			flags := d.uvarint()
+			r.Unpriced, r.Estimated = flags&1 != 0, flags&2 != 0
 		}
 		if d.err != nil {
 			break

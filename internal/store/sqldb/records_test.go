@@ -19,7 +19,7 @@ func sampleRecords() []store.UsageRecord {
 		{Time: at.Add(time.Hour), Node: "n1", API: "shop", Route: "list", Consumer: "acme", Plan: "gold", Upstream: "shop"},
 		{Time: at, Node: "n1", API: "ai", Route: "chat-completions", Consumer: "acme", Upstream: "llm:openai", Status: 200,
 			LLMModel: "openai/gpt-4.1", TokensIn: 1200, TokensOut: 340, TokensCached: 1000, TokensReasoning: 12, CostPico: 5_120_000_000, Unpriced: false},
-		{Time: at, Node: "n1", API: "ai", Route: "chat-completions", LLMModel: "local/llama", TokensIn: 5, TokensOut: 7, Unpriced: true},
+		{Time: at, Node: "n1", API: "ai", Route: "chat-completions", LLMModel: "local/llama", TokensIn: 5, TokensOut: 7, Unpriced: true, Estimated: true},
 	}
 }
 

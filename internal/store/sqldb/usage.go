@@ -78,11 +78,12 @@ func prepareRollups(ctx context.Context, tx *sql.Tx) (*rollupStmts, error) {
 		{&st.get, `SELECT sketch FROM usage_rollups WHERE grp = $1 AND granularity = $2 AND bucket = $3
 			AND api = $4 AND route = $5 AND consumer = $6 AND status = $7`},
 		{&st.insert, `INSERT INTO usage_rollups (grp, granularity, bucket, api, route, consumer, status,
-			requests, bytes_in, bytes_out, latency_sum_us, sketch, tokens_in, tokens_out, cost_pico, unpriced)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`},
+			requests, bytes_in, bytes_out, latency_sum_us, sketch, tokens_in, tokens_out, cost_pico, unpriced, estimated)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`},
 		{&st.update, `UPDATE usage_rollups SET requests = requests + $8, bytes_in = bytes_in + $9,
 			bytes_out = bytes_out + $10, latency_sum_us = latency_sum_us + $11, sketch = $12,
-			tokens_in = tokens_in + $13, tokens_out = tokens_out + $14, cost_pico = cost_pico + $15, unpriced = unpriced + $16
+			tokens_in = tokens_in + $13, tokens_out = tokens_out + $14, cost_pico = cost_pico + $15, unpriced = unpriced + $16,
+			estimated = estimated + $17
 			WHERE grp = $1 AND granularity = $2 AND bucket = $3 AND api = $4 AND route = $5 AND consumer = $6 AND status = $7`},
 	} {
 		stmt, err := tx.PrepareContext(ctx, p.q) //nolint:sqlclosecheck // closed by rollupStmts.close
@@ -111,14 +112,14 @@ func (st *rollupStmts) add(ctx context.Context, group string, r store.Rollup) er
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		_, err = st.insert.ExecContext(ctx, append(key, r.Requests, r.BytesIn, r.BytesOut, r.LatencySum.Microseconds(), r.Sketch,
-			r.TokensIn, r.TokensOut, r.CostPico, r.Unpriced)...)
+			r.TokensIn, r.TokensOut, r.CostPico, r.Unpriced, r.Estimated)...)
 	case err == nil:
 		merged, merr := sketch.MergeBytes(old, r.Sketch)
 		if merr != nil {
 			return fmt.Errorf("store: usage rollup: %w", merr)
 		}
 		_, err = st.update.ExecContext(ctx, append(key, r.Requests, r.BytesIn, r.BytesOut, r.LatencySum.Microseconds(), merged,
-			r.TokensIn, r.TokensOut, r.CostPico, r.Unpriced)...)
+			r.TokensIn, r.TokensOut, r.CostPico, r.Unpriced, r.Estimated)...)
 	}
 	if err != nil {
 		return fmt.Errorf("store: usage rollup: %w", err)
@@ -155,7 +156,7 @@ func rollupWhere(f store.RollupFilter) (string, []any) {
 // Rollups implements store.Store.
 func (s *DB) Rollups(ctx context.Context, f store.RollupFilter, fn func(store.Rollup) error) error {
 	where, args := rollupWhere(f)
-	const columns = `bucket, api, route, consumer, status, requests, bytes_in, bytes_out, latency_sum_us, sketch, tokens_in, tokens_out, cost_pico, unpriced`
+	const columns = `bucket, api, route, consumer, status, requests, bytes_in, bytes_out, latency_sum_us, sketch, tokens_in, tokens_out, cost_pico, unpriced, estimated`
 	q := `SELECT ` + columns + ` FROM usage_rollups WHERE ` + where + ` ORDER BY bucket` //nolint:gosec // constant fragments and placeholders only
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -166,7 +167,7 @@ func (s *DB) Rollups(ctx context.Context, f store.RollupFilter, fn func(store.Ro
 		r := store.Rollup{Granularity: f.Granularity}
 		var bucket, lat int64
 		if err := rows.Scan(&bucket, &r.API, &r.Route, &r.Consumer, &r.Status, &r.Requests, &r.BytesIn, &r.BytesOut, &lat, &r.Sketch,
-			&r.TokensIn, &r.TokensOut, &r.CostPico, &r.Unpriced); err != nil {
+			&r.TokensIn, &r.TokensOut, &r.CostPico, &r.Unpriced, &r.Estimated); err != nil {
 			return fmt.Errorf("store: usage rollups: %w", err)
 		}
 		r.Bucket, r.LatencySum = time.Unix(bucket, 0).UTC(), time.Duration(lat)*time.Microsecond
