@@ -15,9 +15,9 @@ package alert
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -221,9 +221,9 @@ func (ev *Evaluator) load(ctx context.Context, cfg *config.Config, now time.Time
 	return nil
 }
 
-func sameRule(a, b *config.Alert) bool {
-	return fmt.Sprintf("%+v", *a) == fmt.Sprintf("%+v", *b) //nolint:gocritic // a deep comparison of plain data
-}
+// sameRule compares two rules' definitions (thresholds are pointers: by
+// value, not address).
+func sameRule(a, b *config.Alert) bool { return reflect.DeepEqual(a, b) }
 
 // poll adds the records of the batches written since the last poll.
 func (ev *Evaluator) poll(ctx context.Context, now time.Time) error {

@@ -145,6 +145,13 @@ func TestRules(t *testing.T) {
 	wait("slow", "")
 	tick(1) // held 1 s: not yet
 	wait("slow", "")
+	// A reload with the same rules (parsed again: new threshold pointers)
+	// keeps how long each condition has held.
+	again, err := config.Parse("rules.yaml", []byte(strings.ReplaceAll(rulesYAML, "HOOK", srv.URL)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.SetConfig(again.Config)
 	tick(2) // held 2 s: fires
 	wait("slow", "firing")
 
