@@ -40,11 +40,9 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.render(w, http.StatusBadRequest, "login", view{Title: "Sign in", Errors: []string{"The form could not be read."}})
 		return
 	}
-	if o := r.Header.Get("Origin"); o != "" && o != "null" {
-		if u, err := url.Parse(o); err != nil || u.Host != r.Host {
-			c.render(w, http.StatusForbidden, "login", view{Title: "Sign in", Errors: []string{"Sign in from this console's own page."}})
-			return
-		}
+	if !web.SameOrigin(r) {
+		c.render(w, http.StatusForbidden, "login", view{Title: "Sign in", Errors: []string{"Sign in from this console's own page."}})
+		return
 	}
 	next := safeNext(r.PostFormValue("next"))
 	secret := strings.TrimSpace(r.PostFormValue("token"))

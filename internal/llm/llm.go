@@ -526,23 +526,6 @@ func readEvent(br *bufio.Reader) ([]byte, error) {
 	}
 }
 
-// usageOnly says whether an event is the usage chunk a stream ends with
-// when include_usage is on (no choices, a usage object).
-func usageOnly(ev []byte) bool {
-	data, ok := bytes.CutPrefix(bytes.TrimSpace(ev), []byte("data:"))
-	if !ok {
-		return false
-	}
-	var chunk struct {
-		Choices []json.RawMessage `json:"choices"`
-		Usage   json.RawMessage   `json:"usage"`
-	}
-	if json.Unmarshal(bytes.TrimSpace(data), &chunk) != nil {
-		return false
-	}
-	return len(chunk.Choices) == 0 && len(chunk.Usage) > 0 && string(chunk.Usage) != "null"
-}
-
 // relayStream sends the stream event by event, flushing each, and meters
 // the usage the stream ends with.
 func (e *Endpoint) relayStream(w http.ResponseWriter, resp *http.Response, br *bufio.Reader, first []byte, stripUsage bool, x *pipeline.Exchange, model string, promptBytes int) error {
@@ -563,12 +546,12 @@ func (e *Endpoint) relayStream(w http.ResponseWriter, resp *http.Response, br *b
 	rc := http.NewResponseController(w)
 	ev := first
 	for {
-		u, n := chunkOf(eventData(ev))
+		u, n, onlyUsage := chunkOf(eventData(ev))
 		if u != nil {
 			e.meter(x, model, u)
 		}
 		generated += n
-		if !stripUsage || !usageOnly(ev) {
+		if !stripUsage || !onlyUsage {
 			if _, err := w.Write(ev); err != nil {
 				return proxy.ErrClientGone
 			}

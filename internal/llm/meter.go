@@ -69,9 +69,10 @@ func (e *Endpoint) meter(x *pipeline.Exchange, model string, u *usage) {
 	l.CostPico = (l.TokensIn-cached)*p.in + cached*p.cached + l.TokensOut*p.out
 }
 
-// chunkOf reads a stream chunk's usage (nil when it has none) and the
-// bytes of content it generated.
-func chunkOf(data []byte) (*usage, int) {
+// chunkOf reads a stream chunk's usage (nil when it has none), the bytes
+// of content it generated, and whether it is only the usage chunk a
+// stream ends with when include_usage is on (no choices).
+func chunkOf(data []byte) (u *usage, generated int, usageOnly bool) {
 	var c struct {
 		Choices []struct {
 			Delta struct {
@@ -82,13 +83,12 @@ func chunkOf(data []byte) (*usage, int) {
 		Usage *usage `json:"usage"`
 	}
 	if json.Unmarshal(data, &c) != nil {
-		return nil, 0
+		return nil, 0, false
 	}
-	n := 0
 	for _, ch := range c.Choices {
-		n += len(ch.Delta.Content) + len(ch.Delta.Reasoning)
+		generated += len(ch.Delta.Content) + len(ch.Delta.Reasoning)
 	}
-	return c.Usage, n
+	return c.Usage, generated, c.Usage != nil && len(c.Choices) == 0
 }
 
 // estimate meters a call whose provider reported no usage: a token per

@@ -198,7 +198,7 @@ func (p *Portal) page(f func(*request)) http.HandlerFunc {
 			if rq.dev != nil {
 				ok = rq.sess.CheckForm(r)
 			} else {
-				ok = sameOrigin(r) && r.ParseForm() == nil
+				ok = web.SameOrigin(r) && r.ParseForm() == nil
 			}
 			if !ok {
 				rq.fail(http.StatusForbidden, "This form has expired or did not come from this portal. Reload the page and try again.")
@@ -207,11 +207,6 @@ func (p *Portal) page(f func(*request)) http.HandlerFunc {
 		}
 		f(rq)
 	}
-}
-
-func sameOrigin(r *http.Request) bool {
-	o := r.Header.Get("Origin")
-	return o == "" || o == "http://"+r.Host || o == "https://"+r.Host
 }
 
 // developer runs f only for a signed-in developer; others go to sign-in.
