@@ -225,8 +225,9 @@ func Compile(name string, cfg *config.Config, rt Runtime) (*Compiled, error) {
 	return out, nil
 }
 
-// llmAPI is an LLM API with its routes: OpenAI's chat completions and
-// models endpoints, under the API's base path.
+// llmAPI is an LLM API with its routes: OpenAI's chat completions,
+// embeddings, responses and models endpoints and Anthropic's messages
+// endpoint, under the API's base path.
 func llmAPI(cfg *config.Config, a config.API, rt Runtime, budgets map[string]*ratelimit.Quota) (config.API, func(config.Route) pipeline.Handler) {
 	var control func(string, string, syscall.RawConn) error
 	if rt.Pools != nil {
@@ -249,16 +250,13 @@ func llmAPI(cfg *config.Config, a config.API, rt Runtime, budgets map[string]*ra
 		}
 	}
 	ep := llm.New(cfg, a, control, events, tokens, budgets)
-	a.Routes = []config.Route{
-		{Name: "chat-completions", Methods: []string{http.MethodPost}, Path: "/v1/chat/completions", RateLimit: requests},
-		{Name: "models", Methods: []string{http.MethodGet}, Path: "/v1/models"},
+	a.Routes = []config.Route{{Name: "models", Methods: []string{http.MethodGet}, Path: "/v1/models"}}
+	handlers := map[string]pipeline.Handler{"models": ep.Models()}
+	for _, op := range llm.Operations {
+		a.Routes = append(a.Routes, config.Route{Name: op.Name(), Methods: []string{http.MethodPost}, Path: op.Path(), RateLimit: requests})
+		handlers[op.Name()] = ep.Handler(op)
 	}
-	return a, func(r config.Route) pipeline.Handler {
-		if r.Name == "models" {
-			return ep.Models()
-		}
-		return ep.ChatCompletions()
-	}
+	return a, func(r config.Route) pipeline.Handler { return handlers[r.Name] }
 }
 
 // noLLMEvents drops LLM metrics (a runtime without metrics, in tests).

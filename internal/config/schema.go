@@ -390,11 +390,14 @@ type LLMAPI struct {
 // LLMProvider is one LLM service.
 type LLMProvider struct {
 	Name string `yaml:"name,omitempty" json:"name,omitempty"`
-	// Type is the provider's protocol: openai, or openai_compatible (any
-	// server speaking OpenAI's: Ollama, vLLM, …).
+	// Type is the provider's protocol: openai, openai_compatible (any
+	// server speaking OpenAI's: Ollama, vLLM, …), azure_openai (OpenAI's
+	// protocol with Azure's api-key header), anthropic or gemini.
 	Type    string `yaml:"type,omitempty" json:"type,omitempty"`
 	BaseURL string `yaml:"base_url,omitempty" json:"base_url,omitempty"`
-	// APIKey is sent to the provider as a bearer token.
+	// APIKey is sent to the provider as it expects: a bearer token
+	// (OpenAI), api-key (Azure), x-api-key (Anthropic) or x-goog-api-key
+	// (Gemini).
 	APIKey string `yaml:"api_key,omitempty" json:"api_key,omitempty"`
 	// Timeout bounds the wait for the provider's answer to begin (and each
 	// wait for more of it). Default 60s.

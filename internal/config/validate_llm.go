@@ -11,11 +11,11 @@ import (
 // aliases and the APIs that serve them.
 
 // LLMProviderTypes are the provider protocols this version speaks.
-var LLMProviderTypes = []string{"openai", "openai_compatible"}
+var LLMProviderTypes = []string{"openai", "openai_compatible", "azure_openai", "anthropic", "gemini"}
 
 // llmPlanned are provider types of the roadmap, refused with a clear
 // message until they are supported.
-var llmPlanned = []string{"anthropic", "azure_openai", "gemini", "bedrock"}
+var llmPlanned = []string{"bedrock"}
 
 func (v *validator) llm(c *Config) map[string]bool {
 	providers := map[string]bool{}
@@ -29,9 +29,9 @@ func (v *validator) llm(c *Config) map[string]bool {
 		switch {
 		case slices.Contains(LLMProviderTypes, p.Type):
 		case slices.Contains(llmPlanned, p.Type):
-			v.errorf(pp+".type", "%q providers are not supported by this version yet; use openai or openai_compatible", p.Type)
+			v.errorf(pp+".type", "%q providers are not supported by this version yet; use openai, openai_compatible, azure_openai, anthropic or gemini", p.Type)
 		default:
-			v.errorf(pp+".type", "%q is not a provider type; use openai or openai_compatible", p.Type)
+			v.errorf(pp+".type", "%q is not a provider type; use openai, openai_compatible, azure_openai, anthropic or gemini", p.Type)
 		}
 		u, err := url.Parse(p.BaseURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" {
@@ -109,7 +109,7 @@ func (v *validator) llmAPI(p string, a API, c *Config) {
 		models[m.Name] = true
 	}
 	if len(a.Routes) > 0 {
-		v.errorf(p+".routes", "an LLM API's routes are the LLM endpoints (/v1/chat/completions, /v1/models); remove its routes")
+		v.errorf(p+".routes", "an LLM API's routes are the LLM endpoints (/v1/chat/completions, /v1/messages, /v1/embeddings, /v1/responses, /v1/models); remove its routes")
 	}
 	if a.Upstream != "" {
 		v.errorf(p+".upstream", "an LLM API calls llm_providers, not an upstream")

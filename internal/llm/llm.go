@@ -1,16 +1,16 @@
 // Package llm is the LLM gateway: an API whose routes are OpenAI's chat
-// completions and models endpoints, in front of providers speaking the
-// OpenAI protocol (OpenAI itself, and compatible servers such as Ollama
-// or vLLM). Clients ask for a model alias; the alias's deployments are
-// tried in priority order, and a connection failure, a timeout, a 429 or
-// a 5xx moves on to the next — never once a byte of the answer has
-// reached the client. Request and response bodies pass through unchanged
-// but for the model name (and the usage option of streams), so fields the
-// gateway does not know survive. Usage is metered from what the provider
-// reports, and priced by the config's price table.
-//
-// Not yet in this version: other provider protocols (Anthropic, Gemini,
-// Bedrock, Azure), the other endpoints, token limits and budgets.
+// completions, embeddings, responses and models endpoints and Anthropic's
+// messages endpoint, in front of providers speaking OpenAI's protocol
+// (OpenAI, Azure OpenAI, and compatible servers such as Ollama or vLLM),
+// Anthropic's or Gemini's. Clients ask for a model alias; the alias's
+// deployments are tried in the strategy's order, and a connection
+// failure, a timeout, a 429 or a 5xx moves on to the next — never once a
+// byte of the answer has reached the client. When the client's format is
+// the provider's, bodies pass through unchanged but for the model name
+// (and the usage option of streams), so fields the gateway does not know
+// survive; otherwise a translator (translate.go) carries the request and
+// the answer across through a neutral form (format.go). Usage is metered
+// from what the provider reports, and priced by the config's price table.
 package llm
 
 import (
@@ -45,8 +45,14 @@ const DefaultTimeout = 60 * time.Second
 
 type provider struct {
 	name, base, key string
-	client          *http.Client
+	// typ is the provider's type (config), format its wire format.
+	typ, format string
+	client      *http.Client
 }
+
+// formats are the wire formats of the provider types.
+var formats = map[string]string{"openai": FormatOpenAI, "openai_compatible": FormatOpenAI, "azure_openai": FormatOpenAI,
+	"anthropic": FormatAnthropic, "gemini": FormatGemini}
 
 type target struct {
 	p        *provider
@@ -121,7 +127,8 @@ func New(cfg *config.Config, api config.API, control func(network, address strin
 			IdleConnTimeout:       90 * time.Second,
 			ForceAttemptHTTP2:     true,
 		}
-		providers[p.Name] = &provider{name: p.Name, base: strings.TrimSuffix(p.BaseURL, "/"), key: p.APIKey, client: &http.Client{Transport: tr}}
+		providers[p.Name] = &provider{name: p.Name, base: strings.TrimSuffix(p.BaseURL, "/"), key: p.APIKey, typ: p.Type, format: formats[p.Type],
+			client: &http.Client{Transport: tr}}
 	}
 	e := &Endpoint{aliases: map[string]*alias{}, prices: parsePrices(cfg), events: events, tokens: tokenLimits, budgets: budgets}
 	for _, m := range cfg.LLMModels {
@@ -232,16 +239,23 @@ func (e *Endpoint) Models() pipeline.Handler {
 
 var (
 	errBadJSON = &pipeline.Error{Status: http.StatusBadRequest, Code: "invalid_request",
-		Message: "the body is not a JSON object of the chat completions API"}
+		Message: "the body is not a JSON object"}
 	errNoModel = &pipeline.Error{Status: http.StatusBadRequest, Code: "invalid_request", Message: `give "model": one of the models GET /v1/models lists`}
 	errUnknown = &pipeline.Error{Status: http.StatusNotFound, Code: "model_not_found", Message: "this API serves no model of that name; GET /v1/models lists them"}
 	errTooBig  = &pipeline.Error{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large", Message: "the request body is larger than 16 MiB"}
 	errAllDown = &pipeline.Error{Status: http.StatusBadGateway, Code: "llm_unavailable",
 		Message: "no deployment of the model answered; see the node's log"}
+	errNotServed = &pipeline.Error{Status: http.StatusBadRequest, Code: "llm_operation_unsupported",
+		Message: "no deployment of this model speaks OpenAI's protocol, which this endpoint needs"}
 )
 
 // ChatCompletions answers POST /v1/chat/completions.
-func (e *Endpoint) ChatCompletions() pipeline.Handler {
+func (e *Endpoint) ChatCompletions() pipeline.Handler { return e.Handler(opChat) }
+
+// Handler answers the operation's POST requests: the body goes to the
+// alias's deployments in turn, translated to each one's format, until one
+// answers.
+func (e *Endpoint) Handler(op *operation) pipeline.Handler {
 	return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request, x *pipeline.Exchange) error {
 		body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxRequestBody))
 		if err != nil {
@@ -256,15 +270,21 @@ func (e *Endpoint) ChatCompletions() pipeline.Handler {
 		if json.Unmarshal(body, &req) != nil || req == nil {
 			return errBadJSON
 		}
-		var alias string
-		if json.Unmarshal(req["model"], &alias) != nil || alias == "" {
+		var name string
+		if json.Unmarshal(req["model"], &name) != nil || name == "" {
 			return errNoModel
 		}
-		al, ok := e.aliases[alias]
+		al, ok := e.aliases[name]
 		if !ok {
 			return errUnknown
 		}
 		targets := al.order()
+		if op.openAIOnly {
+			targets = slices.DeleteFunc(slices.Clone(targets), func(t target) bool { return t.p.format != FormatOpenAI })
+			if len(targets) == 0 {
+				return errNotServed
+			}
+		}
 		if len(e.tokens) > 0 {
 			res, refusal := e.reserve(w, r, x, req, len(body))
 			if refusal != nil {
@@ -279,95 +299,153 @@ func (e *Endpoint) ChatCompletions() pipeline.Handler {
 			}
 			defer func() { b.Adjust(x.Consumer, x.LLM.CostPico-reserved, time.Now()) }()
 		}
+		c := &call{e: e, op: op, w: w, r: r, x: x, req: req, body: body}
 		var stream bool
 		_ = json.Unmarshal(req["stream"], &stream)
-		stripUsage := false
-		if stream {
+		c.stream = stream
+		if stream && op.client == FormatOpenAI && op != opResponses {
 			var opts map[string]json.RawMessage
 			_ = json.Unmarshal(req["stream_options"], &opts)
-			if opts == nil {
-				opts = map[string]json.RawMessage{}
-			}
 			if string(opts["include_usage"]) != "true" {
-				// Ask for the usage the stream ends with (for metering), and
-				// drop it from the answer: the client did not ask for it.
-				opts["include_usage"] = json.RawMessage("true")
-				stripUsage = true
-				req["stream_options"], _ = json.Marshal(opts)
+				c.stripUsage = true
 			}
 		}
-		var last *http.Response
-		var lastBody []byte
 		for i, t := range targets {
-			outcome := "failed_over"
-			if i == len(targets)-1 {
-				outcome = "failed"
-			}
-			req["model"], _ = json.Marshal(t.model)
-			out, _ := json.Marshal(req)
-			t.inflight.Add(1)
-			start := time.Now()
-			resp, err := t.p.call(r.Context(), "/chat/completions", out)
-			if err != nil {
-				t.inflight.Add(-1)
-				if r.Context().Err() != nil {
-					return proxy.ErrClientGone
-				}
-				t.failed(time.Now())
-				e.events.LLMCall(t.p.name, outcome)
-				continue // connection failure or timeout: the next deployment
-			}
-			if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
-				t.inflight.Add(-1)
-				t.failed(time.Now())
-				e.events.LLMCall(t.p.name, outcome)
-				last, lastBody = resp, readSome(resp)
-				continue
-			}
-			x.Upstream = "llm:" + t.p.name
-			model := t.p.name + "/" + t.model
-			if !stream || resp.StatusCode != http.StatusOK {
-				ttft := time.Since(start)
-				t.inflight.Add(-1)
-				t.succeeded()
-				t.observe(ttft)
-				e.events.LLMCall(t.p.name, "ok")
-				overhead(w, x, ttft)
-				err := e.passThrough(w, resp, x, model)
-				e.events.LLMAnswer(model, ttft, x.LLM.TokensIn, x.LLM.TokensOut)
+			done, err := c.try(t, i == len(targets)-1)
+			if done {
 				return err
 			}
-			first, br, err := firstEvent(resp)
-			ttft := time.Since(start)
-			if err != nil {
-				t.inflight.Add(-1)
-				_ = resp.Body.Close()
-				t.failed(time.Now())
-				e.events.LLMCall(t.p.name, outcome)
-				continue // the stream broke before its first event: still time to fall back
-			}
-			t.succeeded()
-			t.observe(ttft)
-			e.events.LLMCall(t.p.name, "ok")
-			overhead(w, x, ttft)
-			err = e.relayStream(w, resp, br, first, stripUsage, x, model, len(body))
-			t.inflight.Add(-1)
-			e.events.LLMAnswer(model, ttft, x.LLM.TokensIn, x.LLM.TokensOut)
-			return err
 		}
-		if last != nil {
-			// Every deployment refused: the last one's answer, as it was.
+		if c.last != nil {
+			// Every deployment refused: the last one's answer, in the
+			// client's format.
 			for _, h := range []string{"Content-Type", "Retry-After"} {
-				if v := last.Header.Get(h); v != "" {
+				if v := c.last.Header.Get(h); v != "" {
 					w.Header().Set(h, v)
 				}
 			}
-			w.WriteHeader(last.StatusCode)
-			_, _ = w.Write(lastBody)
+			body := c.lastBody
+			if c.lastFormat != op.client {
+				w.Header().Set("Content-Type", "application/json")
+				body = errorBody(op.client, c.last.StatusCode, body)
+			}
+			w.WriteHeader(c.last.StatusCode)
+			_, _ = w.Write(body)
 			return nil
+		}
+		if c.badRequest != nil {
+			return c.badRequest
 		}
 		return errAllDown
 	})
+}
+
+// call is one client request on its way through the deployments.
+type call struct {
+	e                  *Endpoint
+	op                 *operation
+	w                  http.ResponseWriter
+	r                  *http.Request
+	x                  *pipeline.Exchange
+	req                map[string]json.RawMessage
+	body               []byte
+	stream, stripUsage bool
+	// neutral is the request decoded, once a deployment needs a
+	// translation; badRequest is why it could not be.
+	neutral    *chat
+	badRequest error
+	// last is the last refusal (429 or 5xx), its body and its format.
+	last       *http.Response
+	lastBody   []byte
+	lastFormat string
+}
+
+// try sends the call to one deployment; done says an answer (or an
+// error) went to the client, else the next deployment is tried.
+func (c *call) try(t target, lastOne bool) (done bool, err error) {
+	e, x := c.e, c.x
+	outcome := "failed_over"
+	if lastOne {
+		outcome = "failed"
+	}
+	tr := translators[[2]string{c.op.client, t.p.format}]
+	var path string
+	var out []byte
+	switch {
+	case tr.passthrough || c.op.openAIOnly:
+		c.req["model"], _ = json.Marshal(t.model)
+		if c.stripUsage {
+			opts := map[string]json.RawMessage{}
+			_ = json.Unmarshal(c.req["stream_options"], &opts)
+			// Ask for the usage the stream ends with (for metering), and
+			// drop it from the answer: the client did not ask for it.
+			opts["include_usage"] = json.RawMessage("true")
+			c.req["stream_options"], _ = json.Marshal(opts)
+		}
+		out, _ = json.Marshal(c.req)
+		path = cmpOr(c.op.providerPath, "/v1/messages")
+	default:
+		if c.neutral == nil && c.badRequest == nil {
+			var derr error
+			if c.neutral, derr = decodeClient(c.op.client, c.body); derr != nil {
+				c.badRequest = &pipeline.Error{Status: http.StatusBadRequest, Code: "invalid_request",
+					Message: "the request cannot be translated for this model's provider: " + derr.Error()}
+			}
+		}
+		if c.neutral == nil {
+			return false, nil // a deployment of the client's own format may still take it
+		}
+		path, out = tr.request(c.neutral, &t)
+	}
+	t.inflight.Add(1)
+	start := time.Now()
+	resp, err := t.p.call(c.r.Context(), path, out, c.r.Header)
+	if err != nil {
+		t.inflight.Add(-1)
+		if c.r.Context().Err() != nil {
+			return true, proxy.ErrClientGone
+		}
+		t.failed(time.Now())
+		e.events.LLMCall(t.p.name, outcome)
+		return false, nil // connection failure or timeout: the next deployment
+	}
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
+		t.inflight.Add(-1)
+		t.failed(time.Now())
+		e.events.LLMCall(t.p.name, outcome)
+		c.last, c.lastBody, c.lastFormat = resp, readSome(resp), t.p.format
+		return false, nil
+	}
+	x.Upstream = "llm:" + t.p.name
+	model := t.p.name + "/" + t.model
+	if !c.stream || resp.StatusCode != http.StatusOK {
+		ttft := time.Since(start)
+		t.inflight.Add(-1)
+		t.succeeded()
+		t.observe(ttft)
+		e.events.LLMCall(t.p.name, "ok")
+		overhead(c.w, x, ttft)
+		err := c.whole(resp, tr, model)
+		e.events.LLMAnswer(model, ttft, x.LLM.TokensIn, x.LLM.TokensOut)
+		return true, err
+	}
+	first, br, err := firstEvent(resp)
+	ttft := time.Since(start)
+	if err != nil {
+		t.inflight.Add(-1)
+		_ = resp.Body.Close()
+		t.failed(time.Now())
+		e.events.LLMCall(t.p.name, outcome)
+		return false, nil // the stream broke before its first event: still time to fall back
+	}
+	t.succeeded()
+	t.observe(ttft)
+	e.events.LLMCall(t.p.name, "ok")
+	overhead(c.w, x, ttft)
+	err = c.relay(resp, br, first, tr, model)
+	t.inflight.Add(-1)
+	e.events.LLMAnswer(model, ttft, x.LLM.TokensIn, x.LLM.TokensOut)
+	return true, err
 }
 
 var errTokens = &pipeline.Error{Status: http.StatusTooManyRequests, Code: "token_rate_limited",
@@ -457,15 +535,36 @@ func overhead(w http.ResponseWriter, x *pipeline.Exchange, provider time.Duratio
 	w.Header().Set(OverheadHeader, strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 3, 64))
 }
 
-// call posts body to the provider's path.
-func (p *provider) call(ctx context.Context, path string, body []byte) (*http.Response, error) {
+// call posts body to the provider's path, with the provider's
+// credentials; in holds the client's headers, of which only Anthropic's
+// beta flags go on (to Anthropic).
+func (p *provider) call(ctx context.Context, path string, body []byte, in http.Header) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if p.key != "" {
-		req.Header.Set("Authorization", "Bearer "+p.key)
+	switch p.typ {
+	case "anthropic":
+		req.Header.Set("Anthropic-Version", AnthropicVersion)
+		if v := in.Get("Anthropic-Beta"); v != "" {
+			req.Header.Set("Anthropic-Beta", v)
+		}
+		if p.key != "" {
+			req.Header.Set("X-Api-Key", p.key)
+		}
+	case "gemini":
+		if p.key != "" {
+			req.Header.Set("X-Goog-Api-Key", p.key)
+		}
+	case "azure_openai":
+		if p.key != "" {
+			req.Header.Set("Api-Key", p.key)
+		}
+	default:
+		if p.key != "" {
+			req.Header.Set("Authorization", "Bearer "+p.key)
+		}
 	}
 	return p.client.Do(req)
 }
@@ -476,20 +575,50 @@ func readSome(resp *http.Response) []byte {
 	return b
 }
 
-// passThrough relays a whole answer and meters its usage.
-func (e *Endpoint) passThrough(w http.ResponseWriter, resp *http.Response, x *pipeline.Exchange, model string) error {
+// MaxAnswer bounds a whole answer Portico translates (one it passes
+// through is not bounded).
+const MaxAnswer = 32 << 20
+
+// whole relays a whole answer — as it is, or translated — and meters its
+// usage.
+func (c *call) whole(resp *http.Response, tr *translator, model string) error {
 	defer func() { _ = resp.Body.Close() }()
-	if ct := resp.Header.Get("Content-Type"); ct != "" {
-		w.Header().Set("Content-Type", ct)
+	w, x := c.w, c.x
+	if tr.passthrough || c.op.openAIOnly {
+		if ct := resp.Header.Get("Content-Type"); ct != "" {
+			w.Header().Set("Content-Type", ct)
+		}
+		w.WriteHeader(resp.StatusCode)
+		cp := &capture{w: w, max: 1 << 20}
+		_, err := io.Copy(cp, resp.Body)
+		if resp.StatusCode == http.StatusOK {
+			if a, derr := passAnswer(c.op, cp.buf); derr == nil {
+				c.e.meterAnswer(x, model, a, len(c.body))
+			}
+		}
+		if err != nil {
+			return proxy.ErrClientGone // the answer has begun: nothing else to send
+		}
+		return nil
 	}
-	w.WriteHeader(resp.StatusCode)
-	c := &capture{w: w, max: 1 << 20}
-	_, err := io.Copy(c, resp.Body)
-	if u, ok := usageOf(c.buf); ok && resp.StatusCode == http.StatusOK {
-		e.meter(x, model, u)
-	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxAnswer))
 	if err != nil {
-		return proxy.ErrClientGone // the answer has begun: nothing else to send
+		return errAllDown
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if resp.StatusCode != http.StatusOK {
+		w.WriteHeader(resp.StatusCode)
+		_, _ = w.Write(errorBody(c.op.client, resp.StatusCode, body))
+		return nil
+	}
+	a, err := tr.answer(body)
+	if err != nil {
+		return &pipeline.Error{Status: http.StatusBadGateway, Code: "llm_bad_answer", Message: "the provider's answer could not be read"}
+	}
+	c.e.meterAnswer(x, model, a, len(c.body))
+	_, err = w.Write(tr.reply(a, time.Now().Unix()))
+	if err != nil {
+		return proxy.ErrClientGone
 	}
 	return nil
 }
@@ -526,17 +655,26 @@ func readEvent(br *bufio.Reader) ([]byte, error) {
 	}
 }
 
-// relayStream sends the stream event by event, flushing each, and meters
-// the usage the stream ends with.
-func (e *Endpoint) relayStream(w http.ResponseWriter, resp *http.Response, br *bufio.Reader, first []byte, stripUsage bool, x *pipeline.Exchange, model string, promptBytes int) error {
+// relay sends the stream event by event, flushing each — as it is, or
+// translated — and meters the usage it reports.
+func (c *call) relay(resp *http.Response, br *bufio.Reader, first []byte, tr *translator, model string) error {
 	defer func() { _ = resp.Body.Close() }()
+	w, x := c.w, c.x
+	pass := tr.passthrough || c.op.openAIOnly
+	var dec decoder
+	var enc encoder
+	if pass {
+		dec, enc = passStream(c.op)
+	} else {
+		dec, enc = tr.decoder(), tr.encoder(c.neutral, time.Now().Unix())
+	}
 	// What was generated, for an estimate should the stream end without
 	// its usage (the client left, the provider broke off): it is still
 	// billed.
 	generated := 0
 	defer func() {
 		if x.LLM.Model == "" {
-			e.estimate(x, model, promptBytes, generated)
+			c.e.estimate(x, model, len(c.body), generated)
 		}
 	}()
 	h := w.Header()
@@ -544,30 +682,75 @@ func (e *Endpoint) relayStream(w http.ResponseWriter, resp *http.Response, br *b
 	h.Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
+	var evs []event
+	var out []byte
+	ended, closed := false, false
+	send := func() error {
+		if len(out) == 0 {
+			return nil
+		}
+		if _, err := w.Write(out); err != nil {
+			return proxy.ErrClientGone
+		}
+		_ = rc.Flush()
+		return nil
+	}
 	ev := first
 	for {
-		u, n, onlyUsage := chunkOf(eventData(ev))
-		if u != nil {
-			e.meter(x, model, u)
-		}
-		generated += n
-		if !stripUsage || !onlyUsage {
-			if _, err := w.Write(ev); err != nil {
-				return proxy.ErrClientGone
+		var derr error
+		evs, derr = dec.decode(eventData(ev), evs[:0])
+		out = out[:0]
+		usageOnly := len(evs) > 0
+		for _, e := range evs {
+			switch e.kind {
+			case evUsage:
+				c.e.meter(x, model, &e.usage)
+			case evText, evThinking, evToolArgs:
+				generated += len(e.text)
+				usageOnly = false
+			case evEnd:
+				ended = true
+				usageOnly = false
+			default:
+				usageOnly = false
 			}
-			_ = rc.Flush()
+		}
+		switch {
+		case !pass:
+			out = encodeAll(enc, evs, out, &closed)
+		case !c.stripUsage || !usageOnly:
+			out = append(out, ev...)
+		}
+		if derr != nil && !pass {
+			out = enc.fail(out, derr.Error())
+		}
+		if err := send(); err != nil {
+			return err
+		}
+		if derr != nil || (ended && !pass) {
+			return nil
 		}
 		var err error
 		ev, err = readEvent(br)
 		if err != nil {
-			if errors.Is(err, io.EOF) && len(bytes.TrimSpace(ev)) == 0 {
-				return nil
+			out = out[:0]
+			switch {
+			case errors.Is(err, io.EOF) && len(bytes.TrimSpace(ev)) == 0:
+				if !ended && !pass {
+					evs = dec.finish(evs[:0])
+					for _, e := range evs {
+						if e.kind == evUsage {
+							c.e.meter(x, model, &e.usage)
+						}
+					}
+					out = encodeAll(enc, evs, out, &closed)
+				}
+			default:
+				// An error inside the stream reaches the client in its
+				// own protocol.
+				out = enc.fail(out, "the provider's stream broke off")
 			}
-			// An error inside the stream reaches the client in its own
-			// protocol: an OpenAI error event.
-			_, _ = w.Write([]byte("data: {\"error\":{\"message\":\"the provider's stream broke off\",\"type\":\"upstream_error\",\"code\":\"llm_stream_broken\"}}\n\n"))
-			_ = rc.Flush()
-			return nil
+			return send()
 		}
 	}
 }

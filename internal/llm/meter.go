@@ -2,7 +2,6 @@ package llm
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
 	"strconv"
 	"strings"
@@ -69,46 +68,12 @@ func (e *Endpoint) meter(x *pipeline.Exchange, model string, u *usage) {
 	l.CostPico = (l.TokensIn-cached)*p.in + cached*p.cached + l.TokensOut*p.out
 }
 
-// chunkOf reads a stream chunk's usage (nil when it has none), the bytes
-// of content it generated, and whether it is only the usage chunk a
-// stream ends with when include_usage is on (no choices).
-func chunkOf(data []byte) (u *usage, generated int, usageOnly bool) {
-	var c struct {
-		Choices []struct {
-			Delta struct {
-				Content   string `json:"content"`
-				Reasoning string `json:"reasoning_content"`
-			} `json:"delta"`
-		} `json:"choices"`
-		Usage *usage `json:"usage"`
-	}
-	if json.Unmarshal(data, &c) != nil {
-		return nil, 0, false
-	}
-	for _, ch := range c.Choices {
-		generated += len(ch.Delta.Content) + len(ch.Delta.Reasoning)
-	}
-	return c.Usage, generated, c.Usage != nil && len(c.Choices) == 0
-}
-
 // estimate meters a call whose provider reported no usage: a token per
 // four bytes of the prompt and of what was generated, marked estimated.
 func (e *Endpoint) estimate(x *pipeline.Exchange, model string, promptBytes, generated int) {
 	u := &usage{PromptTokens: int64(promptBytes+3) / 4, CompletionTokens: int64(generated+3) / 4}
 	e.meter(x, model, u)
 	x.LLM.Estimated = true
-}
-
-// usageOf finds the usage object in a JSON document (a whole answer, or
-// one stream chunk's data).
-func usageOf(doc []byte) (*usage, bool) {
-	var v struct {
-		Usage *usage `json:"usage"`
-	}
-	if json.Unmarshal(doc, &v) != nil || v.Usage == nil {
-		return nil, false
-	}
-	return v.Usage, true
 }
 
 // eventData returns an event's data (its "data:" line).
@@ -133,4 +98,18 @@ func (c *capture) Write(p []byte) (int, error) {
 		c.buf = append(c.buf, p[:min(room, len(p))]...)
 	}
 	return c.w.Write(p)
+}
+
+// meterAnswer meters a whole answer: from its usage, or estimated when
+// the provider reported none.
+func (e *Endpoint) meterAnswer(x *pipeline.Exchange, model string, a *answer, promptBytes int) {
+	if a.usage.PromptTokens != 0 || a.usage.CompletionTokens != 0 {
+		e.meter(x, model, &a.usage)
+		return
+	}
+	generated := 0
+	for _, p := range a.parts {
+		generated += len(p.text) + len(p.args)
+	}
+	e.estimate(x, model, promptBytes, generated)
 }

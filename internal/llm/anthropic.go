@@ -1,0 +1,460 @@
+package llm
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// This file is Anthropic's messages format: its requests, answers and
+// stream events, to and from the neutral form.
+
+// AnthropicVersion is the API version sent to Anthropic.
+const AnthropicVersion = "2023-06-01"
+
+type antBlock struct {
+	Type   string `json:"type"`
+	Text   string `json:"text,omitempty"`
+	Source *struct {
+		Type      string `json:"type"`
+		MediaType string `json:"media_type,omitempty"`
+		Data      string `json:"data,omitempty"`
+		URL       string `json:"url,omitempty"`
+	} `json:"source,omitempty"`
+	ID        string          `json:"id,omitempty"`
+	Name      string          `json:"name,omitempty"`
+	Input     json.RawMessage `json:"input,omitempty"`
+	ToolUseID string          `json:"tool_use_id,omitempty"`
+	Content   json.RawMessage `json:"content,omitempty"`
+	IsError   bool            `json:"is_error,omitempty"`
+	Thinking  string          `json:"thinking,omitempty"`
+	Signature string          `json:"signature,omitempty"`
+}
+
+// decodeAnthropic reads a messages request.
+func decodeAnthropic(body []byte) (*chat, error) {
+	var r struct {
+		MaxTokens int64           `json:"max_tokens"`
+		System    json.RawMessage `json:"system"`
+		Messages  []struct {
+			Role    string          `json:"role"`
+			Content json.RawMessage `json:"content"`
+		} `json:"messages"`
+		Tools []struct {
+			Name        string          `json:"name"`
+			Description string          `json:"description"`
+			InputSchema json.RawMessage `json:"input_schema"`
+		} `json:"tools"`
+		ToolChoice *struct {
+			Type                   string `json:"type"`
+			Name                   string `json:"name"`
+			DisableParallelToolUse bool   `json:"disable_parallel_tool_use"`
+		} `json:"tool_choice"`
+		Temperature   json.RawMessage `json:"temperature"`
+		TopP          json.RawMessage `json:"top_p"`
+		StopSequences []string        `json:"stop_sequences"`
+		Stream        bool            `json:"stream"`
+		Metadata      struct {
+			UserID string `json:"user_id"`
+		} `json:"metadata"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		return nil, err
+	}
+	c := &chat{maxTokens: r.MaxTokens, temperature: r.Temperature, topP: r.TopP, stop: r.StopSequences, stream: r.Stream,
+		includeUsage: true, user: r.Metadata.UserID}
+	if s := textOf(r.System); s != "" {
+		c.system = []string{s}
+	}
+	for _, t := range r.Tools {
+		c.tools = append(c.tools, tool{name: t.Name, description: t.Description, parameters: t.InputSchema})
+	}
+	if tc := r.ToolChoice; tc != nil {
+		c.toolChoice, c.toolName, c.noParallel = tc.Type, tc.Name, tc.DisableParallelToolUse
+	}
+	for _, m := range r.Messages {
+		if m.Role != "user" && m.Role != "assistant" {
+			return nil, fmt.Errorf("a message has role %q", m.Role)
+		}
+		var s string
+		if json.Unmarshal(m.Content, &s) == nil {
+			c.add(m.Role, part{kind: partText, text: s})
+			continue
+		}
+		var blocks []antBlock
+		if err := json.Unmarshal(m.Content, &blocks); err != nil {
+			return nil, errors.New("a message's content is neither text nor a list of blocks")
+		}
+		var parts []part
+		for _, b := range blocks {
+			switch b.Type {
+			case "text":
+				parts = append(parts, part{kind: partText, text: b.Text})
+			case "image":
+				if b.Source == nil {
+					return nil, errors.New("an image block has no source")
+				}
+				parts = append(parts, part{kind: partImage, mediaType: b.Source.MediaType, data: b.Source.Data, url: b.Source.URL})
+			case "tool_use":
+				parts = append(parts, part{kind: partToolCall, id: b.ID, name: b.Name, args: objectOr(b.Input)})
+			case "tool_result":
+				parts = append(parts, part{kind: partToolResult, id: b.ToolUseID, text: textOf(b.Content), isError: b.IsError})
+			case "thinking":
+				parts = append(parts, part{kind: partThinking, text: b.Thinking, signature: b.Signature})
+			case "redacted_thinking":
+			default:
+				return nil, fmt.Errorf("content blocks of type %q cannot be translated to this model's provider", b.Type)
+			}
+		}
+		c.add(m.Role, parts...)
+	}
+	return c, nil
+}
+
+// encodeAnthropic writes a messages request for model.
+func encodeAnthropic(c *chat, model string) []byte {
+	type antTool struct {
+		Name        string          `json:"name"`
+		Description string          `json:"description,omitempty"`
+		InputSchema json.RawMessage `json:"input_schema"`
+	}
+	type antMessage struct {
+		Role    string     `json:"role"`
+		Content []antBlock `json:"content"`
+	}
+	out := struct {
+		Model         string          `json:"model"`
+		MaxTokens     int64           `json:"max_tokens"`
+		System        string          `json:"system,omitempty"`
+		Messages      []antMessage    `json:"messages"`
+		Tools         []antTool       `json:"tools,omitempty"`
+		ToolChoice    any             `json:"tool_choice,omitempty"`
+		Temperature   json.RawMessage `json:"temperature,omitempty"`
+		TopP          json.RawMessage `json:"top_p,omitempty"`
+		StopSequences []string        `json:"stop_sequences,omitempty"`
+		Stream        bool            `json:"stream,omitempty"`
+	}{Model: model, MaxTokens: cmpOrInt(c.maxTokens, DefaultMaxTokens), System: c.sysText(), Messages: []antMessage{},
+		Temperature: c.temperature, TopP: c.topP, StopSequences: c.stop, Stream: c.stream}
+	for _, m := range c.messages {
+		am := antMessage{Role: m.role}
+		for _, p := range m.parts {
+			switch p.kind {
+			case partText:
+				am.Content = append(am.Content, antBlock{Type: "text", Text: p.text})
+			case partImage:
+				b := antBlock{Type: "image", Source: &struct {
+					Type      string `json:"type"`
+					MediaType string `json:"media_type,omitempty"`
+					Data      string `json:"data,omitempty"`
+					URL       string `json:"url,omitempty"`
+				}{Type: "base64", MediaType: p.mediaType, Data: p.data}}
+				if p.url != "" {
+					b.Source.Type, b.Source.URL = "url", p.url
+				}
+				am.Content = append(am.Content, b)
+			case partToolCall:
+				am.Content = append(am.Content, antBlock{Type: "tool_use", ID: p.id, Name: p.name, Input: objectOr(p.args)})
+			case partToolResult:
+				am.Content = append(am.Content, antBlock{Type: "tool_result", ToolUseID: p.id, Content: mustJSON(p.text), IsError: p.isError})
+			}
+		}
+		if len(am.Content) > 0 {
+			out.Messages = append(out.Messages, am)
+		}
+	}
+	for _, t := range c.tools {
+		schema := t.parameters
+		if len(schema) == 0 {
+			schema = json.RawMessage(`{"type":"object"}`)
+		}
+		out.Tools = append(out.Tools, antTool{Name: t.name, Description: t.description, InputSchema: schema})
+	}
+	if c.toolChoice != "" && len(c.tools) > 0 {
+		tc := map[string]any{"type": c.toolChoice}
+		if c.toolChoice == "tool" {
+			tc["name"] = c.toolName
+		}
+		if c.noParallel && c.toolChoice != "none" {
+			tc["disable_parallel_tool_use"] = true
+		}
+		out.ToolChoice = tc
+	}
+	return mustJSON(out)
+}
+
+func cmpOrInt(a, b int64) int64 {
+	if a != 0 {
+		return a
+	}
+	return b
+}
+
+var antStops = map[string]string{"end_turn": stopEnd, "max_tokens": stopLength, "tool_use": stopTool, "stop_sequence": stopSequence,
+	"refusal": stopFilter, "pause_turn": stopEnd, "model_context_window_exceeded": stopLength}
+
+func antStop(neutral string) string {
+	switch neutral {
+	case stopLength:
+		return "max_tokens"
+	case stopTool:
+		return "tool_use"
+	case stopFilter:
+		return "refusal"
+	case stopSequence:
+		return "stop_sequence"
+	}
+	return "end_turn"
+}
+
+// antUsage is usage as Anthropic reports it: its input tokens do not
+// count those read from or written to the cache.
+type antUsage struct {
+	InputTokens              int64 `json:"input_tokens"`
+	OutputTokens             int64 `json:"output_tokens"`
+	CacheReadInputTokens     int64 `json:"cache_read_input_tokens"`
+	CacheCreationInputTokens int64 `json:"cache_creation_input_tokens"`
+}
+
+func (u antUsage) neutral() usage {
+	var n usage
+	n.PromptTokens = u.InputTokens + u.CacheReadInputTokens + u.CacheCreationInputTokens
+	n.CompletionTokens = u.OutputTokens
+	n.PromptTokensDetails.CachedTokens = u.CacheReadInputTokens
+	return n
+}
+
+func toAntUsage(u usage) antUsage {
+	cached := min(u.PromptTokensDetails.CachedTokens, u.PromptTokens)
+	return antUsage{InputTokens: u.PromptTokens - cached, OutputTokens: u.CompletionTokens, CacheReadInputTokens: cached}
+}
+
+// decodeAnthropicAnswer reads a whole message.
+func decodeAnthropicAnswer(body []byte) (*answer, error) {
+	var r struct {
+		ID           string     `json:"id"`
+		Model        string     `json:"model"`
+		Content      []antBlock `json:"content"`
+		StopReason   string     `json:"stop_reason"`
+		StopSequence string     `json:"stop_sequence"`
+		Usage        antUsage   `json:"usage"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		return nil, err
+	}
+	a := &answer{id: r.ID, model: r.Model, stop: stopEnd, stopSeq: r.StopSequence, usage: r.Usage.neutral()}
+	if s, ok := antStops[r.StopReason]; ok {
+		a.stop = s
+	}
+	for _, b := range r.Content {
+		switch b.Type {
+		case "text":
+			a.parts = append(a.parts, part{kind: partText, text: b.Text})
+		case "tool_use":
+			a.parts = append(a.parts, part{kind: partToolCall, id: b.ID, name: b.Name, args: objectOr(b.Input)})
+		case "thinking":
+			a.parts = append(a.parts, part{kind: partThinking, text: b.Thinking})
+		}
+	}
+	return a, nil
+}
+
+// encodeAnthropicAnswer writes a whole message.
+func encodeAnthropicAnswer(a *answer) []byte {
+	content := []antBlock{}
+	for _, p := range a.parts {
+		switch p.kind {
+		case partText:
+			content = append(content, antBlock{Type: "text", Text: p.text})
+		case partToolCall:
+			content = append(content, antBlock{Type: "tool_use", ID: p.id, Name: p.name, Input: objectOr(p.args)})
+		}
+	}
+	var seq *string
+	if a.stop == stopSequence {
+		seq = &a.stopSeq
+	}
+	return mustJSON(struct {
+		ID           string     `json:"id"`
+		Type         string     `json:"type"`
+		Role         string     `json:"role"`
+		Model        string     `json:"model"`
+		Content      []antBlock `json:"content"`
+		StopReason   string     `json:"stop_reason"`
+		StopSequence *string    `json:"stop_sequence"`
+		Usage        antUsage   `json:"usage"`
+	}{a.id, "message", "assistant", a.model, content, antStop(a.stop), seq, toAntUsage(a.usage)})
+}
+
+// antDecoder reads Anthropic stream events.
+type antDecoder struct {
+	input antUsage
+	// tools maps content block indexes to tool call indexes.
+	tools map[int]int
+}
+
+func (d *antDecoder) decode(data []byte, out []event) ([]event, error) {
+	var e struct {
+		Type    string `json:"type"`
+		Message struct {
+			ID    string   `json:"id"`
+			Model string   `json:"model"`
+			Usage antUsage `json:"usage"`
+		} `json:"message"`
+		Index        int      `json:"index"`
+		ContentBlock antBlock `json:"content_block"`
+		Delta        struct {
+			Type         string `json:"type"`
+			Text         string `json:"text"`
+			PartialJSON  string `json:"partial_json"`
+			Thinking     string `json:"thinking"`
+			StopReason   string `json:"stop_reason"`
+			StopSequence string `json:"stop_sequence"`
+		} `json:"delta"`
+		Usage *struct {
+			InputTokens              *int64 `json:"input_tokens"`
+			OutputTokens             int64  `json:"output_tokens"`
+			CacheReadInputTokens     *int64 `json:"cache_read_input_tokens"`
+			CacheCreationInputTokens *int64 `json:"cache_creation_input_tokens"`
+		} `json:"usage"`
+		Error struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(data, &e); err != nil {
+		return out, nil
+	}
+	switch e.Type {
+	case "message_start":
+		d.input = e.Message.Usage
+		d.tools = map[int]int{}
+		out = append(out, event{kind: evStart, id: e.Message.ID, model: e.Message.Model})
+	case "content_block_start":
+		switch e.ContentBlock.Type {
+		case "tool_use":
+			n := len(d.tools)
+			d.tools[e.Index] = n
+			out = append(out, event{kind: evToolStart, index: n, id: e.ContentBlock.ID, name: e.ContentBlock.Name})
+		case "text":
+			if e.ContentBlock.Text != "" {
+				out = append(out, event{kind: evText, text: e.ContentBlock.Text})
+			}
+		}
+	case "content_block_delta":
+		switch e.Delta.Type {
+		case "text_delta":
+			out = append(out, event{kind: evText, text: e.Delta.Text})
+		case "input_json_delta":
+			if e.Delta.PartialJSON != "" {
+				out = append(out, event{kind: evToolArgs, index: d.tools[e.Index], text: e.Delta.PartialJSON})
+			}
+		case "thinking_delta":
+			out = append(out, event{kind: evThinking, text: e.Delta.Thinking})
+		}
+	case "message_delta":
+		if e.Delta.StopReason != "" {
+			out = append(out, event{kind: evStop, stop: cmpOr(antStops[e.Delta.StopReason], stopEnd), text: e.Delta.StopSequence})
+		}
+		if u := e.Usage; u != nil {
+			total := d.input
+			total.OutputTokens = u.OutputTokens
+			if u.InputTokens != nil {
+				total.InputTokens = *u.InputTokens
+			}
+			if u.CacheReadInputTokens != nil {
+				total.CacheReadInputTokens = *u.CacheReadInputTokens
+			}
+			if u.CacheCreationInputTokens != nil {
+				total.CacheCreationInputTokens = *u.CacheCreationInputTokens
+			}
+			out = append(out, event{kind: evUsage, usage: total.neutral()})
+		}
+	case "message_stop":
+		out = append(out, event{kind: evEnd})
+	case "error":
+		return out, errors.New(cmpOr(e.Error.Message, "the provider reported an error"))
+	}
+	return out, nil
+}
+
+func (d *antDecoder) finish(out []event) []event { return append(out, event{kind: evEnd}) }
+
+// antEncoder writes Anthropic stream events.
+type antEncoder struct {
+	started bool
+	// open is the kind of the content block open ("": none), at index
+	// block; blocks counts the blocks begun.
+	open          string
+	block, blocks int
+	tools         map[int]int // tool call index → block index
+	stop, stopSeq string
+	usage         usage
+}
+
+func antEvent(b []byte, typ string, data any) []byte {
+	b = append(b, "event: "...)
+	b = append(b, typ...)
+	b = append(b, "\ndata: "...)
+	b = append(b, mustJSON(data)...)
+	return append(b, "\n\n"...)
+}
+
+func (e *antEncoder) close(b []byte) []byte {
+	if e.open == "" {
+		return b
+	}
+	e.open = ""
+	return antEvent(b, "content_block_stop", map[string]any{"type": "content_block_stop", "index": e.block})
+}
+
+func (e *antEncoder) begin(b []byte, kind string, block any) []byte {
+	b = e.close(b)
+	e.open, e.block = kind, e.blocks
+	e.blocks++
+	return antEvent(b, "content_block_start", map[string]any{"type": "content_block_start", "index": e.block, "content_block": block})
+}
+
+func (e *antEncoder) encode(ev event, b []byte) []byte {
+	switch ev.kind {
+	case evStart:
+		e.started, e.tools, e.stop = true, map[int]int{}, stopEnd
+		return antEvent(b, "message_start", map[string]any{"type": "message_start", "message": map[string]any{
+			"id": ev.id, "type": "message", "role": "assistant", "model": ev.model, "content": []any{},
+			"stop_reason": nil, "stop_sequence": nil, "usage": antUsage{}}})
+	case evText:
+		if e.open != "text" {
+			b = e.begin(b, "text", map[string]string{"type": "text", "text": ""})
+		}
+		return antEvent(b, "content_block_delta", map[string]any{"type": "content_block_delta", "index": e.block,
+			"delta": map[string]string{"type": "text_delta", "text": ev.text}})
+	case evToolStart:
+		b = e.begin(b, "tool_use", map[string]any{"type": "tool_use", "id": ev.id, "name": ev.name, "input": map[string]any{}})
+		e.tools[ev.index] = e.block
+		return b
+	case evToolArgs:
+		idx, ok := e.tools[ev.index]
+		if !ok {
+			return b
+		}
+		return antEvent(b, "content_block_delta", map[string]any{"type": "content_block_delta", "index": idx,
+			"delta": map[string]string{"type": "input_json_delta", "partial_json": ev.text}})
+	case evStop:
+		e.stop, e.stopSeq = ev.stop, ev.text
+		return e.close(b)
+	case evUsage:
+		e.usage = ev.usage
+	case evEnd:
+		b = e.close(b)
+		var seq *string
+		if e.stop == stopSequence {
+			seq = &e.stopSeq
+		}
+		b = antEvent(b, "message_delta", map[string]any{"type": "message_delta",
+			"delta": map[string]any{"stop_reason": antStop(e.stop), "stop_sequence": seq}, "usage": toAntUsage(e.usage)})
+		return antEvent(b, "message_stop", map[string]string{"type": "message_stop"})
+	}
+	return b
+}
+
+func (e *antEncoder) fail(b []byte, message string) []byte {
+	return antEvent(b, "error", map[string]any{"type": "error", "error": map[string]string{"type": "api_error", "message": message}})
+}

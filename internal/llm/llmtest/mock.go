@@ -1,0 +1,477 @@
+// Package llmtest is a mock LLM provider for tests: one HTTP server that
+// speaks OpenAI's (chat completions, embeddings, responses), Anthropic's
+// (messages) and Gemini's (generateContent) wire formats, streamed or
+// not, with a scripted answer — text, tool calls whose arguments stream in
+// pieces, exact usage — and scripted trouble: latency, an error status
+// with Retry-After, an error or a cut connection after the first event.
+//
+// Point a provider at it with these base URLs: openai and
+// openai_compatible URL+"/v1", anthropic URL, gemini URL+"/v1beta".
+package llmtest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Usage is what the mock reports, in neutral terms: In counts every
+// prompt token (Cached among them), Out every generated one (Reasoning
+// among them). Each format reports it its own way.
+type Usage struct {
+	In, Out, Cached, Reasoning int64
+}
+
+// ToolCall is a tool call of the answer.
+type ToolCall struct {
+	ID, Name, Args string
+}
+
+// Reply is the answer the mock gives.
+type Reply struct {
+	Text      string
+	ToolCalls []ToolCall
+	Usage     Usage
+	// MaxTokens: the answer stopped at its token limit.
+	MaxTokens bool
+}
+
+// Trouble is what goes wrong.
+type Trouble struct {
+	// Status, when not 0, is answered with an error in the format's shape
+	// (and Retry-After when given).
+	Status     int
+	RetryAfter string
+	// Latency passes before the answer begins; EventDelay between a
+	// stream's events.
+	Latency, EventDelay time.Duration
+	// AfterFirst happens after a stream's first event: "cut" (the
+	// connection breaks) or "error" (an error event of the format's).
+	AfterFirst string
+}
+
+// Request is a request the mock received.
+type Request struct {
+	Format string // openai, anthropic or gemini
+	Path   string
+	Model  string
+	Header http.Header
+	Body   map[string]any
+	Raw    []byte
+}
+
+// Mock is the mock provider.
+type Mock struct {
+	URL string
+
+	mu        sync.Mutex
+	reply     Reply
+	trouble   Trouble
+	got       []Request
+	cancelled int
+}
+
+// DefaultReply is the answer of a new mock.
+var DefaultReply = Reply{Text: "Hello there, friend", Usage: Usage{In: 11, Out: 3}}
+
+// New starts a mock for the test's duration.
+func New(t testing.TB) *Mock {
+	m := &Mock{reply: DefaultReply}
+	srv := httptest.NewServer(m)
+	m.URL = srv.URL
+	t.Cleanup(srv.Close)
+	return m
+}
+
+// Answer sets the answer.
+func (m *Mock) Answer(r Reply) {
+	m.mu.Lock()
+	m.reply = r
+	m.mu.Unlock()
+}
+
+// Fail sets the trouble (Trouble{} for none).
+func (m *Mock) Fail(t Trouble) {
+	m.mu.Lock()
+	m.trouble = t
+	m.mu.Unlock()
+}
+
+// Requests returns the requests received so far.
+func (m *Mock) Requests() []Request {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]Request(nil), m.got...)
+}
+
+// Cancelled counts streams whose client went away before their end.
+func (m *Mock) Cancelled() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cancelled
+}
+
+// ServeHTTP answers by the path: /v1/chat/completions, /v1/embeddings,
+// /v1/responses, /v1/messages, /v1beta/models/<model>:generateContent or
+// :streamGenerateContent.
+func (m *Mock) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	raw, _ := io.ReadAll(r.Body)
+	var body map[string]any
+	_ = json.Unmarshal(raw, &body)
+	req := Request{Path: r.URL.Path, Header: r.Header.Clone(), Body: body, Raw: raw}
+	req.Model, _ = body["model"].(string)
+	stream, _ := body["stream"].(bool)
+	switch {
+	case r.URL.Path == "/v1/messages":
+		req.Format = "anthropic"
+	case strings.HasPrefix(r.URL.Path, "/v1beta/models/"):
+		req.Format = "gemini"
+		name, method, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/v1beta/models/"), ":")
+		req.Model, stream = name, method == "streamGenerateContent"
+	case strings.HasPrefix(r.URL.Path, "/v1/"):
+		req.Format = "openai"
+	default:
+		http.Error(w, "no such path "+r.URL.Path, http.StatusNotFound)
+		return
+	}
+	m.mu.Lock()
+	m.got = append(m.got, req)
+	reply, trouble := m.reply, m.trouble
+	m.mu.Unlock()
+	if trouble.Latency > 0 {
+		select {
+		case <-time.After(trouble.Latency):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	if trouble.Status != 0 {
+		if trouble.RetryAfter != "" {
+			w.Header().Set("Retry-After", trouble.RetryAfter)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(trouble.Status)
+		_, _ = io.WriteString(w, errorJSON(req.Format, trouble.Status))
+		return
+	}
+	var events []string
+	var whole string
+	switch {
+	case req.Format == "anthropic":
+		whole, events = anthropicAnswer(req.Model, reply)
+	case req.Format == "gemini":
+		whole, events = geminiAnswer(req.Model, reply)
+	case r.URL.Path == "/v1/embeddings":
+		whole = embeddingsAnswer(req.Model, reply)
+	case r.URL.Path == "/v1/responses":
+		whole, events = responsesAnswer(req.Model, reply)
+	case r.URL.Path == "/v1/chat/completions":
+		opts, _ := body["stream_options"].(map[string]any)
+		whole, events = openAIAnswer(req.Model, reply, opts["include_usage"] == true)
+	default:
+		http.Error(w, "no such path "+r.URL.Path, http.StatusNotFound)
+		return
+	}
+	if !stream {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, whole)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	fl := w.(http.Flusher)
+	for i, ev := range events {
+		if i > 0 && trouble.EventDelay > 0 {
+			select {
+			case <-time.After(trouble.EventDelay):
+			case <-r.Context().Done():
+				m.mu.Lock()
+				m.cancelled++
+				m.mu.Unlock()
+				return
+			}
+		}
+		_, _ = io.WriteString(w, ev)
+		fl.Flush()
+		if i == 0 {
+			switch trouble.AfterFirst {
+			case "cut":
+				panic(http.ErrAbortHandler)
+			case "error":
+				_, _ = io.WriteString(w, errorEvent(req.Format))
+				return
+			}
+		}
+	}
+}
+
+// Wire is what the mock answers in a format ("openai", "anthropic",
+// "gemini", or "openai-responses"/"openai-embeddings" for those
+// endpoints): the whole answer, and the events of the stream.
+func Wire(format, model string, r Reply, includeUsage bool) (whole string, events []string) {
+	switch format {
+	case "anthropic":
+		return anthropicAnswer(model, r)
+	case "gemini":
+		return geminiAnswer(model, r)
+	case "openai-responses":
+		return responsesAnswer(model, r)
+	case "openai-embeddings":
+		return embeddingsAnswer(model, r), nil
+	}
+	return openAIAnswer(model, r, includeUsage)
+}
+
+func errorJSON(format string, status int) string {
+	switch format {
+	case "anthropic":
+		t := map[int]string{429: "rate_limit_error", 529: "overloaded_error", 400: "invalid_request_error"}[status]
+		return fmt.Sprintf(`{"type":"error","error":{"type":%q,"message":"mock says no"}}`, cmpOr(t, "api_error"))
+	case "gemini":
+		s := map[int]string{429: "RESOURCE_EXHAUSTED", 400: "INVALID_ARGUMENT", 503: "UNAVAILABLE"}[status]
+		return fmt.Sprintf(`{"error":{"code":%d,"message":"mock says no","status":%q}}`, status, cmpOr(s, "INTERNAL"))
+	}
+	t := map[int]string{429: "rate_limit_exceeded", 400: "invalid_request_error"}[status]
+	return fmt.Sprintf(`{"error":{"message":"mock says no","type":%q,"param":null,"code":null}}`, cmpOr(t, "server_error"))
+}
+
+func errorEvent(format string) string {
+	switch format {
+	case "anthropic":
+		return "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n"
+	case "gemini":
+		return "data: {\"error\":{\"code\":500,\"message\":\"mock broke\",\"status\":\"INTERNAL\"}}\r\n\r\n"
+	}
+	return "data: {\"error\":{\"message\":\"mock broke\",\"type\":\"server_error\"}}\n\n"
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// Pieces splits text the way the mock streams it: at spaces, each space
+// starting the next piece.
+func Pieces(text string) []string {
+	var out []string
+	for text != "" {
+		i := strings.IndexByte(text[1:], ' ')
+		if i < 0 {
+			out = append(out, text)
+			break
+		}
+		out = append(out, text[:i+1])
+		text = text[i+1:]
+	}
+	return out
+}
+
+// ArgPieces splits a tool call's arguments as the mock streams them: in
+// pieces of 5 bytes, so that no piece is valid JSON on its own.
+func ArgPieces(args string) []string {
+	var out []string
+	for len(args) > 5 {
+		out = append(out, args[:5])
+		args = args[5:]
+	}
+	if args != "" {
+		out = append(out, args)
+	}
+	return out
+}
+
+func js(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+func openAIAnswer(model string, r Reply, includeUsage bool) (string, []string) {
+	finish := "stop"
+	switch {
+	case r.MaxTokens:
+		finish = "length"
+	case len(r.ToolCalls) > 0:
+		finish = "tool_calls"
+	}
+	use := map[string]any{"prompt_tokens": r.Usage.In, "completion_tokens": r.Usage.Out, "total_tokens": r.Usage.In + r.Usage.Out,
+		"prompt_tokens_details":     map[string]any{"cached_tokens": r.Usage.Cached},
+		"completion_tokens_details": map[string]any{"reasoning_tokens": r.Usage.Reasoning}}
+	msg := map[string]any{"role": "assistant", "content": nil, "refusal": nil}
+	if r.Text != "" {
+		msg["content"] = r.Text
+	}
+	var calls []any
+	for _, tc := range r.ToolCalls {
+		calls = append(calls, map[string]any{"id": tc.ID, "type": "function", "function": map[string]any{"name": tc.Name, "arguments": tc.Args}})
+	}
+	if calls != nil {
+		msg["tool_calls"] = calls
+	}
+	whole := js(map[string]any{"id": "chatcmpl-mock", "object": "chat.completion", "created": 1700000000, "model": model,
+		"choices": []any{map[string]any{"index": 0, "message": msg, "logprobs": nil, "finish_reason": finish}},
+		"usage":   use, "system_fingerprint": "fp_mock"})
+	chunk := func(delta map[string]any, finish any) string {
+		return "data: " + js(map[string]any{"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1700000000, "model": model,
+			"system_fingerprint": "fp_mock", "choices": []any{map[string]any{"index": 0, "delta": delta, "finish_reason": finish}}}) + "\n\n"
+	}
+	events := []string{chunk(map[string]any{"role": "assistant", "content": ""}, nil)}
+	for _, p := range Pieces(r.Text) {
+		events = append(events, chunk(map[string]any{"content": p}, nil))
+	}
+	for i, tc := range r.ToolCalls {
+		events = append(events, chunk(map[string]any{"tool_calls": []any{map[string]any{"index": i, "id": tc.ID, "type": "function",
+			"function": map[string]any{"name": tc.Name, "arguments": ""}}}}, nil))
+		for _, p := range ArgPieces(tc.Args) {
+			events = append(events, chunk(map[string]any{"tool_calls": []any{map[string]any{"index": i, "function": map[string]any{"arguments": p}}}}, nil))
+		}
+	}
+	events = append(events, chunk(map[string]any{}, finish))
+	if includeUsage {
+		events = append(events, "data: "+js(map[string]any{"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 1700000000,
+			"model": model, "choices": []any{}, "usage": use})+"\n\n")
+	}
+	return whole, append(events, "data: [DONE]\n\n")
+}
+
+func embeddingsAnswer(model string, r Reply) string {
+	return js(map[string]any{"object": "list", "model": model,
+		"data":  []any{map[string]any{"object": "embedding", "index": 0, "embedding": []float64{0.25, -0.5, 0.125}}},
+		"usage": map[string]any{"prompt_tokens": r.Usage.In, "total_tokens": r.Usage.In}})
+}
+
+func responsesAnswer(model string, r Reply) (string, []string) {
+	use := map[string]any{"input_tokens": r.Usage.In, "input_tokens_details": map[string]any{"cached_tokens": r.Usage.Cached},
+		"output_tokens": r.Usage.Out, "output_tokens_details": map[string]any{"reasoning_tokens": r.Usage.Reasoning},
+		"total_tokens": r.Usage.In + r.Usage.Out}
+	item := map[string]any{"type": "message", "id": "msg_mock", "status": "completed", "role": "assistant",
+		"content": []any{map[string]any{"type": "output_text", "text": r.Text, "annotations": []any{}}}}
+	resp := func(status string, output []any, u any) map[string]any {
+		return map[string]any{"id": "resp_mock", "object": "response", "created_at": 1700000000, "status": status, "model": model,
+			"output": output, "usage": u}
+	}
+	whole := js(resp("completed", []any{item}, use))
+	ev := func(typ string, data map[string]any) string {
+		data["type"] = typ
+		return "event: " + typ + "\ndata: " + js(data) + "\n\n"
+	}
+	events := []string{ev("response.created", map[string]any{"sequence_number": 0, "response": resp("in_progress", []any{}, nil)})}
+	for i, p := range Pieces(r.Text) {
+		events = append(events, ev("response.output_text.delta", map[string]any{"sequence_number": i + 1, "item_id": "msg_mock",
+			"output_index": 0, "content_index": 0, "delta": p, "logprobs": []any{}}))
+	}
+	events = append(events, ev("response.completed", map[string]any{"sequence_number": len(events) + 1, "response": resp("completed", []any{item}, use)}))
+	return whole, events
+}
+
+func anthropicAnswer(model string, r Reply) (string, []string) {
+	stop := "end_turn"
+	switch {
+	case r.MaxTokens:
+		stop = "max_tokens"
+	case len(r.ToolCalls) > 0:
+		stop = "tool_use"
+	}
+	var content []any
+	if r.Text != "" {
+		content = append(content, map[string]any{"type": "text", "text": r.Text})
+	}
+	for _, tc := range r.ToolCalls {
+		content = append(content, map[string]any{"type": "tool_use", "id": tc.ID, "name": tc.Name, "input": json.RawMessage(tc.Args)})
+	}
+	if content == nil {
+		content = []any{}
+	}
+	use := map[string]any{"input_tokens": r.Usage.In - r.Usage.Cached, "output_tokens": r.Usage.Out,
+		"cache_read_input_tokens": r.Usage.Cached, "cache_creation_input_tokens": 0}
+	whole := js(map[string]any{"id": "msg_mock", "type": "message", "role": "assistant", "model": model, "content": content,
+		"stop_reason": stop, "stop_sequence": nil, "usage": use})
+	ev := func(typ string, data map[string]any) string {
+		data["type"] = typ
+		return "event: " + typ + "\ndata: " + js(data) + "\n\n"
+	}
+	start := map[string]any{"input_tokens": r.Usage.In - r.Usage.Cached, "output_tokens": 1,
+		"cache_read_input_tokens": r.Usage.Cached, "cache_creation_input_tokens": 0}
+	events := []string{ev("message_start", map[string]any{"message": map[string]any{"id": "msg_mock", "type": "message", "role": "assistant",
+		"model": model, "content": []any{}, "stop_reason": nil, "stop_sequence": nil, "usage": start}})}
+	block := 0
+	if r.Text != "" {
+		events = append(events, ev("content_block_start", map[string]any{"index": 0, "content_block": map[string]any{"type": "text", "text": ""}}),
+			ev("ping", map[string]any{}))
+		for _, p := range Pieces(r.Text) {
+			events = append(events, ev("content_block_delta", map[string]any{"index": 0, "delta": map[string]any{"type": "text_delta", "text": p}}))
+		}
+		events = append(events, ev("content_block_stop", map[string]any{"index": 0}))
+		block++
+	}
+	for _, tc := range r.ToolCalls {
+		events = append(events, ev("content_block_start", map[string]any{"index": block,
+			"content_block": map[string]any{"type": "tool_use", "id": tc.ID, "name": tc.Name, "input": map[string]any{}}}))
+		for _, p := range ArgPieces(tc.Args) {
+			events = append(events, ev("content_block_delta", map[string]any{"index": block, "delta": map[string]any{"type": "input_json_delta", "partial_json": p}}))
+		}
+		events = append(events, ev("content_block_stop", map[string]any{"index": block}))
+		block++
+	}
+	events = append(events, ev("message_delta", map[string]any{"delta": map[string]any{"stop_reason": stop, "stop_sequence": nil},
+		"usage": map[string]any{"output_tokens": r.Usage.Out}}), ev("message_stop", map[string]any{}))
+	return whole, events
+}
+
+func geminiAnswer(model string, r Reply) (string, []string) {
+	finish := "STOP"
+	if r.MaxTokens {
+		finish = "MAX_TOKENS"
+	}
+	use := func(out int64) map[string]any {
+		u := map[string]any{"promptTokenCount": r.Usage.In, "candidatesTokenCount": max(out-r.Usage.Reasoning, 0),
+			"totalTokenCount": r.Usage.In + out}
+		if r.Usage.Cached > 0 {
+			u["cachedContentTokenCount"] = r.Usage.Cached
+		}
+		if r.Usage.Reasoning > 0 {
+			u["thoughtsTokenCount"] = r.Usage.Reasoning
+		}
+		return u
+	}
+	var parts []any
+	if r.Text != "" {
+		parts = append(parts, map[string]any{"text": r.Text})
+	}
+	for _, tc := range r.ToolCalls {
+		parts = append(parts, map[string]any{"functionCall": map[string]any{"name": tc.Name, "args": json.RawMessage(tc.Args)}})
+	}
+	cand := func(parts []any, finish string) []any {
+		c := map[string]any{"content": map[string]any{"role": "model", "parts": parts}, "index": 0}
+		if finish != "" {
+			c["finishReason"] = finish
+		}
+		return []any{c}
+	}
+	whole := js(map[string]any{"candidates": cand(parts, finish), "usageMetadata": use(r.Usage.Out), "modelVersion": model, "responseId": "resp-mock"})
+	var events []string
+	pieces := Pieces(r.Text)
+	for i, p := range pieces {
+		events = append(events, "data: "+js(map[string]any{"candidates": cand([]any{map[string]any{"text": p}}, ""),
+			"usageMetadata": use(int64(i + 1)), "modelVersion": model, "responseId": "resp-mock"})+"\r\n\r\n")
+	}
+	var last []any
+	for _, tc := range r.ToolCalls {
+		last = append(last, map[string]any{"functionCall": map[string]any{"name": tc.Name, "args": json.RawMessage(tc.Args)}})
+	}
+	if last == nil {
+		last = []any{map[string]any{"text": ""}}
+	}
+	events = append(events, "data: "+js(map[string]any{"candidates": cand(last, finish), "usageMetadata": use(r.Usage.Out),
+		"modelVersion": model, "responseId": "resp-mock"})+"\r\n\r\n")
+	return whole, events
+}
