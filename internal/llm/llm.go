@@ -81,6 +81,35 @@ func (t *target) failed(now time.Time) {
 	}
 }
 
+// MaxRetryAfter bounds how long a provider's Retry-After keeps its
+// deployment out.
+const MaxRetryAfter = 10 * time.Minute
+
+// rest leaves the deployment out until the time given (or later, if its
+// circuit is open longer).
+func (t *target) rest(until time.Time) {
+	for {
+		old := t.openUntil.Load()
+		if old >= until.UnixNano() || t.openUntil.CompareAndSwap(old, until.UnixNano()) {
+			return
+		}
+	}
+}
+
+// retryAfter reads a Retry-After header: seconds, or an HTTP date.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return time.Duration(min(max(n, 0), int64(MaxRetryAfter/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return t.Sub(now)
+	}
+	return 0
+}
+
 // succeeded closes the circuit.
 func (t *target) succeeded() {
 	t.failures.Store(0)
@@ -411,7 +440,13 @@ func (c *call) try(t target, lastOne bool) (done bool, err error) {
 	}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
 		t.inflight.Add(-1)
-		t.failed(time.Now())
+		now := time.Now()
+		t.failed(now)
+		if d := retryAfter(resp.Header.Get("Retry-After"), now); d > 0 {
+			// The provider said when to come back: until then the
+			// deployment is left out like one whose circuit is open.
+			t.rest(now.Add(min(d, MaxRetryAfter)))
+		}
 		e.events.LLMCall(t.p.name, outcome)
 		c.last, c.lastBody, c.lastFormat = resp, readSome(resp), t.p.format
 		return false, nil

@@ -1,0 +1,388 @@
+package gateway_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portico-gw/portico/internal/llm/llmtest"
+	"github.com/portico-gw/portico/internal/store"
+	"github.com/portico-gw/portico/internal/telemetry"
+	"github.com/portico-gw/portico/internal/usage"
+)
+
+// formatsConfig has one provider of each type, each on its own mock, and
+// an alias per provider plus "mixed": Anthropic first, then Gemini, then
+// OpenAI.
+func formatsConfig(oa, an, gm, az string) string {
+	return `version: 1
+upstreams:
+  - name: up
+    targets: [{url: "UPSTREAM"}]
+llm_providers:
+  - {name: oa, type: openai, base_url: "` + oa + `/v1", api_key: sk-oa}
+  - {name: an, type: anthropic, base_url: "` + an + `", api_key: sk-an}
+  - {name: gm, type: gemini, base_url: "` + gm + `/v1beta", api_key: sk-gm}
+  - {name: az, type: azure_openai, base_url: "` + az + `/v1", api_key: sk-az}
+llm_prices:
+  - {provider: oa, model: gpt-4.1, input: 2.00, output: 8.00, cached_input: 0.50}
+  - {provider: an, model: claude-sonnet-4-5, input: 3.00, output: 15.00, cached_input: 0.30}
+  - {provider: gm, model: gemini-2.5-pro, input: 1.25, output: 10.00}
+llm_models:
+  - {name: gpt, targets: [{provider: oa, model: gpt-4.1}]}
+  - {name: claude, targets: [{provider: an, model: claude-sonnet-4-5}]}
+  - {name: gemini, targets: [{provider: gm, model: gemini-2.5-pro}]}
+  - {name: azure, targets: [{provider: az, model: my-deployment}]}
+  - name: mixed
+    targets:
+      - {provider: an, model: claude-sonnet-4-5, priority: 1}
+      - {provider: gm, model: gemini-2.5-pro, priority: 2}
+      - {provider: oa, model: gpt-4.1, priority: 3}
+consumers:
+  - name: acme
+    api_keys: [acme-key-0123456789]
+apis:
+  - name: ai
+    base_path: /ai
+    auth: [api_key]
+    llm: {models: [gpt, claude, gemini, azure, mixed]}
+`
+}
+
+type formatsEnv struct {
+	*env
+	oa, an, gm, az *llmtest.Mock
+	rec            *usage.Recorder
+}
+
+func startFormats(t *testing.T) *formatsEnv {
+	f := &formatsEnv{oa: llmtest.New(t), an: llmtest.New(t), gm: llmtest.New(t), az: llmtest.New(t)}
+	f.env = start(t, formatsConfig(f.oa.URL, f.an.URL, f.gm.URL, f.az.URL), "http://127.0.0.1:9")
+	f.rec = usage.NewRecorder(1000, 1000, telemetry.NewMetrics())
+	f.gw.RecordUsage(f.rec)
+	return f
+}
+
+// last returns the last usage record.
+func (f *formatsEnv) last(t *testing.T) store.UsageRecord {
+	t.Helper()
+	recs := f.rec.Take()
+	if len(recs) == 0 {
+		t.Fatal("no usage record")
+	}
+	return recs[len(recs)-1]
+}
+
+var toolReply = llmtest.Reply{
+	Text:      "Let me look",
+	ToolCalls: []llmtest.ToolCall{{ID: "call_9", Name: "lookup", Args: `{"query":"weather in Paris","limit":3}`}},
+	Usage:     llmtest.Usage{In: 1234, Out: 56, Cached: 200},
+}
+
+// TestLLMAnthropicClients: an Anthropic client (its key as x-api-key) on
+// /v1/messages reaches every provider type: Anthropic's bytes pass through
+// with the provider's key and version header; OpenAI and Gemini get the
+// request translated and their answers come back in Anthropic's format,
+// whole and streamed, tool calls included; each call is metered to the
+// mock's exact numbers and priced.
+func TestLLMAnthropicClients(t *testing.T) {
+	t.Parallel()
+	f := startFormats(t)
+	for _, m := range []*llmtest.Mock{f.oa, f.an, f.gm} {
+		m.Answer(toolReply)
+	}
+	key := hdr("X-Api-Key", acmeKey, "Anthropic-Version", "2023-06-01", "Anthropic-Beta", "tools-2099", "Content-Type", "application/json")
+	req := `{"model":"%s","max_tokens":500,"system":"Be brief.","messages":[{"role":"user","content":"Weather?"}],` +
+		`"tools":[{"name":"lookup","input_schema":{"type":"object"}}],"future_field":true%s}`
+	for _, c := range []struct {
+		alias, provider, model string
+		mock                   *llmtest.Mock
+		cost                   int64 // pico-dollars
+	}{
+		{"claude", "an", "claude-sonnet-4-5", f.an, (1034*3 + 200*0.3 + 56*15) * 1e6},
+		{"gpt", "oa", "gpt-4.1", f.oa, (1034*2 + 200*0.5 + 56*8) * 1e6},
+		{"gemini", "gm", "gemini-2.5-pro", f.gm, (1234*1.25 + 56*10) * 1e6},
+	} {
+		for _, stream := range []bool{false, true} {
+			extra := ""
+			if stream {
+				extra = `,"stream":true`
+			}
+			resp, body := f.do("POST", "/ai/v1/messages", key, strings.NewReader(fmt.Sprintf(req, c.alias, extra)))
+			if resp.StatusCode != 200 {
+				t.Fatalf("%s stream=%v: %d %s", c.alias, stream, resp.StatusCode, body)
+			}
+			var text, args, stop string
+			if stream {
+				text, args, stop = readAnthropicStream(t, body)
+			} else {
+				var m struct {
+					Type    string `json:"type"`
+					Content []struct {
+						Type  string          `json:"type"`
+						Text  string          `json:"text"`
+						Input json.RawMessage `json:"input"`
+					} `json:"content"`
+					StopReason string `json:"stop_reason"`
+					Usage      struct {
+						InputTokens, OutputTokens, CacheReadInputTokens int64
+					} `json:"usage"`
+				}
+				if err := json.Unmarshal([]byte(body), &m); err != nil || m.Type != "message" || len(m.Content) != 2 {
+					t.Fatalf("%s: not an Anthropic message: %s", c.alias, body)
+				}
+				text, args, stop = m.Content[0].Text, string(m.Content[1].Input), m.StopReason
+			}
+			if text != toolReply.Text || !sameJSONText(args, toolReply.ToolCalls[0].Args) || stop != "tool_use" {
+				t.Errorf("%s stream=%v: text %q args %s stop %q\n%s", c.alias, stream, text, args, stop, body)
+			}
+			got := c.mock.Requests()
+			last := got[len(got)-1]
+			switch c.provider {
+			case "an":
+				if last.Header.Get("X-Api-Key") != "sk-an" || last.Header.Get("Anthropic-Version") != "2023-06-01" ||
+					last.Header.Get("Anthropic-Beta") != "tools-2099" || last.Body["future_field"] != true || last.Model != c.model {
+					t.Errorf("what Anthropic received: %v %s", last.Header, last.Raw)
+				}
+			case "oa":
+				if last.Header.Get("Authorization") != "Bearer sk-oa" || last.Path != "/v1/chat/completions" || last.Model != c.model {
+					t.Errorf("what OpenAI received: %v %s", last.Header, last.Raw)
+				}
+			case "gm":
+				if last.Header.Get("X-Goog-Api-Key") != "sk-gm" || last.Model != c.model || !strings.Contains(string(last.Raw), `"systemInstruction"`) {
+					t.Errorf("what Gemini received: %v %s %s", last.Header, last.Path, last.Raw)
+				}
+			}
+			if last.Header.Get("X-Api-Key") == acmeKey || strings.Contains(last.Header.Get("Authorization"), acmeKey) {
+				t.Errorf("the client's Portico key reached the provider")
+			}
+			r := f.last(t)
+			if r.TokensIn != 1234 || r.TokensOut != 56 || r.TokensCached != 200 || r.CostPico != c.cost || r.Estimated ||
+				r.LLMModel != c.provider+"/"+c.model || r.Route != "messages" {
+				t.Errorf("%s stream=%v usage record: %+v, want cost %d", c.alias, stream, r, c.cost)
+			}
+		}
+	}
+}
+
+
+// TestLLMCrossFormatFallback: "mixed" tries Anthropic, then Gemini, then
+// OpenAI. Anthropic's 429 with Retry-After moves on and keeps it out for
+// that long; Gemini's 503 moves on too; the OpenAI client gets OpenAI's
+// answer; once every one refuses, the last refusal comes back in the
+// client's own format.
+func TestLLMCrossFormatFallback(t *testing.T) {
+	t.Parallel()
+	f := startFormats(t)
+	bearer := hdr("Authorization", "Bearer "+acmeKey)
+	f.an.Fail(llmtest.Trouble{Status: 429, RetryAfter: "30"})
+	f.gm.Fail(llmtest.Trouble{Status: 503})
+	chat := `{"model":"mixed","messages":[{"role":"user","content":"Hi"}]}`
+	resp, body := f.do("POST", "/ai/v1/chat/completions", bearer, strings.NewReader(chat))
+	if resp.StatusCode != 200 || !strings.Contains(body, `"content":"Hello there, friend"`) || !strings.Contains(body, `"object":"chat.completion"`) {
+		t.Fatalf("fallback: %d %s", resp.StatusCode, body)
+	}
+	if r := f.last(t); r.LLMModel != "oa/gpt-4.1" || r.TokensIn != 11 || r.TokensOut != 3 {
+		t.Fatalf("usage record of the fallback: %+v", r)
+	}
+	// Anthropic said 30 s: the next call does not ask it.
+	n := len(f.an.Requests())
+	f.gm.Fail(llmtest.Trouble{})
+	resp, body = f.do("POST", "/ai/v1/chat/completions", bearer, strings.NewReader(chat))
+	if resp.StatusCode != 200 || len(f.an.Requests()) != n || !strings.Contains(body, `"id":"resp-mock"`) {
+		t.Fatalf("after Retry-After: %d, Anthropic asked %d more times: %s", resp.StatusCode, len(f.an.Requests())-n, body)
+	}
+	// Every deployment refuses: the last one's refusal, in OpenAI's shape
+	// for the OpenAI client, in Anthropic's for the Anthropic one.
+	f.gm.Fail(llmtest.Trouble{Status: 503})
+	f.oa.Fail(llmtest.Trouble{Status: 429, RetryAfter: "7"})
+	resp, body = f.do("POST", "/ai/v1/chat/completions", bearer, strings.NewReader(chat))
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "7" || !strings.Contains(body, `"error":{"message":"mock says no"`) {
+		t.Fatalf("every deployment refusing, OpenAI client: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	// (Anthropic and now OpenAI rest after their Retry-After: only Gemini
+	// is asked, and its 503 comes back.)
+	resp, body = f.do("POST", "/ai/v1/messages", bearer, strings.NewReader(`{"model":"mixed","max_tokens":10,"messages":[{"role":"user","content":"Hi"}]}`))
+	if resp.StatusCode != 503 || !strings.Contains(body, `{"error":{"message":"mock says no","type":"api_error"},"type":"error"}`) {
+		t.Fatalf("every deployment refusing, Anthropic client: %d %s", resp.StatusCode, body)
+	}
+	// A 400 does not fall back: it comes back translated.
+	f.an.Fail(llmtest.Trouble{})
+	resp, body = f.do("POST", "/ai/v1/chat/completions", bearer, strings.NewReader(`{"model":"claude","messages":[{"role":"user","content":"Hi"}]}`))
+	if resp.StatusCode != 200 {
+		t.Fatalf("claude: %d %s", resp.StatusCode, body)
+	}
+	f.an.Fail(llmtest.Trouble{Status: 400})
+	resp, body = f.do("POST", "/ai/v1/chat/completions", bearer, strings.NewReader(`{"model":"claude","messages":[{"role":"user","content":"Hi"}]}`))
+	if resp.StatusCode != 400 || !strings.Contains(body, `"type":"invalid_request_error"`) || !strings.Contains(body, `"message":"mock says no"`) {
+		t.Fatalf("a 400 from Anthropic to an OpenAI client: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestLLMStreamErrors: a provider whose stream breaks after its first
+// event — an error event of its own, or a cut connection — ends the
+// client's stream with an error event in the client's format; a client
+// that goes away mid-stream cancels the provider call and is still
+// metered (estimated).
+func TestLLMStreamErrors(t *testing.T) {
+	t.Parallel()
+	f := startFormats(t)
+	key := hdr("X-Api-Key", acmeKey)
+	msg := `{"model":"%s","max_tokens":10,"stream":true,"messages":[{"role":"user","content":"Hi"}]}`
+	for _, c := range []struct {
+		alias string
+		mock  *llmtest.Mock
+	}{{"gpt", f.oa}, {"gemini", f.gm}, {"claude", f.an}} {
+		for _, how := range []string{"error", "cut"} {
+			c.mock.Fail(llmtest.Trouble{AfterFirst: how})
+			resp, body := f.do("POST", "/ai/v1/messages", key, strings.NewReader(strings.Replace(msg, "%s", c.alias, 1)))
+			if resp.StatusCode != 200 || !strings.Contains(body, "event: message_start") || !strings.Contains(body, "event: error\ndata: {") ||
+				strings.Contains(body, "message_stop") {
+				t.Errorf("%s %s: %d %q", c.alias, how, resp.StatusCode, body)
+			}
+			if r := f.last(t); r.LLMModel == "" || (how == "cut" && !r.Estimated) {
+				t.Errorf("%s %s: usage record %+v", c.alias, how, r)
+			}
+		}
+		c.mock.Fail(llmtest.Trouble{})
+	}
+	// An OpenAI client of Gemini whose stream breaks: OpenAI's error event.
+	f.gm.Fail(llmtest.Trouble{AfterFirst: "error"})
+	_, body := f.do("POST", "/ai/v1/chat/completions", key, strings.NewReader(`{"model":"gemini","stream":true,"messages":[{"role":"user","content":"Hi"}]}`))
+	if !strings.Contains(body, `"code":"llm_stream_broken"`) || !strings.Contains(body, "mock broke") || strings.Contains(body, "[DONE]") {
+		t.Errorf("OpenAI client of a broken Gemini stream: %q", body)
+	}
+	f.gm.Fail(llmtest.Trouble{})
+
+	// The client leaves after the first event; the provider's stream is
+	// cancelled, and the call is billed from what was sent and relayed.
+	f.an.Answer(llmtest.Reply{Text: "one two three four five six seven eight", Usage: llmtest.Usage{In: 10, Out: 8}})
+	f.an.Fail(llmtest.Trouble{EventDelay: 50 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "POST", f.URL+"/ai/v1/chat/completions",
+		strings.NewReader(`{"model":"claude","stream":true,"messages":[{"role":"user","content":"Count"}]}`))
+	req.Header = key
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(resp.Body)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(line, `"content":"one"`) {
+			break
+		}
+	}
+	cancel()
+	_ = resp.Body.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for f.an.Cancelled() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if f.an.Cancelled() != 1 {
+		t.Fatal("the provider's stream was not cancelled")
+	}
+	var r store.UsageRecord
+	for time.Now().Before(deadline) {
+		if recs := f.rec.Take(); len(recs) > 0 {
+			r = recs[len(recs)-1]
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Estimated from the request's bytes and the text relayed.
+	if r.LLMModel != "an/claude-sonnet-4-5" || !r.Estimated || r.TokensOut < 1 || r.CostPico == 0 {
+		t.Fatalf("a cancelled stream's usage record: %+v", r)
+	}
+}
+
+// TestLLMOtherEndpoints: embeddings and responses pass through to
+// OpenAI-protocol deployments (Azure's api-key header included) and are
+// metered; an alias with none of those cannot serve them.
+func TestLLMOtherEndpoints(t *testing.T) {
+	t.Parallel()
+	f := startFormats(t)
+	bearer := hdr("Authorization", "Bearer "+acmeKey)
+	f.az.Answer(llmtest.Reply{Text: "a b c", Usage: llmtest.Usage{In: 42, Out: 7, Reasoning: 2}})
+	resp, body := f.do("POST", "/ai/v1/embeddings", bearer, strings.NewReader(`{"model":"azure","input":"hello"}`))
+	if resp.StatusCode != 200 || !strings.Contains(body, `"embedding":[0.25,-0.5,0.125]`) {
+		t.Fatalf("embeddings: %d %s", resp.StatusCode, body)
+	}
+	got := f.az.Requests()
+	if got[0].Path != "/v1/embeddings" || got[0].Header.Get("Api-Key") != "sk-az" || got[0].Header.Get("Authorization") != "" || got[0].Model != "my-deployment" {
+		t.Fatalf("what Azure received: %s %v %s", got[0].Path, got[0].Header, got[0].Raw)
+	}
+	if r := f.last(t); r.TokensIn != 42 || r.TokensOut != 0 || r.Route != "embeddings" || !r.Unpriced {
+		t.Fatalf("embeddings usage: %+v", r)
+	}
+	for _, stream := range []string{"false", "true"} {
+		resp, body = f.do("POST", "/ai/v1/responses", bearer, strings.NewReader(`{"model":"azure","input":"hi","stream":`+stream+`}`))
+		if resp.StatusCode != 200 || !strings.Contains(body, `"output_tokens":7`) {
+			t.Fatalf("responses stream=%s: %d %s", stream, resp.StatusCode, body)
+		}
+		if r := f.last(t); r.TokensIn != 42 || r.TokensOut != 7 || r.TokensReasoning != 2 || r.Route != "responses" || r.Estimated {
+			t.Fatalf("responses stream=%s usage: %+v", stream, r)
+		}
+	}
+	resp, body = f.do("POST", "/ai/v1/embeddings", bearer, strings.NewReader(`{"model":"claude","input":"hello"}`))
+	if resp.StatusCode != 400 || decodeError(t, resp, body).Error.Code != "llm_operation_unsupported" {
+		t.Fatalf("embeddings of an Anthropic-only alias: %d %s", resp.StatusCode, body)
+	}
+}
+
+// readAnthropicStream puts an Anthropic stream back together: its text,
+// its first tool call's arguments and its stop reason.
+func readAnthropicStream(t *testing.T, body string) (text, args, stop string) {
+	t.Helper()
+	if !strings.HasPrefix(body, "event: message_start\n") || !strings.HasSuffix(body, "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n") {
+		t.Fatalf("not an Anthropic stream: %q", body)
+	}
+	for _, line := range strings.Split(body, "\n") {
+		data, ok := strings.CutPrefix(line, "data: ")
+		if !ok {
+			continue
+		}
+		var e struct {
+			Type  string `json:"type"`
+			Delta struct {
+				Type, Text, PartialJSON, StopReason string
+			} `json:"delta"`
+		}
+		var raw struct {
+			Delta struct {
+				PartialJSON string `json:"partial_json"`
+				StopReason  string `json:"stop_reason"`
+			} `json:"delta"`
+		}
+		if json.Unmarshal([]byte(data), &e) != nil || json.Unmarshal([]byte(data), &raw) != nil {
+			t.Fatalf("bad event %s", data)
+		}
+		switch {
+		case e.Type == "content_block_delta" && e.Delta.Type == "text_delta":
+			text += e.Delta.Text
+		case e.Type == "content_block_delta":
+			args += raw.Delta.PartialJSON
+		case e.Type == "message_delta":
+			stop = raw.Delta.StopReason
+		}
+	}
+	return text, args, stop
+}
+
+func sameJSONText(a, b string) bool {
+	var x, y any
+	if json.Unmarshal([]byte(a), &x) != nil || json.Unmarshal([]byte(b), &y) != nil {
+		return false
+	}
+	xa, _ := json.Marshal(x)
+	ya, _ := json.Marshal(y)
+	return string(xa) == string(ya)
+}
