@@ -170,7 +170,6 @@ func TestLLMAnthropicClients(t *testing.T) {
 	}
 }
 
-
 // TestLLMCrossFormatFallback: "mixed" tries Anthropic, then Gemini, then
 // OpenAI. Anthropic's 429 with Retry-After moves on and keeps it out for
 // that long; Gemini's 503 moves on too; the OpenAI client gets OpenAI's
