@@ -1,8 +1,11 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -10,6 +13,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/portico-gw/portico/internal/llm/llmtest"
+	"github.com/portico-gw/portico/internal/testenv"
 )
 
 // llmProvider is a mock OpenAI-protocol provider answering every call with
@@ -114,5 +120,66 @@ apis:
 	if st["amount"] != "0.00091995" || st["llm_tokens_in"] != float64(509) || len(lines) != 1 ||
 		!strings.Contains(lines[0].(map[string]any)["description"].(string), "509 tokens in, 50 out") {
 		t.Fatalf("statement with LLM calls: %v", st)
+	}
+}
+
+// TestLLMTokenLimitAcrossNodes: two gateway processes on one Redis share
+// one token limit exactly. Each call reserves its prompt's bytes plus its
+// max_tokens (80 + 120 = 200) and settles to the mock's 14; of the
+// 1,000-token limit, calls pass while 14 × (passed) + 200 fits: 58 pass —
+// alternating between the nodes — and every later one is refused, on
+// either node. Without sharing, each node would pass 58.
+func TestLLMTokenLimitAcrossNodes(t *testing.T) {
+	t.Parallel()
+	redisURL := testenv.RedisURL(t)
+	mock := llmtest.New(t)
+	mock.Answer(llmtest.Reply{Text: "ok", Usage: llmtest.Usage{In: 11, Out: 3}})
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	cfg := `version: 1
+llm_providers:
+  - {name: p, type: anthropic, base_url: "` + mock.URL + `"}
+llm_models:
+  - {name: smart, targets: [{provider: p, model: m}]}
+consumers:
+  - name: acme
+    api_keys: [acme-key-0123456789]
+apis:
+  - name: ai-` + hex.EncodeToString(b) + `
+    base_path: /ai
+    auth: [api_key]
+    llm: {models: [smart]}
+    rate_limit: [{tokens: 1000, window: 1h}]
+`
+	path := writeConfig(t, cfg)
+	nodes := []*proc{startNode(t, nil, "--config", path, "--redis", redisURL), startNode(t, nil, "--config", path, "--redis", redisURL)}
+	body := `{"model":"smart","max_tokens":120,"messages":[{"role":"user","content":"`
+	body += strings.Repeat("x", 80-len(body)-4) + `"}]}`
+	passed, refused := 0, 0
+	for i := range 70 {
+		req, _ := http.NewRequest("POST", "http://"+nodes[i%2].proxy+"/ai/v1/chat/completions", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer acme-key-0123456789")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode == 200 && refused == 0:
+			passed++
+		case resp.StatusCode == 429 && strings.Contains(string(out), "token_rate_limited"):
+			refused++
+		default:
+			t.Fatalf("call %d on node %d: %d %s (after %d passed, %d refused)", i+1, i%2, resp.StatusCode, out, passed, refused)
+		}
+	}
+	// The n-th call passes when 14 × (n-1) + 200 ≤ 1000.
+	want := 0
+	for used := int64(0); used+200 <= 1000; used += 14 {
+		want++
+	}
+	if passed != want || len(mock.Requests()) != want {
+		t.Fatalf("%d calls passed (the provider saw %d), want exactly %d", passed, len(mock.Requests()), want)
 	}
 }

@@ -246,7 +246,7 @@ func llmAPI(cfg *config.Config, a config.API, rt Runtime, budgets map[string]*ra
 		}
 		by := cmp.Or(rl.By, ratelimit.ByConsumer)
 		if rt.RateLimits != nil {
-			tokens = append(tokens, rt.RateLimits.Limit(fmt.Sprintf("%s/tokens/%d", a.Name, i), int(rl.Tokens), rl.Window.D(), by, rl.Header))
+			tokens = append(tokens, rt.RateLimits.Limit(fmt.Sprintf("%s/tokens/%d", a.Name, i), int(rl.Tokens), rl.Window.D(), by, rl.Header).Shared(rt.Remote))
 		}
 	}
 	ep := llm.New(cfg, a, control, events, tokens, budgets)

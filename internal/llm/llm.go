@@ -498,7 +498,13 @@ func (e *Endpoint) reserve(w http.ResponseWriter, r *http.Request, x *pipeline.E
 	now := time.Now()
 	var out []*ratelimit.Reservation
 	for _, l := range e.tokens {
-		res, ok, retry := l.Reserve(r, x, n, now)
+		res, ok, retry, err := l.Reserve(r, x, n, now)
+		if err != nil {
+			for _, o := range out {
+				o.Cancel()
+			}
+			return nil, err
+		}
 		if !ok {
 			for _, o := range out {
 				o.Cancel()

@@ -30,6 +30,8 @@ type Limit struct {
 	id    string
 	text  string // Limit in decimal, for RateLimit-Limit
 	table *table
+	// remote, when not nil, keeps reservations (Reserve) in Redis.
+	remote *Remote
 }
 
 // Key kinds.

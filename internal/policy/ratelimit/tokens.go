@@ -1,8 +1,12 @@
 package ratelimit
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/portico-gw/portico/internal/pipeline"
 )
@@ -14,14 +18,44 @@ type Reservation struct {
 	l *Limit
 	k key
 	n int64
+	// remote: taken in Redis, and settled there.
+	remote *Remote
 }
 
+// Shared keeps the limit's units in Redis when remote is not nil, so that
+// every node takes from one count; it returns l.
+func (l *Limit) Shared(remote *Remote) *Limit {
+	l.remote = remote
+	return l
+}
+
+var errTokensUnavailable = &pipeline.Error{Status: http.StatusServiceUnavailable, Code: "rate_limit_unavailable",
+	Message: "the shared rate limit store is unreachable and rate limits fail closed; retry shortly"}
+
 // Reserve takes n units (tokens) of limit l for the request, all or
-// nothing, in this node's memory. When it cannot, it reports how long
-// until it could.
-func (l *Limit) Reserve(r *http.Request, x *pipeline.Exchange, n int64, now time.Time) (*Reservation, bool, time.Duration) {
+// nothing: in Redis when the limit is shared and Redis is up, else in
+// this node's memory (or, failing closed, not at all: err says so). When
+// it cannot, it reports how long until it could.
+func (l *Limit) Reserve(r *http.Request, x *pipeline.Exchange, n int64, now time.Time) (*Reservation, bool, time.Duration, error) {
 	k := keyOf(l, r, x)
 	n = max(n, 1)
+	if rm := l.remote; rm != nil {
+		if rm.Up() {
+			ok, retry, err := rm.reserve(r.Context(), l, k, n)
+			if err == nil {
+				if !ok {
+					return nil, false, retry, nil
+				}
+				return &Reservation{l: l, k: k, n: n, remote: rm}, true, 0, nil
+			}
+			rm.failed(err)
+		}
+		if rm.FailClosed() {
+			rm.fellBack("closed")
+			return nil, false, 0, errTokensUnavailable
+		}
+		rm.fellBack("open")
+	}
 	interval := l.interval()
 	window := interval * int64(l.Limit)
 	cost := interval * n
@@ -32,12 +66,12 @@ func (l *Limit) Reserve(r *http.Request, x *pipeline.Exchange, n int64, now time
 		next := tat + cost
 		if next-now.UnixNano() > window {
 			if cost > window {
-				return nil, false, l.Window // more than the whole limit: never
+				return nil, false, l.Window, nil // more than the whole limit: never
 			}
-			return nil, false, time.Duration(next - window - now.UnixNano())
+			return nil, false, time.Duration(next - window - now.UnixNano()), nil
 		}
 		if p.CompareAndSwap(old, next) {
-			return &Reservation{l: l, k: k, n: n}, true, 0
+			return &Reservation{l: l, k: k, n: n}, true, 0, nil
 		}
 	}
 }
@@ -47,8 +81,17 @@ func (r *Reservation) Settle(used int64) {
 	if r == nil || used == r.n {
 		return
 	}
-	r.l.table.tat(r.k).Add((used - r.n) * r.l.interval())
+	delta := used - r.n
 	r.n = used
+	if r.remote != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := r.remote.settle(ctx, r.l, r.k, delta); err != nil {
+			r.remote.failed(err)
+		}
+		return
+	}
+	r.l.table.tat(r.k).Add(delta * r.l.interval())
 }
 
 // Cancel gives the whole reservation back.
@@ -56,3 +99,63 @@ func (r *Reservation) Cancel() { r.Settle(0) }
 
 // Text is the limit in decimal, for RateLimit-Limit.
 func (l *Limit) Text() string { return l.text }
+
+// reserveScript takes ARGV[1] units from one GCRA key, all or nothing, on
+// Redis's clock (microseconds). ARGV: units, interval, window. Answer:
+// ok, retry (microseconds).
+var reserveScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local cost = tonumber(ARGV[1]) * tonumber(ARGV[2])
+local window = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local nxt = tat + cost
+if nxt - now > window then
+  if cost > window then return {0, window} end
+  return {0, nxt - window - now}
+end
+redis.call('SET', KEYS[1], string.format('%d', nxt), 'PX', math.ceil((nxt - now) / 1000) + 1)
+return {1, 0}
+`)
+
+// settleScript adds ARGV[1] units (negative: gives them back) to a GCRA
+// key. ARGV: units, interval.
+var settleScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local delta = tonumber(ARGV[1]) * tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then
+  if delta <= 0 then return 0 end
+  tat = now
+end
+local nxt = tat + delta
+if nxt <= now then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+redis.call('SET', KEYS[1], string.format('%d', nxt), 'PX', math.ceil((nxt - now) / 1000) + 1)
+return 0
+`)
+
+func (r *Remote) tokenKey(l *Limit, k key) string {
+	return r.limitKey(check{limit: l, key: k})
+}
+
+func (r *Remote) reserve(ctx context.Context, l *Limit, k key, n int64) (bool, time.Duration, error) {
+	iv := max(l.Window.Microseconds()/int64(l.Limit), 1)
+	res, err := reserveScript.Run(ctx, r.client, []string{r.tokenKey(l, k)}, n, iv, iv*int64(l.Limit)).Int64Slice()
+	if err != nil {
+		return false, 0, err
+	}
+	if len(res) != 2 {
+		return false, 0, errors.New("redis token script answered badly")
+	}
+	return res[0] == 1, time.Duration(res[1]) * time.Microsecond, nil
+}
+
+func (r *Remote) settle(ctx context.Context, l *Limit, k key, delta int64) error {
+	iv := max(l.Window.Microseconds()/int64(l.Limit), 1)
+	return settleScript.Run(ctx, r.client, []string{r.tokenKey(l, k)}, delta, iv).Err()
+}

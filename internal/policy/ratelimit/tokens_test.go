@@ -18,21 +18,21 @@ func TestReserve(t *testing.T) {
 	r := httptest.NewRequest("POST", "/", nil)
 	x := &pipeline.Exchange{Consumer: "acme"}
 	now := time.Now()
-	res, ok, _ := l.Reserve(r, x, 800, now)
+	res, ok, _, _ := l.Reserve(r, x, 800, now)
 	if !ok {
 		t.Fatal("800 of 1000 refused")
 	}
-	if _, ok, retry := l.Reserve(r, x, 300, now); ok || retry <= 0 || retry > time.Minute {
+	if _, ok, retry, _ := l.Reserve(r, x, 300, now); ok || retry <= 0 || retry > time.Minute {
 		t.Fatalf("1100 of 1000: ok %v, retry %v", ok, retry)
 	}
 	res.Settle(100) // the call used 100 of its 800
-	if _, ok, _ := l.Reserve(r, x, 850, now); !ok {
+	if _, ok, _, _ := l.Reserve(r, x, 850, now); !ok {
 		t.Fatal("after settling at 100, 850 more were refused")
 	}
-	if _, ok, _ := l.Reserve(r, &pipeline.Exchange{Consumer: "other"}, 1000, now); !ok {
+	if _, ok, _, _ := l.Reserve(r, &pipeline.Exchange{Consumer: "other"}, 1000, now); !ok {
 		t.Fatal("another consumer shares the budget")
 	}
-	if _, ok, retry := l.Reserve(r, &pipeline.Exchange{Consumer: "big"}, 5000, now); ok || retry != time.Minute {
+	if _, ok, retry, _ := l.Reserve(r, &pipeline.Exchange{Consumer: "big"}, 5000, now); ok || retry != time.Minute {
 		t.Fatalf("more than the whole limit: %v %v", ok, retry)
 	}
 }
