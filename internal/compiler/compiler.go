@@ -786,7 +786,7 @@ func compilePlans(cfg *config.Config, rt Runtime, out *Compiled) (compiledPlans,
 			if cp.budgets == nil {
 				cp.budgets = map[string]*ratelimit.Quota{}
 			}
-			q := rt.Quotas.Budget("llmbudget:"+p.Name, llm.Pico(b.Amount), b.Period, loc)
+			q := rt.Quotas.Budget("llmbudget:"+p.Name, llm.Pico(b.Amount), b.Period, loc).Shared(rt.Remote)
 			cp.budgets[p.Name] = q
 			out.Quotas = append(out.Quotas, q)
 		}

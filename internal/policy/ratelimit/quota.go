@@ -44,6 +44,8 @@ type Quota struct {
 	cur    atomic.Pointer[span]
 	// name prefixes the period keys of a budget ("" for a quota).
 	name string
+	// remote, when not nil, keeps a budget's spend in Redis.
+	remote *Remote
 }
 
 // span is one calendar period: its key, start and end.
@@ -123,6 +125,12 @@ func (q *Quota) takeLocal(consumer string, now time.Time) (ok bool, retry time.D
 // that a fall back to local counting starts from it.
 func (q *Quota) observe(consumer string, s *span, used int64) {
 	raise(&q.counts.counter(consumer, s.key, s.end).used, used)
+}
+
+// mirror sets this process's count of a budget to Redis's (which goes down
+// as well as up: calls give back what they reserved and did not spend).
+func (q *Quota) mirror(consumer string, s *span, used int64) {
+	q.counts.counter(consumer, s.key, s.end).used.Store(used)
 }
 
 func raise(v *atomic.Int64, to int64) {
@@ -220,6 +228,20 @@ func (qs *Quotas) Budget(name string, amount int64, period string, loc *time.Loc
 // ends.
 func (q *Quota) Reserve(consumer string, n int64, now time.Time) (ok bool, retry time.Duration) {
 	s := q.span(now)
+	if rm := q.remote; rm != nil && rm.Up() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		used, ok, err := rm.budget(ctx, q, consumer, s, n, true)
+		cancel()
+		if err == nil {
+			q.mirror(consumer, s, used)
+			if !ok {
+				return false, s.end.Sub(now)
+			}
+			return true, 0
+		}
+		rm.failed(err)
+		rm.fellBack("open")
+	}
 	c := q.counts.counter(consumer, s.key, s.end)
 	for {
 		u := c.used.Load()
@@ -240,9 +262,26 @@ func (q *Quota) Adjust(consumer string, delta int64, now time.Time) {
 		return
 	}
 	s := q.span(now)
+	if rm := q.remote; rm != nil && rm.Up() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		used, _, err := rm.budget(ctx, q, consumer, s, delta, false)
+		cancel()
+		if err == nil {
+			q.mirror(consumer, s, used)
+			return
+		}
+		rm.failed(err)
+	}
 	c := q.counts.counter(consumer, s.key, s.end)
 	c.used.Add(delta)
 	c.pending.Add(delta)
+}
+
+// Shared keeps the budget's spend in Redis when remote is not nil, so
+// that every node reserves from one total; it returns q.
+func (q *Quota) Shared(remote *Remote) *Quota {
+	q.remote = remote
+	return q
 }
 
 // Used is consumer's use of the current period, as this node knows it.

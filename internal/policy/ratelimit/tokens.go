@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -158,4 +159,38 @@ func (r *Remote) reserve(ctx context.Context, l *Limit, k key, n int64) (bool, t
 func (r *Remote) settle(ctx context.Context, l *Limit, k key, delta int64) error {
 	iv := max(l.Window.Microseconds()/int64(l.Limit), 1)
 	return settleScript.Run(ctx, r.client, []string{r.tokenKey(l, k)}, delta, iv).Err()
+}
+
+// budgetScript adds ARGV[1] to a budget's spend — when ARGV[3] is 1 only
+// if the spend stays within ARGV[2] — and answers the spend and whether
+// it was added. ARGV[4] is the key's lifetime in seconds.
+var budgetScript = redis.NewScript(`
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+local n = tonumber(ARGV[1])
+if ARGV[3] == '1' and n > 0 and (used >= tonumber(ARGV[2]) or used + n > tonumber(ARGV[2])) then
+  return {used, 0}
+end
+used = redis.call('INCRBY', KEYS[1], n)
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+return {used, 1}
+`)
+
+// budget adds n to consumer's spend of q's period s (checking the limit
+// when reserving) in Redis.
+func (r *Remote) budget(ctx context.Context, q *Quota, consumer string, s *span, n int64, reserving bool) (int64, bool, error) {
+	check := 0
+	if reserving {
+		check = 1
+	}
+	key := r.prefix + "q:" + strconv.Quote(consumer) + ":" + s.key
+	// Keep the spend a day past the period, for late readers.
+	ttl := int64(s.end.Sub(time.Now())/time.Second) + 86400
+	res, err := budgetScript.Run(ctx, r.client, []string{key}, n, q.Limit, check, ttl).Int64Slice()
+	if err != nil {
+		return 0, false, err
+	}
+	if len(res) != 2 {
+		return 0, false, errors.New("redis budget script answered badly")
+	}
+	return res[0], res[1] == 1, nil
 }

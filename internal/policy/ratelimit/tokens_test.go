@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/pipeline"
+	"github.com/portico-gw/portico/internal/testenv"
 )
 
 // TestReserve: reservations take the most a call may use, settling gives
@@ -34,5 +35,41 @@ func TestReserve(t *testing.T) {
 	}
 	if _, ok, retry, _ := l.Reserve(r, &pipeline.Exchange{Consumer: "big"}, 5000, now); ok || retry != time.Minute {
 		t.Fatalf("more than the whole limit: %v %v", ok, retry)
+	}
+}
+
+// TestRedisBudgetAcrossNodes: two nodes reserve from one LLM budget in
+// Redis and settle each call to its cost: calls pass while their
+// reservation fits what both have spent, exactly as one node would.
+func TestRedisBudgetAcrossNodes(t *testing.T) {
+	t.Parallel()
+	url, prefix := testenv.RedisURL(t), uniquePrefix(t)
+	a, b := newNode(t, url, prefix), newNode(t, url, prefix)
+	now := time.Now()
+	budgets := []*Quota{
+		a.quotas.Budget("llmbudget:gold", 1000, "month", time.UTC).Shared(a.remote),
+		b.quotas.Budget("llmbudget:gold", 1000, "month", time.UTC).Shared(b.remote),
+	}
+	// Each call reserves 300 and costs 70: the n-th passes while
+	// 70 × (n-1) + 300 ≤ 1000, so 11 pass.
+	passed := 0
+	for i := range 20 {
+		q := budgets[i%2]
+		if ok, retry := q.Reserve("acme", 300, now); ok {
+			passed++
+			q.Adjust("acme", 70-300, now)
+		} else if retry <= 0 {
+			t.Fatal("a refusal without a retry time")
+		}
+	}
+	if passed != 11 {
+		t.Fatalf("%d calls passed across two nodes, want exactly 11", passed)
+	}
+	if got := budgets[0].Used("acme", now); got != 770 {
+		t.Fatalf("node a sees a spend of %d, want 770", got)
+	}
+	// Another consumer has its own budget.
+	if ok, _ := budgets[1].Reserve("other", 1000, now); !ok {
+		t.Fatal("another consumer's budget was spent")
 	}
 }
