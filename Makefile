@@ -12,11 +12,12 @@ export PORTICO_TEST_POSTGRES
 PORTICO_TEST_REDIS ?= redis://127.0.0.1:6379/0
 export PORTICO_TEST_REDIS
 
-.PHONY: test vet race unit fuzz bench bench-go build run lint services
+.PHONY: test vet race unit fuzz bench bench-go build run lint services sdk
 
-## test: vet and lint, the whole suite under the race detector, then every
-## fuzz target for FUZZTIME each (their kept corpora also run as plain tests)
-test: vet lint race fuzz
+## test: vet and lint, the whole suite under the race detector, the LLM
+## SDK conformance matrix, then every fuzz target for FUZZTIME each (their
+## kept corpora also run as plain tests)
+test: vet lint race sdk fuzz
 
 vet:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
@@ -28,6 +29,14 @@ race: services
 ## unit: the suite without the race detector (faster)
 unit: services
 	$(GO) test -count=1 ./...
+
+## sdk: the LLM gateway's SDK conformance matrix (test/sdk, a module of its
+## own): the official OpenAI and Anthropic SDKs for Go and for Node
+## (installed from the npm registry by npm ci) against Portico and the
+## mock providers
+sdk: services
+	cd test/sdk/node && npm ci --no-audit --no-fund --loglevel=error
+	cd test/sdk/go && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 ## services: start (or install and start) what the tests talk to
 services:

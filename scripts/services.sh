@@ -47,6 +47,13 @@ if ! redis_ready; then
 	redis_ready || { echo "services: Redis did not start" >&2; exit 1; }
 fi
 
+# Node.js and npm for the LLM SDK conformance matrix (test/sdk/node).
+if ! command -v npm >/dev/null 2>&1; then
+	echo "services: installing Node.js from Debian's packages..." >&2
+	apt-get update -qq >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+
 # Headless Chromium for the browser tests of the console and the portal.
 if ! command -v chromium >/dev/null 2>&1; then
 	echo "services: installing Chromium from Debian's packages..." >&2

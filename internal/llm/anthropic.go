@@ -287,7 +287,8 @@ func encodeAnthropicAnswer(a *answer) []byte {
 
 // antDecoder reads Anthropic stream events.
 type antDecoder struct {
-	input antUsage
+	started bool
+	input   antUsage
 	// tools maps content block indexes to tool call indexes.
 	tools map[int]int
 }
@@ -323,14 +324,24 @@ func (d *antDecoder) decode(data []byte, out []event) ([]event, error) {
 	if err := json.Unmarshal(data, &e); err != nil {
 		return out, nil
 	}
+	if !d.started && e.Type != "message_start" && e.Type != "error" && e.Type != "ping" {
+		// A stream without its message_start: the client's stream still
+		// begins with one.
+		d.started = true
+		out = append(out, event{kind: evStart})
+	}
 	switch e.Type {
 	case "message_start":
+		d.started = true
 		d.input = e.Message.Usage
 		d.tools = map[int]int{}
 		out = append(out, event{kind: evStart, id: e.Message.ID, model: e.Message.Model})
 	case "content_block_start":
 		switch e.ContentBlock.Type {
 		case "tool_use":
+			if d.tools == nil {
+				d.tools = map[int]int{} // a stream without its message_start
+			}
 			n := len(d.tools)
 			d.tools[e.Index] = n
 			out = append(out, event{kind: evToolStart, index: n, id: e.ContentBlock.ID, name: e.ContentBlock.Name})
@@ -428,6 +439,9 @@ func (e *antEncoder) encode(ev event, b []byte) []byte {
 			"delta": map[string]string{"type": "text_delta", "text": ev.text}})
 	case evToolStart:
 		b = e.begin(b, "tool_use", map[string]any{"type": "tool_use", "id": ev.id, "name": ev.name, "input": map[string]any{}})
+		if e.tools == nil {
+			e.tools = map[int]int{}
+		}
 		e.tools[ev.index] = e.block
 		return b
 	case evToolArgs:
