@@ -224,10 +224,12 @@ func TestLLMGateway(t *testing.T) {
 	if len(events) != 2 || !strings.Contains(events[0], "Hello") || !strings.Contains(events[1], `"code":"llm_stream_broken"`) {
 		t.Fatalf("a broken stream: %q", events)
 	}
-	// It is still metered: estimated from what was sent and generated.
+	// It is still metered: estimated with the tokenizer from what was sent
+	// ("Hi": 1 token, plus 3 for its message and 3 for the prompt) and
+	// relayed ("Hello": 1 token).
 	recs := rec.Take()
 	last := recs[len(recs)-1]
-	if !last.Estimated || last.TokensOut != 2 || last.TokensIn != int64(len(stream)+3)/4 || last.CostPico == 0 {
+	if !last.Estimated || last.TokensOut != 1 || last.TokensIn != 7 || last.CostPico != (7*2+1*8)*1e6 {
 		t.Fatalf("a broken stream's usage record: %+v", last)
 	}
 	// The calls show in the metrics, by outcome.

@@ -27,6 +27,9 @@ func FuzzTranslateRequest(f *testing.F) {
 		if anthropic {
 			client = FormatAnthropic
 		}
+		if promptTokens(client, body) < 0 {
+			t.Fatal("a negative estimate")
+		}
 		c, err := decodeClient(client, body)
 		if err != nil {
 			return

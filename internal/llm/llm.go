@@ -389,6 +389,9 @@ type call struct {
 	lastFormat string
 }
 
+// promptTokens estimates the prompt's tokens.
+func (c *call) promptTokens() int64 { return promptTokens(c.op.client, c.body) }
+
 // try sends the call to one deployment; done says an answer (or an
 // error) went to the client, else the next deployment is tried.
 func (c *call) try(t target, lastOne bool) (done bool, err error) {
@@ -634,7 +637,7 @@ func (c *call) whole(resp *http.Response, tr *translator, model string) error {
 		_, err := io.Copy(cp, resp.Body)
 		if resp.StatusCode == http.StatusOK {
 			if a, derr := passAnswer(c.op, cp.buf); derr == nil {
-				c.e.meterAnswer(x, model, a, len(c.body))
+				c.e.meterAnswer(x, model, a, c.promptTokens)
 			}
 		}
 		if err != nil {
@@ -656,7 +659,7 @@ func (c *call) whole(resp *http.Response, tr *translator, model string) error {
 	if err != nil {
 		return &pipeline.Error{Status: http.StatusBadGateway, Code: "llm_bad_answer", Message: "the provider's answer could not be read"}
 	}
-	c.e.meterAnswer(x, model, a, len(c.body))
+	c.e.meterAnswer(x, model, a, c.promptTokens)
 	_, err = w.Write(tr.reply(a, time.Now().Unix()))
 	if err != nil {
 		return proxy.ErrClientGone
@@ -712,10 +715,10 @@ func (c *call) relay(resp *http.Response, br *bufio.Reader, first []byte, tr *tr
 	// What was generated, for an estimate should the stream end without
 	// its usage (the client left, the provider broke off): it is still
 	// billed.
-	generated := 0
+	var generated strings.Builder
 	defer func() {
 		if x.LLM.Model == "" {
-			c.e.estimate(x, model, len(c.body), generated)
+			c.e.estimate(x, model, c.promptTokens(), generated.String())
 		}
 	}()
 	h := w.Header()
@@ -747,7 +750,9 @@ func (c *call) relay(resp *http.Response, br *bufio.Reader, first []byte, tr *tr
 			case evUsage:
 				c.e.meter(x, model, &e.usage)
 			case evText, evThinking, evToolArgs:
-				generated += len(e.text)
+				if generated.Len() < MaxAnswer {
+					generated.WriteString(e.text)
+				}
 				usageOnly = false
 			case evEnd:
 				ended = true

@@ -68,10 +68,11 @@ func (e *Endpoint) meter(x *pipeline.Exchange, model string, u *usage) {
 	l.CostPico = (l.TokensIn-cached)*p.in + cached*p.cached + l.TokensOut*p.out
 }
 
-// estimate meters a call whose provider reported no usage: a token per
-// four bytes of the prompt and of what was generated, marked estimated.
-func (e *Endpoint) estimate(x *pipeline.Exchange, model string, promptBytes, generated int) {
-	u := &usage{PromptTokens: int64(promptBytes+3) / 4, CompletionTokens: int64(generated+3) / 4}
+// estimate meters a call whose provider reported no usage: the prompt's
+// tokens and those of what was generated, counted with a tokenizer, and
+// marked estimated.
+func (e *Endpoint) estimate(x *pipeline.Exchange, model string, prompt int64, generated string) {
+	u := &usage{PromptTokens: prompt, CompletionTokens: countTokens(generated)}
 	e.meter(x, model, u)
 	x.LLM.Estimated = true
 }
@@ -102,14 +103,15 @@ func (c *capture) Write(p []byte) (int, error) {
 
 // meterAnswer meters a whole answer: from its usage, or estimated when
 // the provider reported none.
-func (e *Endpoint) meterAnswer(x *pipeline.Exchange, model string, a *answer, promptBytes int) {
+func (e *Endpoint) meterAnswer(x *pipeline.Exchange, model string, a *answer, prompt func() int64) {
 	if a.usage.PromptTokens != 0 || a.usage.CompletionTokens != 0 {
 		e.meter(x, model, &a.usage)
 		return
 	}
-	generated := 0
+	var generated strings.Builder
 	for _, p := range a.parts {
-		generated += len(p.text) + len(p.args)
+		generated.WriteString(p.text)
+		generated.Write(p.args)
 	}
-	e.estimate(x, model, promptBytes, generated)
+	e.estimate(x, model, prompt(), generated.String())
 }
