@@ -392,13 +392,21 @@ type LLMProvider struct {
 	Name string `yaml:"name,omitempty" json:"name,omitempty"`
 	// Type is the provider's protocol: openai, openai_compatible (any
 	// server speaking OpenAI's: Ollama, vLLM, …), azure_openai (OpenAI's
-	// protocol with Azure's api-key header), anthropic or gemini.
+	// protocol with Azure's api-key header), anthropic, gemini or bedrock
+	// (AWS Bedrock's Converse API).
 	Type    string `yaml:"type,omitempty" json:"type,omitempty"`
 	BaseURL string `yaml:"base_url,omitempty" json:"base_url,omitempty"`
 	// APIKey is sent to the provider as it expects: a bearer token
-	// (OpenAI), api-key (Azure), x-api-key (Anthropic) or x-goog-api-key
-	// (Gemini).
+	// (OpenAI, and Bedrock's API keys), api-key (Azure), x-api-key
+	// (Anthropic) or x-goog-api-key (Gemini).
 	APIKey string `yaml:"api_key,omitempty" json:"api_key,omitempty"`
+	// Region, AccessKeyID, SecretAccessKey and SessionToken sign a bedrock
+	// provider's requests (SigV4) when it has no APIKey (a Bedrock API
+	// key); Region defaults to the one in BaseURL.
+	Region          string `yaml:"region,omitempty" json:"region,omitempty"`
+	AccessKeyID     string `yaml:"access_key_id,omitempty" json:"access_key_id,omitempty"`
+	SecretAccessKey string `yaml:"secret_access_key,omitempty" json:"secret_access_key,omitempty"`
+	SessionToken    string `yaml:"session_token,omitempty" json:"session_token,omitempty"`
 	// Timeout bounds the wait for the provider's answer to begin (and each
 	// wait for more of it). Default 60s.
 	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`

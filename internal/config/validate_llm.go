@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -11,11 +12,7 @@ import (
 // aliases and the APIs that serve them.
 
 // LLMProviderTypes are the provider protocols this version speaks.
-var LLMProviderTypes = []string{"openai", "openai_compatible", "azure_openai", "anthropic", "gemini"}
-
-// llmPlanned are provider types of the roadmap, refused with a clear
-// message until they are supported.
-var llmPlanned = []string{"bedrock"}
+var LLMProviderTypes = []string{"openai", "openai_compatible", "azure_openai", "anthropic", "gemini", "bedrock"}
 
 func (v *validator) llm(c *Config) map[string]bool {
 	providers := map[string]bool{}
@@ -26,13 +23,10 @@ func (v *validator) llm(c *Config) map[string]bool {
 			v.errorf(pp+".name", "LLM provider %q is defined twice", p.Name)
 		}
 		providers[p.Name] = true
-		switch {
-		case slices.Contains(LLMProviderTypes, p.Type):
-		case slices.Contains(llmPlanned, p.Type):
-			v.errorf(pp+".type", "%q providers are not supported by this version yet; use openai, openai_compatible, azure_openai, anthropic or gemini", p.Type)
-		default:
-			v.errorf(pp+".type", "%q is not a provider type; use openai, openai_compatible, azure_openai, anthropic or gemini", p.Type)
+		if !slices.Contains(LLMProviderTypes, p.Type) {
+			v.errorf(pp+".type", "%q is not a provider type; use openai, openai_compatible, azure_openai, anthropic, gemini or bedrock", p.Type)
 		}
+		v.bedrock(pp, p)
 		u, err := url.Parse(p.BaseURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" {
 			v.errorf(pp+".base_url", "%q is not an http or https URL (without user info or query), such as https://api.openai.com/v1", p.BaseURL)
@@ -144,3 +138,33 @@ func decimals(d Decimal) int {
 	}
 	return 0
 }
+
+// bedrock checks a provider's AWS settings: a Bedrock provider needs an
+// API key or an access key pair, and a region (its own, or its URL's);
+// others have none.
+func (v *validator) bedrock(pp string, p LLMProvider) {
+	aws := p.Region != "" || p.AccessKeyID != "" || p.SecretAccessKey != "" || p.SessionToken != ""
+	if p.Type != "bedrock" {
+		if aws {
+			v.errorf(pp, "region, access_key_id, secret_access_key and session_token are for bedrock providers")
+		}
+		return
+	}
+	if (p.AccessKeyID == "") != (p.SecretAccessKey == "") {
+		v.errorf(pp, "give access_key_id and secret_access_key together")
+	}
+	if p.APIKey == "" && p.AccessKeyID == "" {
+		v.errorf(pp, "a bedrock provider needs api_key (a Bedrock API key) or access_key_id and secret_access_key")
+	}
+	if p.Region == "" && !bedrockHost.MatchString(p.BaseURL) {
+		v.errorf(pp+".region", "give the AWS region (base_url does not name one, as in https://bedrock-runtime.us-east-1.amazonaws.com)")
+	}
+	if p.Region != "" && !regionRE.MatchString(p.Region) {
+		v.errorf(pp+".region", "%q is not an AWS region such as us-east-1", p.Region)
+	}
+}
+
+var (
+	bedrockHost = regexp.MustCompile(`^https://bedrock-runtime(-fips)?\.[a-z0-9-]+\.amazonaws\.com(/|$)`)
+	regionRE    = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d$`)
+)

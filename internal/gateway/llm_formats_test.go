@@ -2,13 +2,19 @@ package gateway_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/portico-gw/portico/internal/llm/llmtest"
 	"github.com/portico-gw/portico/internal/store"
@@ -19,7 +25,7 @@ import (
 // formatsConfig has one provider of each type, each on its own mock, and
 // an alias per provider plus "mixed": Anthropic first, then Gemini, then
 // OpenAI.
-func formatsConfig(oa, an, gm, az string) string {
+func formatsConfig(oa, an, gm, az, br string) string {
 	return `version: 1
 upstreams:
   - name: up
@@ -29,15 +35,18 @@ llm_providers:
   - {name: an, type: anthropic, base_url: "` + an + `", api_key: sk-an}
   - {name: gm, type: gemini, base_url: "` + gm + `/v1beta", api_key: sk-gm}
   - {name: az, type: azure_openai, base_url: "` + az + `/v1", api_key: sk-az}
+  - {name: br, type: bedrock, base_url: "` + br + `", region: eu-west-3, access_key_id: AKIDEXAMPLE, secret_access_key: wJalrXUtnFEMI-example}
 llm_prices:
   - {provider: oa, model: gpt-4.1, input: 2.00, output: 8.00, cached_input: 0.50}
   - {provider: an, model: claude-sonnet-4-5, input: 3.00, output: 15.00, cached_input: 0.30}
   - {provider: gm, model: gemini-2.5-pro, input: 1.25, output: 10.00}
+  - {provider: br, model: "anthropic.claude-sonnet-4-5-v1:0", input: 3.00, output: 15.00, cached_input: 0.30}
 llm_models:
   - {name: gpt, targets: [{provider: oa, model: gpt-4.1}]}
   - {name: claude, targets: [{provider: an, model: claude-sonnet-4-5}]}
   - {name: gemini, targets: [{provider: gm, model: gemini-2.5-pro}]}
   - {name: azure, targets: [{provider: az, model: my-deployment}]}
+  - {name: bedrock, targets: [{provider: br, model: "anthropic.claude-sonnet-4-5-v1:0"}]}
   - name: mixed
     targets:
       - {provider: an, model: claude-sonnet-4-5, priority: 1}
@@ -50,19 +59,19 @@ apis:
   - name: ai
     base_path: /ai
     auth: [api_key]
-    llm: {models: [gpt, claude, gemini, azure, mixed]}
+    llm: {models: [gpt, claude, gemini, azure, bedrock, mixed]}
 `
 }
 
 type formatsEnv struct {
 	*env
-	oa, an, gm, az *llmtest.Mock
-	rec            *usage.Recorder
+	oa, an, gm, az, br *llmtest.Mock
+	rec                *usage.Recorder
 }
 
 func startFormats(t *testing.T) *formatsEnv {
-	f := &formatsEnv{oa: llmtest.New(t), an: llmtest.New(t), gm: llmtest.New(t), az: llmtest.New(t)}
-	f.env = start(t, formatsConfig(f.oa.URL, f.an.URL, f.gm.URL, f.az.URL), "http://127.0.0.1:9")
+	f := &formatsEnv{oa: llmtest.New(t), an: llmtest.New(t), gm: llmtest.New(t), az: llmtest.New(t), br: llmtest.New(t)}
+	f.env = start(t, formatsConfig(f.oa.URL, f.an.URL, f.gm.URL, f.az.URL, f.br.URL), "http://127.0.0.1:9")
 	f.rec = usage.NewRecorder(1000, 1000, telemetry.NewMetrics())
 	f.gw.RecordUsage(f.rec)
 	return f
@@ -93,7 +102,7 @@ var toolReply = llmtest.Reply{
 func TestLLMAnthropicClients(t *testing.T) {
 	t.Parallel()
 	f := startFormats(t)
-	for _, m := range []*llmtest.Mock{f.oa, f.an, f.gm} {
+	for _, m := range []*llmtest.Mock{f.oa, f.an, f.gm, f.br} {
 		m.Answer(toolReply)
 	}
 	key := hdr("X-Api-Key", acmeKey, "Anthropic-Version", "2023-06-01", "Anthropic-Beta", "tools-2099", "Content-Type", "application/json")
@@ -107,6 +116,7 @@ func TestLLMAnthropicClients(t *testing.T) {
 		{"claude", "an", "claude-sonnet-4-5", f.an, (1034*3 + 200*0.3 + 56*15) * 1e6},
 		{"gpt", "oa", "gpt-4.1", f.oa, (1034*2 + 200*0.5 + 56*8) * 1e6},
 		{"gemini", "gm", "gemini-2.5-pro", f.gm, (1234*1.25 + 56*10) * 1e6},
+		{"bedrock", "br", "anthropic.claude-sonnet-4-5-v1:0", f.br, (1034*3 + 200*0.3 + 56*15) * 1e6},
 	} {
 		for _, stream := range []bool{false, true} {
 			extra := ""
@@ -152,6 +162,10 @@ func TestLLMAnthropicClients(t *testing.T) {
 			case "oa":
 				if last.Header.Get("Authorization") != "Bearer sk-oa" || last.Path != "/v1/chat/completions" || last.Model != c.model {
 					t.Errorf("what OpenAI received: %v %s", last.Header, last.Raw)
+				}
+			case "br":
+				if !signedBy(t, last, "AKIDEXAMPLE", "wJalrXUtnFEMI-example", "eu-west-3") || last.Model != c.model {
+					t.Errorf("what Bedrock received: %s %v", last.Path, last.Header)
 				}
 			case "gm":
 				if last.Header.Get("X-Goog-Api-Key") != "sk-gm" || last.Model != c.model || !strings.Contains(string(last.Raw), `"systemInstruction"`) {
@@ -236,7 +250,7 @@ func TestLLMStreamErrors(t *testing.T) {
 	for _, c := range []struct {
 		alias string
 		mock  *llmtest.Mock
-	}{{"gpt", f.oa}, {"gemini", f.gm}, {"claude", f.an}} {
+	}{{"gpt", f.oa}, {"gemini", f.gm}, {"claude", f.an}, {"bedrock", f.br}} {
 		for _, how := range []string{"error", "cut"} {
 			c.mock.Fail(llmtest.Trouble{AfterFirst: how})
 			resp, body := f.do("POST", "/ai/v1/messages", key, strings.NewReader(strings.Replace(msg, "%s", c.alias, 1)))
@@ -384,4 +398,33 @@ func sameJSONText(a, b string) bool {
 	xa, _ := json.Marshal(x)
 	ya, _ := json.Marshal(y)
 	return string(xa) == string(ya)
+}
+
+// signedBy checks a request's SigV4 signature: signed again with the
+// credentials and the request's own time, it must come out the same.
+func signedBy(t *testing.T, r llmtest.Request, keyID, secret, region string) bool {
+	t.Helper()
+	auth := r.Header.Get("Authorization")
+	if !strings.HasPrefix(auth, "AWS4-HMAC-SHA256 Credential="+keyID+"/") || !strings.Contains(auth, "/"+region+"/bedrock/aws4_request") {
+		t.Logf("Authorization %q", auth)
+		return false
+	}
+	when, err := time.Parse("20060102T150405Z", r.Header.Get("X-Amz-Date"))
+	if err != nil {
+		return false
+	}
+	req, _ := http.NewRequest("POST", "http://"+r.Host+r.Path, bytes.NewReader(r.Raw))
+	for k, v := range r.Header {
+		if k != "Authorization" && k != "X-Amz-Date" && k != "User-Agent" && k != "Accept-Encoding" && k != "Content-Length" {
+			req.Header[k] = v
+		}
+	}
+	sum := sha256.Sum256(r.Raw)
+	err = v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: keyID, SecretAccessKey: secret}, req,
+		hex.EncodeToString(sum[:]), "bedrock", region, when)
+	if err != nil || req.Header.Get("Authorization") != auth {
+		t.Logf("signature %q, want %q (%v)", auth, req.Header.Get("Authorization"), err)
+		return false
+	}
+	return true
 }

@@ -3,8 +3,11 @@ package llm
 import (
 	"bytes"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/portico-gw/portico/internal/llm/llmtest"
@@ -48,10 +51,15 @@ func FuzzTranslateRequest(f *testing.F) {
 // decoder and encoder write only whole events whose data is valid JSON
 // (or OpenAI's [DONE]).
 func FuzzTranslateStream(f *testing.F) {
-	for _, format := range []string{FormatOpenAI, FormatAnthropic, FormatGemini} {
+	for _, format := range []string{FormatOpenAI, FormatAnthropic, FormatGemini, FormatBedrock} {
 		_, events := llmtest.Wire(format, "m", llmtest.Reply{Text: "a b", ToolCalls: []llmtest.ToolCall{{ID: "c", Name: "n", Args: `{"k":1}`}}}, true)
-		for _, ev := range events {
-			f.Add(string(eventData([]byte(ev))))
+		fr := framesOf(&http.Response{Body: io.NopCloser(strings.NewReader(strings.Join(events, "")))}, format)
+		for {
+			fm, err := fr.next()
+			if err != nil {
+				break
+			}
+			f.Add(string(fm.data))
 		}
 	}
 	f.Add(`{"type":"content_block_delta","index":7,"delta":{"type":"input_json_delta","partial_json":"{"}}`)

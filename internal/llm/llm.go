@@ -45,6 +45,8 @@ const DefaultTimeout = 60 * time.Second
 
 type provider struct {
 	name, base, key string
+	// Bedrock's AWS credentials and region (SigV4), when it has no key.
+	region, accessKey, secretKey, sessionToken string
 	// typ is the provider's type (config), format its wire format.
 	typ, format string
 	client      *http.Client
@@ -52,7 +54,7 @@ type provider struct {
 
 // formats are the wire formats of the provider types.
 var formats = map[string]string{"openai": FormatOpenAI, "openai_compatible": FormatOpenAI, "azure_openai": FormatOpenAI,
-	"anthropic": FormatAnthropic, "gemini": FormatGemini}
+	"anthropic": FormatAnthropic, "gemini": FormatGemini, "bedrock": FormatBedrock}
 
 type target struct {
 	p        *provider
@@ -157,6 +159,7 @@ func New(cfg *config.Config, api config.API, control func(network, address strin
 			ForceAttemptHTTP2:     true,
 		}
 		providers[p.Name] = &provider{name: p.Name, base: strings.TrimSuffix(p.BaseURL, "/"), key: p.APIKey, typ: p.Type, format: formats[p.Type],
+			region: cmp.Or(p.Region, RegionOf(p.BaseURL)), accessKey: p.AccessKeyID, secretKey: p.SecretAccessKey, sessionToken: p.SessionToken,
 			client: &http.Client{Transport: tr}}
 	}
 	e := &Endpoint{aliases: map[string]*alias{}, prices: parsePrices(cfg), events: events, tokens: tokenLimits, budgets: budgets}
@@ -389,6 +392,18 @@ type call struct {
 	lastFormat string
 }
 
+// fill names an answer its provider gave no id or model (Bedrock gives
+// neither): the request's id, and the deployment's model.
+func (c *call) fill(id, model, deployment string) (string, string) {
+	if id == "" {
+		id = "portico-" + c.x.RequestID
+	}
+	if model == "" {
+		_, model, _ = strings.Cut(deployment, "/")
+	}
+	return id, model
+}
+
 // promptTokens estimates the prompt's tokens.
 func (c *call) promptTokens() int64 { return promptTokens(c.op.client, c.body) }
 
@@ -467,7 +482,11 @@ func (c *call) try(t target, lastOne bool) (done bool, err error) {
 		e.events.LLMAnswer(model, ttft, x.LLM.TokensIn, x.LLM.TokensOut)
 		return true, err
 	}
-	first, br, err := firstEvent(resp)
+	fr := framesOf(resp, t.p.format)
+	first, err := fr.next()
+	if err == nil && len(first.raw) == 0 {
+		err = io.ErrUnexpectedEOF
+	}
 	ttft := time.Since(start)
 	if err != nil {
 		t.inflight.Add(-1)
@@ -480,7 +499,7 @@ func (c *call) try(t target, lastOne bool) (done bool, err error) {
 	t.observe(ttft)
 	e.events.LLMCall(t.p.name, "ok")
 	overhead(c.w, x, ttft)
-	err = c.relay(resp, br, first, tr, model)
+	err = c.relay(resp, fr, first, tr, model)
 	t.inflight.Add(-1)
 	e.events.LLMAnswer(model, ttft, x.LLM.TokensIn, x.LLM.TokensOut)
 	return true, err
@@ -601,6 +620,13 @@ func (p *provider) call(ctx context.Context, path string, body []byte, in http.H
 		if p.key != "" {
 			req.Header.Set("X-Goog-Api-Key", p.key)
 		}
+	case "bedrock":
+		req.Header.Set("Accept", "application/json")
+		if p.key != "" {
+			req.Header.Set("Authorization", "Bearer "+p.key) // a Bedrock API key
+		} else if err := p.sign(ctx, req, body); err != nil {
+			return nil, err
+		}
 	case "azure_openai":
 		if p.key != "" {
 			req.Header.Set("Api-Key", p.key)
@@ -660,6 +686,7 @@ func (c *call) whole(resp *http.Response, tr *translator, model string) error {
 		return &pipeline.Error{Status: http.StatusBadGateway, Code: "llm_bad_answer", Message: "the provider's answer could not be read"}
 	}
 	c.e.meterAnswer(x, model, a, c.promptTokens)
+	a.id, a.model = c.fill(a.id, a.model, model)
 	_, err = w.Write(tr.reply(a, time.Now().Unix()))
 	if err != nil {
 		return proxy.ErrClientGone
@@ -667,14 +694,36 @@ func (c *call) whole(resp *http.Response, tr *translator, model string) error {
 	return nil
 }
 
-// firstEvent reads the stream's first server-sent event.
-func firstEvent(resp *http.Response) ([]byte, *bufio.Reader, error) {
-	br := bufio.NewReaderSize(resp.Body, 32<<10)
-	ev, err := readEvent(br)
-	if err != nil || len(ev) == 0 {
-		return nil, nil, cmp.Or(err, io.ErrUnexpectedEOF)
+// frame is one event of a provider's stream: as received (passed through
+// as it is) and its data (what decoders read).
+type frame struct{ raw, data []byte }
+
+// frames reads a provider's stream event by event. At the stream's clean
+// end, next returns io.EOF and no frame.
+type frames interface {
+	next() (frame, error)
+}
+
+// framesOf reads resp's stream: server-sent events, or AWS's event stream
+// for Bedrock.
+func framesOf(resp *http.Response, format string) frames {
+	if format == FormatBedrock {
+		return newBedrockFrames(resp.Body)
 	}
-	return ev, br, nil
+	return &sseFrames{br: bufio.NewReaderSize(resp.Body, 32<<10)}
+}
+
+type sseFrames struct{ br *bufio.Reader }
+
+func (f *sseFrames) next() (frame, error) {
+	ev, err := readEvent(f.br)
+	if err != nil {
+		if errors.Is(err, io.EOF) && len(bytes.TrimSpace(ev)) == 0 {
+			return frame{}, io.EOF
+		}
+		return frame{}, cmp.Or(err, io.ErrUnexpectedEOF)
+	}
+	return frame{raw: ev, data: eventData(ev)}, nil
 }
 
 // readEvent reads lines up to and including the blank line that ends an
@@ -701,7 +750,7 @@ func readEvent(br *bufio.Reader) ([]byte, error) {
 
 // relay sends the stream event by event, flushing each — as it is, or
 // translated — and meters the usage it reports.
-func (c *call) relay(resp *http.Response, br *bufio.Reader, first []byte, tr *translator, model string) error {
+func (c *call) relay(resp *http.Response, fr frames, first frame, tr *translator, model string) error {
 	defer func() { _ = resp.Body.Close() }()
 	w, x := c.w, c.x
 	pass := tr.passthrough || c.op.openAIOnly
@@ -742,7 +791,7 @@ func (c *call) relay(resp *http.Response, br *bufio.Reader, first []byte, tr *tr
 	ev := first
 	for {
 		var derr error
-		evs, derr = dec.decode(eventData(ev), evs[:0])
+		evs, derr = dec.decode(ev.data, evs[:0])
 		out = out[:0]
 		usageOnly := len(evs) > 0
 		for _, e := range evs {
@@ -763,9 +812,12 @@ func (c *call) relay(resp *http.Response, br *bufio.Reader, first []byte, tr *tr
 		}
 		switch {
 		case !pass:
+			if len(evs) > 0 && evs[0].kind == evStart {
+				evs[0].id, evs[0].model = c.fill(evs[0].id, evs[0].model, model)
+			}
 			out = encodeAll(enc, evs, out, &closed)
 		case !c.stripUsage || !usageOnly:
-			out = append(out, ev...)
+			out = append(out, ev.raw...)
 		}
 		if derr != nil && !pass {
 			out = enc.fail(out, derr.Error())
@@ -777,11 +829,11 @@ func (c *call) relay(resp *http.Response, br *bufio.Reader, first []byte, tr *tr
 			return nil
 		}
 		var err error
-		ev, err = readEvent(br)
+		ev, err = fr.next()
 		if err != nil {
 			out = out[:0]
 			switch {
-			case errors.Is(err, io.EOF) && len(bytes.TrimSpace(ev)) == 0:
+			case errors.Is(err, io.EOF):
 				if !ended && !pass {
 					evs = dec.finish(evs[:0])
 					for _, e := range evs {

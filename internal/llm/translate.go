@@ -112,6 +112,13 @@ var providerSides = map[string]providerSide{
 		decoder: func() decoder { return &antDecoder{} },
 		lost:    []string{"response_format (JSON mode and JSON schemas)", "a call without max_tokens is sent max_tokens 4096"},
 	},
+	FormatBedrock: {
+		request: func(c *chat, t *target) (string, []byte) { return bedrockPath(t.model, c.stream), encodeBedrock(c) },
+		answer:  decodeBedrockAnswer,
+		decoder: func() decoder { return &brDecoder{} },
+		lost: []string{"response_format (JSON mode and JSON schemas)", "images by URL (Bedrock takes image bytes only)",
+			"tool_choice none (the tools stay offered)", "answer ids (Bedrock's answers have none)"},
+	},
 	FormatGemini: {
 		request: func(c *chat, t *target) (string, []byte) { return geminiPath(t.model, c.stream), encodeGemini(c) },
 		answer:  decodeGeminiAnswer,
@@ -161,15 +168,16 @@ func decodeClient(format string, body []byte) (*chat, error) {
 }
 
 // errorMessage finds the message of an error answer in any of the
-// formats (each has {"error":{"message":…}}).
+// formats ({"error":{"message":…}}, or Bedrock's {"message":…}).
 func errorMessage(body []byte) string {
 	var e struct {
 		Error struct {
 			Message string `json:"message"`
 		} `json:"error"`
+		Message string `json:"message"` // Bedrock's
 	}
-	if json.Unmarshal(body, &e) == nil && e.Error.Message != "" {
-		return e.Error.Message
+	if json.Unmarshal(body, &e) == nil && cmpOr(e.Error.Message, e.Message) != "" {
+		return cmpOr(e.Error.Message, e.Message)
 	}
 	return "the provider answered an error"
 }

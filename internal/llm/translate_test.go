@@ -3,7 +3,10 @@ package llm
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,7 +29,7 @@ var goldenReply = llmtest.Reply{
 	Usage: llmtest.Usage{In: 120, Out: 40, Cached: 20},
 }
 
-var providerTypes = map[string]string{FormatOpenAI: "openai", FormatAnthropic: "anthropic", FormatGemini: "gemini"}
+var providerTypes = map[string]string{FormatOpenAI: "openai", FormatAnthropic: "anthropic", FormatGemini: "gemini", FormatBedrock: "bedrock"}
 
 // TestTranslatorGolden runs every (client format, provider format) pair
 // that translates: the client's request as the provider receives it; the
@@ -63,9 +66,16 @@ func TestTranslatorGolden(t *testing.T) {
 			var stream []byte
 			var evs []event
 			closed := false
-			for _, ev := range events {
-				evs, err = dec.decode(eventData([]byte(ev)), evs[:0])
+			fr := framesOf(&http.Response{Body: io.NopCloser(strings.NewReader(strings.Join(events, "")))}, tr.provider)
+			for {
+				f, err := fr.next()
+				if errors.Is(err, io.EOF) {
+					break
+				}
 				if err != nil {
+					t.Fatal(err)
+				}
+				if evs, err = dec.decode(f.data, evs[:0]); err != nil {
 					t.Fatal(err)
 				}
 				stream = encodeAll(enc, evs, stream, &closed)
@@ -101,8 +111,8 @@ func TestTranslatorGolden(t *testing.T) {
 // TestTranslatorLossList: every translating pair says what it cannot
 // carry (docs/llm.md lists them).
 func TestTranslatorLossList(t *testing.T) {
-	if len(translators) != 6 {
-		t.Fatalf("%d pairs, want 2 client formats × 3 provider formats", len(translators))
+	if len(translators) != 8 {
+		t.Fatalf("%d pairs, want 2 client formats × 4 provider formats", len(translators))
 	}
 	for k, tr := range translators {
 		if tr.passthrough != (k[0] == k[1]) || (!tr.passthrough && len(tr.lost) == 0) {

@@ -6,10 +6,12 @@
 // with Retry-After, an error or a cut connection after the first event.
 //
 // Point a provider at it with these base URLs: openai and
-// openai_compatible URL+"/v1", anthropic URL, gemini URL+"/v1beta".
+// openai_compatible URL+"/v1", anthropic and bedrock URL, gemini
+// URL+"/v1beta". Bedrock's streams are AWS event streams (binary).
 package llmtest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream"
 )
 
 // Usage is what the mock reports, in neutral terms: In counts every
@@ -58,7 +62,8 @@ type Trouble struct {
 
 // Request is a request the mock received.
 type Request struct {
-	Format string // openai, anthropic or gemini
+	Format string // openai, anthropic, gemini or bedrock
+	Host   string
 	Path   string
 	Model  string
 	Header http.Header
@@ -124,7 +129,7 @@ func (m *Mock) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	raw, _ := io.ReadAll(r.Body)
 	var body map[string]any
 	_ = json.Unmarshal(raw, &body)
-	req := Request{Path: r.URL.Path, Header: r.Header.Clone(), Body: body, Raw: raw}
+	req := Request{Host: r.Host, Path: r.URL.EscapedPath(), Header: r.Header.Clone(), Body: body, Raw: raw}
 	req.Model, _ = body["model"].(string)
 	stream, _ := body["stream"].(bool)
 	switch {
@@ -134,6 +139,10 @@ func (m *Mock) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		req.Format = "gemini"
 		name, method, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/v1beta/models/"), ":")
 		req.Model, stream = name, method == "streamGenerateContent"
+	case strings.HasPrefix(r.URL.Path, "/model/"):
+		req.Format = "bedrock"
+		name, method, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/model/"), "/")
+		req.Model, stream = name, method == "converse-stream"
 	case strings.HasPrefix(r.URL.Path, "/v1/"):
 		req.Format = "openai"
 	default:
@@ -167,6 +176,8 @@ func (m *Mock) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		whole, events = anthropicAnswer(req.Model, reply)
 	case req.Format == "gemini":
 		whole, events = geminiAnswer(req.Model, reply)
+	case req.Format == "bedrock":
+		whole, events = bedrockAnswer(reply)
 	case r.URL.Path == "/v1/embeddings":
 		whole = embeddingsAnswer(req.Model, reply)
 	case r.URL.Path == "/v1/responses":
@@ -184,6 +195,9 @@ func (m *Mock) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/event-stream")
+	if req.Format == "bedrock" {
+		w.Header().Set("Content-Type", "application/vnd.amazon.eventstream")
+	}
 	fl := w.(http.Flusher)
 	for i, ev := range events {
 		if i > 0 && trouble.EventDelay > 0 {
@@ -219,6 +233,8 @@ func Wire(format, model string, r Reply, includeUsage bool) (whole string, event
 		return anthropicAnswer(model, r)
 	case "gemini":
 		return geminiAnswer(model, r)
+	case "bedrock":
+		return bedrockAnswer(r)
 	case "openai-responses":
 		return responsesAnswer(model, r)
 	case "openai-embeddings":
@@ -232,6 +248,8 @@ func errorJSON(format string, status int) string {
 	case "anthropic":
 		t := map[int]string{429: "rate_limit_error", 529: "overloaded_error", 400: "invalid_request_error"}[status]
 		return fmt.Sprintf(`{"type":"error","error":{"type":%q,"message":"mock says no"}}`, cmpOr(t, "api_error"))
+	case "bedrock":
+		return `{"message":"mock says no"}`
 	case "gemini":
 		s := map[int]string{429: "RESOURCE_EXHAUSTED", 400: "INVALID_ARGUMENT", 503: "UNAVAILABLE"}[status]
 		return fmt.Sprintf(`{"error":{"code":%d,"message":"mock says no","status":%q}}`, status, cmpOr(s, "INTERNAL"))
@@ -246,6 +264,8 @@ func errorEvent(format string) string {
 		return "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n"
 	case "gemini":
 		return "data: {\"error\":{\"code\":500,\"message\":\"mock broke\",\"status\":\"INTERNAL\"}}\r\n\r\n"
+	case "bedrock":
+		return awsFrame("exception", "modelStreamErrorException", `{"message":"mock broke"}`)
 	}
 	return "data: {\"error\":{\"message\":\"mock broke\",\"type\":\"server_error\"}}\n\n"
 }
@@ -473,5 +493,67 @@ func geminiAnswer(model string, r Reply) (string, []string) {
 	}
 	events = append(events, "data: "+js(map[string]any{"candidates": cand(last, finish), "usageMetadata": use(r.Usage.Out),
 		"modelVersion": model, "responseId": "resp-mock"})+"\r\n\r\n")
+	return whole, events
+}
+
+// awsFrame is one message of an AWS event stream.
+func awsFrame(messageType, eventType, payload string) string {
+	var b bytes.Buffer
+	m := eventstream.Message{Payload: []byte(payload)}
+	m.Headers.Set(":message-type", eventstream.StringValue(messageType))
+	if messageType == "exception" {
+		m.Headers.Set(":exception-type", eventstream.StringValue(eventType))
+	} else {
+		m.Headers.Set(":event-type", eventstream.StringValue(eventType))
+	}
+	m.Headers.Set(":content-type", eventstream.StringValue("application/json"))
+	if err := eventstream.NewEncoder().Encode(&b, m); err != nil {
+		panic(err)
+	}
+	return b.String()
+}
+
+func bedrockAnswer(r Reply) (string, []string) {
+	stop := "end_turn"
+	switch {
+	case r.MaxTokens:
+		stop = "max_tokens"
+	case len(r.ToolCalls) > 0:
+		stop = "tool_use"
+	}
+	use := map[string]any{"inputTokens": r.Usage.In - r.Usage.Cached, "outputTokens": r.Usage.Out, "totalTokens": r.Usage.In + r.Usage.Out}
+	if r.Usage.Cached > 0 {
+		use["cacheReadInputTokens"] = r.Usage.Cached
+	}
+	var content []any
+	if r.Text != "" {
+		content = append(content, map[string]any{"text": r.Text})
+	}
+	for _, tc := range r.ToolCalls {
+		content = append(content, map[string]any{"toolUse": map[string]any{"toolUseId": tc.ID, "name": tc.Name, "input": json.RawMessage(tc.Args)}})
+	}
+	whole := js(map[string]any{"output": map[string]any{"message": map[string]any{"role": "assistant", "content": content}},
+		"stopReason": stop, "usage": use, "metrics": map[string]any{"latencyMs": 12}})
+	events := []string{awsFrame("event", "messageStart", `{"role":"assistant"}`)}
+	block := 0
+	if r.Text != "" {
+		for _, p := range Pieces(r.Text) {
+			events = append(events, awsFrame("event", "contentBlockDelta", js(map[string]any{"contentBlockIndex": 0, "delta": map[string]any{"text": p}})))
+		}
+		events = append(events, awsFrame("event", "contentBlockStop", `{"contentBlockIndex":0}`))
+		block++
+	}
+	for _, tc := range r.ToolCalls {
+		events = append(events, awsFrame("event", "contentBlockStart", js(map[string]any{"contentBlockIndex": block,
+			"start": map[string]any{"toolUse": map[string]any{"toolUseId": tc.ID, "name": tc.Name}}})))
+		for _, p := range ArgPieces(tc.Args) {
+			events = append(events, awsFrame("event", "contentBlockDelta", js(map[string]any{"contentBlockIndex": block,
+				"delta": map[string]any{"toolUse": map[string]any{"input": p}}})))
+		}
+		events = append(events, awsFrame("event", "contentBlockStop", js(map[string]any{"contentBlockIndex": block})))
+		block++
+	}
+	events = append(events, awsFrame("event", "messageStop", js(map[string]any{"stopReason": stop})),
+		awsFrame("event", "metadata", js(map[string]any{"usage": use, "metrics": map[string]any{"latencyMs": 12}})))
 	return whole, events
 }

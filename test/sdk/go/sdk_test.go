@@ -56,7 +56,7 @@ var reply = llmtest.Reply{
 const key = "acme-key-0123456789"
 
 // models are the aliases, one per provider format.
-var models = []string{"gpt", "claude", "gemini"}
+var models = []string{"gpt", "claude", "gemini", "bedrock"}
 
 type gateway struct {
 	base string // the LLM API's URL
@@ -67,8 +67,8 @@ type gateway struct {
 // "fallback" whose first deployment answers 503.
 func startGateway(t *testing.T) *gateway {
 	t.Helper()
-	oa, an, gm, busy, down := llmtest.New(t), llmtest.New(t), llmtest.New(t), llmtest.New(t), llmtest.New(t)
-	for _, m := range []*llmtest.Mock{oa, an, gm} {
+	oa, an, gm, br, busy, down := llmtest.New(t), llmtest.New(t), llmtest.New(t), llmtest.New(t), llmtest.New(t), llmtest.New(t)
+	for _, m := range []*llmtest.Mock{oa, an, gm, br} {
 		m.Answer(reply)
 	}
 	busy.Fail(llmtest.Trouble{Status: 429, RetryAfter: "1"})
@@ -78,12 +78,14 @@ llm_providers:
   - {name: oa, type: openai, base_url: "` + oa.URL + `/v1", api_key: sk-oa}
   - {name: an, type: anthropic, base_url: "` + an.URL + `", api_key: sk-an}
   - {name: gm, type: gemini, base_url: "` + gm.URL + `/v1beta", api_key: sk-gm}
+  - {name: br, type: bedrock, base_url: "` + br.URL + `", region: us-east-1, api_key: br-key}
   - {name: busy, type: openai, base_url: "` + busy.URL + `/v1"}
   - {name: down, type: gemini, base_url: "` + down.URL + `/v1beta"}
 llm_models:
   - {name: gpt, targets: [{provider: oa, model: gpt-4.1}]}
   - {name: claude, targets: [{provider: an, model: claude-sonnet-4-5}]}
   - {name: gemini, targets: [{provider: gm, model: gemini-2.5-pro}]}
+  - {name: bedrock, targets: [{provider: br, model: "anthropic.claude-sonnet-4-5-v1:0"}]}
   - {name: busy, targets: [{provider: busy, model: m}]}
   - {name: fallback, targets: [{provider: down, model: m, priority: 1}, {provider: an, model: claude-sonnet-4-5, priority: 2}]}
 consumers:
@@ -93,7 +95,7 @@ apis:
   - name: ai
     base_path: /ai
     auth: [api_key]
-    llm: {models: [gpt, claude, gemini, busy, fallback]}
+    llm: {models: [gpt, claude, gemini, bedrock, busy, fallback]}
 `
 	dir := t.TempDir()
 	path := filepath.Join(dir, "portico.yaml")
