@@ -2,11 +2,15 @@
 # The LLM gateway's benchmark: what Portico adds to a chat completion,
 # streamed and not, against a provider that answers at once (bench/llmmock),
 # at a fixed rate with vegeta. Each pass runs the same load straight at the
-# mock and through Portico, and prints p50/p99 of both and the difference;
-# Portico's resident memory is read before and after.
+# mock and through Portico, and prints p50/p99 of both and the difference —
+# passed through (an OpenAI client, an OpenAI provider) and translated (an
+# OpenAI client, an Anthropic provider); Portico's resident memory is read
+# before and after.
 #
 #   bench/llm.sh                         # 1,000 req/s, 20 s per pass
-#   LLM_RATE=1000 LLM_DURATION=600 bench/llm.sh   # the 10-minute memory run
+#   LLM_SOAK=600 bench/llm.sh            # the 10-minute memory run: the four
+#                                        # kinds of call in turn through Portico
+#                                        # at LLM_RATE, RSS read every 30 s
 #
 # Loopback only, bounded in time; everything started here stops on exit.
 set -euo pipefail
@@ -38,11 +42,15 @@ cat >"$TMP/portico.yaml" <<YAML
 version: 1
 llm_providers:
   - {name: mock, type: openai_compatible, base_url: "http://127.0.0.1:9931/v1"}
+  - {name: claude, type: anthropic, base_url: "http://127.0.0.1:9931"}
 llm_prices:
   - {provider: mock, model: m, input: 1, output: 2}
+  - {provider: claude, model: m, input: 1, output: 2}
 llm_models:
   - name: fast
     targets: [{provider: mock, model: m}]
+  - name: translated
+    targets: [{provider: claude, model: m}]
 consumers:
   - name: bench
     api_keys: [$KEY]
@@ -50,7 +58,7 @@ apis:
   - name: ai
     base_path: /ai
     auth: [api_key]
-    llm: {models: [fast]}
+    llm: {models: [fast, translated]}
 YAML
 "$BIN/portico" serve --config "$TMP/portico.yaml" --data-dir "$TMP/data" \
 	--proxy-addr 127.0.0.1:9932 --admin-addr 127.0.0.1:9933 --portal-addr 127.0.0.1:9934 >"$TMP/portico.log" 2>&1 & ppid=$!
@@ -72,6 +80,34 @@ echo '{"model":"fast","messages":[{"role":"user","content":"Hi"}]}' >"$TMP/plain
 echo '{"model":"m","messages":[{"role":"user","content":"Hi"}]}' >"$TMP/plain-direct.json"
 echo '{"model":"fast","stream":true,"messages":[{"role":"user","content":"Hi"}]}' >"$TMP/stream.json"
 echo '{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"Hi"}]}' >"$TMP/stream-direct.json"
+echo '{"model":"translated","messages":[{"role":"user","content":"Hi"}]}' >"$TMP/tplain.json"
+echo '{"model":"m","max_tokens":4096,"messages":[{"role":"user","content":"Hi"}]}' >"$TMP/tplain-direct.json"
+echo '{"model":"translated","stream":true,"messages":[{"role":"user","content":"Hi"}]}' >"$TMP/tstream.json"
+echo '{"model":"m","max_tokens":4096,"stream":true,"messages":[{"role":"user","content":"Hi"}]}' >"$TMP/tstream-direct.json"
+
+if [ -n "${LLM_SOAK:-}" ]; then
+	: >"$TMP/targets"
+	for f in plain stream tplain tstream; do
+		printf 'POST http://127.0.0.1:9932/ai/v1/chat/completions\nContent-Type: application/json\nAuthorization: Bearer %s\n@%s\n\n' "$KEY" "$TMP/$f.json" >>"$TMP/targets"
+	done
+	{
+		echo "Portico LLM gateway soak — $(date -u +%Y-%m-%dT%H:%MZ), ${LLM_SOAK}s at $RATE req/s (plain, stream, translated, translated stream in turn)"
+		echo "machine: $(nproc) cores, $(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2}'), $(go version | cut -d' ' -f3)"
+		echo "RSS at start: $(rss) kB"
+		( for i in $(seq 30 30 "$LLM_SOAK"); do sleep 30; echo "RSS at ${i}s: $(rss) kB"; done ) &
+		sampler=$!
+		"$BIN/vegeta" attack -targets="$TMP/targets" -rate="$RATE" -duration="${LLM_SOAK}s" -max-workers 64 \
+			| "$BIN/vegeta" report -type=json >"$TMP/soak.json"
+		wait "$sampler" 2>/dev/null || true
+		python3 - "$TMP/soak.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print("requests %d, success %.4f, p50 %.3f ms, p99 %.3f ms" % (r["requests"], r["success"], r["latencies"]["50th"]/1e6, r["latencies"]["99th"]/1e6))
+PY
+		echo "RSS at end: $(rss) kB"
+	} | tee bench/results/llm-soak-latest.txt
+	exit 0
+fi
 
 before=$(rss)
 {
@@ -82,11 +118,20 @@ before=$(rss)
 	pass portico http://127.0.0.1:9932/ai/v1/chat/completions "$TMP/plain.json"
 	pass direct-stream http://127.0.0.1:9931/v1/chat/completions "$TMP/stream-direct.json"
 	pass portico-stream http://127.0.0.1:9932/ai/v1/chat/completions "$TMP/stream.json"
+	if [ -z "${LLM_PASSTHROUGH_ONLY:-}" ]; then
+		pass direct-anthropic http://127.0.0.1:9931/v1/messages "$TMP/tplain-direct.json"
+		pass translated http://127.0.0.1:9932/ai/v1/chat/completions "$TMP/tplain.json"
+		pass direct-anthropic-stream http://127.0.0.1:9931/v1/messages "$TMP/tstream-direct.json"
+		pass translated-stream http://127.0.0.1:9932/ai/v1/chat/completions "$TMP/tstream.json"
+	fi
 	python3 - "$TMP" <<'PY'
 import json, sys
 d = sys.argv[1]
 def lat(n): r = json.load(open(f"{d}/{n}.json"))["latencies"]; return r["50th"]/1e6, r["99th"]/1e6
-for a, b in (("direct", "portico"), ("direct-stream", "portico-stream")):
+import os
+for a, b in (("direct", "portico"), ("direct-stream", "portico-stream"), ("direct-anthropic", "translated"), ("direct-anthropic-stream", "translated-stream")):
+    if not os.path.exists(f"{d}/{b}.json"):
+        continue
     (p50a, p99a), (p50b, p99b) = lat(a), lat(b)
     print("%-15s Portico adds p50 %.3f ms, p99 %.3f ms" % (b, p50b - p50a, p99b - p99a))
 PY

@@ -1,6 +1,7 @@
-// Command llmmock is the LLM benchmark's provider: an OpenAI-protocol
-// server that answers chat completions at once, streamed (three content
-// events, the usage chunk when asked, [DONE]) or not, with fixed usage.
+// Command llmmock is the LLM benchmark's provider: it answers at once,
+// from answers made when it starts (by internal/llm/llmtest, the tests'
+// mock), OpenAI's chat completions on /v1/chat/completions and Anthropic's
+// messages on /v1/messages — streamed or not, with fixed usage.
 package main
 
 import (
@@ -9,40 +10,58 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"strings"
 	"time"
+
+	"github.com/portico-gw/portico/internal/llm/llmtest"
 )
 
-var (
-	answer = []byte(`{"id":"c1","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"Hello there, friend"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":4,"total_tokens":16}}`)
-	events = [][]byte{
-		[]byte("data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hello\"}}]}\n\n"),
-		[]byte("data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" there\"}}]}\n\n"),
-		[]byte("data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"),
+type answers struct {
+	whole  []byte
+	events [][]byte
+	// usage is OpenAI's usage chunk, sent when the request asks for it.
+	usage []byte
+}
+
+func build(format string) answers {
+	r := llmtest.Reply{Text: "Hello there, friend", Usage: llmtest.Usage{In: 12, Out: 4}}
+	whole, events := llmtest.Wire(format, "m", r, true)
+	a := answers{whole: []byte(whole)}
+	for _, ev := range events {
+		if format == "openai" && strings.Contains(ev, `"choices":[]`) {
+			a.usage = []byte(ev)
+			continue
+		}
+		a.events = append(a.events, []byte(ev))
 	}
-	usage = []byte("data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":4,\"total_tokens\":16}}\n\n")
-	done  = []byte("data: [DONE]\n\n")
-)
+	return a
+}
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:9931", "listen address")
 	flag.Parse()
+	byPath := map[string]answers{"/v1/chat/completions": build("openai"), "/v1/messages": build("anthropic")}
 	srv := &http.Server{Addr: *addr, ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		a, ok := byPath[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
 		if !bytes.Contains(body, []byte(`"stream":true`)) {
 			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write(answer)
+			_, _ = w.Write(a.whole)
 			return
 		}
 		w.Header().Set("Content-Type", "text/event-stream")
 		fl := w.(http.Flusher)
-		for _, ev := range events {
+		for i, ev := range a.events {
+			if i == len(a.events)-1 && a.usage != nil && bytes.Contains(body, []byte(`"include_usage":true`)) {
+				_, _ = w.Write(a.usage) // before [DONE]
+			}
 			_, _ = w.Write(ev)
 			fl.Flush()
 		}
-		if bytes.Contains(body, []byte(`"include_usage":true`)) {
-			_, _ = w.Write(usage)
-		}
-		_, _ = w.Write(done)
 	})}
 	log.Fatal(srv.ListenAndServe())
 }

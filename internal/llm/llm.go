@@ -27,6 +27,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -491,6 +492,9 @@ func (c *call) try(t target, lastOne bool) (done bool, err error) {
 	if err != nil {
 		t.inflight.Add(-1)
 		_ = resp.Body.Close()
+		if s, ok := fr.(*sseFrames); ok {
+			s.release()
+		}
 		t.failed(time.Now())
 		e.events.LLMCall(t.p.name, outcome)
 		return false, nil // the stream broke before its first event: still time to fall back
@@ -660,7 +664,13 @@ func (c *call) whole(resp *http.Response, tr *translator, model string) error {
 		}
 		w.WriteHeader(resp.StatusCode)
 		cp := &capture{w: w, max: 1 << 20}
-		_, err := io.Copy(cp, resp.Body)
+		buf, _ := copyBufs.Get().(*[]byte)
+		if buf == nil {
+			b := make([]byte, 32<<10)
+			buf = &b
+		}
+		_, err := io.CopyBuffer(cp, resp.Body, *buf)
+		copyBufs.Put(buf)
 		if resp.StatusCode == http.StatusOK {
 			if a, derr := passAnswer(c.op, cp.buf); derr == nil {
 				c.e.meterAnswer(x, model, a, c.promptTokens)
@@ -710,10 +720,27 @@ func framesOf(resp *http.Response, format string) frames {
 	if format == FormatBedrock {
 		return newBedrockFrames(resp.Body)
 	}
-	return &sseFrames{br: bufio.NewReaderSize(resp.Body, 32<<10)}
+	br, _ := readers.Get().(*bufio.Reader)
+	if br == nil {
+		br = bufio.NewReaderSize(resp.Body, 32<<10)
+	}
+	br.Reset(resp.Body)
+	return &sseFrames{br: br}
 }
 
+// readers are the buffers streams are read through, and copyBufs those
+// whole answers are copied through, reused.
+var readers, copyBufs sync.Pool
+
 type sseFrames struct{ br *bufio.Reader }
+
+// release returns the frames' buffer for reuse; the frames are not used
+// after.
+func (f *sseFrames) release() {
+	f.br.Reset(nil)
+	readers.Put(f.br)
+	f.br = nil
+}
 
 func (f *sseFrames) next() (frame, error) {
 	ev, err := readEvent(f.br)
@@ -751,7 +778,12 @@ func readEvent(br *bufio.Reader) ([]byte, error) {
 // relay sends the stream event by event, flushing each — as it is, or
 // translated — and meters the usage it reports.
 func (c *call) relay(resp *http.Response, fr frames, first frame, tr *translator, model string) error {
-	defer func() { _ = resp.Body.Close() }()
+	defer func() {
+		_ = resp.Body.Close()
+		if s, ok := fr.(*sseFrames); ok {
+			s.release()
+		}
+	}()
 	w, x := c.w, c.x
 	pass := tr.passthrough || c.op.openAIOnly
 	var dec decoder

@@ -292,7 +292,15 @@ func passAnswer(op *operation, body []byte) (*answer, error) {
 		}
 		return a, nil
 	}
-	return decodeOpenAIAnswer(body) // chat completions and embeddings: OpenAI's usage
+	// Chat completions and embeddings: OpenAI's usage, read alone when
+	// there is one (the answer is decoded whole only for an estimate).
+	var u struct {
+		Usage *usage `json:"usage"`
+	}
+	if err := json.Unmarshal(body, &u); err == nil && u.Usage != nil && (u.Usage.PromptTokens != 0 || u.Usage.CompletionTokens != 0) {
+		return &answer{usage: *u.Usage}, nil
+	}
+	return decodeOpenAIAnswer(body)
 }
 
 // passStream returns the decoder and the error writer of a passed-through
