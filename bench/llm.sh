@@ -4,8 +4,9 @@
 # at a fixed rate with vegeta. Each pass runs the same load straight at the
 # mock and through Portico, and prints p50/p99 of both and the difference —
 # passed through (an OpenAI client, an OpenAI provider) and translated (an
-# OpenAI client, an Anthropic provider); Portico's resident memory is read
-# before and after.
+# OpenAI client, an Anthropic provider) — and the same call through a
+# plain proxied route, for what any route's hop costs; Portico's resident
+# memory is read before and after.
 #
 #   bench/llm.sh                         # 1,000 req/s, 20 s per pass
 #   LLM_SOAK=600 bench/llm.sh            # the 10-minute memory run: the four
@@ -59,6 +60,15 @@ apis:
     base_path: /ai
     auth: [api_key]
     llm: {models: [fast, translated]}
+  - name: raw
+    base_path: /raw
+    upstream: mock
+    auth: [api_key]
+    routes:
+      - {name: chat, methods: [POST], path: /v1/chat/completions}
+upstreams:
+  - name: mock
+    targets: [{url: "http://127.0.0.1:9931"}]
 YAML
 "$BIN/portico" serve --config "$TMP/portico.yaml" --data-dir "$TMP/data" \
 	--proxy-addr 127.0.0.1:9932 --admin-addr 127.0.0.1:9933 --portal-addr 127.0.0.1:9934 >"$TMP/portico.log" 2>&1 & ppid=$!
@@ -116,6 +126,8 @@ before=$(rss)
 	echo "vegeta at $RATE req/s for ${DURATION}s per pass"
 	pass direct http://127.0.0.1:9931/v1/chat/completions "$TMP/plain-direct.json"
 	pass portico http://127.0.0.1:9932/ai/v1/chat/completions "$TMP/plain.json"
+	# The same call through a plain proxied route: what any route's hop costs.
+	pass proxy http://127.0.0.1:9932/raw/v1/chat/completions "$TMP/plain-direct.json"
 	pass direct-stream http://127.0.0.1:9931/v1/chat/completions "$TMP/stream-direct.json"
 	pass portico-stream http://127.0.0.1:9932/ai/v1/chat/completions "$TMP/stream.json"
 	if [ -z "${LLM_PASSTHROUGH_ONLY:-}" ]; then
@@ -129,7 +141,7 @@ import json, sys
 d = sys.argv[1]
 def lat(n): r = json.load(open(f"{d}/{n}.json"))["latencies"]; return r["50th"]/1e6, r["99th"]/1e6
 import os
-for a, b in (("direct", "portico"), ("direct-stream", "portico-stream"), ("direct-anthropic", "translated"), ("direct-anthropic-stream", "translated-stream")):
+for a, b in (("direct", "proxy"), ("direct", "portico"), ("direct-stream", "portico-stream"), ("direct-anthropic", "translated"), ("direct-anthropic-stream", "translated-stream")):
     if not os.path.exists(f"{d}/{b}.json"):
         continue
     (p50a, p99a), (p50b, p99b) = lat(a), lat(b)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -46,23 +48,32 @@ func llmProvider(t *testing.T, fail *atomic.Bool) *httptest.Server {
 }
 
 // TestLLMMetering drives a scripted mix through the real binary — calls
-// streamed and not, and one that falls back from a failing deployment —
-// and finds in the analytics exactly the tokens the mock reported and the
-// cost the price table gives them.
+// streamed and not, one that falls back from a failing deployment, and a
+// stream the client leaves after its first words — and finds in the
+// analytics exactly the tokens the mocks reported (for the stream left
+// early: the prompt's tokens the provider told at its start, and the words
+// relayed, counted by the tokenizer) and the cost the price table gives
+// them.
 func TestLLMMetering(t *testing.T) {
 	t.Parallel()
 	var down atomic.Bool
 	primary, backup := llmProvider(t, &down), llmProvider(t, nil)
+	claude := llmtest.New(t)
+	claude.Answer(llmtest.Reply{Text: "one two three four five", Usage: llmtest.Usage{In: 40, Out: 5}})
+	claude.Fail(llmtest.Trouble{EventDelay: 300 * time.Millisecond})
 	cfg := `version: 1
 llm_providers:
   - {name: primary, type: openai, base_url: "` + primary.URL + `/v1", api_key: sk-test}
   - {name: backup, type: openai_compatible, base_url: "` + backup.URL + `/v1"}
+  - {name: claude, type: anthropic, base_url: "` + claude.URL + `"}
 llm_prices:
   - {provider: primary, model: big, input: 2.5, output: 10, cached_input: 1.25}
   - {provider: backup, model: small, input: 0.15, output: 0.6}
+  - {provider: claude, model: sonnet, input: 3, output: 15}
 llm_models:
   - name: smart
     targets: [{provider: primary, model: big, priority: 1}, {provider: backup, model: small, priority: 2}]
+  - {name: claude, targets: [{provider: claude, model: sonnet}]}
 consumers:
   - name: acme
     api_keys: [acme-key-0123456789]
@@ -70,7 +81,7 @@ apis:
   - name: ai
     base_path: /ai
     auth: [api_key]
-    llm: {models: [smart]}
+    llm: {models: [smart, claude]}
 `
 	const token = "ptk_llm-metering-token"
 	n := startNode(t, []string{"PORTICO_ADMIN_TOKEN=" + token}, "--config", writeConfig(t, cfg))
@@ -95,30 +106,59 @@ apis:
 	down.Store(true)
 	call(true)  // backup: 101 in, 10 out
 	call(false) // backup: 102 in, 10 out
+	// claude: 40 in (told at the stream's start), "one" relayed (1 token)
+	// before the client leaves; the provider's stream is cancelled.
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+n.proxy+"/ai/v1/chat/completions",
+		strings.NewReader(`{"model":"claude","stream":true,"messages":[{"role":"user","content":"count"}]}`))
+	req.Header.Set("Authorization", "Bearer acme-key-0123456789")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(resp.Body)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("the stream ended before its first words: %v", err)
+		}
+		if strings.Contains(line, `"content":"one"`) {
+			break
+		}
+	}
+	cancel()
+	resp.Body.Close()
+	for deadline := time.Now().Add(5 * time.Second); claude.Cancelled() == 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if claude.Cancelled() != 1 {
+		t.Fatal("the provider's stream was not cancelled when the client left")
+	}
 	// By hand, in dollars per million tokens:
 	// primary: uncached (51+52+53) × 2.5 + cached 150 × 1.25 + out 30 × 10 = 390 + 187.5 + 300 = 877.5
 	// backup:  uncached (51+52) × 0.15 + cached 100 × 0.15 + out 20 × 0.6 = 15.45 + 15 + 12 = 42.45
-	// total 919.95 per million = 0.00091995
+	// claude:  40 × 3 + 1 × 15 = 135
+	// total 1054.95 per million = 0.00105495
 	q := url.Values{"from": {start.Add(-time.Minute).Format(time.RFC3339)}, "to": {time.Now().UTC().Add(time.Minute).Format(time.RFC3339)}, "api": {"ai"}}
 	deadline := time.Now().Add(5 * time.Second)
 	var sum map[string]any
 	for {
 		_, sum = n.adminCall(token, "GET", "/admin/v1/analytics/summary?"+q.Encode(), "")
-		if sum["requests"] == float64(5) || time.Now().After(deadline) {
+		if sum["requests"] == float64(6) || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if sum["requests"] != float64(5) || sum["llm_tokens_in"] != float64(101+102+103+101+102) || sum["llm_tokens_out"] != float64(50) ||
-		sum["llm_cost"] != "0.00091995" || sum["llm_unpriced"] != float64(0) {
+	if sum["requests"] != float64(6) || sum["llm_tokens_in"] != float64(101+102+103+101+102+40) || sum["llm_tokens_out"] != float64(51) ||
+		sum["llm_cost"] != "0.00105495" || sum["llm_unpriced"] != float64(0) || sum["llm_estimated"] != float64(1) {
 		t.Fatalf("LLM analytics: %v", sum)
 	}
 	// The month's statement bills the LLM calls at their cost (acme has no
 	// plan price for requests).
 	_, st := n.adminCall(token, "GET", "/admin/v1/consumers/acme/statements/"+start.Format("2006-01"), "")
 	lines, _ := st["lines"].([]any)
-	if st["amount"] != "0.00091995" || st["llm_tokens_in"] != float64(509) || len(lines) != 1 ||
-		!strings.Contains(lines[0].(map[string]any)["description"].(string), "509 tokens in, 50 out") {
+	if st["amount"] != "0.00105495" || st["llm_tokens_in"] != float64(549) || len(lines) != 1 ||
+		!strings.Contains(lines[0].(map[string]any)["description"].(string), "549 tokens in, 51 out") {
 		t.Fatalf("statement with LLM calls: %v", st)
 	}
 }

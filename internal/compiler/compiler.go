@@ -263,6 +263,7 @@ func llmAPI(cfg *config.Config, a config.API, rt Runtime, budgets map[string]*ra
 type noLLMEvents struct{}
 
 func (noLLMEvents) LLMCall(string, string)                        {}
+func (noLLMEvents) LLMCache(string)                               {}
 func (noLLMEvents) LLMAnswer(string, time.Duration, int64, int64) {}
 
 // llmMethods lets the keys of api_key arrive as "Authorization: Bearer"

@@ -385,6 +385,18 @@ type API struct {
 type LLMAPI struct {
 	// Models are the model aliases (llm_models) clients may ask for.
 	Models []string `yaml:"models,omitempty" json:"models,omitempty"`
+	// Cache, when given, answers a consumer's repeated requests from each
+	// node's memory.
+	Cache *LLMCache `yaml:"cache,omitempty" json:"cache,omitempty"`
+}
+
+// LLMCache is an LLM API's exact-match response cache.
+type LLMCache struct {
+	// TTL is how long an answer is reused (default 5m, at most 24h).
+	TTL Duration `yaml:"ttl,omitempty" json:"ttl,omitempty"`
+	// MaxEntries bounds the answers kept per node (default 1000), the
+	// least recently used dropped first; each is at most 1 MiB.
+	MaxEntries int `yaml:"max_entries,omitempty" json:"max_entries,omitempty"`
 }
 
 // LLMProvider is one LLM service.

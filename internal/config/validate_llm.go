@@ -116,6 +116,14 @@ func (v *validator) llmAPI(p string, a API, c *Config) {
 			v.errorf(fmt.Sprintf("%s.llm.models[%d]", p, i), "no LLM model is named %q", m)
 		}
 	}
+	if c := a.LLM.Cache; c != nil {
+		if c.TTL.D() < 0 || c.TTL.D() > 24*3600e9 {
+			v.errorf(p+".llm.cache.ttl", "must be at most 24h")
+		}
+		if c.MaxEntries < 0 || c.MaxEntries > 1_000_000 {
+			v.errorf(p+".llm.cache.max_entries", "must be between 1 and 1000000")
+		}
+	}
 	if a.Auth == nil {
 		v.errorf(p+".auth", "say how clients authenticate (for example [api_key]: the key as X-API-Key or Authorization: Bearer)")
 	}

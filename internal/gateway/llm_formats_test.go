@@ -428,3 +428,66 @@ func signedBy(t *testing.T, r llmtest.Request, keyID, secret, region string) boo
 	}
 	return true
 }
+
+// TestLLMCache: with apis[].llm.cache, a consumer's repeated request —
+// the same JSON, whatever its spacing and key order — is answered from
+// the cache (streams replayed whole) without a provider call and without
+// tokens or cost in its usage record; another consumer, another request,
+// or an answer that failed is not.
+func TestLLMCache(t *testing.T) {
+	t.Parallel()
+	oa := llmtest.New(t)
+	cfg := formatsConfig(oa.URL, oa.URL, oa.URL, oa.URL, oa.URL)
+	cfg = strings.Replace(cfg, "llm: {models: [gpt, claude, gemini, azure, bedrock, mixed]}",
+		"llm: {models: [gpt, claude], cache: {ttl: 1m, max_entries: 10}}", 1)
+	cfg = strings.Replace(cfg, "    api_keys: [acme-key-0123456789]\n", "    api_keys: [acme-key-0123456789]\n  - name: other\n    api_keys: [other-key-0123456789]\n", 1)
+	e := start(t, cfg, "http://127.0.0.1:9")
+	rec := usage.NewRecorder(1000, 1000, telemetry.NewMetrics())
+	e.gw.RecordUsage(rec)
+	acme, other := hdr("Authorization", "Bearer "+acmeKey), hdr("Authorization", "Bearer other-key-0123456789")
+	calls := func() int { return len(oa.Requests()) }
+
+	first := `{"model":"gpt","messages":[{"role":"user","content":"Hi"}],"temperature":0.1}`
+	same := `{ "temperature": 0.1, "messages": [ {"content": "Hi", "role": "user"} ], "model": "gpt" }`
+	resp, body1 := e.do("POST", "/ai/v1/chat/completions", acme, strings.NewReader(first))
+	if resp.StatusCode != 200 || resp.Header.Get("X-Portico-Cache") != "miss" || calls() != 1 {
+		t.Fatalf("first call: %d %v, %d provider calls", resp.StatusCode, resp.Header, calls())
+	}
+	resp, body2 := e.do("POST", "/ai/v1/chat/completions", acme, strings.NewReader(same))
+	if resp.StatusCode != 200 || resp.Header.Get("X-Portico-Cache") != "hit" || body2 != body1 || calls() != 1 {
+		t.Fatalf("the same request again: %d %v, %d provider calls\n%s\n%s", resp.StatusCode, resp.Header, calls(), body1, body2)
+	}
+	recs := rec.Take()
+	if len(recs) != 2 || recs[0].TokensIn != 11 || recs[1].TokensIn != 0 || recs[1].CostPico != 0 || recs[1].Upstream != "llm:cache" {
+		t.Fatalf("usage records: %+v", recs)
+	}
+	// Another consumer, another request, another endpoint: misses.
+	for _, c := range []struct {
+		h    http.Header
+		path string
+		body string
+	}{
+		{other, "/ai/v1/chat/completions", first},
+		{acme, "/ai/v1/chat/completions", strings.Replace(first, "0.1", "0.2", 1)},
+		{acme, "/ai/v1/messages", `{"model":"claude","max_tokens":9,"messages":[{"role":"user","content":"Hi"}]}`},
+	} {
+		if resp, _ := e.do("POST", c.path, c.h, strings.NewReader(c.body)); resp.Header.Get("X-Portico-Cache") != "miss" {
+			t.Errorf("%s %s: %v", c.path, c.body, resp.Header)
+		}
+	}
+	// A stream is replayed whole.
+	stream := `{"model":"gpt","stream":true,"messages":[{"role":"user","content":"Hi"}]}`
+	_, s1 := e.do("POST", "/ai/v1/chat/completions", acme, strings.NewReader(stream))
+	resp, s2 := e.do("POST", "/ai/v1/chat/completions", acme, strings.NewReader(stream))
+	if resp.Header.Get("X-Portico-Cache") != "hit" || resp.Header.Get("Content-Type") != "text/event-stream" || s1 != s2 || !strings.HasSuffix(s2, "data: [DONE]\n\n") {
+		t.Fatalf("a stream again: %v\n%q\n%q", resp.Header, s1, s2)
+	}
+	// A failed answer is not kept.
+	oa.Fail(llmtest.Trouble{Status: 400})
+	failing := `{"model":"gpt","messages":[{"role":"user","content":"fail"}]}`
+	e.do("POST", "/ai/v1/chat/completions", acme, strings.NewReader(failing))
+	oa.Fail(llmtest.Trouble{})
+	if resp, _ := e.do("POST", "/ai/v1/chat/completions", acme, strings.NewReader(failing)); resp.StatusCode != 200 || resp.Header.Get("X-Portico-Cache") != "miss" {
+		t.Fatalf("after a failed answer: %d %v", resp.StatusCode, resp.Header)
+	}
+}

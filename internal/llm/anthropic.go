@@ -335,7 +335,7 @@ func (d *antDecoder) decode(data []byte, out []event) ([]event, error) {
 		d.started = true
 		d.input = e.Message.Usage
 		d.tools = map[int]int{}
-		out = append(out, event{kind: evStart, id: e.Message.ID, model: e.Message.Model})
+		out = append(out, event{kind: evStart, id: e.Message.ID, model: e.Message.Model, usage: prompt(e.Message.Usage.neutral())})
 	case "content_block_start":
 		switch e.ContentBlock.Type {
 		case "tool_use":

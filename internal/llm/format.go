@@ -100,7 +100,7 @@ type answer struct {
 
 // Kinds of stream events.
 const (
-	evStart     = iota // id, model
+	evStart     = iota // id, model; usage: the prompt's, when the provider tells it first
 	evText             // text
 	evThinking         // text
 	evToolStart        // index, id, name

@@ -275,12 +275,13 @@ func (d *gemDecoder) decode(data []byte, out []event) ([]event, error) {
 	if r.Error != nil {
 		return out, errors.New(r.Error.Message)
 	}
+	u, ok := r.usage()
+	if ok {
+		d.last, d.hasUse = u, true
+	}
 	if !d.started {
 		d.started, d.id = true, r.ResponseID
-		out = append(out, event{kind: evStart, id: r.ResponseID, model: r.ModelVersion})
-	}
-	if u, ok := r.usage(); ok {
-		d.last, d.hasUse = u, true
+		out = append(out, event{kind: evStart, id: r.ResponseID, model: r.ModelVersion, usage: prompt(u)})
 	}
 	if len(r.Candidates) == 0 {
 		return out, nil

@@ -38,6 +38,12 @@ import (
 	"github.com/portico-gw/portico/internal/proxy"
 )
 
+// The response cache's defaults.
+const (
+	DefaultCacheTTL     = 5 * time.Minute
+	DefaultCacheEntries = 1000
+)
+
 // MaxRequestBody bounds a request body (prompts with images are large).
 const MaxRequestBody = 16 << 20
 
@@ -128,6 +134,7 @@ type alias struct {
 // Events receives what metrics show about LLM calls.
 type Events interface {
 	LLMCall(provider, outcome string)
+	LLMCache(result string)
 	LLMAnswer(model string, ttft time.Duration, in, out int64)
 }
 
@@ -143,6 +150,8 @@ type Endpoint struct {
 	// budgets are the plans' LLM budgets: each call reserves its most
 	// cost from its consumer's plan's budget and settles to its cost.
 	budgets map[string]*ratelimit.Quota
+	// cache, when not nil, answers repeated requests (apis[].llm.cache).
+	cache *respCache
 }
 
 // New builds the endpoint of api. control, when not nil, checks every
@@ -164,6 +173,9 @@ func New(cfg *config.Config, api config.API, control func(network, address strin
 			client: &http.Client{Transport: tr}}
 	}
 	e := &Endpoint{aliases: map[string]*alias{}, prices: parsePrices(cfg), events: events, tokens: tokenLimits, budgets: budgets}
+	if c := api.LLM.Cache; c != nil {
+		e.cache = newRespCache(cmp.Or(c.TTL.D(), DefaultCacheTTL), cmp.Or(c.MaxEntries, DefaultCacheEntries))
+	}
 	for _, m := range cfg.LLMModels {
 		if !slices.Contains(api.LLM.Models, m.Name) {
 			continue
@@ -318,6 +330,23 @@ func (e *Endpoint) Handler(op *operation) pipeline.Handler {
 				return errNotServed
 			}
 		}
+		if e.cache != nil {
+			key, ok := cacheKey(x.Consumer, op.name, body)
+			if ok {
+				if hit := e.cache.get(key, time.Now()); hit != nil {
+					return e.cached(w, x, hit)
+				}
+				e.events.LLMCache("miss")
+				w.Header().Set(CacheHeader, "miss")
+				rec := &recorder{ResponseWriter: w}
+				w = rec
+				defer func() {
+					if rec.status == http.StatusOK && !rec.over && x.LLM.Model != "" && !x.LLM.Estimated {
+						e.cache.put(key, rec.Header().Get("Content-Type"), rec.buf, time.Now())
+					}
+				}()
+			}
+		}
 		if len(e.tokens) > 0 {
 			res, refusal := e.reserve(w, r, x, req, len(body))
 			if refusal != nil {
@@ -371,6 +400,22 @@ func (e *Endpoint) Handler(op *operation) pipeline.Handler {
 		}
 		return errAllDown
 	})
+}
+
+// cached answers from the cache: no provider is called, nothing is
+// reserved, and the usage record has no tokens and no cost.
+func (e *Endpoint) cached(w http.ResponseWriter, x *pipeline.Exchange, hit *cacheEntry) error {
+	e.events.LLMCache("hit")
+	x.Upstream = "llm:cache"
+	h := w.Header()
+	h.Set(CacheHeader, "hit")
+	h.Set("Content-Type", hit.contentType)
+	overhead(w, x, 0)
+	w.WriteHeader(http.StatusOK)
+	if _, err := w.Write(hit.body); err != nil {
+		return proxy.ErrClientGone
+	}
+	return nil
 }
 
 // call is one client request on its way through the deployments.
@@ -797,9 +842,10 @@ func (c *call) relay(resp *http.Response, fr frames, first frame, tr *translator
 	// its usage (the client left, the provider broke off): it is still
 	// billed.
 	var generated strings.Builder
+	var known usage // the prompt's, when the stream's start told it
 	defer func() {
 		if x.LLM.Model == "" {
-			c.e.estimate(x, model, c.promptTokens(), generated.String())
+			c.e.estimate(x, model, known, c.promptTokens, generated.String())
 		}
 	}()
 	h := w.Header()
@@ -837,6 +883,9 @@ func (c *call) relay(resp *http.Response, fr frames, first frame, tr *translator
 				usageOnly = false
 			case evEnd:
 				ended = true
+				usageOnly = false
+			case evStart:
+				known = e.usage
 				usageOnly = false
 			default:
 				usageOnly = false

@@ -70,11 +70,22 @@ func (e *Endpoint) meter(x *pipeline.Exchange, model string, u *usage) {
 
 // estimate meters a call whose provider reported no usage: the prompt's
 // tokens and those of what was generated, counted with a tokenizer, and
-// marked estimated.
-func (e *Endpoint) estimate(x *pipeline.Exchange, model string, prompt int64, generated string) {
-	u := &usage{PromptTokens: prompt, CompletionTokens: countTokens(generated)}
-	e.meter(x, model, u)
+// marked estimated. known is the prompt's usage when the provider told it
+// before breaking off (Anthropic and Gemini do, at a stream's start):
+// then only the output is counted.
+func (e *Endpoint) estimate(x *pipeline.Exchange, model string, known usage, prompt func() int64, generated string) {
+	u := known
+	if u.PromptTokens == 0 {
+		u.PromptTokens = prompt()
+	}
+	u.CompletionTokens = countTokens(generated)
+	e.meter(x, model, &u)
 	x.LLM.Estimated = true
+}
+
+// prompt keeps the prompt's part of a usage.
+func prompt(u usage) usage {
+	return usage{PromptTokens: u.PromptTokens, PromptTokensDetails: u.PromptTokensDetails}
 }
 
 // eventData returns an event's data (its "data:" line).
@@ -113,5 +124,5 @@ func (e *Endpoint) meterAnswer(x *pipeline.Exchange, model string, a *answer, pr
 		generated.WriteString(p.text)
 		generated.Write(p.args)
 	}
-	e.estimate(x, model, prompt(), generated.String())
+	e.estimate(x, model, usage{}, prompt, generated.String())
 }

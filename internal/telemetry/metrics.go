@@ -38,6 +38,7 @@ type Metrics struct {
 	llmTTFT        *prometheus.HistogramVec
 	llmTokens      *prometheus.CounterVec
 	llmCalls       *prometheus.CounterVec
+	llmCache       *prometheus.CounterVec
 }
 
 // NewMetrics registers Portico's series, plus the Go runtime and process
@@ -87,6 +88,10 @@ func NewMetrics() *Metrics {
 			Name: "portico_llm_calls_total",
 			Help: "LLM calls to providers, by provider and outcome: ok, failed_over (the next deployment was tried) or failed.",
 		}, []string{"provider", "outcome"}),
+		llmCache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portico_llm_cache_total",
+			Help: "Requests to LLM APIs with a response cache, by result: hit or miss.",
+		}, []string{"result"}),
 		usageSpooled: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "portico_usage_spooled_batches",
 			Help: "Batches of usage records waiting on disk for the store to take them.",
@@ -121,7 +126,7 @@ func NewMetrics() *Metrics {
 			Help: "Requests whose rate limits were decided without Redis, by failure mode: open (counted in this node's memory) or closed (refused with 503).",
 		}, []string{"mode"}),
 	}
-	m.Registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.reloads, m.lastReload, m.inFlight, m.filterMatches, m.targetHealthy, m.circuitState, m.mirrored, m.mirrorDuration, m.usageRecords, m.usageSpooled, m.llmTTFT, m.llmTokens, m.llmCalls,
+	m.Registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.reloads, m.lastReload, m.inFlight, m.filterMatches, m.targetHealthy, m.circuitState, m.mirrored, m.mirrorDuration, m.usageRecords, m.usageSpooled, m.llmTTFT, m.llmTokens, m.llmCalls, m.llmCache,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.unmatched = m.Route("", "")
 	return m
@@ -259,6 +264,9 @@ func (m *Metrics) UsageSpooled(batches int) { m.usageSpooled.Set(float64(batches
 func (m *Metrics) LLMCall(provider, outcome string) {
 	m.llmCalls.WithLabelValues(provider, outcome).Inc()
 }
+
+// LLMCache counts a request to an LLM API with a cache by result.
+func (m *Metrics) LLMCache(result string) { m.llmCache.WithLabelValues(result).Inc() }
 
 // LLMAnswer records an answered LLM call: its time to first token and the
 // tokens it used.
