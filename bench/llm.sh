@@ -77,7 +77,8 @@ for _ in $(seq 50); do curl -fs -o /dev/null http://127.0.0.1:9933/readyz && bre
 
 rss() { awk '/VmRSS/ {print $2}' "/proc/$ppid/status"; }
 pass() { # name url body
-	printf 'POST %s\nContent-Type: application/json\nAuthorization: Bearer %s\n@%s\n' "$2" "$KEY" "$3" >"$TMP/target"
+	# The key both ways: LLM APIs take the bearer token, plain routes X-API-Key.
+	printf 'POST %s\nContent-Type: application/json\nAuthorization: Bearer %s\nX-API-Key: %s\n@%s\n' "$2" "$KEY" "$KEY" "$3" >"$TMP/target"
 	"$BIN/vegeta" attack -targets="$TMP/target" -rate="$RATE" -duration="${DURATION}s" -max-workers 64 \
 		| "$BIN/vegeta" report -type=json >"$TMP/$1.json"
 	python3 - "$TMP/$1.json" "$1" <<'PY'
