@@ -184,7 +184,7 @@ func (r *Remote) budget(ctx context.Context, q *Quota, consumer string, s *span,
 	}
 	key := r.prefix + "q:" + strconv.Quote(consumer) + ":" + s.key
 	// Keep the spend a day past the period, for late readers.
-	ttl := int64(s.end.Sub(time.Now())/time.Second) + 86400
+	ttl := int64(time.Until(s.end)/time.Second) + 86400
 	res, err := budgetScript.Run(ctx, r.client, []string{key}, n, q.Limit, check, ttl).Int64Slice()
 	if err != nil {
 		return 0, false, err
