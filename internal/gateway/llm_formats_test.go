@@ -8,7 +8,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -489,5 +491,62 @@ func TestLLMCache(t *testing.T) {
 	oa.Fail(llmtest.Trouble{})
 	if resp, _ := e.do("POST", "/ai/v1/chat/completions", acme, strings.NewReader(failing)); resp.StatusCode != 200 || resp.Header.Get("X-Portico-Cache") != "miss" {
 		t.Fatalf("after a failed answer: %d %v", resp.StatusCode, resp.Header)
+	}
+}
+
+// TestLLMHostileInput: a body over 16 MiB is refused 413 before any
+// provider is called; a provider that does not begin answering within
+// its timeout is left for the next deployment; a provider answering
+// something that is not its format is a 502, whole or streamed.
+func TestLLMHostileInput(t *testing.T) {
+	t.Parallel()
+	slow, fast := llmtest.New(t), llmtest.New(t)
+	garbage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "stream") || strings.Contains(r.Header.Get("Accept"), "event-stream") {
+			w.Header().Set("Content-Type", "text/event-stream")
+		}
+		_, _ = io.WriteString(w, "<html>not an answer")
+	}))
+	defer garbage.Close()
+	slow.Fail(llmtest.Trouble{Latency: 3 * time.Second})
+	cfg := `version: 1
+llm_providers:
+  - {name: slow, type: anthropic, base_url: "` + slow.URL + `", timeout: 200ms}
+  - {name: fast, type: openai, base_url: "` + fast.URL + `/v1"}
+  - {name: junk, type: gemini, base_url: "` + garbage.URL + `/v1beta"}
+llm_models:
+  - name: smart
+    targets: [{provider: slow, model: s, priority: 1}, {provider: fast, model: f, priority: 2}]
+  - {name: junk, targets: [{provider: junk, model: j}]}
+consumers:
+  - name: acme
+    api_keys: [acme-key-0123456789]
+apis:
+  - name: ai
+    base_path: /ai
+    auth: [api_key]
+    llm: {models: [smart, junk]}
+`
+	e := start(t, cfg, "http://127.0.0.1:9")
+	key := hdr("Authorization", "Bearer "+acmeKey)
+	huge := `{"model":"smart","messages":[{"role":"user","content":"` + strings.Repeat("x", 16<<20) + `"}]}`
+	resp, body := e.do("POST", "/ai/v1/chat/completions", key, strings.NewReader(huge))
+	if resp.StatusCode != 413 || len(slow.Requests())+len(fast.Requests()) != 0 {
+		t.Fatalf("a 16 MiB body: %d %.200s", resp.StatusCode, body)
+	}
+	start := time.Now()
+	resp, body = e.do("POST", "/ai/v1/chat/completions", key, strings.NewReader(`{"model":"smart","messages":[{"role":"user","content":"Hi"}]}`))
+	if resp.StatusCode != 200 || !strings.Contains(body, "Hello there, friend") || time.Since(start) > 2*time.Second {
+		t.Fatalf("past the slow provider's timeout: %d after %v: %s", resp.StatusCode, time.Since(start), body)
+	}
+	resp, body = e.do("POST", "/ai/v1/chat/completions", key, strings.NewReader(`{"model":"junk","messages":[{"role":"user","content":"Hi"}]}`))
+	if resp.StatusCode != 502 || decodeError(t, resp, body).Error.Code != "llm_bad_answer" {
+		t.Fatalf("a provider answering garbage: %d %s", resp.StatusCode, body)
+	}
+	resp, body = e.do("POST", "/ai/v1/chat/completions", key, strings.NewReader(`{"model":"junk","stream":true,"messages":[{"role":"user","content":"Hi"}]}`))
+	// Not one event: nothing was relayed, so it is a failed start (no
+	// other deployment: 502).
+	if resp.StatusCode != 502 || decodeError(t, resp, body).Error.Code != "llm_unavailable" {
+		t.Fatalf("a stream of garbage: %d %q", resp.StatusCode, body)
 	}
 }
