@@ -388,6 +388,17 @@ type LLMAPI struct {
 	// Cache, when given, answers a consumer's repeated requests from each
 	// node's memory.
 	Cache *LLMCache `yaml:"cache,omitempty" json:"cache,omitempty"`
+	// Mask lists what is replaced with placeholders in prompts before they
+	// leave for a provider, and put back in the answers.
+	Mask []LLMMask `yaml:"mask,omitempty" json:"mask,omitempty"`
+}
+
+// LLMMask is one PII masking rule: a built-in Type (email, phone, card,
+// ssn, ipv4), or a Name and a Pattern (a Go regular expression).
+type LLMMask struct {
+	Type    string `yaml:"type,omitempty" json:"type,omitempty"`
+	Name    string `yaml:"name,omitempty" json:"name,omitempty"`
+	Pattern string `yaml:"pattern,omitempty" json:"pattern,omitempty"`
 }
 
 // LLMCache is an LLM API's exact-match response cache.

@@ -124,6 +124,25 @@ func (v *validator) llmAPI(p string, a API, c *Config) {
 			v.errorf(p+".llm.cache.max_entries", "must be between 1 and 1000000")
 		}
 	}
+	for i, m := range a.LLM.Mask {
+		mp := fmt.Sprintf("%s.llm.mask[%d]", p, i)
+		switch {
+		case m.Type != "" && (m.Name != "" || m.Pattern != ""):
+			v.errorf(mp, "give type (a built-in rule) or name and pattern, not both")
+		case m.Type != "":
+			if !slices.Contains(LLMMaskTypes, m.Type) {
+				v.errorf(mp+".type", "%q is not a built-in rule; use email, phone, card, ssn or ipv4, or give name and pattern", m.Type)
+			}
+		case !maskName.MatchString(m.Name):
+			v.errorf(mp+".name", "give a name of letters, digits and underscores (it names the placeholders, as in [NAME_1])")
+		default:
+			if re, err := regexp.Compile(m.Pattern); err != nil || m.Pattern == "" {
+				v.errorf(mp+".pattern", "is not a regular expression: %v", err)
+			} else if re.MatchString("") {
+				v.errorf(mp+".pattern", "matches the empty string")
+			}
+		}
+	}
 	if a.Auth == nil {
 		v.errorf(p+".auth", "say how clients authenticate (for example [api_key]: the key as X-API-Key or Authorization: Bearer)")
 	}
@@ -172,7 +191,11 @@ func (v *validator) bedrock(pp string, p LLMProvider) {
 	}
 }
 
+// LLMMaskTypes are the built-in PII masking rules.
+var LLMMaskTypes = []string{"email", "phone", "card", "ssn", "ipv4"}
+
 var (
+	maskName    = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,31}$`)
 	bedrockHost = regexp.MustCompile(`^https://bedrock-runtime(-fips)?\.[a-z0-9-]+\.amazonaws\.com(/|$)`)
 	regionRE    = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d$`)
 )

@@ -550,3 +550,81 @@ apis:
 		t.Fatalf("a stream of garbage: %d %q", resp.StatusCode, body)
 	}
 }
+
+// TestLLMMask: with apis[].llm.mask, the provider receives placeholders
+// instead of the prompt's email address and employee number — passed
+// through or translated — and the client gets the values back in the
+// answer's text and tool call arguments, whole and streamed.
+func TestLLMMask(t *testing.T) {
+	t.Parallel()
+	oa := llmtest.New(t)
+	oa.Answer(llmtest.Reply{Text: "I will write to [EMAIL_1] now",
+		ToolCalls: []llmtest.ToolCall{{ID: "c1", Name: "mail", Args: `{"to":"[EMAIL_1]","ref":"[EMPLOYEE_1]"}`}}, Usage: llmtest.Usage{In: 20, Out: 9}})
+	cfg := formatsConfig(oa.URL, oa.URL, oa.URL, oa.URL, oa.URL)
+	cfg = strings.Replace(cfg, "llm: {models: [gpt, claude, gemini, azure, bedrock, mixed]}",
+		"llm:\n      models: [gpt, claude]\n      mask: [{type: email}, {name: employee, pattern: 'EMP-[0-9]{6}'}]", 1)
+	e := start(t, cfg, "http://127.0.0.1:9")
+	key := hdr("Authorization", "Bearer "+acmeKey)
+	for _, c := range []struct{ path, body string }{
+		{"/ai/v1/chat/completions", `{"model":"gpt","messages":[{"role":"user","content":"Mail ann@example.com about EMP-123456"}]}`},
+		{"/ai/v1/chat/completions", `{"model":"gpt","stream":true,"messages":[{"role":"user","content":"Mail ann@example.com about EMP-123456"}]}`},
+		{"/ai/v1/messages", `{"model":"gpt","max_tokens":50,"messages":[{"role":"user","content":"Mail ann@example.com about EMP-123456"}]}`},
+		{"/ai/v1/messages", `{"model":"claude","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"Mail ann@example.com about EMP-123456"}]}`},
+	} {
+		resp, body := e.do("POST", c.path, key, strings.NewReader(c.body))
+		got := oa.Requests()
+		sent := string(got[len(got)-1].Raw)
+		if strings.Contains(sent, "ann@example.com") || strings.Contains(sent, "EMP-123456") || !strings.Contains(sent, "Mail [EMAIL_1] about [EMPLOYEE_1]") {
+			t.Errorf("%s %s: the provider received %s", c.path, c.body, sent)
+		}
+		text, args := body, body
+		if strings.Contains(c.body, `"stream":true`) {
+			text, args = joinStream(t, body)
+		}
+		if resp.StatusCode != 200 || !strings.Contains(text, "I will write to ann@example.com now") ||
+			!strings.Contains(args, `\"to\":\"ann@example.com\",\"ref\":\"EMP-123456\"`) && !strings.Contains(args, `{"to":"ann@example.com","ref":"EMP-123456"}`) ||
+			strings.Contains(body, "[EMAIL_1]") {
+			t.Errorf("%s %s: %d\n%s", c.path, c.body, resp.StatusCode, body)
+		}
+	}
+}
+
+// joinStream puts a stream's text and tool arguments together, in either
+// client format.
+func joinStream(t *testing.T, body string) (text, args string) {
+	t.Helper()
+	for _, line := range strings.Split(body, "\n") {
+		data, ok := strings.CutPrefix(line, "data: ")
+		if !ok || data == "[DONE]" {
+			continue
+		}
+		var e struct {
+			Choices []struct {
+				Delta struct {
+					Content   string `json:"content"`
+					ToolCalls []struct {
+						Function struct {
+							Arguments string `json:"arguments"`
+						} `json:"function"`
+					} `json:"tool_calls"`
+				} `json:"delta"`
+			} `json:"choices"`
+			Delta struct {
+				Text        string `json:"text"`
+				PartialJSON string `json:"partial_json"`
+			} `json:"delta"`
+		}
+		if err := json.Unmarshal([]byte(data), &e); err != nil {
+			t.Fatalf("%s: %v", data, err)
+		}
+		for _, c := range e.Choices {
+			text += c.Delta.Content
+			for _, tc := range c.Delta.ToolCalls {
+				args += tc.Function.Arguments
+			}
+		}
+		text += e.Delta.Text
+		args += e.Delta.PartialJSON
+	}
+	return text, args
+}

@@ -13,8 +13,9 @@ import (
 	"github.com/portico-gw/portico/internal/llm/llmtest"
 )
 
-// FuzzTranslateRequest: whatever a client sends, a request that decodes
-// is written for every provider format as valid JSON.
+// FuzzTranslateRequest: whatever a client sends, masking keeps valid JSON
+// valid, and a request that decodes is written for every provider format
+// as valid JSON.
 func FuzzTranslateRequest(f *testing.F) {
 	for _, name := range []string{"request.openai.json", "request.anthropic.json"} {
 		b, err := os.ReadFile(filepath.Join("testdata", "translate", name))
@@ -32,6 +33,9 @@ func FuzzTranslateRequest(f *testing.F) {
 		}
 		if promptTokens(client, body) < 0 {
 			t.Fatal("a negative estimate")
+		}
+		if masked, _ := testMasker().mask(body); json.Valid(body) && !json.Valid(masked) {
+			t.Fatalf("masking made %q of %q", masked, body)
 		}
 		c, err := decodeClient(client, body)
 		if err != nil {

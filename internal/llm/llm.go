@@ -152,6 +152,8 @@ type Endpoint struct {
 	budgets map[string]*ratelimit.Quota
 	// cache, when not nil, answers repeated requests (apis[].llm.cache).
 	cache *respCache
+	// masker, when not nil, masks prompts (apis[].llm.mask).
+	masker *masker
 }
 
 // New builds the endpoint of api. control, when not nil, checks every
@@ -173,6 +175,9 @@ func New(cfg *config.Config, api config.API, control func(network, address strin
 			client: &http.Client{Transport: tr}}
 	}
 	e := &Endpoint{aliases: map[string]*alias{}, prices: parsePrices(cfg), events: events, tokens: tokenLimits, budgets: budgets}
+	if len(api.LLM.Mask) > 0 {
+		e.masker = newMasker(api.LLM.Mask)
+	}
 	if c := api.LLM.Cache; c != nil {
 		e.cache = newRespCache(cmp.Or(c.TTL.D(), DefaultCacheTTL), cmp.Or(c.MaxEntries, DefaultCacheEntries))
 	}
@@ -347,6 +352,12 @@ func (e *Endpoint) Handler(op *operation) pipeline.Handler {
 				}()
 			}
 		}
+		var mask *masking
+		if e.masker != nil {
+			body, mask = e.masker.mask(body)
+			req = nil
+			_ = json.Unmarshal(body, &req)
+		}
 		if len(e.tokens) > 0 {
 			res, refusal := e.reserve(w, r, x, req, len(body))
 			if refusal != nil {
@@ -361,7 +372,7 @@ func (e *Endpoint) Handler(op *operation) pipeline.Handler {
 			}
 			defer func() { b.Adjust(x.Consumer, x.LLM.CostPico-reserved, time.Now()) }()
 		}
-		c := &call{e: e, op: op, w: w, r: r, x: x, req: req, body: body}
+		c := &call{e: e, op: op, w: w, r: r, x: x, req: req, body: body, mask: mask}
 		var stream bool
 		_ = json.Unmarshal(req["stream"], &stream)
 		c.stream = stream
@@ -432,6 +443,9 @@ type call struct {
 	// translation; badRequest is why it could not be.
 	neutral    *chat
 	badRequest error
+	// mask is the call's placeholders: when on, answers are translated
+	// even between the same formats, to put the values back.
+	mask *masking
 	// last is the last refusal (429 or 5xx), its body and its format.
 	last       *http.Response
 	lastBody   []byte
@@ -450,6 +464,13 @@ func (c *call) fill(id, model, deployment string) (string, string) {
 	return id, model
 }
 
+// passes says whether the call's bytes pass through tr unchanged: the
+// formats match and no placeholder is to be put back, or the endpoint is
+// OpenAI's alone.
+func (c *call) passes(tr *translator) bool {
+	return tr.passthrough && !c.mask.on() || c.op.openAIOnly
+}
+
 // promptTokens estimates the prompt's tokens.
 func (c *call) promptTokens() int64 { return promptTokens(c.op.client, c.body) }
 
@@ -465,7 +486,7 @@ func (c *call) try(t target, lastOne bool) (done bool, err error) {
 	var path string
 	var out []byte
 	switch {
-	case tr.passthrough || c.op.openAIOnly:
+	case c.passes(tr):
 		c.req["model"], _ = json.Marshal(t.model)
 		if c.stripUsage {
 			opts := map[string]json.RawMessage{}
@@ -703,7 +724,7 @@ const MaxAnswer = 32 << 20
 func (c *call) whole(resp *http.Response, tr *translator, model string) error {
 	defer func() { _ = resp.Body.Close() }()
 	w, x := c.w, c.x
-	if tr.passthrough || c.op.openAIOnly {
+	if c.passes(tr) {
 		if ct := resp.Header.Get("Content-Type"); ct != "" {
 			w.Header().Set("Content-Type", ct)
 		}
@@ -742,6 +763,9 @@ func (c *call) whole(resp *http.Response, tr *translator, model string) error {
 	}
 	c.e.meterAnswer(x, model, a, c.promptTokens)
 	a.id, a.model = c.fill(a.id, a.model, model)
+	if c.mask.on() {
+		c.mask.restoreAnswer(a)
+	}
 	_, err = w.Write(tr.reply(a, time.Now().Unix()))
 	if err != nil {
 		return proxy.ErrClientGone
@@ -830,9 +854,19 @@ func (c *call) relay(resp *http.Response, fr frames, first frame, tr *translator
 		}
 	}()
 	w, x := c.w, c.x
-	pass := tr.passthrough || c.op.openAIOnly
+	pass := c.passes(tr)
 	var dec decoder
 	var enc encoder
+	var restore *streamRestore
+	if c.mask.on() && !pass {
+		restore = c.mask.stream()
+	}
+	encode := func(evs []event, out []byte, closed *bool) []byte {
+		if restore != nil {
+			evs = restore.events(evs)
+		}
+		return encodeAll(enc, evs, out, closed)
+	}
 	if pass {
 		dec, enc = passStream(c.op)
 	} else {
@@ -896,7 +930,7 @@ func (c *call) relay(resp *http.Response, fr frames, first frame, tr *translator
 			if len(evs) > 0 && evs[0].kind == evStart {
 				evs[0].id, evs[0].model = c.fill(evs[0].id, evs[0].model, model)
 			}
-			out = encodeAll(enc, evs, out, &closed)
+			out = encode(evs, out, &closed)
 		case !c.stripUsage || !usageOnly:
 			out = append(out, ev.raw...)
 		}
@@ -922,7 +956,7 @@ func (c *call) relay(resp *http.Response, fr frames, first frame, tr *translator
 							c.e.meter(x, model, &e.usage)
 						}
 					}
-					out = encodeAll(enc, evs, out, &closed)
+					out = encode(evs, out, &closed)
 				}
 			default:
 				// An error inside the stream reaches the client in its
