@@ -262,9 +262,9 @@ func llmAPI(cfg *config.Config, a config.API, rt Runtime, budgets map[string]*ra
 // noLLMEvents drops LLM metrics (a runtime without metrics, in tests).
 type noLLMEvents struct{}
 
-func (noLLMEvents) LLMCall(string, string)                        {}
-func (noLLMEvents) LLMCache(string)                               {}
-func (noLLMEvents) LLMAnswer(string, time.Duration, int64, int64) {}
+func (noLLMEvents) LLMCall(string, string)                                                      {}
+func (noLLMEvents) LLMCache(string)                                                             {}
+func (noLLMEvents) LLMAnswer(string, time.Duration, time.Duration, time.Duration, int64, int64) {}
 
 // llmMethods lets the keys of api_key arrive as "Authorization: Bearer"
 // too, as the OpenAI SDKs send them.

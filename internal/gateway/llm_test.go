@@ -238,7 +238,8 @@ func TestLLMGateway(t *testing.T) {
 	for _, f := range families {
 		seen[f.GetName()] = true
 	}
-	for _, name := range []string{"portico_llm_calls_total", "portico_llm_time_to_first_token_seconds", "portico_llm_tokens_total"} {
+	for _, name := range []string{"portico_llm_calls_total", "portico_llm_time_to_first_token_seconds", "portico_llm_tokens_total",
+		"portico_llm_provider_duration_seconds", "portico_llm_output_tokens_per_second", "portico_llm_overhead_seconds"} {
 		if !seen[name] {
 			t.Errorf("metric %s is missing", name)
 		}

@@ -135,7 +135,11 @@ type alias struct {
 type Events interface {
 	LLMCall(provider, outcome string)
 	LLMCache(result string)
-	LLMAnswer(model string, ttft time.Duration, in, out int64)
+	// LLMAnswer records an answered call of model (provider/model): the
+	// time to the provider's first byte (the whole answer when not
+	// streamed), to the answer's end, Portico's own time before the
+	// answer began, and the tokens.
+	LLMAnswer(model string, ttft, total, overhead time.Duration, in, out int64)
 }
 
 // Endpoint serves one LLM API.
@@ -544,9 +548,9 @@ func (c *call) try(t target, lastOne bool) (done bool, err error) {
 		t.succeeded()
 		t.observe(ttft)
 		e.events.LLMCall(t.p.name, "ok")
-		overhead(c.w, x, ttft)
+		ov := overhead(c.w, x, ttft)
 		err := c.whole(resp, tr, model)
-		e.events.LLMAnswer(model, ttft, x.LLM.TokensIn, x.LLM.TokensOut)
+		e.events.LLMAnswer(model, ttft, time.Since(start), ov, x.LLM.TokensIn, x.LLM.TokensOut)
 		return true, err
 	}
 	fr := framesOf(resp, t.p.format)
@@ -568,10 +572,10 @@ func (c *call) try(t target, lastOne bool) (done bool, err error) {
 	t.succeeded()
 	t.observe(ttft)
 	e.events.LLMCall(t.p.name, "ok")
-	overhead(c.w, x, ttft)
+	ov := overhead(c.w, x, ttft)
 	err = c.relay(resp, fr, first, tr, model)
 	t.inflight.Add(-1)
-	e.events.LLMAnswer(model, ttft, x.LLM.TokensIn, x.LLM.TokensOut)
+	e.events.LLMAnswer(model, ttft, time.Since(start), ov, x.LLM.TokensIn, x.LLM.TokensOut)
 	return true, err
 }
 
@@ -663,9 +667,10 @@ func settle(res []*ratelimit.Reservation, x *pipeline.Exchange) {
 // took to begin its answer.
 const OverheadHeader = "X-Portico-Overhead-Ms"
 
-func overhead(w http.ResponseWriter, x *pipeline.Exchange, provider time.Duration) {
+func overhead(w http.ResponseWriter, x *pipeline.Exchange, provider time.Duration) time.Duration {
 	d := time.Since(x.Start) - provider
 	w.Header().Set(OverheadHeader, strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 3, 64))
+	return d
 }
 
 // call posts body to the provider's path, with the provider's

@@ -36,6 +36,9 @@ type Metrics struct {
 	usageRecords   *prometheus.CounterVec
 	usageSpooled   prometheus.Gauge
 	llmTTFT        *prometheus.HistogramVec
+	llmDuration    *prometheus.HistogramVec
+	llmSpeed       *prometheus.HistogramVec
+	llmOverhead    prometheus.Histogram
 	llmTokens      *prometheus.CounterVec
 	llmCalls       *prometheus.CounterVec
 	llmCache       *prometheus.CounterVec
@@ -80,6 +83,21 @@ func NewMetrics() *Metrics {
 			Help:    "Time from an LLM call's start to the provider's first answer byte (the whole answer when not streamed), by provider model.",
 			Buckets: []float64{.05, .1, .25, .5, 1, 2, 4, 8, 15, 30, 60},
 		}, []string{"model"}),
+		llmDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "portico_llm_provider_duration_seconds",
+			Help:    "Time from an LLM call's start to the end of the provider's answer, by provider model.",
+			Buckets: []float64{.05, .1, .25, .5, 1, 2, 4, 8, 15, 30, 60, 120},
+		}, []string{"model"}),
+		llmSpeed: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "portico_llm_output_tokens_per_second",
+			Help:    "Output tokens per second of an LLM answer, from its first byte to its end (whole answers: over the call), by provider model.",
+			Buckets: []float64{5, 10, 20, 40, 60, 80, 120, 200, 400, 1000},
+		}, []string{"model"}),
+		llmOverhead: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "portico_llm_overhead_seconds",
+			Help:    "Portico's own time in an LLM call before the answer began (the X-Portico-Overhead-Ms header).",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05},
+		}),
 		llmTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "portico_llm_tokens_total",
 			Help: "Tokens of LLM calls as the providers reported them, by provider model and direction (in, out).",
@@ -126,7 +144,7 @@ func NewMetrics() *Metrics {
 			Help: "Requests whose rate limits were decided without Redis, by failure mode: open (counted in this node's memory) or closed (refused with 503).",
 		}, []string{"mode"}),
 	}
-	m.Registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.reloads, m.lastReload, m.inFlight, m.filterMatches, m.targetHealthy, m.circuitState, m.mirrored, m.mirrorDuration, m.usageRecords, m.usageSpooled, m.llmTTFT, m.llmTokens, m.llmCalls, m.llmCache,
+	m.Registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.reloads, m.lastReload, m.inFlight, m.filterMatches, m.targetHealthy, m.circuitState, m.mirrored, m.mirrorDuration, m.usageRecords, m.usageSpooled, m.llmTTFT, m.llmDuration, m.llmSpeed, m.llmOverhead, m.llmTokens, m.llmCalls, m.llmCache,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.unmatched = m.Route("", "")
 	return m
@@ -268,10 +286,18 @@ func (m *Metrics) LLMCall(provider, outcome string) {
 // LLMCache counts a request to an LLM API with a cache by result.
 func (m *Metrics) LLMCache(result string) { m.llmCache.WithLabelValues(result).Inc() }
 
-// LLMAnswer records an answered LLM call: its time to first token and the
-// tokens it used.
-func (m *Metrics) LLMAnswer(model string, ttft time.Duration, in, out int64) {
+// LLMAnswer records an answered LLM call: its times, speed and tokens.
+func (m *Metrics) LLMAnswer(model string, ttft, total, overhead time.Duration, in, out int64) {
 	m.llmTTFT.WithLabelValues(model).Observe(ttft.Seconds())
+	m.llmDuration.WithLabelValues(model).Observe(total.Seconds())
+	m.llmOverhead.Observe(overhead.Seconds())
+	gen := total - ttft
+	if gen <= 0 {
+		gen = total // a whole answer: its tokens over the call
+	}
+	if out > 0 && gen > 0 {
+		m.llmSpeed.WithLabelValues(model).Observe(float64(out) / gen.Seconds())
+	}
 	if in > 0 {
 		m.llmTokens.WithLabelValues(model, "in").Add(float64(in))
 	}
