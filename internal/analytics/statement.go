@@ -48,7 +48,7 @@ type Line struct {
 // every one but 429 refusals, 5xx failures and calls to the portal's
 // sandboxes ("sandbox:<api>").
 func Billable(api string, status int) bool {
-	return status < 500 && status != 429 && !strings.HasPrefix(api, "sandbox:")
+	return status < 500 && status != 429 && !strings.HasPrefix(api, "sandbox:") && !strings.HasPrefix(api, "mirror:")
 }
 
 // ParseMonth reads YYYY-MM as the month's first instant in loc and the

@@ -75,3 +75,20 @@ func TestExactCost(t *testing.T) {
 		}
 	}
 }
+
+// TestBillable: failures, refusals, sandboxes and mirrored LLM calls are
+// not billed; everything else is.
+func TestBillable(t *testing.T) {
+	for _, c := range []struct {
+		api    string
+		status int
+		want   bool
+	}{
+		{"ai", 200, true}, {"ai", 404, true}, {"ai", 429, false}, {"ai", 500, false}, {"ai", 503, false},
+		{"sandbox:ai", 200, false}, {"mirror:ai", 200, false}, {"mirrors", 200, true},
+	} {
+		if got := Billable(c.api, c.status); got != c.want {
+			t.Errorf("Billable(%q, %d) = %v, want %v", c.api, c.status, got, c.want)
+		}
+	}
+}

@@ -67,6 +67,9 @@ type Runtime struct {
 	// Health keeps upstream targets' health and runs their active checks
 	// (nil: no state across configs, no active checks).
 	Health *proxy.Health
+	// Usage receives usage records made outside requests: LLM calls
+	// mirrored to a candidate (nil: not recorded).
+	Usage llm.UsageSink
 }
 
 // Compiled is a compiled config, ready to be activated.
@@ -250,6 +253,9 @@ func llmAPI(cfg *config.Config, a config.API, rt Runtime, budgets map[string]*ra
 		}
 	}
 	ep := llm.New(cfg, a, control, events, tokens, budgets)
+	if rt.Usage != nil {
+		ep.RecordUsage(rt.Usage)
+	}
 	a.Routes = []config.Route{{Name: "models", Methods: []string{http.MethodGet}, Path: "/v1/models"}}
 	handlers := map[string]pipeline.Handler{"models": ep.Models()}
 	for _, op := range llm.Operations {
@@ -265,6 +271,7 @@ type noLLMEvents struct{}
 func (noLLMEvents) LLMCall(string, string)                                                      {}
 func (noLLMEvents) LLMCache(string)                                                             {}
 func (noLLMEvents) LLMAnswer(string, time.Duration, time.Duration, time.Duration, int64, int64) {}
+func (noLLMEvents) LLMMirror(string, string, string, float64)                                   {}
 
 // llmMethods lets the keys of api_key arrive as "Authorization: Bearer"
 // too, as the OpenAI SDKs send them.

@@ -457,6 +457,17 @@ type LLMModel struct {
 	// token). On failure the others follow by priority.
 	Strategy string      `yaml:"strategy,omitempty" json:"strategy,omitempty"`
 	Targets  []LLMTarget `yaml:"targets,omitempty" json:"targets,omitempty"`
+	// Mirror, when given, sends a share of the alias's answered calls
+	// again to a candidate deployment, to compare it in the analytics.
+	Mirror *LLMMirror `yaml:"mirror,omitempty" json:"mirror,omitempty"`
+}
+
+// LLMMirror is a model alias's candidate deployment.
+type LLMMirror struct {
+	Provider string `yaml:"provider,omitempty" json:"provider,omitempty"`
+	Model    string `yaml:"model,omitempty" json:"model,omitempty"`
+	// Percent of the answered calls mirrored (more than 0, at most 100).
+	Percent float64 `yaml:"percent,omitempty" json:"percent,omitempty"`
 }
 
 // LLMTarget is one deployment of a model alias.

@@ -81,6 +81,17 @@ func (v *validator) llm(c *Config) map[string]bool {
 		if len(m.Targets) == 0 {
 			v.errorf(mp+".targets", "a model needs at least one target")
 		}
+		if mr := m.Mirror; mr != nil {
+			if !providers[mr.Provider] {
+				v.errorf(mp+".mirror.provider", "no LLM provider is named %q", mr.Provider)
+			}
+			if mr.Model == "" || len(mr.Model) > 200 {
+				v.errorf(mp+".mirror.model", "give the provider's model name")
+			}
+			if mr.Percent <= 0 || mr.Percent > 100 {
+				v.errorf(mp+".mirror.percent", "must be more than 0 and at most 100")
+			}
+		}
 		for j, t := range m.Targets {
 			tp := fmt.Sprintf("%s.targets[%d]", mp, j)
 			if !providers[t.Provider] {

@@ -628,3 +628,66 @@ func joinStream(t *testing.T, body string) (text, args string) {
 	}
 	return text, args
 }
+
+// TestLLMMirror: an alias mirrored at 100% sends each answered call again,
+// unstreamed and in the background, to its candidate; the candidate's
+// calls are usage records of "mirror:ai" (no consumer: never billed), and
+// the likeness of its answers to the client's is a metric.
+func TestLLMMirror(t *testing.T) {
+	t.Parallel()
+	oa, cand := llmtest.New(t), llmtest.New(t)
+	cand.Answer(llmtest.Reply{Text: "Hello there, my friend", Usage: llmtest.Usage{In: 13, Out: 5}})
+	cfg := formatsConfig(oa.URL, cand.URL, oa.URL, oa.URL, oa.URL)
+	cfg = strings.Replace(cfg, "  - {name: gpt, targets: [{provider: oa, model: gpt-4.1}]}",
+		"  - {name: gpt, targets: [{provider: oa, model: gpt-4.1}], mirror: {provider: an, model: candidate-1, percent: 100}}", 1)
+	e := start(t, cfg, "http://127.0.0.1:9")
+	rec := usage.NewRecorder(1000, 1000, telemetry.NewMetrics())
+	e.gw.RecordUsage(rec)
+	e.rt.Usage = rec
+	e.load(cfg, "http://127.0.0.1:9")
+	key := hdr("Authorization", "Bearer "+acmeKey)
+	for _, c := range []struct{ path, body string }{
+		{"/ai/v1/chat/completions", `{"model":"gpt","messages":[{"role":"user","content":"Hi"}]}`},
+		{"/ai/v1/chat/completions", `{"model":"gpt","stream":true,"messages":[{"role":"user","content":"Hi"}]}`},
+		{"/ai/v1/messages", `{"model":"gpt","max_tokens":20,"messages":[{"role":"user","content":"Hi"}]}`},
+	} {
+		if resp, body := e.do("POST", c.path, key, strings.NewReader(c.body)); resp.StatusCode != 200 || !strings.Contains(body, "Hello") {
+			t.Fatalf("%s: %d %s", c.body, resp.StatusCode, body)
+		}
+	}
+	var recs []store.UsageRecord
+	for deadline := time.Now().Add(5 * time.Second); len(recs) < 6 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		recs = append(recs, rec.Take()...)
+	}
+	mirrored := 0
+	for _, r := range recs {
+		if r.API != "mirror:ai" {
+			continue
+		}
+		mirrored++
+		if r.Consumer != "" || r.LLMModel != "an/candidate-1" || r.TokensIn != 13 || r.TokensOut != 5 || r.CostPico != 0 || !r.Unpriced || r.Status != 200 {
+			t.Errorf("a mirrored call's record: %+v", r)
+		}
+	}
+	if len(recs) != 6 || mirrored != 3 {
+		t.Fatalf("%d records, %d mirrored: %+v", len(recs), mirrored, recs)
+	}
+	for _, r := range cand.Requests() {
+		if r.Body["stream"] == true || r.Model != "candidate-1" {
+			t.Errorf("the candidate received %s", r.Raw)
+		}
+	}
+	// "hello there friend" and "hello there my friend": 2 × 3 / 7.
+	families, _ := e.metrics.Registry.Gather()
+	var sum float64
+	var count uint64
+	for _, f := range families {
+		if f.GetName() == "portico_llm_mirror_likeness" {
+			h := f.GetMetric()[0].GetHistogram()
+			sum, count = h.GetSampleSum(), h.GetSampleCount()
+		}
+	}
+	if count != 3 || sum < 3*6.0/7-1e-9 || sum > 3*6.0/7+1e-9 {
+		t.Fatalf("likeness: %d samples summing to %f, want 3 of 6/7", count, sum)
+	}
+}

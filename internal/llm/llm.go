@@ -129,6 +129,8 @@ func (t *target) succeeded() {
 type alias struct {
 	strategy string
 	targets  []target
+	// mirror, when not nil, gets a share of the answered calls.
+	mirror *mirror
 }
 
 // Events receives what metrics show about LLM calls.
@@ -140,6 +142,7 @@ type Events interface {
 	// streamed), to the answer's end, Portico's own time before the
 	// answer began, and the tokens.
 	LLMAnswer(model string, ttft, total, overhead time.Duration, in, out int64)
+	Mirrors
 }
 
 // Endpoint serves one LLM API.
@@ -158,7 +161,15 @@ type Endpoint struct {
 	cache *respCache
 	// masker, when not nil, masks prompts (apis[].llm.mask).
 	masker *masker
+	// mirrors counts mirrored calls; usage records them; mirrorSlots
+	// bounds those running.
+	mirrors     Mirrors
+	usage       UsageSink
+	mirrorSlots chan struct{}
 }
+
+// RecordUsage sets where mirrored calls' usage records go.
+func (e *Endpoint) RecordUsage(u UsageSink) { e.usage = u }
 
 // New builds the endpoint of api. control, when not nil, checks every
 // address dialled (the group's egress policy).
@@ -178,7 +189,8 @@ func New(cfg *config.Config, api config.API, control func(network, address strin
 			region: cmp.Or(p.Region, RegionOf(p.BaseURL)), accessKey: p.AccessKeyID, secretKey: p.SecretAccessKey, sessionToken: p.SessionToken,
 			client: &http.Client{Transport: tr}}
 	}
-	e := &Endpoint{aliases: map[string]*alias{}, prices: parsePrices(cfg), events: events, tokens: tokenLimits, budgets: budgets}
+	e := &Endpoint{aliases: map[string]*alias{}, prices: parsePrices(cfg), events: events, tokens: tokenLimits, budgets: budgets,
+		mirrors: events, mirrorSlots: make(chan struct{}, MaxMirrors)}
 	if len(api.LLM.Mask) > 0 {
 		e.masker = newMasker(api.LLM.Mask)
 	}
@@ -195,7 +207,12 @@ func New(cfg *config.Config, api config.API, control func(network, address strin
 				inflight: new(atomic.Int64), ttft: new(atomic.Int64), failures: new(atomic.Int64), openUntil: new(atomic.Int64)})
 		}
 		slices.SortStableFunc(ts, func(a, b target) int { return cmp.Compare(a.priority, b.priority) })
-		e.aliases[m.Name] = &alias{strategy: cmp.Or(m.Strategy, "priority"), targets: ts}
+		al := &alias{strategy: cmp.Or(m.Strategy, "priority"), targets: ts}
+		if mr := m.Mirror; mr != nil {
+			al.mirror = &mirror{percent: mr.Percent, t: target{p: providers[mr.Provider], model: mr.Model, weight: 1,
+				inflight: new(atomic.Int64), ttft: new(atomic.Int64), failures: new(atomic.Int64), openUntil: new(atomic.Int64)}}
+		}
+		e.aliases[m.Name] = al
 		e.names = append(e.names, m.Name)
 	}
 	return e
@@ -376,7 +393,10 @@ func (e *Endpoint) Handler(op *operation) pipeline.Handler {
 			}
 			defer func() { b.Adjust(x.Consumer, x.LLM.CostPico-reserved, time.Now()) }()
 		}
-		c := &call{e: e, op: op, w: w, r: r, x: x, req: req, body: body, mask: mask}
+		c := &call{e: e, op: op, w: w, r: r, x: x, req: req, body: body, mask: mask, alias: name}
+		if !op.openAIOnly {
+			c.mirror = al.mirror
+		}
 		var stream bool
 		_ = json.Unmarshal(req["stream"], &stream)
 		c.stream = stream
@@ -450,6 +470,11 @@ type call struct {
 	// mask is the call's placeholders: when on, answers are translated
 	// even between the same formats, to put the values back.
 	mask *masking
+	// alias is the model asked for; mirror its candidate, if any, and
+	// answered the text of the answer (kept only then).
+	alias    string
+	mirror   *mirror
+	answered string
 	// last is the last refusal (429 or 5xx), its body and its format.
 	last       *http.Response
 	lastBody   []byte
@@ -551,6 +576,7 @@ func (c *call) try(t target, lastOne bool) (done bool, err error) {
 		ov := overhead(c.w, x, ttft)
 		err := c.whole(resp, tr, model)
 		e.events.LLMAnswer(model, ttft, time.Since(start), ov, x.LLM.TokensIn, x.LLM.TokensOut)
+		c.mirrored(resp.StatusCode, err)
 		return true, err
 	}
 	fr := framesOf(resp, t.p.format)
@@ -576,7 +602,15 @@ func (c *call) try(t target, lastOne bool) (done bool, err error) {
 	err = c.relay(resp, fr, first, tr, model)
 	t.inflight.Add(-1)
 	e.events.LLMAnswer(model, ttft, time.Since(start), ov, x.LLM.TokensIn, x.LLM.TokensOut)
+	c.mirrored(http.StatusOK, err)
 	return true, err
+}
+
+// mirrored hands a complete answer's call to the alias's mirror.
+func (c *call) mirrored(status int, err error) {
+	if c.mirror != nil && err == nil && status == http.StatusOK && c.x.LLM.Model != "" && !c.x.LLM.Estimated {
+		c.maybeMirror(c.alias, c.mirror, c.answered)
+	}
 }
 
 var errTokens = &pipeline.Error{Status: http.StatusTooManyRequests, Code: "token_rate_limited",
@@ -746,6 +780,9 @@ func (c *call) whole(resp *http.Response, tr *translator, model string) error {
 			if a, derr := passAnswer(c.op, cp.buf); derr == nil {
 				c.e.meterAnswer(x, model, a, c.promptTokens)
 			}
+			if c.mirror != nil {
+				c.answered = answerText(c.op.client, cp.buf)
+			}
 		}
 		if err != nil {
 			return proxy.ErrClientGone // the answer has begun: nothing else to send
@@ -770,6 +807,11 @@ func (c *call) whole(resp *http.Response, tr *translator, model string) error {
 	a.id, a.model = c.fill(a.id, a.model, model)
 	if c.mask.on() {
 		c.mask.restoreAnswer(a)
+	}
+	if c.mirror != nil {
+		for _, p := range a.parts {
+			c.answered += p.text + string(p.args)
+		}
 	}
 	_, err = w.Write(tr.reply(a, time.Now().Unix()))
 	if err != nil {
@@ -885,6 +927,9 @@ func (c *call) relay(resp *http.Response, fr frames, first frame, tr *translator
 	defer func() {
 		if x.LLM.Model == "" {
 			c.e.estimate(x, model, known, c.promptTokens, generated.String())
+		}
+		if c.mirror != nil {
+			c.answered = generated.String()
 		}
 	}()
 	h := w.Header()

@@ -159,6 +159,7 @@ func Run(ctx context.Context, o Options) error {
 	// (or spools) what is left.
 	rec := usage.NewRecorder(usage.DefaultBuffer, usage.DefaultBatch, metrics)
 	gw.RecordUsage(rec)
+	rt.Usage = rec
 	uw, err := usage.NewWriter(rec, st, usage.WriterOptions{Group: Group, Node: o.NodeName,
 		SpoolDir: filepath.Join(o.DataDir, "usage-spool"), Every: o.UsageFlushInterval, Log: log, Events: metrics})
 	if err != nil {

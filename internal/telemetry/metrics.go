@@ -42,6 +42,8 @@ type Metrics struct {
 	llmTokens      *prometheus.CounterVec
 	llmCalls       *prometheus.CounterVec
 	llmCache       *prometheus.CounterVec
+	llmMirror      *prometheus.CounterVec
+	llmLikeness    *prometheus.HistogramVec
 }
 
 // NewMetrics registers Portico's series, plus the Go runtime and process
@@ -106,6 +108,15 @@ func NewMetrics() *Metrics {
 			Name: "portico_llm_calls_total",
 			Help: "LLM calls to providers, by provider and outcome: ok, failed_over (the next deployment was tried) or failed.",
 		}, []string{"provider", "outcome"}),
+		llmMirror: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portico_llm_mirror_calls_total",
+			Help: "LLM calls mirrored to a model alias's candidate, by alias, candidate (provider/model) and outcome: ok, failed or skipped (too many running).",
+		}, []string{"alias", "candidate", "outcome"}),
+		llmLikeness: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "portico_llm_mirror_likeness",
+			Help:    "How alike a candidate's answer is to the one the client got: twice the shared words over all words, 0 to 1.",
+			Buckets: []float64{.1, .2, .3, .4, .5, .6, .7, .8, .9, .95, 1},
+		}, []string{"alias", "candidate"}),
 		llmCache: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "portico_llm_cache_total",
 			Help: "Requests to LLM APIs with a response cache, by result: hit or miss.",
@@ -144,7 +155,7 @@ func NewMetrics() *Metrics {
 			Help: "Requests whose rate limits were decided without Redis, by failure mode: open (counted in this node's memory) or closed (refused with 503).",
 		}, []string{"mode"}),
 	}
-	m.Registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.reloads, m.lastReload, m.inFlight, m.filterMatches, m.targetHealthy, m.circuitState, m.mirrored, m.mirrorDuration, m.usageRecords, m.usageSpooled, m.llmTTFT, m.llmDuration, m.llmSpeed, m.llmOverhead, m.llmTokens, m.llmCalls, m.llmCache,
+	m.Registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.reloads, m.lastReload, m.inFlight, m.filterMatches, m.targetHealthy, m.circuitState, m.mirrored, m.mirrorDuration, m.usageRecords, m.usageSpooled, m.llmTTFT, m.llmDuration, m.llmSpeed, m.llmOverhead, m.llmTokens, m.llmCalls, m.llmCache, m.llmMirror, m.llmLikeness,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.unmatched = m.Route("", "")
 	return m
@@ -281,6 +292,15 @@ func (m *Metrics) UsageSpooled(batches int) { m.usageSpooled.Set(float64(batches
 // LLMCall counts a call to an LLM provider by outcome.
 func (m *Metrics) LLMCall(provider, outcome string) {
 	m.llmCalls.WithLabelValues(provider, outcome).Inc()
+}
+
+// LLMMirror counts a mirrored LLM call and, when ok, observes its
+// answer's likeness to the client's.
+func (m *Metrics) LLMMirror(alias, candidate, outcome string, likeness float64) {
+	m.llmMirror.WithLabelValues(alias, candidate, outcome).Inc()
+	if outcome == "ok" {
+		m.llmLikeness.WithLabelValues(alias, candidate).Observe(likeness)
+	}
 }
 
 // LLMCache counts a request to an LLM API with a cache by result.
