@@ -20,6 +20,7 @@ import (
 	anthropicopt "github.com/anthropics/anthropic-sdk-go/v2/option"
 	"github.com/openai/openai-go/v3"
 	openaiopt "github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/responses"
 
 	"github.com/portico-gw/portico/internal/llm/llmtest"
 )
@@ -153,7 +154,8 @@ func sameJSON(t *testing.T, got, want string) bool {
 // TestOpenAIGoSDK: openai-go, changed only in base URL and key, against
 // each provider format: a completion, a stream put together by the SDK's
 // accumulator (tool call arguments whole again, usage at the end), typed
-// errors, a fallback, embeddings and the Responses API.
+// errors, a fallback, the Responses API (whole and streamed) and
+// embeddings.
 func TestOpenAIGoSDK(t *testing.T) {
 	g := startGateway(t)
 	client := openai.NewClient(openaiopt.WithBaseURL(g.base+"/v1"), openaiopt.WithAPIKey(key), openaiopt.WithMaxRetries(0))
@@ -222,6 +224,28 @@ func TestOpenAIGoSDK(t *testing.T) {
 		r, err := client.Chat.Completions.New(ctx, params("fallback"))
 		if err != nil || r.Choices[0].Message.Content != reply.Text {
 			t.Fatalf("%v %+v", err, r)
+		}
+	})
+	t.Run("responses", func(t *testing.T) {
+		params := responses.ResponseNewParams{Model: "gpt", Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("Hi")}}
+		r, err := client.Responses.New(ctx, params)
+		if err != nil || r.OutputText() != reply.Text || r.Usage.InputTokens != reply.Usage.In || r.Usage.OutputTokens != reply.Usage.Out {
+			t.Fatalf("%v %+v", err, r)
+		}
+		stream := client.Responses.NewStreaming(ctx, params)
+		var text string
+		var done *responses.Response
+		for stream.Next() {
+			ev := stream.Current()
+			switch ev.Type {
+			case "response.output_text.delta":
+				text += ev.Delta
+			case "response.completed":
+				done = &ev.Response
+			}
+		}
+		if err := stream.Err(); err != nil || text != reply.Text || done == nil || done.Usage.OutputTokens != reply.Usage.Out {
+			t.Fatalf("stream: %v %q %+v", err, text, done)
 		}
 	})
 	t.Run("embeddings", func(t *testing.T) {
