@@ -5,10 +5,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -321,7 +324,8 @@ func TestLLMStreamErrors(t *testing.T) {
 
 // TestLLMOtherEndpoints: embeddings and responses pass through to
 // OpenAI-protocol deployments (Azure's api-key header included) and are
-// metered; an alias with none of those cannot serve them.
+// metered; embeddings are translated for Gemini; an alias with no
+// deployment that can serve them answers 400.
 func TestLLMOtherEndpoints(t *testing.T) {
 	t.Parallel()
 	f := startFormats(t)
@@ -350,6 +354,39 @@ func TestLLMOtherEndpoints(t *testing.T) {
 	resp, body = f.do("POST", "/ai/v1/embeddings", bearer, strings.NewReader(`{"model":"claude","input":"hello"}`))
 	if resp.StatusCode != 400 || decodeError(t, resp, body).Error.Code != "llm_operation_unsupported" {
 		t.Fatalf("embeddings of an Anthropic-only alias: %d %s", resp.StatusCode, body)
+	}
+	// Gemini: translated to batchEmbedContents, one vector per input, as
+	// floats or as OpenAI's base64 of little-endian float32; the tokens
+	// are counted by the tokenizer ("hello": 1, "hello world": 2).
+	resp, body = f.do("POST", "/ai/v1/embeddings", bearer, strings.NewReader(`{"model":"gemini","input":["hello","hello world"],"dimensions":3}`))
+	if resp.StatusCode != 200 || !strings.Contains(body, `{"object":"embedding","index":1,"embedding":[0.25,-0.5,0.125]}`) ||
+		!strings.Contains(body, `"usage":{"prompt_tokens":3,"total_tokens":3}`) || !strings.Contains(body, `"model":"gemini-2.5-pro"`) {
+		t.Fatalf("Gemini embeddings: %d %s", resp.StatusCode, body)
+	}
+	got = f.gm.Requests()
+	if last := got[len(got)-1]; last.Path != "/v1beta/models/gemini-2.5-pro:batchEmbedContents" ||
+		!strings.Contains(string(last.Raw), `"outputDimensionality":3`) || !strings.Contains(string(last.Raw), `{"text":"hello world"}`) {
+		t.Fatalf("what Gemini received: %s %s", last.Path, last.Raw)
+	}
+	if r := f.last(t); r.TokensIn != 3 || !r.Estimated || r.LLMModel != "gm/gemini-2.5-pro" || r.CostPico != 3*1.25*1e6 {
+		t.Fatalf("Gemini embeddings usage: %+v", r)
+	}
+	_, body = f.do("POST", "/ai/v1/embeddings", bearer, strings.NewReader(`{"model":"gemini","input":"hello","encoding_format":"base64"}`))
+	var b64 struct {
+		Data []struct {
+			Embedding string `json:"embedding"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(body), &b64); err != nil || len(b64.Data) != 1 {
+		t.Fatalf("base64 embeddings: %s", body)
+	}
+	raw, _ := base64.StdEncoding.DecodeString(b64.Data[0].Embedding)
+	if len(raw) != 12 || math.Float32frombits(binary.LittleEndian.Uint32(raw[4:])) != -0.5 {
+		t.Fatalf("base64 embeddings decode to % x", raw)
+	}
+	resp, body = f.do("POST", "/ai/v1/embeddings", bearer, strings.NewReader(`{"model":"gemini","input":[[1,2,3]]}`))
+	if resp.StatusCode != 400 || !strings.Contains(body, "token lists cannot be translated") {
+		t.Fatalf("token-list input to Gemini: %d %s", resp.StatusCode, body)
 	}
 }
 

@@ -350,8 +350,8 @@ func (e *Endpoint) Handler(op *operation) pipeline.Handler {
 			return errUnknown
 		}
 		targets := al.order()
-		if op.openAIOnly {
-			targets = slices.DeleteFunc(slices.Clone(targets), func(t target) bool { return t.p.format != FormatOpenAI })
+		if op.only != nil {
+			targets = slices.DeleteFunc(slices.Clone(targets), func(t target) bool { return !slices.Contains(op.only, t.p.format) })
 			if len(targets) == 0 {
 				return errNotServed
 			}
@@ -394,7 +394,7 @@ func (e *Endpoint) Handler(op *operation) pipeline.Handler {
 			defer func() { b.Adjust(x.Consumer, x.LLM.CostPico-reserved, time.Now()) }()
 		}
 		c := &call{e: e, op: op, w: w, r: r, x: x, req: req, body: body, mask: mask, alias: name}
-		if !op.openAIOnly {
+		if op.only == nil {
 			c.mirror = al.mirror
 		}
 		var stream bool
@@ -494,10 +494,14 @@ func (c *call) fill(id, model, deployment string) (string, string) {
 }
 
 // passes says whether the call's bytes pass through tr unchanged: the
-// formats match and no placeholder is to be put back, or the endpoint is
-// OpenAI's alone.
+// formats match and no placeholder is to be put back; for the endpoints
+// of OpenAI's alone (embeddings, responses), whenever the provider speaks
+// OpenAI's protocol.
 func (c *call) passes(tr *translator) bool {
-	return tr.passthrough && !c.mask.on() || c.op.openAIOnly
+	if c.op.only != nil {
+		return tr.provider == FormatOpenAI
+	}
+	return tr.passthrough && !c.mask.on()
 }
 
 // promptTokens estimates the prompt's tokens.
@@ -515,6 +519,13 @@ func (c *call) try(t target, lastOne bool) (done bool, err error) {
 	var path string
 	var out []byte
 	switch {
+	case c.op == opEmbeddings && t.p.format == FormatGemini:
+		var err error
+		if path, out, err = geminiEmbedRequest(c.body, t.model); err != nil {
+			c.badRequest = &pipeline.Error{Status: http.StatusBadRequest, Code: "invalid_request",
+				Message: "the request cannot be translated for this model's provider: " + err.Error()}
+			return false, nil
+		}
 	case c.passes(tr):
 		c.req["model"], _ = json.Marshal(t.model)
 		if c.stripUsage {
@@ -763,6 +774,9 @@ const MaxAnswer = 32 << 20
 func (c *call) whole(resp *http.Response, tr *translator, model string) error {
 	defer func() { _ = resp.Body.Close() }()
 	w, x := c.w, c.x
+	if c.op == opEmbeddings && tr.provider == FormatGemini {
+		return c.geminiEmbeddings(resp, model)
+	}
 	if c.passes(tr) {
 		if ct := resp.Header.Get("Content-Type"); ct != "" {
 			w.Header().Set("Content-Type", ct)

@@ -13,9 +13,10 @@ type operation struct {
 	name   string // the route's name
 	path   string // under the API's base path
 	client string // FormatOpenAI or FormatAnthropic
-	// openAIOnly operations pass through to providers speaking OpenAI's
-	// protocol only; deployments of other formats are skipped.
-	openAIOnly bool
+	// only, when not nil, lists the provider formats the operation can
+	// reach (the others' deployments are skipped): it passes through to
+	// OpenAI's, and is translated to the others listed.
+	only []string
 	// providerPath is the path at OpenAI-format providers.
 	providerPath string
 }
@@ -23,8 +24,8 @@ type operation struct {
 var (
 	opChat       = &operation{name: "chat-completions", path: "/v1/chat/completions", client: FormatOpenAI, providerPath: "/chat/completions"}
 	opMessages   = &operation{name: "messages", path: "/v1/messages", client: FormatAnthropic}
-	opEmbeddings = &operation{name: "embeddings", path: "/v1/embeddings", client: FormatOpenAI, openAIOnly: true, providerPath: "/embeddings"}
-	opResponses  = &operation{name: "responses", path: "/v1/responses", client: FormatOpenAI, openAIOnly: true, providerPath: "/responses"}
+	opEmbeddings = &operation{name: "embeddings", path: "/v1/embeddings", client: FormatOpenAI, only: []string{FormatOpenAI, FormatGemini}, providerPath: "/embeddings"}
+	opResponses  = &operation{name: "responses", path: "/v1/responses", client: FormatOpenAI, only: []string{FormatOpenAI}, providerPath: "/responses"}
 )
 
 // Operations are the POST endpoints of an LLM API.

@@ -12,9 +12,12 @@ package llmtest
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -174,12 +177,14 @@ func (m *Mock) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case req.Format == "anthropic":
 		whole, events = anthropicAnswer(req.Model, reply)
+	case req.Format == "gemini" && strings.HasSuffix(r.URL.Path, ":batchEmbedContents"):
+		whole = geminiEmbeddings(body)
 	case req.Format == "gemini":
 		whole, events = geminiAnswer(req.Model, reply)
 	case req.Format == "bedrock":
 		whole, events = bedrockAnswer(reply)
 	case r.URL.Path == "/v1/embeddings":
-		whole = embeddingsAnswer(req.Model, reply)
+		whole = embeddingsAnswer(req.Model, reply, body)
 	case r.URL.Path == "/v1/responses":
 		whole, events = responsesAnswer(req.Model, reply)
 	case r.URL.Path == "/v1/chat/completions":
@@ -238,7 +243,7 @@ func Wire(format, model string, r Reply, includeUsage bool) (whole string, event
 	case "openai-responses":
 		return responsesAnswer(model, r)
 	case "openai-embeddings":
-		return embeddingsAnswer(model, r), nil
+		return embeddingsAnswer(model, r, map[string]any{}), nil
 	}
 	return openAIAnswer(model, r, includeUsage)
 }
@@ -363,9 +368,27 @@ func openAIAnswer(model string, r Reply, includeUsage bool) (string, []string) {
 	return whole, append(events, "data: [DONE]\n\n")
 }
 
-func embeddingsAnswer(model string, r Reply) string {
-	return js(map[string]any{"object": "list", "model": model,
-		"data":  []any{map[string]any{"object": "embedding", "index": 0, "embedding": []float64{0.25, -0.5, 0.125}}},
+// embeddingsAnswer is one vector (0.25, -0.5, 0.125) per input, as floats
+// or, when the request asks (as OpenAI's SDKs do), as base64 of
+// little-endian float32.
+func embeddingsAnswer(model string, r Reply, body map[string]any) string {
+	n := 1
+	if list, ok := body["input"].([]any); ok {
+		n = len(list)
+	}
+	var vector any = []float64{0.25, -0.5, 0.125}
+	if body["encoding_format"] == "base64" {
+		buf := make([]byte, 12)
+		for i, f := range []float32{0.25, -0.5, 0.125} {
+			binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(f))
+		}
+		vector = base64.StdEncoding.EncodeToString(buf)
+	}
+	var data []any
+	for i := range n {
+		data = append(data, map[string]any{"object": "embedding", "index": i, "embedding": vector})
+	}
+	return js(map[string]any{"object": "list", "model": model, "data": data,
 		"usage": map[string]any{"prompt_tokens": r.Usage.In, "total_tokens": r.Usage.In}})
 }
 
@@ -556,4 +579,14 @@ func bedrockAnswer(r Reply) (string, []string) {
 	events = append(events, awsFrame("event", "messageStop", js(map[string]any{"stopReason": stop})),
 		awsFrame("event", "metadata", js(map[string]any{"usage": use, "metrics": map[string]any{"latencyMs": 12}})))
 	return whole, events
+}
+
+// geminiEmbeddings answers batchEmbedContents: one vector per request.
+func geminiEmbeddings(body map[string]any) string {
+	reqs, _ := body["requests"].([]any)
+	var out []any
+	for range reqs {
+		out = append(out, map[string]any{"values": []float64{0.25, -0.5, 0.125}})
+	}
+	return js(map[string]any{"embeddings": out})
 }

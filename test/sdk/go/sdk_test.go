@@ -253,6 +253,11 @@ func TestOpenAIGoSDK(t *testing.T) {
 		if err != nil || len(r.Data) != 1 || len(r.Data[0].Embedding) != 3 || r.Usage.PromptTokens != reply.Usage.In {
 			t.Fatalf("%v %+v", err, r)
 		}
+		// Translated for Gemini, which reports no tokens: counted ("hello": 1).
+		r, err = client.Embeddings.New(ctx, openai.EmbeddingNewParams{Model: "gemini", Input: openai.EmbeddingNewParamsInputUnion{OfString: openai.String("hello")}})
+		if err != nil || len(r.Data) != 1 || r.Data[0].Embedding[1] != -0.5 || r.Usage.PromptTokens != 1 {
+			t.Fatalf("gemini: %v %+v", err, r)
+		}
 	})
 }
 
@@ -375,9 +380,9 @@ func TestNodeSDKs(t *testing.T) {
 		t.Run(name, func(t *testing.T) {})
 		checks++
 	}
-	// Two SDKs × (create, stream) × 3 formats, then errors and fallback
-	// for each SDK.
-	if want := 2*2*len(models) + 4; checks != want || err != nil {
+	// Two SDKs × (create, stream) × the formats, then errors and fallback
+	// for each SDK, and OpenAI's embeddings.
+	if want := 2*2*len(models) + 5; checks != want || err != nil {
 		t.Fatalf("%d checks reported, want %d; node: %v\n%s%s", checks, want, err, out, stderr.String())
 	}
 }

@@ -105,6 +105,14 @@ await check('anthropic/errors', async () => {
   await rejects(anthropic.messages.create({ model: 'no-such-model', max_tokens: 10, messages }), Anthropic.NotFoundError, 404, 'unknown model');
   await rejects(anthropic.messages.create({ model: 'busy', max_tokens: 10, messages }), Anthropic.RateLimitError, 429, 'every deployment at its limit');
 });
+await check('openai/embeddings', async () => {
+  // The SDK asks for base64 and decodes it: passed through to OpenAI's,
+  // translated for Gemini.
+  for (const model of ['gpt', 'gemini']) {
+    const r = await openai.embeddings.create({ model, input: ['hello', 'hello world'] });
+    equal(r.data.map((d) => Array.from(d.embedding)), [[0.25, -0.5, 0.125], [0.25, -0.5, 0.125]], `${model} embeddings`);
+  }
+});
 await check('openai/fallback', async () => {
   const r = await openai.chat.completions.create({ model: 'fallback', messages });
   equal(r.choices[0].message.content, want.text, 'content after the fallback');
