@@ -1,6 +1,7 @@
 package llm
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -133,7 +134,7 @@ func encodeAnthropic(c *chat, model string) []byte {
 		TopP          json.RawMessage `json:"top_p,omitempty"`
 		StopSequences []string        `json:"stop_sequences,omitempty"`
 		Stream        bool            `json:"stream,omitempty"`
-	}{Model: model, MaxTokens: cmpOrInt(c.maxTokens, DefaultMaxTokens), System: c.sysText(), Messages: []antMessage{},
+	}{Model: model, MaxTokens: cmp.Or(c.maxTokens, DefaultMaxTokens), System: c.sysText(), Messages: []antMessage{},
 		Temperature: c.temperature, TopP: c.topP, StopSequences: c.stop, Stream: c.stream}
 	for _, m := range c.messages {
 		am := antMessage{Role: m.role}
@@ -180,13 +181,6 @@ func encodeAnthropic(c *chat, model string) []byte {
 		out.ToolChoice = tc
 	}
 	return mustJSON(out)
-}
-
-func cmpOrInt(a, b int64) int64 {
-	if a != 0 {
-		return a
-	}
-	return b
 }
 
 var antStops = map[string]string{"end_turn": stopEnd, "max_tokens": stopLength, "tool_use": stopTool, "stop_sequence": stopSequence,
@@ -363,7 +357,7 @@ func (d *antDecoder) decode(data []byte, out []event) ([]event, error) {
 		}
 	case "message_delta":
 		if e.Delta.StopReason != "" {
-			out = append(out, event{kind: evStop, stop: cmpOr(antStops[e.Delta.StopReason], stopEnd), text: e.Delta.StopSequence})
+			out = append(out, event{kind: evStop, stop: cmp.Or(antStops[e.Delta.StopReason], stopEnd), text: e.Delta.StopSequence})
 		}
 		if u := e.Usage; u != nil {
 			total := d.input
@@ -382,7 +376,7 @@ func (d *antDecoder) decode(data []byte, out []event) ([]event, error) {
 	case "message_stop":
 		out = append(out, event{kind: evEnd})
 	case "error":
-		return out, errors.New(cmpOr(e.Error.Message, "the provider reported an error"))
+		return out, errors.New(cmp.Or(e.Error.Message, "the provider reported an error"))
 	}
 	return out, nil
 }

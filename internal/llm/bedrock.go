@@ -3,6 +3,7 @@ package llm
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -215,7 +216,7 @@ func decodeBedrockAnswer(body []byte) (*answer, error) {
 	if err := json.Unmarshal(body, &r); err != nil {
 		return nil, err
 	}
-	a := &answer{stop: cmpOr(brStops[r.StopReason], stopEnd), usage: r.Usage.neutral()}
+	a := &answer{stop: cmp.Or(brStops[r.StopReason], stopEnd), usage: r.Usage.neutral()}
 	for _, b := range r.Output.Message.Content {
 		switch {
 		case b.ToolUse != nil:
@@ -287,7 +288,7 @@ func errorMessageOf(payload []byte, fallback string) string {
 	if json.Unmarshal(payload, &e) == nil && e.Message != "" {
 		return e.Message
 	}
-	return cmpOr(fallback, "the provider reported an error")
+	return cmp.Or(fallback, "the provider reported an error")
 }
 
 // brDecoder reads Bedrock's stream documents.
@@ -356,7 +357,7 @@ func (d *brDecoder) decode(data []byte, out []event) ([]event, error) {
 			out = append(out, event{kind: evText, text: dl.Text})
 		}
 	case e.MessageStop != nil:
-		out = append(out, event{kind: evStop, stop: cmpOr(brStops[e.MessageStop.StopReason], stopEnd)})
+		out = append(out, event{kind: evStop, stop: cmp.Or(brStops[e.MessageStop.StopReason], stopEnd)})
 	case e.Metadata != nil && e.Metadata.Usage != nil:
 		out = append(out, event{kind: evUsage, usage: e.Metadata.Usage.neutral()})
 	}

@@ -98,6 +98,17 @@ type answer struct {
 	usage     usage
 }
 
+// text is what the answer generated: its texts (thinking included) and
+// tool call arguments.
+func (a *answer) text() string {
+	var b strings.Builder
+	for _, p := range a.parts {
+		b.WriteString(p.text)
+		b.Write(p.args)
+	}
+	return b.String()
+}
+
 // Kinds of stream events.
 const (
 	evStart     = iota // id, model; usage: the prompt's, when the provider tells it first

@@ -1,6 +1,7 @@
 package llm
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -242,7 +243,7 @@ func decodeGeminiAnswer(body []byte) (*answer, error) {
 		for _, p := range ca.Content.Parts {
 			switch {
 			case p.FunctionCall != nil:
-				id := cmpOr(p.FunctionCall.ID, callID(r.ResponseID, calls))
+				id := cmp.Or(p.FunctionCall.ID, callID(r.ResponseID, calls))
 				a.parts = append(a.parts, part{kind: partToolCall, id: id, name: p.FunctionCall.Name, args: objectOr(p.FunctionCall.Args)})
 				calls++
 			case p.Thought:
@@ -290,7 +291,7 @@ func (d *gemDecoder) decode(data []byte, out []event) ([]event, error) {
 	for _, p := range ca.Content.Parts {
 		switch {
 		case p.FunctionCall != nil:
-			id := cmpOr(p.FunctionCall.ID, callID(d.id, d.calls))
+			id := cmp.Or(p.FunctionCall.ID, callID(d.id, d.calls))
 			out = append(out, event{kind: evToolStart, index: d.calls, id: id, name: p.FunctionCall.Name},
 				event{kind: evToolArgs, index: d.calls, text: string(objectOr(p.FunctionCall.Args))})
 			d.calls++

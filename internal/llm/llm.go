@@ -537,7 +537,7 @@ func (c *call) try(t target, lastOne bool) (done bool, err error) {
 			c.req["stream_options"], _ = json.Marshal(opts)
 		}
 		out, _ = json.Marshal(c.req)
-		path = cmpOr(c.op.providerPath, "/v1/messages")
+		path = cmp.Or(c.op.providerPath, "/v1/messages")
 	default:
 		if c.neutral == nil && c.badRequest == nil {
 			var derr error
@@ -823,9 +823,7 @@ func (c *call) whole(resp *http.Response, tr *translator, model string) error {
 		c.mask.restoreAnswer(a)
 	}
 	if c.mirror != nil {
-		for _, p := range a.parts {
-			c.answered += p.text + string(p.args)
-		}
+		c.answered = a.text()
 	}
 	_, err = w.Write(tr.reply(a, time.Now().Unix()))
 	if err != nil {

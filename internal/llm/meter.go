@@ -119,10 +119,5 @@ func (e *Endpoint) meterAnswer(x *pipeline.Exchange, model string, a *answer, pr
 		e.meter(x, model, &a.usage)
 		return
 	}
-	var generated strings.Builder
-	for _, p := range a.parts {
-		generated.WriteString(p.text)
-		generated.Write(p.args)
-	}
-	e.estimate(x, model, usage{}, prompt, generated.String())
+	e.estimate(x, model, usage{}, prompt, a.text())
 }

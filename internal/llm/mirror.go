@@ -1,7 +1,6 @@
 package llm
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"math/rand/v2"
@@ -116,12 +115,7 @@ func (e *Endpoint) mirrorCall(alias string, m *mirror, c *chat, text, api, route
 		return
 	}
 	e.meterAnswer(x, candidate, a, func() int64 { return countTokens(string(body)) })
-	var got strings.Builder
-	for _, p := range a.parts {
-		got.WriteString(p.text)
-		got.Write(p.args)
-	}
-	e.mirrors.LLMMirror(alias, candidate, "ok", likeness(text, got.String()))
+	e.mirrors.LLMMirror(alias, candidate, "ok", likeness(text, a.text()))
 }
 
 // likeness compares two answers by their words: twice the words they
@@ -159,10 +153,5 @@ func answerText(format string, body []byte) string {
 	if err != nil {
 		return ""
 	}
-	var b bytes.Buffer
-	for _, p := range a.parts {
-		b.WriteString(p.text)
-		b.Write(p.args)
-	}
-	return b.String()
+	return a.text()
 }

@@ -1,6 +1,7 @@
 package llm
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -247,18 +248,11 @@ func encodeOpenAI(c *chat, model string, compatible bool) []byte {
 	}
 	switch {
 	case c.schema != nil:
-		out.ResponseFormat = map[string]any{"type": "json_schema", "json_schema": map[string]any{"name": cmpOr(c.schemaName, "answer"), "schema": c.schema}}
+		out.ResponseFormat = map[string]any{"type": "json_schema", "json_schema": map[string]any{"name": cmp.Or(c.schemaName, "answer"), "schema": c.schema}}
 	case c.jsonObject:
 		out.ResponseFormat = map[string]string{"type": "json_object"}
 	}
 	return mustJSON(out)
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // oaiMessages writes one neutral message as OpenAI messages: a user's tool

@@ -1,6 +1,7 @@
 package llm
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -177,8 +178,8 @@ func errorMessage(body []byte) string {
 		} `json:"error"`
 		Message string `json:"message"` // Bedrock's
 	}
-	if json.Unmarshal(body, &e) == nil && cmpOr(e.Error.Message, e.Message) != "" {
-		return cmpOr(e.Error.Message, e.Message)
+	if json.Unmarshal(body, &e) == nil && cmp.Or(e.Error.Message, e.Message) != "" {
+		return cmp.Or(e.Error.Message, e.Message)
 	}
 	return "the provider answered an error"
 }
@@ -240,7 +241,7 @@ func (d *respDecoder) decode(data []byte, out []event) ([]event, error) {
 		}
 		out = append(out, event{kind: evEnd})
 	case "error":
-		return out, errors.New(cmpOr(e.Message, "the provider reported an error"))
+		return out, errors.New(cmp.Or(e.Message, "the provider reported an error"))
 	}
 	return out, nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -249,10 +250,8 @@ func diffLines(want, got string) string {
 			b = g[i]
 		}
 		if a != b {
-			return "line " + itoa(i+1) + ":\n- " + a + "\n+ " + b
+			return "line " + strconv.Itoa(i+1) + ":\n- " + a + "\n+ " + b
 		}
 	}
 	return ""
 }
-
-func itoa(i int) string { return strings.TrimSpace(string(mustJSON(i))) }

@@ -12,6 +12,7 @@ package llmtest
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -252,15 +253,15 @@ func errorJSON(format string, status int) string {
 	switch format {
 	case "anthropic":
 		t := map[int]string{429: "rate_limit_error", 529: "overloaded_error", 400: "invalid_request_error"}[status]
-		return fmt.Sprintf(`{"type":"error","error":{"type":%q,"message":"mock says no"}}`, cmpOr(t, "api_error"))
+		return fmt.Sprintf(`{"type":"error","error":{"type":%q,"message":"mock says no"}}`, cmp.Or(t, "api_error"))
 	case "bedrock":
 		return `{"message":"mock says no"}`
 	case "gemini":
 		s := map[int]string{429: "RESOURCE_EXHAUSTED", 400: "INVALID_ARGUMENT", 503: "UNAVAILABLE"}[status]
-		return fmt.Sprintf(`{"error":{"code":%d,"message":"mock says no","status":%q}}`, status, cmpOr(s, "INTERNAL"))
+		return fmt.Sprintf(`{"error":{"code":%d,"message":"mock says no","status":%q}}`, status, cmp.Or(s, "INTERNAL"))
 	}
 	t := map[int]string{429: "rate_limit_exceeded", 400: "invalid_request_error"}[status]
-	return fmt.Sprintf(`{"error":{"message":"mock says no","type":%q,"param":null,"code":null}}`, cmpOr(t, "server_error"))
+	return fmt.Sprintf(`{"error":{"message":"mock says no","type":%q,"param":null,"code":null}}`, cmp.Or(t, "server_error"))
 }
 
 func errorEvent(format string) string {
@@ -273,13 +274,6 @@ func errorEvent(format string) string {
 		return awsFrame("exception", "modelStreamErrorException", `{"message":"mock broke"}`)
 	}
 	return "data: {\"error\":{\"message\":\"mock broke\",\"type\":\"server_error\"}}\n\n"
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // Pieces splits text the way the mock streams it: at spaces, each space
