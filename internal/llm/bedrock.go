@@ -44,9 +44,9 @@ func (p *provider) sign(ctx context.Context, req *http.Request, body []byte) err
 	return signer.SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "bedrock", p.region, time.Now())
 }
 
-// RegionOf reads the AWS region of a Bedrock runtime URL
+// regionOf reads the AWS region of a Bedrock runtime URL
 // (https://bedrock-runtime.<region>.amazonaws.com), "" when it names none.
-func RegionOf(baseURL string) string {
+func regionOf(baseURL string) string {
 	u, err := url.Parse(baseURL)
 	if err != nil {
 		return ""

@@ -186,7 +186,7 @@ func New(cfg *config.Config, api config.API, control func(network, address strin
 			ForceAttemptHTTP2:     true,
 		}
 		providers[p.Name] = &provider{name: p.Name, base: strings.TrimSuffix(p.BaseURL, "/"), key: p.APIKey, typ: p.Type, format: formats[p.Type],
-			region: cmp.Or(p.Region, RegionOf(p.BaseURL)), accessKey: p.AccessKeyID, secretKey: p.SecretAccessKey, sessionToken: p.SessionToken,
+			region: cmp.Or(p.Region, regionOf(p.BaseURL)), accessKey: p.AccessKeyID, secretKey: p.SecretAccessKey, sessionToken: p.SessionToken,
 			client: &http.Client{Transport: tr}}
 	}
 	e := &Endpoint{aliases: map[string]*alias{}, prices: parsePrices(cfg), events: events, tokens: tokenLimits, budgets: budgets,
