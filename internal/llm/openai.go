@@ -255,27 +255,34 @@ func encodeOpenAI(c *chat, model string, compatible bool) []byte {
 	return mustJSON(out)
 }
 
+// oaiAssistant writes an assistant's parts as an OpenAI message: its
+// text as content (none when it only calls tools) and its tool calls
+// (thinking has no place there).
+func oaiAssistant(parts []part) oaiOutMessage {
+	msg := oaiOutMessage{Role: "assistant"}
+	var text strings.Builder
+	for _, p := range parts {
+		switch p.kind {
+		case partText:
+			text.WriteString(p.text)
+		case partToolCall:
+			tc := oaiToolCall{ID: p.id, Type: "function"}
+			tc.Function.Name, tc.Function.Arguments = p.name, string(p.args)
+			msg.ToolCalls = append(msg.ToolCalls, tc)
+		}
+	}
+	if text.Len() > 0 || len(msg.ToolCalls) == 0 {
+		msg.Content = text.String()
+	}
+	return msg
+}
+
 // oaiMessages writes one neutral message as OpenAI messages: a user's tool
 // results become tool messages, ahead of the rest of its content.
 func oaiMessages(m message) []oaiOutMessage {
 	var out []oaiOutMessage
 	if m.role == "assistant" {
-		msg := oaiOutMessage{Role: "assistant"}
-		var text strings.Builder
-		for _, p := range m.parts {
-			switch p.kind {
-			case partText:
-				text.WriteString(p.text)
-			case partToolCall:
-				tc := oaiToolCall{ID: p.id, Type: "function"}
-				tc.Function.Name, tc.Function.Arguments = p.name, string(p.args)
-				msg.ToolCalls = append(msg.ToolCalls, tc)
-			}
-		}
-		if text.Len() > 0 || len(msg.ToolCalls) == 0 {
-			msg.Content = text.String()
-		}
-		return append(out, msg)
+		return append(out, oaiAssistant(m.parts))
 	}
 	var content []oaiContentPart
 	for _, p := range m.parts {
@@ -380,21 +387,7 @@ func toOAIUsage(u usage) *oaiUsage {
 // encodeOpenAIAnswer writes a whole chat completion (created at the Unix
 // time given).
 func encodeOpenAIAnswer(a *answer, created int64) []byte {
-	msg := oaiOutMessage{Role: "assistant"}
-	var text strings.Builder
-	for _, p := range a.parts {
-		switch p.kind {
-		case partText:
-			text.WriteString(p.text)
-		case partToolCall:
-			tc := oaiToolCall{ID: p.id, Type: "function"}
-			tc.Function.Name, tc.Function.Arguments = p.name, string(p.args)
-			msg.ToolCalls = append(msg.ToolCalls, tc)
-		}
-	}
-	if text.Len() > 0 || len(msg.ToolCalls) == 0 {
-		msg.Content = text.String()
-	}
+	msg := oaiAssistant(a.parts)
 	msg.Refusal = json.RawMessage("null")
 	type choice struct {
 		Index        int             `json:"index"`
