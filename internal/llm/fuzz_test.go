@@ -31,9 +31,6 @@ func FuzzTranslateRequest(f *testing.F) {
 		if anthropic {
 			client = FormatAnthropic
 		}
-		if promptTokens(client, body) < 0 {
-			t.Fatal("a negative estimate")
-		}
 		if masked, _ := testMasker().mask(body); json.Valid(body) && !json.Valid(masked) {
 			t.Fatalf("masking made %q of %q", masked, body)
 		}

@@ -20,8 +20,11 @@ import (
 // MaskTypes are the built-in rules.
 var MaskTypes = map[string]string{
 	"email": `[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}`,
-	"phone": `\+?[0-9](?:[ .-]?[0-9]){8,13}|\([0-9]{1,4}\) ?[0-9](?:[ .-]?[0-9]){5,9}`,
-	"card":  `\b(?:[0-9][ -]?){12,18}[0-9]\b`,
+	// Numbers are found loosely — a run of digits and separators — and
+	// checked in code (checkPhone, checkCard): counted repetitions make
+	// regular expressions large, and large ones slow.
+	"phone": `\+?\(?[0-9][0-9 ().-]*[0-9]`,
+	"card":  `[0-9][0-9 -]*[0-9]`,
 	"ssn":   `\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b`,
 	"ipv4":  `\b(?:(?:25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\b`,
 }
@@ -34,6 +37,12 @@ type maskRule struct {
 	// digits: a match that more digits touch (through at most one
 	// separator) is part of a longer number, and is left alone.
 	digits bool
+	// spans, when not nil, finds the stretches of a text where a match
+	// can be — around an @, or runs of digits — so the regular expression
+	// (slow on long texts) only reads those.
+	spans func(s string) [][2]int
+	// minDigits skips the spans with fewer digits than a match needs.
+	minDigits int
 }
 
 // masker holds an API's rules.
@@ -49,12 +58,16 @@ func newMasker(rules []config.LLMMask) *masker {
 		}
 		mr := maskRule{label: strings.ToUpper(strings.ReplaceAll(label, "-", "_")), re: regexp.MustCompile(pattern)}
 		switch r.Type {
+		case "email":
+			mr.spans = emailSpans
 		case "card":
-			mr.check, mr.digits = luhn, true
+			mr.check, mr.digits, mr.spans, mr.minDigits = checkCard, true, numberSpans, 13
 		case "phone":
-			mr.check, mr.digits = phoneLike, true
+			mr.check, mr.digits, mr.spans, mr.minDigits = checkPhone, true, numberSpans, 9
 		case "ssn":
-			mr.digits = true
+			mr.digits, mr.spans, mr.minDigits = true, numberSpans, 9
+		case "ipv4":
+			mr.spans, mr.minDigits = numberSpans, 4
 		}
 		m.rules = append(m.rules, mr)
 	}
@@ -66,8 +79,108 @@ var (
 	date = regexp.MustCompile(`[0-9]{4}-[0-9]{2}-[0-9]{2}`)
 )
 
-// phoneLike keeps addresses and dates from being taken for phone numbers.
-func phoneLike(s string) bool { return !ipv4.MatchString(s) && !date.MatchString(s) }
+// emailSpans are the stretches around each @ of the characters an
+// address may have.
+func emailSpans(s string) [][2]int {
+	var out [][2]int
+	end := 0 // where the last span ended: spans do not overlap
+	for i := strings.IndexByte(s, '@'); i >= 0; {
+		l, r := i, i+1
+		for l > end && (isAlnum(s[l-1]) || strings.IndexByte("._%+-", s[l-1]) >= 0) {
+			l--
+		}
+		for r < len(s) && (isAlnum(s[r]) || s[r] == '.' || s[r] == '-') {
+			r++
+		}
+		if l < i && r > i+1 {
+			out = append(out, [2]int{l, r})
+			end = r
+		}
+		next := strings.IndexByte(s[i+1:], '@')
+		if next < 0 {
+			break
+		}
+		i += 1 + next
+	}
+	return out
+}
+
+// numberSpans are the runs of digits and the characters that separate
+// them in numbers, addresses and phone numbers, with a digit in them.
+func numberSpans(s string) [][2]int {
+	var out [][2]int
+	for i := 0; i < len(s); {
+		if !isNumberChar(s[i]) {
+			i++
+			continue
+		}
+		j, digit := i, false
+		for j < len(s) && isNumberChar(s[j]) {
+			digit = digit || s[j] >= '0' && s[j] <= '9'
+			j++
+		}
+		if digit {
+			out = append(out, [2]int{i, j})
+		}
+		i = j
+	}
+	return out
+}
+
+func digitsIn(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			n++
+		}
+	}
+	return n
+}
+
+func isNumberChar(c byte) bool { return c >= '0' && c <= '9' || strings.IndexByte(" ().+-", c) >= 0 }
+
+func isAlnum(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+// checkPhone takes 9 to 15 digits, separated by at most one space, dot or
+// dash (an area code may be in parentheses, followed by a space), and
+// not an IPv4 address nor a date.
+func checkPhone(s string) bool {
+	digits, seps := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			digits, seps = digits+1, 0
+		case c == '+' && i == 0, c == '(' && i <= 1:
+		case c == ')':
+			if i+1 < len(s) && s[i+1] == ' ' {
+				i++ // ") "
+			}
+			seps = 0
+		default: // space, dot, dash, or a parenthesis elsewhere
+			if c == '(' {
+				return false
+			}
+			if seps++; seps > 1 {
+				return false
+			}
+		}
+	}
+	return digits >= 9 && digits <= 15 && !ipv4.MatchString(s) && !date.MatchString(s)
+}
+
+// checkCard takes 13 to 19 digits, separated by single spaces or dashes,
+// whose Luhn check digit is right.
+func checkCard(s string) bool {
+	prevSep := false
+	for i := 0; i < len(s); i++ {
+		sep := s[i] == ' ' || s[i] == '-'
+		if sep && prevSep {
+			return false
+		}
+		prevSep = sep
+	}
+	return luhn(s)
+}
 
 // touchesDigits says whether the match s[i:j] has digits beside it, next
 // to it or past one separator.
@@ -94,7 +207,7 @@ func luhn(s string) bool {
 		sum += d
 		n++
 	}
-	return n >= 13 && sum%10 == 0
+	return n >= 13 && n <= 19 && sum%10 == 0
 }
 
 // masking is one call's placeholders.
@@ -109,7 +222,19 @@ type masking struct {
 
 func (m *masker) text(s string, st *masking) string {
 	for _, r := range m.rules {
-		matches := r.re.FindAllStringIndex(s, -1)
+		var matches [][]int
+		if r.spans == nil {
+			matches = r.re.FindAllStringIndex(s, -1)
+		} else {
+			for _, sp := range r.spans(s) {
+				if r.minDigits > 0 && digitsIn(s[sp[0]:sp[1]]) < r.minDigits {
+					continue
+				}
+				for _, mt := range r.re.FindAllStringIndex(s[sp[0]:sp[1]], -1) {
+					matches = append(matches, []int{mt[0] + sp[0], mt[1] + sp[0]})
+				}
+			}
+		}
 		if matches == nil {
 			continue
 		}
