@@ -139,7 +139,9 @@ func digitsIn(s string) int {
 
 func isNumberChar(c byte) bool { return c >= '0' && c <= '9' || strings.IndexByte(" ().+-", c) >= 0 }
 
-func isAlnum(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+func isAlnum(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
 
 // checkPhone takes 9 to 15 digits, separated by at most one space, dot or
 // dash (an area code may be in parentheses, followed by a space), and
