@@ -194,12 +194,10 @@ type brUsage struct {
 	CacheWriteInputTokens int64 `json:"cacheWriteInputTokens"`
 }
 
+// neutral counts as Anthropic's usage does (the same fields, other names).
 func (u brUsage) neutral() usage {
-	var n usage
-	n.PromptTokens = u.InputTokens + u.CacheReadInputTokens + u.CacheWriteInputTokens
-	n.CompletionTokens = u.OutputTokens
-	n.PromptTokensDetails.CachedTokens = u.CacheReadInputTokens
-	return n
+	return antUsage{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, CacheReadInputTokens: u.CacheReadInputTokens,
+		CacheCreationInputTokens: u.CacheWriteInputTokens}.neutral()
 }
 
 // decodeBedrockAnswer reads a whole Converse answer.
