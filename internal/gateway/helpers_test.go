@@ -18,6 +18,7 @@ import (
 	"github.com/portico-gw/portico/internal/policy/jwt"
 	"github.com/portico-gw/portico/internal/policy/ratelimit"
 	"github.com/portico-gw/portico/internal/proxy"
+	"github.com/portico-gw/portico/internal/server"
 	"github.com/portico-gw/portico/internal/telemetry"
 )
 
@@ -32,7 +33,7 @@ type env struct {
 	t       testing.TB
 	gw      *gateway.Gateway
 	rt      compiler.Runtime
-	srv     *httptest.Server
+	srv     *server.Server
 	URL     string
 	Addr    string
 	log     *syncBuffer
@@ -60,7 +61,7 @@ func (s *syncBuffer) String() string {
 // start compiles yaml, in which every "UPSTREAM" is replaced by upstream,
 // and serves it on a real socket with Portico's server settings, changed
 // by opts before the server starts.
-func start(t testing.TB, yaml, upstream string, opts ...func(*http.Server)) *env {
+func start(t testing.TB, yaml, upstream string, opts ...func(*server.Server)) *env {
 	t.Helper()
 	metrics := telemetry.NewMetrics()
 	buf := &syncBuffer{}
@@ -69,16 +70,19 @@ func start(t testing.TB, yaml, upstream string, opts ...func(*http.Server)) *env
 		rt: compiler.Runtime{Pools: proxy.NewPools(), Metrics: metrics, Tunnels: proxy.NewTunnels(), LiveKeys: &apikey.Live{}, JWKS: &jwt.Sources{}, RateLimits: ratelimit.NewTables(), Quotas: ratelimit.NewQuotas(), Health: &proxy.Health{}}}
 	e.gw = gateway.New(metrics, alog)
 	e.load(yaml, upstream)
-	e.srv = httptest.NewUnstartedServer(e.gw)
-	e.srv.Config = gateway.NewServer(e.gw)
+	e.srv = gateway.NewProxyServer(e.gw)
 	for _, o := range opts {
-		o(e.srv.Config)
+		o(e.srv)
 	}
-	e.srv.Start()
-	e.URL = e.srv.URL
-	e.Addr = e.srv.Listener.Addr().String()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = e.srv.Serve(ln) }()
+	e.Addr = ln.Addr().String()
+	e.URL = "http://" + e.Addr
 	t.Cleanup(func() {
-		e.srv.Close()
+		_ = e.srv.Close()
 		e.rt.Pools.Close()
 		e.rt.JWKS.Close()
 		e.rt.RateLimits.Close()

@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/portico-gw/portico/internal/egress"
+	"github.com/portico-gw/portico/internal/server"
 )
 
 const streamConfig = `
@@ -377,7 +378,7 @@ func TestHTTPSUpstream(t *testing.T) {
 		t.Fatalf("an upstream with an unknown CA: %d %s, want 502", resp.StatusCode, body)
 	}
 	// Trusted: served, with the target's host as Host.
-	trusting := start(t, "version: 1\n", "", func(*http.Server) {})
+	trusting := start(t, "version: 1\n", "", func(*server.Server) {})
 	trusting.rt.Pools.RootCAs = up.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
 	trusting.load(streamConfig, up.URL)
 	for range 3 {

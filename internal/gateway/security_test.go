@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/gateway"
+	"github.com/portico-gw/portico/internal/server"
 )
 
 // TestHostilePathsNeverSkipAuth sends every spelling of "the admin route"
@@ -293,7 +294,7 @@ func TestSlowHeadersAreCutOff(t *testing.T) {
 	rec := newRecorder(t)
 	// The real limit is ReadHeaderTimeout (10 s); the test shortens it to
 	// check the mechanism, not the constant.
-	e := start(t, baseConfig, rec.srv.URL, func(s *http.Server) { s.ReadHeaderTimeout = 300 * time.Millisecond })
+	e := start(t, baseConfig, rec.srv.URL, func(s *server.Server) { s.ReadHeaderTimeout = 300 * time.Millisecond })
 	conns := make([]net.Conn, 20)
 	for i := range conns {
 		c, err := net.Dial("tcp", e.Addr)
@@ -322,21 +323,29 @@ func TestSlowHeadersAreCutOff(t *testing.T) {
 
 func TestServerLimits(t *testing.T) {
 	t.Parallel()
-	srv := newServerForTest()
-	if srv.ReadHeaderTimeout <= 0 || srv.ReadHeaderTimeout > 30*time.Second {
-		t.Errorf("ReadHeaderTimeout = %v, want a bound", srv.ReadHeaderTimeout)
+	// The proxy listener's own server and net/http's (admin, portal)
+	// carry the same bounds.
+	p := gateway.NewProxyServer(http.NotFoundHandler())
+	h := gateway.NewServer(http.NotFoundHandler())
+	for _, tt := range []struct {
+		desc                          string
+		readHeader, idle, write, read time.Duration
+		maxHeader                     int
+	}{
+		{"proxy", p.ReadHeaderTimeout, p.IdleTimeout, 0, 0, p.MaxHeaderBytes},
+		{"net/http", h.ReadHeaderTimeout, h.IdleTimeout, h.WriteTimeout, h.ReadTimeout, h.MaxHeaderBytes},
+	} {
+		if tt.readHeader <= 0 || tt.readHeader > 30*time.Second {
+			t.Errorf("%s: ReadHeaderTimeout = %v, want a bound", tt.desc, tt.readHeader)
+		}
+		if tt.idle <= 0 {
+			t.Errorf("%s: IdleTimeout = %v, want a bound", tt.desc, tt.idle)
+		}
+		if tt.maxHeader <= 0 || tt.maxHeader > 64<<10 {
+			t.Errorf("%s: MaxHeaderBytes = %d, want far below net/http's 1 MiB", tt.desc, tt.maxHeader)
+		}
+		if tt.write != 0 || tt.read != 0 {
+			t.Errorf("%s: whole-request timeouts (%v, %v) would cut off streams", tt.desc, tt.read, tt.write)
+		}
 	}
-	if srv.IdleTimeout <= 0 {
-		t.Errorf("IdleTimeout = %v, want a bound", srv.IdleTimeout)
-	}
-	if srv.MaxHeaderBytes <= 0 || srv.MaxHeaderBytes > 64<<10 {
-		t.Errorf("MaxHeaderBytes = %d, want far below net/http's 1 MiB", srv.MaxHeaderBytes)
-	}
-	if srv.WriteTimeout != 0 || srv.ReadTimeout != 0 {
-		t.Errorf("whole-request timeouts (%v, %v) would cut off streams", srv.ReadTimeout, srv.WriteTimeout)
-	}
-}
-
-func newServerForTest() *http.Server {
-	return gateway.NewServer(http.NotFoundHandler())
 }

@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/portico-gw/portico/internal/server"
 )
 
 // Server limits. The header limit is far below net/http's 1 MiB default:
@@ -33,6 +35,25 @@ func NewServer(h http.Handler) *http.Server {
 	}
 }
 
+// NewProxyServer returns the server of the proxy listener: Portico's own
+// HTTP/1.1 server (internal/server, ADR 0011) with the same limits as
+// NewServer's.
+func NewProxyServer(h http.Handler) *server.Server {
+	return &server.Server{
+		Handler:           h,
+		MaxHeaderBytes:    MaxHeaderBytes,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		IdleTimeout:       IdleTimeout,
+	}
+}
+
+// Listener is what Serve runs: net/http's server or the proxy's.
+type Listener interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+	Close() error
+}
+
 // ErrDrainTimeout reports that requests were still running when the drain
 // time ran out, and were cut off.
 var ErrDrainTimeout = errors.New("drain timeout: in-flight requests were cut off")
@@ -40,7 +61,7 @@ var ErrDrainTimeout = errors.New("drain timeout: in-flight requests were cut off
 // Serve serves srv on ln until ctx is done, then shuts down gracefully:
 // it stops accepting, lets in-flight requests finish for up to drain, and
 // then closes what is left, returning ErrDrainTimeout.
-func Serve(ctx context.Context, srv *http.Server, ln net.Listener, drain time.Duration) error {
+func Serve(ctx context.Context, srv Listener, ln net.Listener, drain time.Duration) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

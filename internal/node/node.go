@@ -264,7 +264,7 @@ func Run(ctx context.Context, o Options) error {
 	go func() { defer wg.Done(); uw.Run(uctx, 10*time.Second) }()
 	go func() { defer wg.Done(); a.pruneUsage(wctx, time.Hour) }()
 
-	proxySrv := gateway.NewServer(gw)
+	proxySrv := gateway.NewProxyServer(gw)
 	refusals := ratelimit.NewLimiter(admin.RefusalLimit, time.Minute)
 	defer refusals.Close()
 	api := &admin.API{Store: st, Notify: a.Notify, FileMode: o.ConfigPath, FileGroup: Group,

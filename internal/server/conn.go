@@ -1,0 +1,381 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Connection states, for Shutdown: only idle connections are closed.
+const (
+	stateActive int32 = iota
+	stateIdle
+)
+
+// conn is one client connection, served by one goroutine, one request
+// after another.
+type conn struct {
+	srv     *Server
+	nc      net.Conn
+	br      *bufio.Reader
+	bw      *bufio.Writer
+	remote  string
+	tls     *tls.ConnectionState
+	state   atomic.Int32
+	scratch []byte
+	tmpl    http.Request // filled by readHead, copied once per request
+
+	// The disconnect watch (see watch). mu guards what follows.
+	mu          sync.Mutex
+	timer       *time.Timer
+	cancel      context.CancelFunc // the running request's; nil between requests
+	bodyPending bool               // its body is not read to the end yet
+	wantWatch   bool               // the timer fired while the body was pending
+	watching    bool               // a watch read is in progress
+	aborting    bool               // the watch read is being interrupted
+	watchDone   chan struct{}
+	stash       [1]byte // a byte the watch read of the next request
+	stashed     bool
+	hijacked    bool
+	writeErr    error
+}
+
+// connReader is what the connection's bufio.Reader reads from: the byte
+// a watch read took first, then the socket.
+type connReader struct{ c *conn }
+
+func (r connReader) Read(p []byte) (int, error) {
+	c := r.c
+	if c.stashed && len(p) > 0 {
+		p[0] = c.stash[0]
+		c.stashed = false
+		return 1, nil
+	}
+	return c.nc.Read(p)
+}
+
+var (
+	readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4<<10) }}
+	writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 4<<10) }}
+)
+
+func (s *Server) newConn(nc net.Conn) *conn {
+	c := &conn{srv: s, nc: nc, remote: nc.RemoteAddr().String()}
+	c.br = readers.Get().(*bufio.Reader)
+	c.br.Reset(connReader{c})
+	c.bw = writers.Get().(*bufio.Writer)
+	c.bw.Reset(nc)
+	c.state.Store(stateIdle)
+	return c
+}
+
+// serve reads and serves requests until the connection closes, fails, is
+// hijacked or idles too long.
+func (c *conn) serve() {
+	defer c.close()
+	s := c.srv
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		_ = tc.SetDeadline(time.Now().Add(s.ReadHeaderTimeout))
+		if err := tc.HandshakeContext(context.Background()); err != nil {
+			return
+		}
+		_ = tc.SetDeadline(time.Time{})
+		st := tc.ConnectionState()
+		c.tls = &st
+	}
+	wait := s.ReadHeaderTimeout // the first request's head must arrive in time
+	for {
+		if c.br.Buffered() == 0 && !c.stashed {
+			c.state.Store(stateIdle)
+			if s.shuttingDown() {
+				return
+			}
+			_ = c.nc.SetReadDeadline(time.Now().Add(wait))
+			if _, err := c.br.Peek(1); err != nil {
+				return
+			}
+			// The head has begun: from now on it must be whole within
+			// ReadHeaderTimeout, unless it is already all here.
+			if !headBuffered(c.br) {
+				_ = c.nc.SetReadDeadline(time.Now().Add(s.ReadHeaderTimeout))
+			}
+		}
+		c.state.Store(stateActive)
+		wait = s.IdleTimeout
+		h, err := readHead(c.br, &c.scratch, &c.tmpl, s.MaxHeaderBytes+4096)
+		if cap(c.scratch) > 8<<10 {
+			c.scratch = nil
+		}
+		if err != nil {
+			var bad *badRequest
+			if errors.As(err, &bad) {
+				c.refuse(bad)
+			}
+			return
+		}
+		if !c.serveRequest(h) {
+			return
+		}
+	}
+}
+
+// headBuffered reports whether a whole request head is in br already.
+func headBuffered(br *bufio.Reader) bool {
+	b, _ := br.Peek(br.Buffered())
+	for i := 3; i < len(b); i++ {
+		if b[i] == '\n' && b[i-1] == '\r' && b[i-2] == '\n' && b[i-3] == '\r' {
+			return true
+		}
+	}
+	return false
+}
+
+// serveRequest runs the handler for one request and ends its response;
+// false means the connection must not serve another.
+func (c *conn) serveRequest(h head) bool {
+	ctx, cancel := context.WithCancel(context.Background())
+	c.tmpl.RemoteAddr = c.remote
+	c.tmpl.TLS = c.tls
+	r := c.tmpl.WithContext(ctx)
+	c.tmpl = http.Request{}
+	var b *body
+	if noBody(h) {
+		r.Body = http.NoBody
+	} else {
+		b = newBody(c, h)
+		r.Body = b
+		// A body is read at the handler's pace: the idle deadline set for
+		// the head must not cut it off (handlers set their own).
+		_ = c.nc.SetReadDeadline(time.Time{})
+	}
+	w := &response{c: c, req: r, header: make(http.Header, 8)}
+	c.begin(cancel, b != nil)
+	aborted := c.run(w, r)
+	c.end()
+	cancel()
+	if w.hijacked {
+		return false
+	}
+	if b != nil {
+		defer b.close()
+	}
+	if aborted {
+		return false
+	}
+	if err := w.finish(); err != nil || c.writeErr != nil {
+		return false
+	}
+	if w.closeAfter {
+		return false
+	}
+	if b != nil && !b.discard(maxDiscard) {
+		return false
+	}
+	return true
+}
+
+// maxDiscard is the most of an unread request body read and dropped to
+// keep the connection; a longer one closes it.
+const maxDiscard = 256 << 10
+
+// run calls the handler, recovering a panic: http.ErrAbortHandler aborts
+// the response silently, anything else is logged. Both close the
+// connection, so the client never takes a cut response for a whole one.
+func (c *conn) run(w *response, r *http.Request) (aborted bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			aborted = true
+			if v != http.ErrAbortHandler { //nolint:errorlint // the sentinel is panicked as is
+				buf := make([]byte, 64<<10)
+				buf = buf[:runtime.Stack(buf, false)]
+				c.srv.logger().Error("panic serving request", "remote", c.remote, "panic", fmt.Sprint(v), "stack", string(buf))
+			}
+		}
+	}()
+	c.srv.Handler.ServeHTTP(w, r)
+	return false
+}
+
+// refuse answers a request that could not be parsed, and the connection
+// closes after it.
+func (c *conn) refuse(bad *badRequest) {
+	msg := `{"error":{"code":"` + codeOf(bad.status) + `","message":"` + bad.msg + `"}}` + "\n"
+	writeStatus(c.bw, bad.status)
+	_, _ = c.bw.WriteString("Content-Type: application/json\r\nConnection: close\r\nContent-Length: ")
+	_, _ = c.bw.WriteString(strconv.Itoa(len(msg)))
+	_, _ = c.bw.WriteString("\r\nDate: " + date() + "\r\n\r\n" + msg)
+	_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	_ = c.bw.Flush()
+}
+
+func codeOf(status int) string {
+	switch status {
+	case http.StatusRequestHeaderFieldsTooLarge:
+		return "headers_too_large"
+	case http.StatusNotImplemented:
+		return "not_implemented"
+	case http.StatusHTTPVersionNotSupported:
+		return "http_version_not_supported"
+	case http.StatusExpectationFailed:
+		return "expectation_failed"
+	}
+	return "bad_request"
+}
+
+// sendContinue answers Expect: 100-continue when the handler first reads
+// the body.
+func (c *conn) sendContinue() error {
+	_, _ = c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+	return c.bw.Flush()
+}
+
+// broken records a failed write to the client: the connection closes
+// after this request.
+func (c *conn) broken(err error) {
+	if c.writeErr == nil {
+		c.writeErr = err
+	}
+}
+
+func (c *conn) closing() bool { return c.srv.shuttingDown() }
+
+// A request that runs for longer than watchAfter has its connection
+// watched for the client going away, which cancels the request's
+// context, as net/http does. net/http starts that watch (a goroutine
+// blocked in a read, interrupted by a deadline when the handler returns)
+// for every request; most proxied requests end well before it matters,
+// so here a timer starts it only once a request has lasted this long.
+const watchAfter = 2 * time.Millisecond
+
+// begin arms the watch for a request.
+func (c *conn) begin(cancel context.CancelFunc, hasBody bool) {
+	c.mu.Lock()
+	c.cancel = cancel
+	c.bodyPending = hasBody
+	c.wantWatch = false
+	if c.timer == nil {
+		c.timer = time.AfterFunc(watchAfter, c.fire)
+	} else {
+		c.timer.Reset(watchAfter)
+	}
+	c.mu.Unlock()
+}
+
+// fire runs on the timer: the request has lasted watchAfter.
+func (c *conn) fire() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cancel == nil || c.hijacked {
+		return // the request has ended
+	}
+	if c.bodyPending {
+		c.wantWatch = true // bodyRead starts it
+		return
+	}
+	c.startWatch()
+}
+
+// bodyRead is called when the request body was read to its end.
+func (c *conn) bodyRead() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.bodyPending = false
+	if c.wantWatch && c.cancel != nil && !c.hijacked {
+		c.startWatch()
+	}
+}
+
+// startWatch starts a read that only a closed connection (or more data,
+// which is kept) ends. c.mu is held.
+func (c *conn) startWatch() {
+	if c.watching || c.br.Buffered() > 0 || c.stashed {
+		return // the client has sent more already: it is there
+	}
+	c.watching = true
+	c.aborting = false
+	c.watchDone = make(chan struct{})
+	_ = c.nc.SetReadDeadline(time.Time{})
+	go c.watchRead(c.cancel, c.watchDone)
+}
+
+func (c *conn) watchRead(cancel context.CancelFunc, done chan struct{}) {
+	n, err := c.nc.Read(c.stash[:])
+	c.mu.Lock()
+	if n == 1 {
+		c.stashed = true
+	}
+	if err != nil && !c.aborting {
+		cancel() // the client closed or reset the connection
+	}
+	c.mu.Unlock()
+	close(done)
+}
+
+// end stops the watch when the handler returned.
+func (c *conn) end() {
+	c.mu.Lock()
+	c.cancel = nil
+	c.timer.Stop()
+	watching := c.watching
+	c.aborting = true
+	done := c.watchDone
+	c.mu.Unlock()
+	if !watching {
+		return
+	}
+	_ = c.nc.SetReadDeadline(aLongTimeAgo)
+	<-done
+	c.mu.Lock()
+	c.watching = false
+	c.mu.Unlock()
+	_ = c.nc.SetReadDeadline(time.Time{})
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+// hijack hands the connection to a handler: the watch stops, and the
+// server forgets the connection.
+func (c *conn) hijack() {
+	c.end()
+	c.mu.Lock()
+	c.hijacked = true
+	c.mu.Unlock()
+	c.srv.forget(c)
+}
+
+// close closes the connection unless it was hijacked, and recycles its
+// buffers.
+func (c *conn) close() {
+	c.mu.Lock()
+	hijacked := c.hijacked
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.mu.Unlock()
+	if hijacked {
+		return
+	}
+	_ = c.nc.Close()
+	c.srv.forget(c)
+	c.br.Reset(nil)
+	readers.Put(c.br)
+	c.bw.Reset(nil)
+	writers.Put(c.bw)
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.Default()
+}
