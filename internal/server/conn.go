@@ -104,11 +104,12 @@ func (c *conn) serve() {
 			if _, err := c.br.Peek(1); err != nil {
 				return
 			}
-			// The head has begun: from now on it must be whole within
-			// ReadHeaderTimeout, unless it is already all here.
-			if !headBuffered(c.br) {
-				_ = c.nc.SetReadDeadline(time.Now().Add(s.ReadHeaderTimeout))
-			}
+		}
+		// The head has begun (or was pipelined behind the last request):
+		// from now on it must be whole within ReadHeaderTimeout, unless
+		// it is all here already.
+		if !headBuffered(c.br) {
+			_ = c.nc.SetReadDeadline(time.Now().Add(s.ReadHeaderTimeout))
 		}
 		c.state.Store(stateActive)
 		wait = s.IdleTimeout
@@ -253,9 +254,12 @@ func (c *conn) closing() bool { return c.srv.shuttingDown() }
 // watched for the client going away, which cancels the request's
 // context, as net/http does. net/http starts that watch (a goroutine
 // blocked in a read, interrupted by a deadline when the handler returns)
-// for every request; most proxied requests end well before it matters,
-// so here a timer starts it only once a request has lasted this long.
-const watchAfter = 2 * time.Millisecond
+// for every request, a few microseconds each. Here a timer starts it
+// only once a request has lasted this long: long enough that a saturated
+// node's queueing (requests of a few milliseconds) does not start it,
+// short enough that a client leaving a slow upstream or a model's answer
+// stops that call within a blink.
+const watchAfter = 50 * time.Millisecond
 
 // begin arms the watch for a request.
 func (c *conn) begin(cancel context.CancelFunc, hasBody bool) {
@@ -314,7 +318,11 @@ func (c *conn) watchRead(cancel context.CancelFunc, done chan struct{}) {
 	if n == 1 {
 		c.stashed = true
 	}
-	if err != nil && !c.aborting {
+	// A timeout is Portico's own deadline (end, or a handler's), not the
+	// client leaving.
+	var ne net.Error
+	timeout := errors.As(err, &ne) && ne.Timeout()
+	if err != nil && !c.aborting && !timeout {
 		cancel() // the client closed or reset the connection
 	}
 	c.mu.Unlock()

@@ -128,6 +128,7 @@ func readLines(br *bufio.Reader, scratch *[]byte, max int) ([]byte, error) {
 	buf := (*scratch)[:0]
 	defer func() { *scratch = buf[:0] }()
 	first := true
+	skipped := 0 // empty lines before the request line count too
 	for {
 		line, err := br.ReadSlice('\n')
 		for errors.Is(err, bufio.ErrBufferFull) {
@@ -137,7 +138,7 @@ func readLines(br *bufio.Reader, scratch *[]byte, max int) ([]byte, error) {
 			buf = append(buf, line...)
 			line, err = br.ReadSlice('\n')
 		}
-		if len(buf)+len(line) > max {
+		if skipped+len(buf)+len(line) > max {
 			return nil, errHeaderTooLarge
 		}
 		if err != nil {
@@ -156,6 +157,9 @@ func readLines(br *bufio.Reader, scratch *[]byte, max int) ([]byte, error) {
 			// RFC 9112 §2.2: empty lines before a request line may be
 			// ignored.
 			buf = buf[:start]
+			if skipped += 2; skipped > max {
+				return nil, errHeaderTooLarge
+			}
 			continue
 		}
 		if len(l) == 2 && !first {

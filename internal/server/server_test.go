@@ -248,7 +248,7 @@ func TestKeepAliveAndPipelining(t *testing.T) {
 	addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		if r.URL.Path == "/slow" {
-			time.Sleep(20 * time.Millisecond) // long enough for the disconnect watch to run
+			time.Sleep(80 * time.Millisecond) // long enough for the disconnect watch to run
 		}
 		fmt.Fprintf(w, "%s %s", r.URL.Path, b)
 	}))
@@ -275,7 +275,7 @@ func TestKeepAliveAndPipelining(t *testing.T) {
 	defer c2.Close()
 	br2 := bufio.NewReader(c2)
 	io.WriteString(c2, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-	time.Sleep(10 * time.Millisecond)
+	time.Sleep(60 * time.Millisecond)
 	io.WriteString(c2, "GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
 	for _, w := range []string{"/slow ", "/after "} {
 		resp, err := http.ReadResponse(br2, nil)
@@ -481,7 +481,7 @@ func TestPanics(t *testing.T) {
 func TestHijack(t *testing.T) {
 	t.Parallel()
 	addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(10 * time.Millisecond) // the watch is running when the tunnel starts
+		time.Sleep(60 * time.Millisecond) // the watch is running when the tunnel starts
 		nc, brw, err := http.NewResponseController(w).Hijack()
 		if err != nil {
 			t.Error(err)
@@ -550,10 +550,13 @@ func TestClientGoneCancels(t *testing.T) {
 			t.Errorf("%q: the context was not cancelled when the client left (%v)", raw[:4], d)
 		}
 	}
-	// A request that ends normally is not cancelled before it ends.
+	// A request that ends normally is not cancelled before it ends, even
+	// when its handler sets a read deadline that passes during the watch.
 	ok := make(chan error, 1)
 	addr2 := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(60 * time.Millisecond)
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(5 * time.Millisecond))
+		time.Sleep(40 * time.Millisecond)
 		ok <- r.Context().Err()
 	}))
 	exchange(t, addr2, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 1)
@@ -633,7 +636,7 @@ func TestShutdown(t *testing.T) {
 
 func TestTimeouts(t *testing.T) {
 	t.Parallel()
-	addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), func(s *server.Server) {
+	addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.ReadAll(r.Body) }), func(s *server.Server) {
 		s.ReadHeaderTimeout = 200 * time.Millisecond
 		s.IdleTimeout = 300 * time.Millisecond
 	})
@@ -641,6 +644,7 @@ func TestTimeouts(t *testing.T) {
 		{"silent", ""},
 		{"trickling head", "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: "},
 		{"idle keep-alive", "GET / HTTP/1.1\r\nHost: x\r\n\r\n"},
+		{"trickling head pipelined behind a body", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nxGET / HTTP/1.1\r\nHost: x\r\nX-Slow: "},
 	} {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
