@@ -351,10 +351,12 @@ func (c *conn) end() {
 
 var aLongTimeAgo = time.Unix(1, 0)
 
-// hijack hands the connection to a handler: the watch stops, and the
-// server forgets the connection.
+// hijack hands the connection to a handler: the watch stops, the
+// deadlines the server set are cleared (a tunnel lives as long as its
+// ends want), and the server forgets the connection.
 func (c *conn) hijack() {
 	c.end()
+	_ = c.nc.SetDeadline(time.Time{})
 	c.mu.Lock()
 	c.hijacked = true
 	c.mu.Unlock()

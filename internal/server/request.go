@@ -39,6 +39,8 @@ type head struct {
 // Transfer-Encoding, any transfer coding but chunked, duplicate Host.
 // Every header's bytes are copied into one string that the header map's
 // keys and values slice, so the whole head costs a handful of allocations.
+// A value kept beyond its request keeps that whole string alive: code that
+// stores one for long clones it (the rate-limit tables do).
 func readHead(br *bufio.Reader, scratch *[]byte, r *http.Request, max int) (head, error) {
 	raw, err := readLines(br, scratch, max)
 	if err != nil {

@@ -480,6 +480,8 @@ func TestPanics(t *testing.T) {
 
 func TestHijack(t *testing.T) {
 	t.Parallel()
+	// Short server timeouts: none of them may reach into the tunnel.
+	short := func(s *server.Server) { s.ReadHeaderTimeout, s.IdleTimeout = 100*time.Millisecond, 100*time.Millisecond }
 	addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(60 * time.Millisecond) // the watch is running when the tunnel starts
 		nc, brw, err := http.NewResponseController(w).Hijack()
@@ -498,7 +500,7 @@ func TestHijack(t *testing.T) {
 			}
 			nc.Write(buf[:n])
 		}
-	}))
+	}), short)
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -513,6 +515,7 @@ func TestHijack(t *testing.T) {
 	if err != nil || resp.StatusCode != 101 {
 		t.Fatalf("upgrade: %v %v", resp, err)
 	}
+	time.Sleep(300 * time.Millisecond) // past every server timeout
 	io.WriteString(c, "late")
 	buf := make([]byte, 9)
 	if _, err := io.ReadFull(br, buf); err != nil || string(buf) != "earlylate" {

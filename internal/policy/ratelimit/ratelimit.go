@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -165,6 +166,10 @@ func (t *table) tat(k key) *atomic.Int64 {
 	defer s.mu.Unlock()
 	if v = s.m[k]; v == nil {
 		v = new(atomic.Int64)
+		// A key taken from a header is a piece of its request's whole
+		// head (internal/server): the table keeps a copy of its own, not
+		// the head.
+		k.s = strings.Clone(k.s)
 		s.m[k] = v
 	}
 	return v
