@@ -481,7 +481,9 @@ func TestPanics(t *testing.T) {
 func TestHijack(t *testing.T) {
 	t.Parallel()
 	// Short server timeouts: none of them may reach into the tunnel.
-	short := func(s *server.Server) { s.ReadHeaderTimeout, s.IdleTimeout = 100*time.Millisecond, 100*time.Millisecond }
+	short := func(s *server.Server) {
+		s.ReadHeaderTimeout, s.IdleTimeout = 100*time.Millisecond, 100*time.Millisecond
+	}
 	addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(60 * time.Millisecond) // the watch is running when the tunnel starts
 		nc, brw, err := http.NewResponseController(w).Hijack()
