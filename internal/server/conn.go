@@ -48,6 +48,7 @@ type conn struct {
 	stashed     bool
 	hijacked    bool
 	writeErr    error
+	headSent    atomic.Bool // the running request's final response head is written
 }
 
 // connReader is what the connection's bufio.Reader reads from: the byte
@@ -160,6 +161,7 @@ func (c *conn) serveRequest(h head) bool {
 		_ = c.nc.SetReadDeadline(time.Time{})
 	}
 	w := &response{c: c, req: r, header: make(http.Header, 8)}
+	c.headSent.Store(false)
 	c.begin(cancel, b != nil)
 	aborted := c.run(w, r)
 	c.end()
@@ -234,8 +236,12 @@ func codeOf(status int) string {
 }
 
 // sendContinue answers Expect: 100-continue when the handler first reads
-// the body.
+// the body — unless the final response has begun, which the client then
+// reads instead.
 func (c *conn) sendContinue() error {
+	if c.headSent.Load() {
+		return nil
+	}
 	_, _ = c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
 	return c.bw.Flush()
 }

@@ -63,8 +63,10 @@ func (w *response) WriteHeader(code int) {
 	w.wroteHeader = true
 	w.status = code
 	w.length = -1
-	if cl := w.header["Content-Length"]; len(cl) == 1 {
-		if n, err := parseLength(cl[0]); err == nil {
+	if cl, ok := w.header["Content-Length"]; ok {
+		// One valid length is the body's framing; anything else would
+		// give the client two, and is dropped.
+		if n, err := parseLength(cl[0]); len(cl) == 1 && err == nil {
 			w.length = n
 		} else {
 			delete(w.header, "Content-Length")
@@ -130,6 +132,7 @@ func (w *response) writeChunk(p []byte) (int, error) {
 // length when known (the declared or the held one), -1 to go chunked.
 func (w *response) commit(n int64) {
 	w.committed = true
+	w.c.headSent.Store(true)
 	h := w.header
 	if !w.bodyless && w.status >= 200 {
 		switch {
@@ -300,7 +303,7 @@ var statusLines = func() []string {
 // a response.
 func writeFields(bw *bufio.Writer, h http.Header) {
 	for k, vs := range h {
-		if !httpguts.ValidHeaderFieldName(k) {
+		if !httpguts.ValidHeaderFieldName(k) || framingAlias(k) {
 			continue
 		}
 		for _, v := range vs {
@@ -318,6 +321,21 @@ func writeFields(bw *bufio.Writer, h http.Header) {
 			_, _ = bw.WriteString("\r\n")
 		}
 	}
+}
+
+// framingAlias reports whether k is a framing header in a spelling other
+// than the canonical one, which the server reads: a handler that set
+// "content-length" by hand must not add a second framing.
+func framingAlias(k string) bool {
+	switch len(k) {
+	case len("Connection"), len("Content-Length"), len("Transfer-Encoding"), len("Trailer"):
+		for _, f := range [...]string{"Connection", "Content-Length", "Transfer-Encoding", "Trailer"} {
+			if k != f && strings.EqualFold(k, f) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // date returns the Date header's value for now, formatted once a second.

@@ -317,6 +317,11 @@ func TestResponseFraming(t *testing.T) {
 			w.Header().Set("X-A", "a\r\nSet-Cookie: evil=1")
 			w.Header()["Bad Name"] = []string{"v"}
 			w.Header().Set("Transfer-Encoding", "gzip")
+		case "/two-lengths":
+			w.Header()["Content-Length"] = []string{"3", "5000"}
+			w.Header()["content-length"] = []string{"7"}
+			w.Header()["transfer-encoding"] = []string{"identity"}
+			io.WriteString(w, big)
 		case "/early-hints":
 			w.Header().Set("Link", "</s.css>; rel=preload")
 			w.WriteHeader(103)
@@ -382,6 +387,24 @@ func TestResponseFraming(t *testing.T) {
 	if err != nil || !strings.HasSuffix(string(all), "abc") {
 		t.Errorf("short body: %q, %v (want the connection closed after it)", all, err)
 	}
+	// Two lengths, or framing headers in other spellings, from a handler:
+	// the client still gets exactly one framing.
+	c3, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c3.Close()
+	io.WriteString(c3, "GET /two-lengths HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	_ = c3.SetReadDeadline(time.Now().Add(3 * time.Second))
+	raw, _ := io.ReadAll(c3)
+	head3, _, _ := strings.Cut(string(raw), "\r\n\r\n")
+	if n := strings.Count(strings.ToLower(head3), "content-length") + strings.Count(strings.ToLower(head3), "transfer-encoding"); n != 1 {
+		t.Errorf("a handler's conflicting framing reached the client:\n%s", head3)
+	}
+	resps, bodies, _, _ = exchange(t, addr, "GET /two-lengths HTTP/1.1\r\nHost: x\r\n\r\n", 1)
+	if bodies[0] != big {
+		t.Errorf("two lengths: %d bytes, want %d", len(bodies[0]), len(big))
+	}
 	// HTTP/1.0 without a length: the body ends with the connection.
 	resps, bodies, br, c2 := exchange(t, addr, "GET /big HTTP/1.0\r\n\r\n", 1)
 	if bodies[0] != big || !resps[0].Close || !closed(br, c2) {
@@ -403,6 +426,10 @@ func TestExpectContinue(t *testing.T) {
 		if r.URL.Path == "/deny" {
 			w.WriteHeader(403)
 			return
+		}
+		if r.URL.Path == "/answer-first" {
+			w.WriteHeader(200)
+			w.(http.Flusher).Flush()
 		}
 		b, _ := io.ReadAll(r.Body)
 		w.Write(b)
@@ -427,6 +454,24 @@ func TestExpectContinue(t *testing.T) {
 	}
 	if b, _ := io.ReadAll(resp.Body); string(b) != "ping" {
 		t.Errorf("echo %q", b)
+	}
+	// A handler that answers before it reads: the client gets the final
+	// response, never a 100 Continue inside it.
+	c4, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c4.Close()
+	_ = c4.SetDeadline(time.Now().Add(3 * time.Second))
+	io.WriteString(c4, "POST /answer-first HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\nConnection: close\r\n\r\n")
+	br4 := bufio.NewReader(c4)
+	if line, _ := br4.ReadString('\n'); line != "HTTP/1.1 200 OK\r\n" {
+		t.Fatalf("answer first: %q", line)
+	}
+	io.WriteString(c4, "pong")
+	rest, _ := io.ReadAll(br4)
+	if strings.Contains(string(rest), "100 Continue") || !strings.HasSuffix(string(rest), "4\r\npong\r\n0\r\n\r\n") {
+		t.Errorf("answer first: %q", rest)
 	}
 	// Refused without reading: no 100 Continue, and the connection closes
 	// (the client may or may not send the body).
