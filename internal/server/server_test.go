@@ -401,7 +401,7 @@ func TestResponseFraming(t *testing.T) {
 	if n := strings.Count(strings.ToLower(head3), "content-length") + strings.Count(strings.ToLower(head3), "transfer-encoding"); n != 1 {
 		t.Errorf("a handler's conflicting framing reached the client:\n%s", head3)
 	}
-	resps, bodies, _, _ = exchange(t, addr, "GET /two-lengths HTTP/1.1\r\nHost: x\r\n\r\n", 1)
+	_, bodies, _, _ = exchange(t, addr, "GET /two-lengths HTTP/1.1\r\nHost: x\r\n\r\n", 1)
 	if bodies[0] != big {
 		t.Errorf("two lengths: %d bytes, want %d", len(bodies[0]), len(big))
 	}
