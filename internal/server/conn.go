@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -182,6 +183,7 @@ func (c *conn) serveRequest(h head) bool {
 		return false
 	}
 	if b != nil && !b.discard(maxDiscard) {
+		c.linger()
 		return false
 	}
 	return true
@@ -218,8 +220,31 @@ func (c *conn) refuse(bad *badRequest) {
 	_, _ = c.bw.WriteString(strconv.Itoa(len(msg)))
 	_, _ = c.bw.WriteString("\r\nDate: " + date() + "\r\n\r\n" + msg)
 	_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
-	_ = c.bw.Flush()
+	if c.bw.Flush() == nil {
+		c.linger()
+	}
 }
+
+// linger ends a connection whose client may still be sending (a refused
+// head, a body nobody read): closing at once, with unread bytes in the
+// socket, would make the kernel answer with a reset that can destroy the
+// response before the client reads it. So the server half-closes, reads
+// and drops what keeps coming for a moment, then closes — as net/http
+// does for the same cases.
+func (c *conn) linger() {
+	type closeWriter interface{ CloseWrite() error }
+	if cw, ok := c.nc.(closeWriter); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.CopyN(io.Discard, c.nc, lingerMax)
+}
+
+// How long and how much linger reads at most.
+const (
+	lingerTime = 500 * time.Millisecond
+	lingerMax  = 1 << 20
+)
 
 func codeOf(status int) string {
 	switch status {

@@ -741,3 +741,42 @@ func TestTLS(t *testing.T) {
 }
 
 func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// TestRefusalsReachSendingClients: a client still sending when the server
+// gives up on its request (a head over the limit, a large body nobody
+// reads) must still read the answer, not a connection reset.
+func TestRefusalsReachSendingClients(t *testing.T) {
+	t.Parallel()
+	addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusForbidden) // without reading the body
+	}))
+	for _, tt := range []struct {
+		desc, head string
+		body       int
+		status     int
+	}{
+		{"head over the limit", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 200<<10) + "\r\n\r\n", 0, 431},
+		{"large unread body", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 600000\r\n\r\n", 600000, 403},
+	} {
+		for range 5 {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			// As net/http's client does: the whole request is written
+			// before the response is read.
+			if _, err := io.WriteString(c, tt.head+string(make([]byte, tt.body))); err != nil {
+				t.Fatalf("%s: writing the request: %v", tt.desc, err)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatalf("%s: %v", tt.desc, err)
+			}
+			if resp.StatusCode != tt.status {
+				t.Errorf("%s: status %d, want %d", tt.desc, resp.StatusCode, tt.status)
+			}
+			c.Close()
+		}
+	}
+}
