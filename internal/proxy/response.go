@@ -129,11 +129,20 @@ func readOneHead(c *conn, dst http.Header, method string, ownCORS bool) (head, e
 		}
 		switch name {
 		case "Content-Length":
+			// Digits only (ParseInt alone would take a sign), one value
+			// passed on in its plain form: the client must read the same
+			// length Portico read.
 			n, err := strconv.ParseInt(value, 10, 64)
-			if err != nil || n < 0 || contentLength >= 0 && n != contentLength {
+			if err != nil || value[0] < '0' || value[0] > '9' || contentLength >= 0 && n != contentLength {
 				return h, errBadFraming
 			}
+			if contentLength >= 0 {
+				continue // the same length again
+			}
 			contentLength = n
+			if len(value) > 1 && value[0] == '0' {
+				value = strconv.FormatInt(n, 10)
+			}
 		case "Transfer-Encoding":
 			if hasTE || !strings.EqualFold(value, "chunked") {
 				return h, errBadFraming
@@ -186,6 +195,9 @@ func readOneHead(c *conn, dst http.Header, method string, ownCORS bool) (head, e
 	switch {
 	case method == http.MethodHead || h.status < 200 || h.status == 204 || h.status == 304:
 		b.done = true
+		if h.status < 200 || h.status == 204 {
+			delete(dst, "Content-Length") // these never have a body (RFC 9110 §8.6)
+		}
 	case chunked:
 		b.chunked = true
 		delete(dst, "Content-Length") // Transfer-Encoding overrides it

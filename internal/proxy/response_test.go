@@ -130,14 +130,16 @@ func FuzzReadHead(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c := &conn{br: bufio.NewReaderSize(bytes.NewReader(data), 4096)}
 		dst := http.Header{}
-		if _, err := readHead(c, dst, "GET", false); err != nil {
+		h, err := readHead(c, dst, "GET", false)
+		if err != nil {
 			return
 		}
 		body, err := io.ReadAll(&c.body)
 		if len(body) > len(data) {
 			t.Fatalf("read %d body bytes from %d bytes of input", len(body), len(data))
 		}
-		if err == nil && !c.body.chunked && !c.body.untilEOF {
+		// A 304's Content-Length is the representation's, not a body's.
+		if err == nil && !c.body.chunked && !c.body.untilEOF && h.status != http.StatusNotModified {
 			if cl := dst.Get("Content-Length"); cl != "" && cl != itoa(len(body)) {
 				t.Fatalf("Content-Length %s but a body of %d bytes", cl, len(body))
 			}
@@ -180,5 +182,33 @@ func TestSmoothSchedule(t *testing.T) {
 	}
 	if got := smoothSchedule([]int{200, 100}); len(got) != 3 {
 		t.Errorf("weights 200,100 give a cycle of %d, want 3 (divided by their gcd)", len(got))
+	}
+}
+
+// TestContentLengthPassedPlain: the client reads the length Portico read,
+// in one plain spelling, and none where no body can be.
+func TestContentLengthPassedPlain(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		in   string
+		want []string // nil: refused
+	}{
+		{"HTTP/1.1 200 OK\r\nContent-Length: 007\r\n\r\n1234567", []string{"7"}},
+		{"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", []string{"3"}},
+		{"HTTP/1.1 200 OK\r\nContent-Length: +3\r\n\r\nabc", nil},
+		{"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", []string{}},
+	} {
+		dst := http.Header{}
+		_, err := readHead(connFor(tt.in), dst, "GET", false)
+		switch {
+		case tt.want == nil && err == nil:
+			t.Errorf("%q: accepted, want refused", tt.in)
+		case tt.want != nil && err != nil:
+			t.Errorf("%q: %v", tt.in, err)
+		case tt.want != nil && len(dst["Content-Length"]) != len(tt.want):
+			t.Errorf("%q: Content-Length %q, want %q", tt.in, dst["Content-Length"], tt.want)
+		case len(tt.want) == 1 && dst["Content-Length"][0] != tt.want[0]:
+			t.Errorf("%q: Content-Length %q, want %q", tt.in, dst["Content-Length"], tt.want)
+		}
 	}
 }
