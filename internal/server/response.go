@@ -93,13 +93,18 @@ func (w *response) Write(p []byte) (int, error) {
 	}
 	w.written += int64(len(p))
 	if !w.committed {
-		if w.length >= 0 {
+		switch {
+		case w.length >= 0:
 			w.commit(w.length)
-		} else if len(w.pending)+len(p) <= holdMax {
+		case len(w.pending)+len(p) <= holdMax:
 			w.pending = append(w.pending, p...)
 			return len(p), nil
-		} else {
+		default:
+			// Too much to hold: chunked from here, the held part first.
 			w.commit(-1)
+			if err := w.writePending(); err != nil {
+				return 0, err
+			}
 		}
 	}
 	if w.chunked {
@@ -130,6 +135,10 @@ func (w *response) writeChunk(p []byte) (int, error) {
 
 // commit writes the head into the connection's buffer. n is the body's
 // length when known (the declared or the held one), -1 to go chunked.
+// The framing headers of the handler's map are made the server's here
+// (a computed Content-Length added; Connection, Transfer-Encoding and
+// Trailer removed), so what a handler reads back after the head is out is
+// what the client got.
 func (w *response) commit(n int64) {
 	w.committed = true
 	w.c.headSent.Store(true)
@@ -169,8 +178,7 @@ func (w *response) commit(n int64) {
 		_, _ = bw.WriteString(date())
 		_, _ = bw.WriteString("\r\n")
 	}
-	switch {
-	case w.chunked:
+	if w.chunked {
 		_, _ = bw.WriteString("Transfer-Encoding: chunked\r\n")
 	}
 	switch {
@@ -195,9 +203,7 @@ func (w *response) finish() error {
 			w.closeAfter = true
 		}
 		w.commit(int64(len(w.pending)))
-		if len(w.pending) > 0 && !w.bodyless {
-			_, _ = w.c.bw.Write(w.pending)
-		}
+		_ = w.writePending()
 	} else if w.length >= 0 && w.written < w.length && !w.bodyless {
 		w.closeAfter = true
 	}
@@ -205,6 +211,24 @@ func (w *response) finish() error {
 		_, _ = w.c.bw.WriteString("0\r\n\r\n")
 	}
 	return w.c.bw.Flush()
+}
+
+// writePending writes the body held before the head was committed.
+func (w *response) writePending() error {
+	p := w.pending
+	w.pending = nil
+	if len(p) == 0 || w.bodyless {
+		return nil
+	}
+	if w.chunked {
+		_, err := w.writeChunk(p)
+		return err
+	}
+	if _, err := w.c.bw.Write(p); err != nil {
+		w.c.broken(err)
+		return err
+	}
+	return nil
 }
 
 // Flush sends the head and what the body has so far.
@@ -225,16 +249,8 @@ func (w *response) FlushError() error {
 		} else {
 			w.commit(-1)
 		}
-		if len(w.pending) > 0 {
-			p := w.pending
-			w.pending = nil
-			if w.chunked {
-				if _, err := w.writeChunk(p); err != nil {
-					return err
-				}
-			} else if _, err := w.c.bw.Write(p); err != nil {
-				return err
-			}
+		if err := w.writePending(); err != nil {
+			return err
 		}
 	}
 	if err := w.c.bw.Flush(); err != nil {

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -298,6 +300,11 @@ func TestResponseFraming(t *testing.T) {
 			io.WriteString(w, "hi")
 		case "/big":
 			io.WriteString(w, big)
+		case "/pieces":
+			// Held, then too much to hold: nothing written may be lost.
+			io.WriteString(w, big[:1500])
+			io.WriteString(w, big[1500:3000])
+			io.WriteString(w, big[3000:])
 		case "/flushed":
 			io.WriteString(w, "a")
 			w.(http.Flusher).Flush()
@@ -336,6 +343,7 @@ func TestResponseFraming(t *testing.T) {
 	}{
 		{"/small", "hi", 2, false},
 		{"/big", big, -1, true},
+		{"/pieces", big, -1, true},
 		{"/flushed", "ab", -1, true},
 		{"/declared", "abc", 3, false},
 		{"/204", "", 0, false},
@@ -777,6 +785,68 @@ func TestRefusalsReachSendingClients(t *testing.T) {
 				t.Errorf("%s: status %d, want %d", tt.desc, resp.StatusCode, tt.status)
 			}
 			c.Close()
+		}
+	}
+}
+
+// TestWritesArriveWhole drives the response writer with random scripts of
+// writes and flushes — with and without a declared length, over HTTP/1.1
+// and HTTP/1.0 — and checks that the client reads exactly what was
+// written, however it was framed.
+func TestWritesArriveWhole(t *testing.T) {
+	t.Parallel()
+	type step struct {
+		n     int
+		flush bool
+	}
+	scripts := make(chan []step, 1)
+	declare := make(chan bool, 1)
+	addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		steps, decl := <-scripts, <-declare
+		total := 0
+		for _, s := range steps {
+			total += s.n
+		}
+		if decl {
+			w.Header().Set("Content-Length", strconv.Itoa(total))
+		}
+		i := 0
+		for _, s := range steps {
+			b := make([]byte, s.n)
+			for j := range b {
+				b[j] = byte('a' + (i+j)%26)
+			}
+			i += s.n
+			if _, err := w.Write(b); err != nil {
+				t.Errorf("write: %v", err)
+			}
+			if s.flush {
+				w.(http.Flusher).Flush()
+			}
+		}
+	}))
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 300 {
+		var steps []step
+		total := 0
+		for range rng.IntN(6) {
+			s := step{n: rng.IntN(3000), flush: rng.IntN(3) == 0}
+			steps = append(steps, s)
+			total += s.n
+		}
+		want := make([]byte, total)
+		for j := range want {
+			want[j] = byte('a' + j%26)
+		}
+		proto := "HTTP/1.1"
+		if round%4 == 3 {
+			proto = "HTTP/1.0"
+		}
+		scripts <- steps
+		declare <- round%2 == 1
+		_, bodies, _, _ := exchange(t, addr, "GET / "+proto+"\r\nHost: x\r\n\r\n", 1)
+		if bodies[0] != string(want) {
+			t.Fatalf("round %d (%s, declared %v, steps %v): got %d bytes, want %d", round, proto, round%2 == 1, steps, len(bodies[0]), total)
 		}
 	}
 }
