@@ -10,7 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -85,6 +85,13 @@ func (s *Server) newConn(nc net.Conn) *conn {
 // hijacked or idles too long.
 func (c *conn) serve() {
 	defer c.close()
+	// A bug in the server itself ends this connection, not the process
+	// (handlers' panics are recovered closer, in run).
+	defer func() {
+		if v := recover(); v != nil {
+			c.srv.logger().Error("panic serving a connection", "remote", c.remote, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		}
+	}()
 	s := c.srv
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		_ = tc.SetDeadline(time.Now().Add(s.ReadHeaderTimeout))
@@ -201,9 +208,7 @@ func (c *conn) run(w *response, r *http.Request) (aborted bool) {
 		if v := recover(); v != nil {
 			aborted = true
 			if v != http.ErrAbortHandler { //nolint:errorlint // the sentinel is panicked as is
-				buf := make([]byte, 64<<10)
-				buf = buf[:runtime.Stack(buf, false)]
-				c.srv.logger().Error("panic serving request", "remote", c.remote, "panic", fmt.Sprint(v), "stack", string(buf))
+				c.srv.logger().Error("panic serving request", "remote", c.remote, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			}
 		}
 	}()
