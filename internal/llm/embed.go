@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"io"
 	"math"
 	"net/http"
 	"strings"
@@ -71,15 +70,9 @@ func geminiEmbedRequest(body []byte, model string) (string, []byte, error) {
 // encoding_format base64 (as OpenAI's SDKs do by default).
 func (c *call) geminiEmbeddings(resp *http.Response, model string) error {
 	w, x := c.w, c.x
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxAnswer))
-	if err != nil {
-		return errAllDown
-	}
-	w.Header().Set("Content-Type", "application/json")
-	if resp.StatusCode != http.StatusOK {
-		w.WriteHeader(resp.StatusCode)
-		_, _ = w.Write(errorBody(c.op.client, resp.StatusCode, body))
-		return nil
+	body, done, err := c.wholeAnswer(resp)
+	if done {
+		return err
 	}
 	var g struct {
 		Embeddings []struct {

@@ -803,15 +803,9 @@ func (c *call) whole(resp *http.Response, tr *translator, model string) error {
 		}
 		return nil
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxAnswer))
-	if err != nil {
-		return errAllDown
-	}
-	w.Header().Set("Content-Type", "application/json")
-	if resp.StatusCode != http.StatusOK {
-		w.WriteHeader(resp.StatusCode)
-		_, _ = w.Write(errorBody(c.op.client, resp.StatusCode, body))
-		return nil
+	body, done, err := c.wholeAnswer(resp)
+	if done {
+		return err
 	}
 	a, err := tr.answer(body)
 	if err != nil {
@@ -1028,4 +1022,21 @@ func (c *call) relay(resp *http.Response, fr frames, first frame, tr *translator
 			return send()
 		}
 	}
+}
+
+// wholeAnswer reads a provider's whole (unstreamed) answer. A non-200
+// answer is sent to the client at once as an error in its own format, and
+// done is true: err is then what the handler returns.
+func (c *call) wholeAnswer(resp *http.Response) (body []byte, done bool, err error) {
+	body, err = io.ReadAll(io.LimitReader(resp.Body, MaxAnswer))
+	if err != nil {
+		return nil, true, errAllDown
+	}
+	c.w.Header().Set("Content-Type", "application/json")
+	if resp.StatusCode != http.StatusOK {
+		c.w.WriteHeader(resp.StatusCode)
+		_, _ = c.w.Write(errorBody(c.op.client, resp.StatusCode, body))
+		return nil, true, nil
+	}
+	return body, false, nil
 }
