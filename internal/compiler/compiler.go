@@ -18,7 +18,6 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/portico-gw/portico/internal/config"
@@ -203,7 +202,7 @@ func Compile(name string, cfg *config.Config, rt Runtime) (*Compiled, error) {
 	}
 	for _, a := range cfg.APIs {
 		if a.LLM != nil {
-			la, end := llmAPI(cfg, a, rt, plans.budgets)
+			la, end := llmAPI(cfg, a, rt, plans.budgets, out.pools)
 			if err := add(la, end, llmMethods(methods)); err != nil {
 				return nil, err
 			}
@@ -231,11 +230,7 @@ func Compile(name string, cfg *config.Config, rt Runtime) (*Compiled, error) {
 // llmAPI is an LLM API with its routes: OpenAI's chat completions,
 // embeddings, responses and models endpoints and Anthropic's messages
 // endpoint, under the API's base path.
-func llmAPI(cfg *config.Config, a config.API, rt Runtime, budgets map[string]*ratelimit.Quota) (config.API, func(config.Route) pipeline.Handler) {
-	var control func(string, string, syscall.RawConn) error
-	if rt.Pools != nil {
-		control = rt.Pools.Control
-	}
+func llmAPI(cfg *config.Config, a config.API, rt Runtime, budgets map[string]*ratelimit.Quota, pools map[*proxy.Pool]bool) (config.API, func(config.Route) pipeline.Handler) {
 	var events llm.Events = noLLMEvents{}
 	if rt.Metrics != nil {
 		events = rt.Metrics
@@ -252,7 +247,10 @@ func llmAPI(cfg *config.Config, a config.API, rt Runtime, budgets map[string]*ra
 			tokens = append(tokens, rt.RateLimits.Limit(fmt.Sprintf("%s/tokens/%d", a.Name, i), int(rl.Tokens), rl.Window.D(), by, rl.Header).Shared(rt.Remote))
 		}
 	}
-	ep := llm.New(cfg, a, control, events, tokens, budgets)
+	ep := llm.New(cfg, a, rt.Pools, events, tokens, budgets)
+	for _, p := range ep.Pools() {
+		pools[p] = true // kept open across reloads, as upstreams' are
+	}
 	if rt.Usage != nil {
 		ep.RecordUsage(rt.Usage)
 	}

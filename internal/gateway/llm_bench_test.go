@@ -55,6 +55,15 @@ apis:
     base_path: /ai
     auth: [api_key]
     llm: {models: [fast, translated]}
+  - name: raw
+    base_path: /raw
+    upstream: mock
+    auth: [api_key]
+    routes:
+      - {name: chat, methods: [POST], path: /v1/chat/completions}
+upstreams:
+  - name: mock
+    targets: [{url: "` + up.URL + `"}]
 `
 	f, err := config.Parse("bench.yaml", []byte(cfg), func(string) (string, bool) { return "", false })
 	if err != nil {
@@ -79,6 +88,7 @@ apis:
 func BenchmarkLLMChat(b *testing.B) {
 	g := llmBenchGateway(b)
 	for _, c := range []struct{ name, body string }{
+		{"proxy", `{"model":"m","messages":[{"role":"user","content":"Hi"}]}`},
 		{"passthrough", `{"model":"fast","messages":[{"role":"user","content":"Hi"}]}`},
 		{"passthrough-stream", `{"model":"fast","stream":true,"messages":[{"role":"user","content":"Hi"}]}`},
 		{"translated", `{"model":"translated","messages":[{"role":"user","content":"Hi"}]}`},
@@ -88,10 +98,15 @@ func BenchmarkLLMChat(b *testing.B) {
 			w := &discardWriter{h: http.Header{}}
 			b.ReportAllocs()
 			for b.Loop() {
-				r, _ := http.NewRequest("POST", "http://example.com/ai/v1/chat/completions", strings.NewReader(c.body))
-				r.RequestURI = "/ai/v1/chat/completions"
+				path := "/ai/v1/chat/completions"
+				if c.name == "proxy" {
+					path = "/raw/v1/chat/completions"
+				}
+				r, _ := http.NewRequest("POST", "http://example.com"+path, strings.NewReader(c.body))
+				r.RequestURI = path
 				r.RemoteAddr = "127.0.0.1:40000"
 				r.Header.Set("Authorization", "Bearer bench-key-0123456789abcdef")
+				r.Header.Set("X-API-Key", "bench-key-0123456789abcdef")
 				clear(w.h)
 				g.ServeHTTP(w, r)
 			}

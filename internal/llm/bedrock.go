@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -245,6 +246,16 @@ func header(m eventstream.Message, name string) string {
 		return v.String()
 	}
 	return ""
+}
+
+// pending reports whether a whole message is buffered: its prelude's first
+// four bytes are its total length.
+func (f *bedrockFrames) pending() bool {
+	if f.r.Buffered() < 4 {
+		return false // Peek would wait for the network
+	}
+	b, _ := f.r.Peek(4)
+	return f.r.Buffered() >= int(binary.BigEndian.Uint32(b))
 }
 
 func (f *bedrockFrames) next() (frame, error) {

@@ -24,6 +24,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,6 +50,9 @@ const MaxRequestBody = 16 << 20
 
 // DefaultTimeout bounds the wait for a provider's answer to begin.
 const DefaultTimeout = 60 * time.Second
+
+// ProviderConnectTimeout bounds a connection's set-up to a provider.
+const ProviderConnectTimeout = 10 * time.Second
 
 type provider struct {
 	name, base, key string
@@ -148,9 +152,11 @@ type Events interface {
 // Endpoint serves one LLM API.
 type Endpoint struct {
 	aliases map[string]*alias
-	names   []string
-	prices  map[string]price // by "provider/model"
-	events  Events
+	// pools are the proxy pools of the providers on plain HTTP.
+	pools  []*proxy.Pool
+	names  []string
+	prices map[string]price // by "provider/model"
+	events Events
 	// tokens are the API's token limits: each call reserves the most it
 	// may use and settles with what the provider reports.
 	tokens []*ratelimit.Limit
@@ -168,28 +174,47 @@ type Endpoint struct {
 	mirrorSlots chan struct{}
 }
 
+// Pools are the connection pools the endpoint calls providers on, which a
+// reload that keeps the endpoint must keep open.
+func (e *Endpoint) Pools() []*proxy.Pool { return e.pools }
+
 // RecordUsage sets where mirrored calls' usage records go.
 func (e *Endpoint) RecordUsage(u UsageSink) { e.usage = u }
 
 // New builds the endpoint of api. control, when not nil, checks every
 // address dialled (the group's egress policy).
-func New(cfg *config.Config, api config.API, control func(network, address string, c syscall.RawConn) error, events Events,
+func New(cfg *config.Config, api config.API, pools *proxy.Pools, events Events,
 	tokenLimits []*ratelimit.Limit, budgets map[string]*ratelimit.Quota) *Endpoint {
 	providers := map[string]*provider{}
+	var own []*proxy.Pool
 	for _, p := range cfg.LLMProviders {
 		timeout := cmp.Or(p.Timeout.D(), DefaultTimeout)
-		tr := &http.Transport{
-			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, Control: control}).DialContext,
-			ResponseHeaderTimeout: timeout,
-			MaxIdleConnsPerHost:   64,
-			IdleConnTimeout:       90 * time.Second,
-			ForceAttemptHTTP2:     true,
+		var rt http.RoundTripper
+		if u, err := url.Parse(p.BaseURL); err == nil && u.Scheme == "http" && pools != nil {
+			// A provider on plain HTTP is one next to the gateway (Ollama,
+			// vLLM, a sidecar), where the hop's own cost shows: it is
+			// called on the proxy's client and pools.
+			c := pools.NewClient(u.Host, ProviderConnectTimeout, timeout)
+			own = append(own, c.Pool())
+			rt = c
+		} else {
+			var control func(network, address string, c syscall.RawConn) error
+			if pools != nil {
+				control = pools.Control
+			}
+			rt = &http.Transport{
+				DialContext:           (&net.Dialer{Timeout: ProviderConnectTimeout, Control: control}).DialContext,
+				ResponseHeaderTimeout: timeout,
+				MaxIdleConnsPerHost:   64,
+				IdleConnTimeout:       90 * time.Second,
+				ForceAttemptHTTP2:     true,
+			}
 		}
 		providers[p.Name] = &provider{name: p.Name, base: strings.TrimSuffix(p.BaseURL, "/"), key: p.APIKey, typ: p.Type, format: formats[p.Type],
 			region: cmp.Or(p.Region, regionOf(p.BaseURL)), accessKey: p.AccessKeyID, secretKey: p.SecretAccessKey, sessionToken: p.SessionToken,
-			client: &http.Client{Transport: tr}}
+			client: &http.Client{Transport: rt}}
 	}
-	e := &Endpoint{aliases: map[string]*alias{}, prices: parsePrices(cfg), events: events, tokens: tokenLimits, budgets: budgets,
+	e := &Endpoint{aliases: map[string]*alias{}, pools: own, prices: parsePrices(cfg), events: events, tokens: tokenLimits, budgets: budgets,
 		mirrors: events, mirrorSlots: make(chan struct{}, MaxMirrors)}
 	if len(api.LLM.Mask) > 0 {
 		e.masker = newMasker(api.LLM.Mask)
@@ -553,7 +578,14 @@ func (c *call) try(t target, lastOne bool) (done bool, err error) {
 	}
 	t.inflight.Add(1)
 	start := time.Now()
-	resp, err := t.p.call(c.r.Context(), path, out, c.r.Header)
+	ctx, cancel := c.r.Context(), context.CancelFunc(nil)
+	if c.stream {
+		// A stream's call can be cut short by the gateway itself: see
+		// drainRest.
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+	}
+	resp, err := t.p.call(ctx, path, out, c.r.Header)
 	if err != nil {
 		t.inflight.Add(-1)
 		if c.r.Context().Err() != nil {
@@ -610,7 +642,7 @@ func (c *call) try(t target, lastOne bool) (done bool, err error) {
 	t.observe(ttft)
 	e.events.LLMCall(t.p.name, "ok")
 	ov := overhead(c.w, x, ttft)
-	err = c.relay(resp, fr, first, tr, model)
+	err = c.relay(resp, fr, first, tr, model, cancel)
 	t.inflight.Add(-1)
 	e.events.LLMAnswer(model, ttft, time.Since(start), ov, x.LLM.TokensIn, x.LLM.TokensOut)
 	c.mirrored(http.StatusOK, err)
@@ -831,9 +863,11 @@ func (c *call) whole(resp *http.Response, tr *translator, model string) error {
 type frame struct{ raw, data []byte }
 
 // frames reads a provider's stream event by event. At the stream's clean
-// end, next returns io.EOF and no frame.
+// end, next returns io.EOF and no frame. pending reports whether the next
+// frame has arrived whole already, so next will not wait for it.
 type frames interface {
 	next() (frame, error)
+	pending() bool
 }
 
 // framesOf reads resp's stream: server-sent events, or AWS's event stream
@@ -862,6 +896,11 @@ func (f *sseFrames) release() {
 	f.br.Reset(nil)
 	readers.Put(f.br)
 	f.br = nil
+}
+
+func (f *sseFrames) pending() bool {
+	b, _ := f.br.Peek(f.br.Buffered())
+	return bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\n\r\n"))
 }
 
 func (f *sseFrames) next() (frame, error) {
@@ -897,9 +936,11 @@ func readEvent(br *bufio.Reader) ([]byte, error) {
 	}
 }
 
-// relay sends the stream event by event, flushing each — as it is, or
-// translated — and meters the usage it reports.
-func (c *call) relay(resp *http.Response, fr frames, first frame, tr *translator, model string) error {
+// relay sends the stream event by event — as it is, or translated — and
+// meters the usage it reports. Each event is flushed unless the next one
+// has arrived already: events that came together leave together, in one
+// write, and none waits for a later one.
+func (c *call) relay(resp *http.Response, fr frames, first frame, tr *translator, model string, cancel context.CancelFunc) error {
 	defer func() {
 		_ = resp.Body.Close()
 		if s, ok := fr.(*sseFrames); ok {
@@ -945,15 +986,18 @@ func (c *call) relay(resp *http.Response, fr frames, first frame, tr *translator
 	rc := http.NewResponseController(w)
 	var evs []event
 	var out []byte
-	ended, closed := false, false
-	send := func() error {
-		if len(out) == 0 {
-			return nil
+	ended, closed, written := false, false, false
+	send := func(more bool) error {
+		if len(out) > 0 {
+			if _, err := w.Write(out); err != nil {
+				return proxy.ErrClientGone
+			}
+			written = true
 		}
-		if _, err := w.Write(out); err != nil {
-			return proxy.ErrClientGone
+		if written && !more {
+			written = false
+			_ = rc.Flush()
 		}
-		_ = rc.Flush()
 		return nil
 	}
 	ev := first
@@ -993,10 +1037,14 @@ func (c *call) relay(resp *http.Response, fr frames, first frame, tr *translator
 		if derr != nil && !pass {
 			out = enc.fail(out, derr.Error())
 		}
-		if err := send(); err != nil {
+		last := derr != nil || (ended && !pass)
+		if err := send(!last && fr.pending()); err != nil {
 			return err
 		}
-		if derr != nil || (ended && !pass) {
+		if last {
+			if derr == nil {
+				drainRest(fr, cancel)
+			}
 			return nil
 		}
 		var err error
@@ -1019,9 +1067,30 @@ func (c *call) relay(resp *http.Response, fr frames, first frame, tr *translator
 				// own protocol.
 				out = enc.fail(out, "the provider's stream broke off")
 			}
-			return send()
+			return send(false)
 		}
 	}
+}
+
+// DrainWait bounds the wait for what follows a translated stream's end.
+const DrainWait = 100 * time.Millisecond
+
+// drainRest reads what a provider sends after the event that ended a
+// translated stream (Anthropic's message_stop, OpenAI's [DONE]): it
+// follows at once and is small, and a connection whose answer was read to
+// its end serves the next call — without it every such stream costs a new
+// connection, a TLS handshake to a remote provider. A provider that does
+// not end its answer within DrainWait, or sends more than a few events,
+// is cut off.
+func drainRest(fr frames, cancel context.CancelFunc) {
+	t := time.AfterFunc(DrainWait, cancel)
+	defer t.Stop()
+	for range 8 {
+		if _, err := fr.next(); err != nil {
+			return
+		}
+	}
+	cancel()
 }
 
 // wholeAnswer reads a provider's whole (unstreamed) answer. A non-200

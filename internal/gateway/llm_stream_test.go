@@ -1,0 +1,187 @@
+package gateway_test
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/portico-gw/portico/internal/llm/llmtest"
+)
+
+// streamGateway is an LLM API in front of url, as an OpenAI-protocol
+// provider (model "passed") and an Anthropic one ("translated").
+func streamGateway(t *testing.T, url string) *env {
+	return start(t, `version: 1
+llm_providers:
+  - {name: oa, type: openai_compatible, base_url: "`+url+`/v1"}
+  - {name: an, type: anthropic, base_url: "`+url+`"}
+llm_models:
+  - {name: passed, targets: [{provider: oa, model: m}]}
+  - {name: translated, targets: [{provider: an, model: m}]}
+consumers:
+  - {name: acme, api_keys: [acme-key-0123456789]}
+apis:
+  - {name: ai, base_path: /ai, auth: [api_key], llm: {models: [passed, translated]}}
+`, "http://127.0.0.1:9")
+}
+
+// TestLLMStreamEventByEvent: a provider that sends an answer's first word
+// and waits for the client to have it before sending the rest. Portico
+// must relay the first word as it comes — passed through and translated —
+// not hold it until more arrives; and what arrives together is still
+// relayed whole.
+func TestLLMStreamEventByEvent(t *testing.T) {
+	t.Parallel()
+	const gateWait = 10 * time.Second
+	gate := make(chan struct{}, 1)
+	held := make(chan string, 4)
+	provider := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		format := map[string]string{"/v1/chat/completions": "openai", "/v1/messages": "anthropic"}[r.URL.Path]
+		_, events := llmtest.Wire(format, "m", llmtest.Reply{Text: "first second third", Usage: llmtest.Usage{In: 3, Out: 3}}, true)
+		w.Header().Set("Content-Type", "text/event-stream")
+		gated := false
+		for _, ev := range events {
+			_, _ = w.Write([]byte(ev))
+			if !gated && strings.Contains(ev, "first") {
+				gated = true
+				w.(http.Flusher).Flush()
+				select {
+				case <-gate:
+				case <-time.After(gateWait):
+					held <- format // the client never saw the first word alone
+				}
+			}
+		}
+	}))
+	t.Cleanup(provider.Close)
+	e := streamGateway(t, provider.URL)
+	for _, model := range []string{"passed", "translated"} {
+		req, _ := http.NewRequest("POST", e.URL+"/ai/v1/chat/completions",
+			strings.NewReader(`{"model":"`+model+`","stream":true,"messages":[{"role":"user","content":"Count"}]}`))
+		req.Header.Set("Authorization", "Bearer acme-key-0123456789")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(resp.Body)
+		var got strings.Builder
+		opened := false
+		for {
+			line, err := br.ReadString('\n')
+			got.WriteString(line)
+			if err != nil {
+				break
+			}
+			if !opened && strings.Contains(line, "first") {
+				opened = true
+				gate <- struct{}{}
+			}
+		}
+		_ = resp.Body.Close()
+		select {
+		case <-gate: // left unread by a provider that stopped waiting
+		default:
+		}
+		select {
+		case f := <-held:
+			t.Errorf("%s: the %s provider's first word did not reach the client before its next one", model, f)
+		default:
+		}
+		for _, w := range []string{"first", "second", "third", "[DONE]"} {
+			if !strings.Contains(got.String(), w) {
+				t.Errorf("%s: %q missing from the stream: %s", model, w, got.String())
+			}
+		}
+	}
+}
+
+// TestLLMStreamKeepsConnection: after a stream, passed through or
+// translated (which ends at the provider's end event, before the few bytes
+// that close the provider's answer), the provider connection serves the
+// next call instead of being dropped.
+func TestLLMStreamKeepsConnection(t *testing.T) {
+	t.Parallel()
+	var conns atomic.Int32
+	provider := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		format := map[string]string{"/v1/chat/completions": "openai", "/v1/messages": "anthropic"}[r.URL.Path]
+		_, events := llmtest.Wire(format, "m", llmtest.Reply{Text: "one two", Usage: llmtest.Usage{In: 3, Out: 2}}, true)
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i, ev := range events {
+			_, _ = w.Write([]byte(ev))
+			if i == len(events)-2 {
+				w.(http.Flusher).Flush() // the last event comes apart, as it may on a network
+			}
+		}
+	}))
+	provider.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	provider.Start()
+	t.Cleanup(provider.Close)
+	e := streamGateway(t, provider.URL)
+	bearer := hdr("Authorization", "Bearer acme-key-0123456789")
+	for _, model := range []string{"passed", "translated", "translated", "passed", "translated"} {
+		resp, body := e.do("POST", "/ai/v1/chat/completions", bearer,
+			strings.NewReader(`{"model":"`+model+`","stream":true,"messages":[{"role":"user","content":"Count"}]}`))
+		if resp.StatusCode != 200 || !strings.Contains(body, "two") || !strings.HasSuffix(body, "data: [DONE]\n\n") {
+			t.Fatalf("%s: %d %q", model, resp.StatusCode, body)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("the provider saw %d connections for five streams, want 1", n)
+	}
+}
+
+// TestLLMStreamProviderHangsAfterEnd: a provider that sends a translated
+// stream's end event and then neither ends its answer nor closes: the
+// client's answer still ends (the gateway stops waiting after
+// llm.DrainWait), and the next call works.
+func TestLLMStreamProviderHangsAfterEnd(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	provider := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, events := llmtest.Wire("anthropic", "m", llmtest.Reply{Text: "one two", Usage: llmtest.Usage{In: 3, Out: 2}}, true)
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = w.Write([]byte(strings.Join(events, "")))
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(provider.Close)
+	t.Cleanup(func() { close(release) })
+	e := streamGateway(t, provider.URL)
+	for i := range 2 {
+		done := make(chan string, 1)
+		go func() {
+			req, _ := http.NewRequest("POST", e.URL+"/ai/v1/chat/completions",
+				strings.NewReader(`{"model":"translated","stream":true,"messages":[{"role":"user","content":"Count"}]}`))
+			req.Header.Set("Authorization", "Bearer acme-key-0123456789")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				done <- err.Error()
+				return
+			}
+			defer func() { _ = resp.Body.Close() }()
+			body, _ := io.ReadAll(resp.Body)
+			done <- string(body)
+		}()
+		select {
+		case body := <-done:
+			if !strings.Contains(body, "two") || !strings.HasSuffix(body, "data: [DONE]\n\n") {
+				t.Fatalf("call %d: %q", i, body)
+			}
+		case <-time.After(10 * time.Second): // far beyond llm.DrainWait
+			t.Fatalf("call %d: the answer did not end while the provider hung after its end event", i)
+		}
+	}
+}
