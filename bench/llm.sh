@@ -5,10 +5,13 @@
 # mock and through Portico, and prints p50/p99 of both and the difference —
 # passed through (an OpenAI client, an OpenAI provider) and translated (an
 # OpenAI client, an Anthropic provider) — and the same call through a
-# plain proxied route, for what any route's hop costs; Portico's resident
-# memory is read before and after.
+# plain proxied route, for what any route's hop costs, and through nginx
+# as a plain keep-alive proxy, for what the best hop costs on the same
+# machine at the same rate; Portico's resident memory is read before and
+# after.
 #
-#   bench/llm.sh                         # 1,000 req/s, 20 s per pass
+#   bench/llm.sh                         # 1,000 req/s, 3 rounds of 10 s passes
+#                                        # (LLM_RATE, LLM_ROUNDS, LLM_DURATION)
 #   LLM_SOAK=600 bench/llm.sh            # the 10-minute memory run: the four
 #                                        # kinds of call in turn through Portico
 #                                        # at LLM_RATE, RSS read every 30 s
@@ -18,7 +21,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RATE=${LLM_RATE:-1000}
-DURATION=${LLM_DURATION:-20}
+DURATION=${LLM_DURATION:-10}
+ROUNDS=${LLM_ROUNDS:-3}
 KEY=bench-key-0123456789abcdef
 BIN=$PWD/bench/.bin
 TMP=$(mktemp -d)
@@ -27,18 +31,29 @@ if [ ! -x "$BIN/vegeta" ]; then
 	echo "installing vegeta from the Go module proxy..." >&2
 	GOBIN=$BIN go install github.com/tsenart/vegeta/v12@v12.13.0
 fi
+if ! command -v nginx >/dev/null 2>&1; then
+	echo "installing nginx-light from Debian's packages..." >&2
+	apt-get update -qq >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null
+fi
 go build -o "$BIN/portico" ./cmd/portico
 go build -o "$BIN/llmmock" ./bench/llmmock
 
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	[ -f "$TMP/nginx.pid" ] && kill "$(cat "$TMP/nginx.pid")" 2>/dev/null || true
 	wait 2>/dev/null || true
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
 
 "$BIN/llmmock" -addr 127.0.0.1:9931 & pids+=($!)
+# nginx in front of the mock, configured as in bench/run.sh: what the best
+# plain keep-alive hop costs at this rate on this machine.
+sed -e "s|PIDFILE|$TMP/nginx.pid|" -e 's|127.0.0.1:9901|127.0.0.1:9931|' -e 's|127.0.0.1:9902|127.0.0.1:9935|' \
+	bench/nginx.conf >"$TMP/nginx.conf"
+nginx -p "$TMP" -c "$TMP/nginx.conf"
 cat >"$TMP/portico.yaml" <<YAML
 version: 1
 llm_providers:
@@ -76,15 +91,17 @@ pids+=($ppid)
 for _ in $(seq 50); do curl -fs -o /dev/null http://127.0.0.1:9933/readyz && break; sleep 0.1; done
 
 rss() { awk '/VmRSS/ {print $2}' "/proc/$ppid/status"; }
-pass() { # name url body
+pass() { # name url body: one pass, $TMP/name-round.json
 	# The key both ways: LLM APIs take the bearer token, plain routes X-API-Key.
 	printf 'POST %s\nContent-Type: application/json\nAuthorization: Bearer %s\nX-API-Key: %s\n@%s\n' "$2" "$KEY" "$KEY" "$3" >"$TMP/target"
 	"$BIN/vegeta" attack -targets="$TMP/target" -rate="$RATE" -duration="${DURATION}s" -max-workers 64 \
-		| "$BIN/vegeta" report -type=json >"$TMP/$1.json"
-	python3 - "$TMP/$1.json" "$1" <<'PY'
+		| "$BIN/vegeta" report -type=json >"$TMP/$1-$round.json"
+	python3 - "$TMP/$1-$round.json" "$1" "$round" <<'PY' >&2
 import json, sys
 r = json.load(open(sys.argv[1]))
-print("%-22s p50 %.3f ms  p99 %.3f ms  success %.4f" % (sys.argv[2], r["latencies"]["50th"]/1e6, r["latencies"]["99th"]/1e6, r["success"]))
+print("round %s  %-24s p50 %.3f ms  p99 %.3f ms  success %.4f" % (sys.argv[3], sys.argv[2], r["latencies"]["50th"]/1e6, r["latencies"]["99th"]/1e6, r["success"]))
+if r["success"] != 1:
+    sys.exit("%s: not every call succeeded" % sys.argv[2])
 PY
 }
 echo '{"model":"fast","messages":[{"role":"user","content":"Hi"}]}' >"$TMP/plain.json"
@@ -124,29 +141,39 @@ before=$(rss)
 {
 	echo "Portico LLM gateway benchmark — $(date -u +%Y-%m-%dT%H:%MZ)"
 	echo "machine: $(nproc) cores, $(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2}'), $(go version | cut -d' ' -f3)"
-	echo "vegeta at $RATE req/s for ${DURATION}s per pass"
-	pass direct http://127.0.0.1:9931/v1/chat/completions "$TMP/plain-direct.json"
-	pass portico http://127.0.0.1:9932/ai/v1/chat/completions "$TMP/plain.json"
-	# The same call through a plain proxied route: what any route's hop costs.
-	pass proxy http://127.0.0.1:9932/raw/v1/chat/completions "$TMP/plain-direct.json"
-	pass direct-stream http://127.0.0.1:9931/v1/chat/completions "$TMP/stream-direct.json"
-	pass portico-stream http://127.0.0.1:9932/ai/v1/chat/completions "$TMP/stream.json"
-	if [ -z "${LLM_PASSTHROUGH_ONLY:-}" ]; then
-		pass direct-anthropic http://127.0.0.1:9931/v1/messages "$TMP/tplain-direct.json"
-		pass translated http://127.0.0.1:9932/ai/v1/chat/completions "$TMP/tplain.json"
-		pass direct-anthropic-stream http://127.0.0.1:9931/v1/messages "$TMP/tstream-direct.json"
-		pass translated-stream http://127.0.0.1:9932/ai/v1/chat/completions "$TMP/tstream.json"
-	fi
-	python3 - "$TMP" <<'PY'
-import json, sys
-d = sys.argv[1]
-def lat(n): r = json.load(open(f"{d}/{n}.json"))["latencies"]; return r["50th"]/1e6, r["99th"]/1e6
-import os
-for a, b in (("direct", "proxy"), ("direct", "portico"), ("direct-stream", "portico-stream"), ("direct-anthropic", "translated"), ("direct-anthropic-stream", "translated-stream")):
-    if not os.path.exists(f"{d}/{b}.json"):
+	echo "vegeta at $RATE req/s, ${DURATION}s per pass, the passes in turn, median of $ROUNDS rounds"
+	for round in $(seq "$ROUNDS"); do
+		pass direct http://127.0.0.1:9931/v1/chat/completions "$TMP/plain-direct.json"
+		pass portico http://127.0.0.1:9932/ai/v1/chat/completions "$TMP/plain.json"
+		# The same call through a plain proxied route: what any route's hop costs.
+		pass proxy http://127.0.0.1:9932/raw/v1/chat/completions "$TMP/plain-direct.json"
+		pass nginx http://127.0.0.1:9935/v1/chat/completions "$TMP/plain-direct.json"
+		pass direct-stream http://127.0.0.1:9931/v1/chat/completions "$TMP/stream-direct.json"
+		pass portico-stream http://127.0.0.1:9932/ai/v1/chat/completions "$TMP/stream.json"
+		if [ -z "${LLM_PASSTHROUGH_ONLY:-}" ]; then
+			pass direct-anthropic http://127.0.0.1:9931/v1/messages "$TMP/tplain-direct.json"
+			pass translated http://127.0.0.1:9932/ai/v1/chat/completions "$TMP/tplain.json"
+			pass direct-anthropic-stream http://127.0.0.1:9931/v1/messages "$TMP/tstream-direct.json"
+			pass translated-stream http://127.0.0.1:9932/ai/v1/chat/completions "$TMP/tstream.json"
+		fi
+	done
+	python3 - "$TMP" "$ROUNDS" <<'PY'
+import json, os, statistics, sys
+d, rounds = sys.argv[1], int(sys.argv[2])
+def lat(n):
+    rs = [json.load(open(f"{d}/{n}-{i}.json"))["latencies"] for i in range(1, rounds + 1)]
+    return statistics.median(r["50th"] for r in rs) / 1e6, statistics.median(r["99th"] for r in rs) / 1e6
+names = ["direct", "portico", "proxy", "nginx", "direct-stream", "portico-stream",
+         "direct-anthropic", "translated", "direct-anthropic-stream", "translated-stream"]
+for n in names:
+    if os.path.exists(f"{d}/{n}-1.json"):
+        print("%-24s p50 %.3f ms  p99 %.3f ms" % ((n,) + lat(n)))
+for a, b in (("direct", "nginx"), ("direct", "proxy"), ("direct", "portico"), ("direct-stream", "portico-stream"), ("direct-anthropic", "translated"), ("direct-anthropic-stream", "translated-stream")):
+    if not os.path.exists(f"{d}/{b}-1.json"):
         continue
     (p50a, p99a), (p50b, p99b) = lat(a), lat(b)
-    print("%-15s Portico adds p50 %.3f ms, p99 %.3f ms" % (b, p50b - p50a, p99b - p99a))
+    who = "nginx" if b == "nginx" else "Portico"
+    print("%-17s %s adds p50 %.3f ms, p99 %.3f ms" % (b, who, p50b - p50a, p99b - p99a))
 PY
 	echo "portico RSS: $before kB before, $(rss) kB after"
 } | tee bench/results/llm-latest.txt
