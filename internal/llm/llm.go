@@ -1067,7 +1067,10 @@ func (c *call) relay(resp *http.Response, fr frames, first frame, tr *translator
 				// own protocol.
 				out = enc.fail(out, "the provider's stream broke off")
 			}
-			return send(false)
+			// Not flushed: the handler returns now, and the server
+			// writes what is left with the end of the response, in one
+			// write instead of two.
+			return send(true)
 		}
 	}
 }
