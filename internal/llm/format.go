@@ -18,6 +18,9 @@ const (
 	FormatOpenAI    = "openai"    // OpenAI's chat completions
 	FormatAnthropic = "anthropic" // Anthropic's messages
 	FormatGemini    = "gemini"    // Google's generateContent
+	// FormatResponses is OpenAI's Responses API, a client format only: to
+	// OpenAI-protocol providers it passes through.
+	FormatResponses = "openai-responses"
 )
 
 // chat is a request in neutral form.
@@ -131,6 +134,18 @@ type event struct {
 	stop      string
 	usage     usage
 }
+
+// imagePart is an image given by URL: a data: URL's bytes, or the URL.
+func imagePart(u string) part {
+	if mt, data, ok := splitDataURL(u); ok {
+		return part{kind: partImage, mediaType: mt, data: data}
+	}
+	return part{kind: partImage, url: u}
+}
+
+// oaiChoices are OpenAI's tool_choice modes (chat completions and the
+// Responses API alike) in neutral form.
+var oaiChoices = map[string]string{"auto": "auto", "none": "none", "required": "any"}
 
 // sysText joins a request's system prompts.
 func (c *chat) sysText() string { return strings.Join(c.system, "\n\n") }

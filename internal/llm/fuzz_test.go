@@ -17,20 +17,19 @@ import (
 // valid, and a request that decodes is written for every provider format
 // as valid JSON.
 func FuzzTranslateRequest(f *testing.F) {
-	for _, name := range []string{"request.openai.json", "request.anthropic.json"} {
-		b, err := os.ReadFile(filepath.Join("testdata", "translate", name))
+	clients := []string{FormatOpenAI, FormatAnthropic, FormatResponses}
+	for i, client := range clients {
+		b, err := os.ReadFile(filepath.Join("testdata", "translate", "request."+client+".json"))
 		if err != nil {
 			f.Fatal(err)
 		}
-		f.Add(name == "request.anthropic.json", b)
+		f.Add(uint8(i), b)
 	}
-	f.Add(false, []byte(`{"messages":[{"role":"tool","content":[{"type":"text","text":"x"}]}],"stop":"s","tool_choice":{"function":{"name":"f"}}}`))
-	f.Add(true, []byte(`{"system":"s","messages":[{"role":"user","content":[{"type":"tool_result","content":null}]}]}`))
-	f.Fuzz(func(t *testing.T, anthropic bool, body []byte) {
-		client := FormatOpenAI
-		if anthropic {
-			client = FormatAnthropic
-		}
+	f.Add(uint8(0), []byte(`{"messages":[{"role":"tool","content":[{"type":"text","text":"x"}]}],"stop":"s","tool_choice":{"function":{"name":"f"}}}`))
+	f.Add(uint8(1), []byte(`{"system":"s","messages":[{"role":"user","content":[{"type":"tool_result","content":null}]}]}`))
+	f.Add(uint8(2), []byte(`{"input":[{"type":"function_call","call_id":"c","arguments":"[1"},{"type":"function_call_output","output":[{"type":"input_text","text":"x"}]}],"tool_choice":{"type":"function","name":"f"}}`))
+	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
+		client := clients[int(which)%len(clients)]
 		if masked, _ := testMasker().mask(body); json.Valid(body) && !json.Valid(masked) {
 			t.Fatalf("masking made %q of %q", masked, body)
 		}

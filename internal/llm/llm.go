@@ -425,7 +425,7 @@ func (e *Endpoint) Handler(op *operation) pipeline.Handler {
 		var stream bool
 		_ = json.Unmarshal(req["stream"], &stream)
 		c.stream = stream
-		if stream && op.client == FormatOpenAI && op != opResponses {
+		if stream && op == opChat {
 			var opts map[string]json.RawMessage
 			_ = json.Unmarshal(req["stream_options"], &opts)
 			if string(opts["include_usage"]) != "true" {
@@ -519,9 +519,9 @@ func (c *call) fill(id, model, deployment string) (string, string) {
 }
 
 // passes says whether the call's bytes pass through tr unchanged: the
-// formats match and no placeholder is to be put back; for the endpoints
-// of OpenAI's alone (embeddings, responses), whenever the provider speaks
-// OpenAI's protocol.
+// formats match (the Responses API's and OpenAI's do) and no placeholder
+// is to be put back; for embeddings, whenever the provider speaks OpenAI's
+// protocol.
 func (c *call) passes(tr *translator) bool {
 	if c.op.only != nil {
 		return tr.provider == FormatOpenAI
@@ -713,10 +713,11 @@ func (e *Endpoint) reserveBudget(w http.ResponseWriter, b *ratelimit.Quota, x *p
 	return cost, nil
 }
 
-// maxTokens is the most a call may generate: its max_completion_tokens or
-// max_tokens, else DefaultMaxTokens.
+// maxTokens is the most a call may generate: its max_completion_tokens,
+// max_tokens or (the Responses API's) max_output_tokens, else
+// DefaultMaxTokens.
 func maxTokens(req map[string]json.RawMessage) int64 {
-	for _, k := range []string{"max_completion_tokens", "max_tokens"} {
+	for _, k := range []string{"max_completion_tokens", "max_tokens", "max_output_tokens"} {
 		var n int64
 		if json.Unmarshal(req[k], &n) == nil && n > 0 {
 			return n

@@ -145,9 +145,12 @@ func likeness(a, b string) float64 {
 func answerText(format string, body []byte) string {
 	var a *answer
 	var err error
-	if format == FormatAnthropic {
+	switch format {
+	case FormatAnthropic:
 		a, err = decodeAnthropicAnswer(body)
-	} else {
+	case FormatResponses:
+		a, err = decodeResponsesAnswer(body)
+	default:
 		a, err = decodeOpenAIAnswer(body)
 	}
 	if err != nil {

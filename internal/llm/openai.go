@@ -90,7 +90,7 @@ func decodeOpenAI(body []byte) (*chat, error) {
 	}
 	var choice string
 	if json.Unmarshal(r.ToolChoice, &choice) == nil {
-		c.toolChoice = map[string]string{"auto": "auto", "none": "none", "required": "any"}[choice]
+		c.toolChoice = oaiChoices[choice]
 	} else {
 		var named struct {
 			Function struct {
@@ -160,11 +160,7 @@ func oaiUserParts(content json.RawMessage) ([]part, error) {
 		case "text":
 			out = append(out, part{kind: partText, text: b.Text})
 		case "image_url":
-			if mt, data, ok := splitDataURL(b.ImageURL.URL); ok {
-				out = append(out, part{kind: partImage, mediaType: mt, data: data})
-			} else {
-				out = append(out, part{kind: partImage, url: b.ImageURL.URL})
-			}
+			out = append(out, imagePart(b.ImageURL.URL))
 		default:
 			return nil, fmt.Errorf("content parts of type %q cannot be translated to this model's provider", b.Type)
 		}

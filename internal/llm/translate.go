@@ -13,7 +13,7 @@ import (
 type operation struct {
 	name   string // the route's name
 	path   string // under the API's base path
-	client string // FormatOpenAI or FormatAnthropic
+	client string // FormatOpenAI, FormatAnthropic or FormatResponses
 	// only, when not nil, lists the provider formats the operation can
 	// reach (the others' deployments are skipped): it passes through to
 	// OpenAI's, and is translated to the others listed.
@@ -26,7 +26,7 @@ var (
 	opChat       = &operation{name: "chat-completions", path: "/v1/chat/completions", client: FormatOpenAI, providerPath: "/chat/completions"}
 	opMessages   = &operation{name: "messages", path: "/v1/messages", client: FormatAnthropic}
 	opEmbeddings = &operation{name: "embeddings", path: "/v1/embeddings", client: FormatOpenAI, only: []string{FormatOpenAI, FormatGemini}, providerPath: "/embeddings"}
-	opResponses  = &operation{name: "responses", path: "/v1/responses", client: FormatOpenAI, only: []string{FormatOpenAI}, providerPath: "/responses"}
+	opResponses  = &operation{name: "responses", path: "/v1/responses", client: FormatResponses, providerPath: "/responses"}
 )
 
 // Operations are the POST endpoints of an LLM API.
@@ -143,6 +143,20 @@ var clientSides = map[string]clientSide{
 		encoder: func(*chat, int64) encoder { return &antEncoder{} },
 		lost:    []string{"thinking (extended thinking is not requested from other providers)", "documents, citations, cache_control, top_k and server tools"},
 	},
+	FormatResponses: {
+		reply:   encodeResponsesAnswer,
+		encoder: func(_ *chat, created int64) encoder { return &respClientEncoder{r: newRespObject("", "", created)} },
+		lost: []string{"previous_response_id and stored responses (refused: the conversation is OpenAI's)",
+			"built-in tools (web and file search, computer use) and images by file id (refused)",
+			"reasoning items and settings, include, truncation, metadata and background mode"},
+	},
+}
+
+// samePassthrough says whether a client format passes through to a
+// provider format unchanged: the same format, or the Responses API to an
+// OpenAI-protocol provider (which serves it under its own path).
+func samePassthrough(client, provider string) bool {
+	return client == provider || client == FormatResponses && provider == FormatOpenAI
 }
 
 // translators holds every pair, by client format and provider format.
@@ -150,7 +164,7 @@ var translators = func() map[[2]string]*translator {
 	out := map[[2]string]*translator{}
 	for cf, cs := range clientSides {
 		for pf, ps := range providerSides {
-			t := &translator{client: cf, provider: pf, passthrough: cf == pf, request: ps.request, answer: ps.answer,
+			t := &translator{client: cf, provider: pf, passthrough: samePassthrough(cf, pf), request: ps.request, answer: ps.answer,
 				decoder: ps.decoder, reply: cs.reply, encoder: cs.encoder}
 			if !t.passthrough {
 				t.lost = append(append([]string(nil), cs.lost...), ps.lost...)
@@ -163,8 +177,11 @@ var translators = func() map[[2]string]*translator {
 
 // decodeClient reads a client's request in its format.
 func decodeClient(format string, body []byte) (*chat, error) {
-	if format == FormatAnthropic {
+	switch format {
+	case FormatAnthropic:
 		return decodeAnthropic(body)
+	case FormatResponses:
+		return decodeResponses(body)
 	}
 	return decodeOpenAI(body)
 }
@@ -282,17 +299,7 @@ func passAnswer(op *operation, body []byte) (*answer, error) {
 	case opMessages:
 		return decodeAnthropicAnswer(body)
 	case opResponses:
-		var r struct {
-			Usage *respUsage `json:"usage"`
-		}
-		if err := json.Unmarshal(body, &r); err != nil {
-			return nil, err
-		}
-		a := &answer{}
-		if r.Usage != nil {
-			a.usage = r.Usage.neutral()
-		}
-		return a, nil
+		return decodeResponsesAnswer(body)
 	}
 	// Chat completions and embeddings: OpenAI's usage, read alone when
 	// there is one (the answer is decoded whole only for an estimate).

@@ -102,7 +102,7 @@ func TestTranslatorGolden(t *testing.T) {
 			if got.in != goldenReply.Usage.In || got.out != goldenReply.Usage.Out || got.cached != goldenReply.Usage.Cached {
 				t.Errorf("usage in %d out %d cached %d, want %+v", got.in, got.out, got.cached, goldenReply.Usage)
 			}
-			if got.stop != map[string]string{FormatOpenAI: "tool_calls", FormatAnthropic: "tool_use"}[tr.client] {
+			if got.stop != map[string]string{FormatOpenAI: "tool_calls", FormatAnthropic: "tool_use", FormatResponses: "completed"}[tr.client] {
 				t.Errorf("stop reason %q", got.stop)
 			}
 		})
@@ -112,11 +112,12 @@ func TestTranslatorGolden(t *testing.T) {
 // TestTranslatorLossList: every translating pair says what it cannot
 // carry (docs/llm.md lists them).
 func TestTranslatorLossList(t *testing.T) {
-	if len(translators) != 8 {
-		t.Fatalf("%d pairs, want 2 client formats × 4 provider formats", len(translators))
+	if len(translators) != 12 {
+		t.Fatalf("%d pairs, want 3 client formats × 4 provider formats", len(translators))
 	}
 	for k, tr := range translators {
-		if tr.passthrough != (k[0] == k[1]) || (!tr.passthrough && len(tr.lost) == 0) {
+		same := k[0] == k[1] || k[0] == FormatResponses && k[1] == FormatOpenAI
+		if tr.passthrough != same || (!tr.passthrough && len(tr.lost) == 0) {
 			t.Errorf("%v: passthrough %v, lost %v", k, tr.passthrough, tr.lost)
 		}
 	}
@@ -139,6 +140,10 @@ func reassemble(t *testing.T, format string, stream []byte) assembled {
 	for _, ev := range bytes.Split(stream, []byte("\n\n")) {
 		data := eventData(ev)
 		if len(data) == 0 || string(data) == "[DONE]" {
+			continue
+		}
+		if format == FormatResponses {
+			reassembleResponses(t, data, &a)
 			continue
 		}
 		if format == FormatOpenAI {
@@ -206,6 +211,60 @@ func reassemble(t *testing.T, format string, stream []byte) assembled {
 		}
 	}
 	return a
+}
+
+// reassembleResponses reads one Responses API event, as an SDK would:
+// text and arguments from their deltas, checked against the items' done
+// events, and status and usage from the completed response.
+func reassembleResponses(t *testing.T, data []byte, a *assembled) {
+	t.Helper()
+	var e struct {
+		Type     string          `json:"type"`
+		Seq      *int            `json:"sequence_number"`
+		Delta    string          `json:"delta"`
+		Text     string          `json:"text"`
+		Args     string          `json:"arguments"`
+		Item     respOutItem     `json:"item"`
+		Response json.RawMessage `json:"response"`
+	}
+	if err := json.Unmarshal(data, &e); err != nil || e.Seq == nil {
+		t.Fatalf("%s: %v (or no sequence_number)", data, err)
+	}
+	switch e.Type {
+	case "response.output_text.delta":
+		a.text += e.Delta
+	case "response.output_text.done":
+		if e.Text != a.text {
+			t.Errorf("output_text.done %q after deltas %q", e.Text, a.text)
+		}
+	case "response.output_item.added":
+		if e.Item.Type == "function_call" {
+			a.calls = append(a.calls, call0{name: e.Item.Name})
+		}
+	case "response.function_call_arguments.delta":
+		a.calls[len(a.calls)-1].args += e.Delta
+	case "response.function_call_arguments.done":
+		if e.Args != a.calls[len(a.calls)-1].args {
+			t.Errorf("function_call_arguments.done %q after deltas %q", e.Args, a.calls[len(a.calls)-1].args)
+		}
+	case "response.completed", "response.incomplete":
+		var r respObject
+		if err := json.Unmarshal(e.Response, &r); err != nil || r.Usage == nil {
+			t.Fatalf("%s: %v", e.Response, err)
+		}
+		a.stop = r.Status
+		a.in, a.out, a.cached = r.Usage.InputTokens, r.Usage.OutputTokens, r.Usage.InputTokensDetails.CachedTokens
+		// The completed response holds the whole output again.
+		whole, err := decodeResponsesAnswer(e.Response)
+		if err != nil || len(whole.parts) != 3 || whole.parts[0].text != goldenReply.Text {
+			t.Fatalf("the completed response's output: %v %+v", err, whole)
+		}
+		for i, want := range goldenReply.ToolCalls {
+			if p := whole.parts[i+1]; p.name != want.Name || !sameJSON(string(p.args), want.Args) {
+				t.Errorf("the completed response's call %d: %s %s", i, p.name, p.args)
+			}
+		}
+	}
 }
 
 func sameJSON(a, b string) bool {

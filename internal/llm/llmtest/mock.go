@@ -390,23 +390,36 @@ func responsesAnswer(model string, r Reply) (string, []string) {
 	use := map[string]any{"input_tokens": r.Usage.In, "input_tokens_details": map[string]any{"cached_tokens": r.Usage.Cached},
 		"output_tokens": r.Usage.Out, "output_tokens_details": map[string]any{"reasoning_tokens": r.Usage.Reasoning},
 		"total_tokens": r.Usage.In + r.Usage.Out}
-	item := map[string]any{"type": "message", "id": "msg_mock", "status": "completed", "role": "assistant",
-		"content": []any{map[string]any{"type": "output_text", "text": r.Text, "annotations": []any{}}}}
+	items := []any{map[string]any{"type": "message", "id": "msg_mock", "status": "completed", "role": "assistant",
+		"content": []any{map[string]any{"type": "output_text", "text": r.Text, "annotations": []any{}}}}}
+	for _, tc := range r.ToolCalls {
+		items = append(items, map[string]any{"type": "function_call", "id": "fc_" + tc.ID, "status": "completed", "call_id": tc.ID,
+			"name": tc.Name, "arguments": tc.Args})
+	}
 	resp := func(status string, output []any, u any) map[string]any {
 		return map[string]any{"id": "resp_mock", "object": "response", "created_at": 1700000000, "status": status, "model": model,
 			"output": output, "usage": u}
 	}
-	whole := js(resp("completed", []any{item}, use))
-	ev := func(typ string, data map[string]any) string {
+	whole := js(resp("completed", items, use))
+	var events []string
+	ev := func(typ string, data map[string]any) {
 		data["type"] = typ
-		return "event: " + typ + "\ndata: " + js(data) + "\n\n"
+		data["sequence_number"] = len(events)
+		events = append(events, "event: "+typ+"\ndata: "+js(data)+"\n\n")
 	}
-	events := []string{ev("response.created", map[string]any{"sequence_number": 0, "response": resp("in_progress", []any{}, nil)})}
-	for i, p := range Pieces(r.Text) {
-		events = append(events, ev("response.output_text.delta", map[string]any{"sequence_number": i + 1, "item_id": "msg_mock",
-			"output_index": 0, "content_index": 0, "delta": p, "logprobs": []any{}}))
+	ev("response.created", map[string]any{"response": resp("in_progress", []any{}, nil)})
+	for _, p := range Pieces(r.Text) {
+		ev("response.output_text.delta", map[string]any{"item_id": "msg_mock", "output_index": 0, "content_index": 0, "delta": p, "logprobs": []any{}})
 	}
-	events = append(events, ev("response.completed", map[string]any{"sequence_number": len(events) + 1, "response": resp("completed", []any{item}, use)}))
+	for i, tc := range r.ToolCalls {
+		ev("response.output_item.added", map[string]any{"output_index": i + 1, "item": map[string]any{"type": "function_call",
+			"id": "fc_" + tc.ID, "status": "in_progress", "call_id": tc.ID, "name": tc.Name, "arguments": ""}})
+		for _, p := range ArgPieces(tc.Args) {
+			ev("response.function_call_arguments.delta", map[string]any{"item_id": "fc_" + tc.ID, "output_index": i + 1, "delta": p})
+		}
+		ev("response.output_item.done", map[string]any{"output_index": i + 1, "item": items[i+1]})
+	}
+	ev("response.completed", map[string]any{"response": resp("completed", items, use)})
 	return whole, events
 }
 

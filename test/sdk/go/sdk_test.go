@@ -154,8 +154,8 @@ func sameJSON(t *testing.T, got, want string) bool {
 // TestOpenAIGoSDK: openai-go, changed only in base URL and key, against
 // each provider format: a completion, a stream put together by the SDK's
 // accumulator (tool call arguments whole again, usage at the end), typed
-// errors, a fallback, the Responses API (whole and streamed) and
-// embeddings.
+// errors, a fallback, the Responses API (whole and streamed, with a tool)
+// and embeddings.
 func TestOpenAIGoSDK(t *testing.T) {
 	g := startGateway(t)
 	client := openai.NewClient(openaiopt.WithBaseURL(g.base+"/v1"), openaiopt.WithAPIKey(key), openaiopt.WithMaxRetries(0))
@@ -226,28 +226,54 @@ func TestOpenAIGoSDK(t *testing.T) {
 			t.Fatalf("%v %+v", err, r)
 		}
 	})
-	t.Run("responses", func(t *testing.T) {
-		params := responses.ResponseNewParams{Model: "gpt", Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("Hi")}}
-		r, err := client.Responses.New(ctx, params)
-		if err != nil || r.OutputText() != reply.Text || r.Usage.InputTokens != reply.Usage.In || r.Usage.OutputTokens != reply.Usage.Out {
-			t.Fatalf("%v %+v", err, r)
-		}
-		stream := client.Responses.NewStreaming(ctx, params)
-		var text string
-		var done *responses.Response
-		for stream.Next() {
-			ev := stream.Current()
-			switch ev.Type {
-			case "response.output_text.delta":
-				text += ev.Delta
-			case "response.completed":
-				done = &ev.Response
+	// The Responses API: passed through to OpenAI's protocol, translated
+	// for the others; text, a function call and usage, whole and
+	// streamed (the stream's items put together from their events, as
+	// the SDK's own types give them).
+	for _, model := range models {
+		t.Run(model+"/responses", func(t *testing.T) {
+			params := responses.ResponseNewParams{
+				Model: model,
+				Input: responses.ResponseNewParamsInputUnion{OfString: openai.String("What is the weather?")},
+				Tools: []responses.ToolUnionParam{{OfFunction: &responses.FunctionToolParam{
+					Name: "lookup", Parameters: map[string]any{"type": "object", "properties": map[string]any{"q": map[string]any{"type": "string"}}},
+				}}},
 			}
-		}
-		if err := stream.Err(); err != nil || text != reply.Text || done == nil || done.Usage.OutputTokens != reply.Usage.Out {
-			t.Fatalf("stream: %v %q %+v", err, text, done)
-		}
-	})
+			r, err := client.Responses.New(ctx, params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var call *responses.ResponseFunctionToolCall
+			for _, it := range r.Output {
+				if it.Type == "function_call" {
+					fc := it.AsFunctionCall()
+					call = &fc
+				}
+			}
+			if r.OutputText() != reply.Text || call == nil || call.Name != "lookup" || !sameJSON(t, call.Arguments, reply.ToolCalls[0].Args) ||
+				r.Usage.InputTokens != reply.Usage.In || r.Usage.OutputTokens != reply.Usage.Out || r.Status != "completed" {
+				t.Fatalf("%+v", r)
+			}
+			stream := client.Responses.NewStreaming(ctx, params)
+			var text, args string
+			var done *responses.Response
+			for stream.Next() {
+				ev := stream.Current()
+				switch ev.Type {
+				case "response.output_text.delta":
+					text += ev.Delta
+				case "response.function_call_arguments.delta":
+					args += ev.Delta
+				case "response.completed":
+					done = &ev.Response
+				}
+			}
+			if err := stream.Err(); err != nil || text != reply.Text || !sameJSON(t, args, reply.ToolCalls[0].Args) || done == nil ||
+				done.Usage.OutputTokens != reply.Usage.Out || done.OutputText() != reply.Text {
+				t.Fatalf("stream: %v %q %q %+v", err, text, args, done)
+			}
+		})
+	}
 	t.Run("embeddings", func(t *testing.T) {
 		r, err := client.Embeddings.New(ctx, openai.EmbeddingNewParams{Model: "gpt", Input: openai.EmbeddingNewParamsInputUnion{OfString: openai.String("hello")}})
 		if err != nil || len(r.Data) != 1 || len(r.Data[0].Embedding) != 3 || r.Usage.PromptTokens != reply.Usage.In {
