@@ -181,8 +181,9 @@ func (e *Endpoint) Pools() []*proxy.Pool { return e.pools }
 // RecordUsage sets where mirrored calls' usage records go.
 func (e *Endpoint) RecordUsage(u UsageSink) { e.usage = u }
 
-// New builds the endpoint of api. control, when not nil, checks every
-// address dialled (the group's egress policy).
+// New builds the endpoint of api. pools, when not nil, are the proxy's
+// connection pools: providers on http:// are called on them, and every
+// dial to a provider obeys their egress policy.
 func New(cfg *config.Config, api config.API, pools *proxy.Pools, events Events,
 	tokenLimits []*ratelimit.Limit, budgets map[string]*ratelimit.Quota) *Endpoint {
 	providers := map[string]*provider{}
@@ -901,6 +902,7 @@ func (f *sseFrames) release() {
 
 func (f *sseFrames) pending() bool {
 	b, _ := f.br.Peek(f.br.Buffered())
+	b = bytes.TrimLeft(b, "\r\n") // blank lines between events, which next skips
 	return bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\n\r\n"))
 }
 

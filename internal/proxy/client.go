@@ -57,7 +57,11 @@ func (cl *Client) RoundTrip(req *http.Request) (*http.Response, error) {
 			_ = body.Close()
 		}
 	}
-	if req.URL == nil || req.URL.Scheme != "http" || req.URL.Host != cl.host {
+	if req.URL == nil {
+		closeBody()
+		return nil, errors.New("a request without a URL")
+	}
+	if req.URL.Scheme != "http" || req.URL.Host != cl.host {
 		closeBody()
 		return nil, fmt.Errorf("proxy.Client of http://%s cannot carry a request to %s", cl.host, req.URL.Redacted())
 	}

@@ -116,6 +116,10 @@ func TestClientRefuses(t *testing.T) {
 			t.Errorf("%s: no error", c.desc)
 		}
 	}
+	if resp, err := cl.RoundTrip(&http.Request{Method: "GET", Header: http.Header{}}); err == nil {
+		_ = resp.Body.Close()
+		t.Error("a request without a URL: no error")
+	}
 	if n := calls.Load(); n != 0 {
 		t.Errorf("the server was called %d times", n)
 	}
