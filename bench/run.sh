@@ -147,6 +147,15 @@ med() { tr ' ' '\n' <<<"$1" | grep -v '^$' | median; }
 	d=$(med "${RPS[direct]}"); n=$(med "${RPS[nginx]}"); s=$(med "${RPS[net/http]}"); p=$(med "${RPS[portico]}"); k=$(med "${RPS[portico-10k]}"); u=$(med "${RPS[no-usage]}"); j=$(med "${RPS[portico-jwt]}"); r=$(med "${RPS[portico-redis]}")
 	awk -v d="$d" -v n="$n" -v s="$s" -v p="$p" -v k="$k" -v u="$u" -v j="$j" -v r="$r" 'BEGIN {
 		printf "portico/nginx        %.2f\nportico/direct       %.2f\nnginx/direct         %.2f\nnet/http/nginx       %.2f\n10k routes/10 routes %.2f\njwt+limit/nginx      %.2f\njwt+redis limit/nginx %.2f\nusage on/usage off   %.2f\n", p/n, p/d, n/d, s/n, k/p, j/n, r/n, p/u }'
+	# The same ratios round by round (each round runs every target in
+	# turn, so a neighbour's burst on this VM weighs on one round's pair,
+	# not on one target's median): their median and range.
+	for t in portico portico-jwt; do
+		paste <(tr ' ' '\n' <<<"${RPS[$t]}" | grep -v '^$') <(tr ' ' '\n' <<<"${RPS[nginx]}" | grep -v '^$') |
+			awk '{print $1 / $2}' | sort -g |
+			awk -v t="$t" '{r[NR] = $1} END {n = NR; m = (n % 2) ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2
+				printf "%s/nginx by round: median %.2f, range %.2f-%.2f\n", t, m, r[1], r[n]}'
+	done
 } | tee "$TMP/summary.txt"
 
 # Latency at half of Portico's peak rate, Portico against the upstream
