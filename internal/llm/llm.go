@@ -545,9 +545,13 @@ func (c *call) try(t target, lastOne bool) (done bool, err error) {
 	var path string
 	var out []byte
 	switch {
-	case c.op == opEmbeddings && t.p.format == FormatGemini:
+	case c.op == opEmbeddings && t.p.format != FormatOpenAI:
+		embedRequest := geminiEmbedRequest
+		if t.p.format == FormatBedrock {
+			embedRequest = func(body []byte, model string) (string, []byte, error) { return bedrockEmbedRequest(body, model, 0) }
+		}
 		var err error
-		if path, out, err = geminiEmbedRequest(c.body, t.model); err != nil {
+		if path, out, err = embedRequest(c.body, t.model); err != nil {
 			c.badRequest = &pipeline.Error{Status: http.StatusBadRequest, Code: "invalid_request",
 				Message: "the request cannot be translated for this model's provider: " + err.Error()}
 			return false, nil
@@ -618,7 +622,7 @@ func (c *call) try(t target, lastOne bool) (done bool, err error) {
 		t.observe(ttft)
 		e.events.LLMCall(t.p.name, "ok")
 		ov := overhead(c.w, x, ttft)
-		err := c.whole(resp, tr, model)
+		err := c.whole(resp, tr, &t, model)
 		e.events.LLMAnswer(model, ttft, time.Since(start), ov, x.LLM.TokensIn, x.LLM.TokensOut)
 		c.mirrored(resp.StatusCode, err)
 		return true, err
@@ -805,11 +809,14 @@ const MaxAnswer = 32 << 20
 
 // whole relays a whole answer — as it is, or translated — and meters its
 // usage.
-func (c *call) whole(resp *http.Response, tr *translator, model string) error {
+func (c *call) whole(resp *http.Response, tr *translator, t *target, model string) error {
 	defer func() { _ = resp.Body.Close() }()
 	w, x := c.w, c.x
-	if c.op == opEmbeddings && tr.provider == FormatGemini {
+	switch {
+	case c.op == opEmbeddings && tr.provider == FormatGemini:
 		return c.geminiEmbeddings(resp, model)
+	case c.op == opEmbeddings && tr.provider == FormatBedrock:
+		return c.bedrockEmbeddings(resp, t, model)
 	}
 	if c.passes(tr) {
 		if ct := resp.Header.Get("Content-Type"); ct != "" {

@@ -25,7 +25,7 @@ type operation struct {
 var (
 	opChat       = &operation{name: "chat-completions", path: "/v1/chat/completions", client: FormatOpenAI, providerPath: "/chat/completions"}
 	opMessages   = &operation{name: "messages", path: "/v1/messages", client: FormatAnthropic}
-	opEmbeddings = &operation{name: "embeddings", path: "/v1/embeddings", client: FormatOpenAI, only: []string{FormatOpenAI, FormatGemini}, providerPath: "/embeddings"}
+	opEmbeddings = &operation{name: "embeddings", path: "/v1/embeddings", client: FormatOpenAI, only: []string{FormatOpenAI, FormatGemini, FormatBedrock}, providerPath: "/embeddings"}
 	opResponses  = &operation{name: "responses", path: "/v1/responses", client: FormatResponses, providerPath: "/responses"}
 )
 

@@ -21,6 +21,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -182,6 +183,22 @@ func (m *Mock) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		whole = geminiEmbeddings(body)
 	case req.Format == "gemini":
 		whole, events = geminiAnswer(req.Model, reply)
+	case req.Format == "bedrock" && strings.HasSuffix(r.URL.Path, "/invoke"):
+		// InvokeModel of an embedding model: Cohere's takes texts, Titan's
+		// one inputText; both report the input's tokens (reply.Usage.In
+		// per call) in a header, Titan in its answer too.
+		var answer map[string]any
+		if texts, ok := body["texts"].([]any); ok {
+			vectors := make([]any, len(texts))
+			for i := range texts {
+				vectors[i] = []float64{0.25, -0.5, 0.125}
+			}
+			answer = map[string]any{"id": "emb-mock", "embeddings": vectors, "response_type": "embeddings_floats", "texts": texts}
+		} else {
+			answer = map[string]any{"embedding": []float64{0.25, -0.5, 0.125}, "inputTextTokenCount": reply.Usage.In}
+		}
+		w.Header().Set("X-Amzn-Bedrock-Input-Token-Count", strconv.FormatInt(reply.Usage.In, 10))
+		whole = js(answer)
 	case req.Format == "bedrock":
 		whole, events = bedrockAnswer(reply)
 	case r.URL.Path == "/v1/embeddings":

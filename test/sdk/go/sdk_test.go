@@ -87,6 +87,8 @@ llm_models:
   - {name: claude, targets: [{provider: an, model: claude-sonnet-4-5}]}
   - {name: gemini, targets: [{provider: gm, model: gemini-2.5-pro}]}
   - {name: bedrock, targets: [{provider: br, model: "anthropic.claude-sonnet-4-5-v1:0"}]}
+  - {name: titan, targets: [{provider: br, model: "amazon.titan-embed-text-v2:0"}]}
+  - {name: cohere, targets: [{provider: br, model: "cohere.embed-english-v3"}]}
   - {name: busy, targets: [{provider: busy, model: m}]}
   - {name: fallback, targets: [{provider: down, model: m, priority: 1}, {provider: an, model: claude-sonnet-4-5, priority: 2}]}
 consumers:
@@ -96,7 +98,7 @@ apis:
   - name: ai
     base_path: /ai
     auth: [api_key]
-    llm: {models: [gpt, claude, gemini, bedrock, busy, fallback]}
+    llm: {models: [gpt, claude, gemini, bedrock, titan, cohere, busy, fallback]}
 `
 	dir := t.TempDir()
 	path := filepath.Join(dir, "portico.yaml")
@@ -283,6 +285,20 @@ func TestOpenAIGoSDK(t *testing.T) {
 		r, err = client.Embeddings.New(ctx, openai.EmbeddingNewParams{Model: "gemini", Input: openai.EmbeddingNewParamsInputUnion{OfString: openai.String("hello")}})
 		if err != nil || len(r.Data) != 1 || r.Data[0].Embedding[1] != -0.5 || r.Usage.PromptTokens != 1 {
 			t.Fatalf("gemini: %v %+v", err, r)
+		}
+		// Translated for Bedrock: Titan embeds one text per call, so three
+		// inputs are three calls, each reporting the mock's 321 tokens;
+		// Cohere's model takes the list in one call. Floats and base64.
+		three := openai.EmbeddingNewParamsInputUnion{OfArrayOfStrings: []string{"one", "two", "three"}}
+		for _, c := range []struct {
+			model  string
+			tokens int64
+			format openai.EmbeddingNewParamsEncodingFormat
+		}{{"titan", 3 * reply.Usage.In, openai.EmbeddingNewParamsEncodingFormatFloat}, {"cohere", reply.Usage.In, openai.EmbeddingNewParamsEncodingFormatBase64}} {
+			r, err = client.Embeddings.New(ctx, openai.EmbeddingNewParams{Model: c.model, Input: three, EncodingFormat: c.format})
+			if err != nil || len(r.Data) != 3 || r.Data[2].Index != 2 || len(r.Data[2].Embedding) != 3 || r.Data[2].Embedding[1] != -0.5 || r.Usage.PromptTokens != c.tokens {
+				t.Fatalf("%s: %v %+v", c.model, err, r)
+			}
 		}
 	})
 }
