@@ -17,10 +17,14 @@ import (
 // streamGateway is an LLM API in front of url, as an OpenAI-protocol
 // provider (model "passed") and an Anthropic one ("translated").
 func streamGateway(t *testing.T, url string) *env {
-	return start(t, `version: 1
+	return start(t, streamGatewayConfig(url), "http://127.0.0.1:9")
+}
+
+func streamGatewayConfig(url string) string {
+	return `version: 1
 llm_providers:
-  - {name: oa, type: openai_compatible, base_url: "`+url+`/v1"}
-  - {name: an, type: anthropic, base_url: "`+url+`"}
+  - {name: oa, type: openai_compatible, base_url: "` + url + `/v1"}
+  - {name: an, type: anthropic, base_url: "` + url + `"}
 llm_models:
   - {name: passed, targets: [{provider: oa, model: m}]}
   - {name: translated, targets: [{provider: an, model: m}]}
@@ -28,7 +32,7 @@ consumers:
   - {name: acme, api_keys: [acme-key-0123456789]}
 apis:
   - {name: ai, base_path: /ai, auth: [api_key], llm: {models: [passed, translated]}}
-`, "http://127.0.0.1:9")
+`
 }
 
 // TestLLMStreamEventByEvent: a provider that sends an answer's first word
@@ -183,5 +187,38 @@ func TestLLMStreamProviderHangsAfterEnd(t *testing.T) {
 		case <-time.After(10 * time.Second): // far beyond llm.DrainWait
 			t.Fatalf("call %d: the answer did not end while the provider hung after its end event", i)
 		}
+	}
+}
+
+// TestLLMProviderConnectionSurvivesReload: a reload that keeps a provider
+// on http:// keeps its warm connections, as it keeps upstreams'.
+func TestLLMProviderConnectionSurvivesReload(t *testing.T) {
+	t.Parallel()
+	var conns atomic.Int32
+	provider := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		whole, _ := llmtest.Wire("openai", "m", llmtest.Reply{Text: "hi", Usage: llmtest.Usage{In: 1, Out: 1}}, true)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, whole)
+	}))
+	provider.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	provider.Start()
+	t.Cleanup(provider.Close)
+	e := streamGateway(t, provider.URL)
+	bearer := hdr("Authorization", "Bearer acme-key-0123456789")
+	for i := range 3 {
+		if i == 2 {
+			e.load(streamGatewayConfig(provider.URL), "http://127.0.0.1:9")
+		}
+		resp, body := e.do("POST", "/ai/v1/chat/completions", bearer, strings.NewReader(`{"model":"passed","messages":[{"role":"user","content":"Hi"}]}`))
+		if resp.StatusCode != 200 || !strings.Contains(body, `"hi"`) {
+			t.Fatalf("call %d: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("the provider saw %d connections over a reload, want 1", n)
 	}
 }
