@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -370,7 +371,11 @@ func (e *respClientEncoder) encode(ev event, b []byte) []byte {
 		if !e.open || e.r.Output[len(e.r.Output)-1].Type != "message" {
 			b = e.closeItem(b)
 			e.text.Reset()
-			it := respOutItem{ID: messageID(strings.TrimPrefix(e.r.ID, "resp_")), Type: "message", Status: "in_progress", Role: "assistant", Content: &[]respOutText{}}
+			id := messageID(strings.TrimPrefix(e.r.ID, "resp_"))
+			if n := len(e.r.Output); n > 0 {
+				id += "_" + strconv.Itoa(n) // text again after a call: an item of its own
+			}
+			it := respOutItem{ID: id, Type: "message", Status: "in_progress", Role: "assistant", Content: &[]respOutText{}}
 			e.r.Output = append(e.r.Output, it)
 			e.open = true
 			i := len(e.r.Output) - 1
