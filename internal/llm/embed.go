@@ -96,19 +96,19 @@ func (c *call) geminiEmbeddings(resp *http.Response, model string) error {
 	for _, e := range g.Embeddings {
 		vectors = append(vectors, e.Values)
 	}
-	r, inputs, _ := readEmbedRequest(c.body) // read before the call
+	r, inputs, _ := readEmbedRequest(c.body) // valid: written into the call already
 	tokens := int64(0)
 	for _, in := range inputs {
 		tokens += countTokens(in)
 	}
 	c.e.estimate(c.x, model, usage{PromptTokens: tokens}, nil, "")
-	return c.writeEmbeddings(c.w, vectors, r.EncodingFormat, model, tokens)
+	return c.writeEmbeddings(vectors, r.EncodingFormat, model, tokens)
 }
 
 // writeEmbeddings answers with vectors in OpenAI's format: floats, or
 // base64 of little-endian float32 when the client asked for
 // encoding_format base64 (as OpenAI's SDKs do by default).
-func (c *call) writeEmbeddings(w http.ResponseWriter, vectors [][]float64, encoding, model string, tokens int64) error {
+func (c *call) writeEmbeddings(vectors [][]float64, encoding, model string, tokens int64) error {
 	type item struct {
 		Object    string `json:"object"`
 		Index     int    `json:"index"`
@@ -129,7 +129,7 @@ func (c *call) writeEmbeddings(w http.ResponseWriter, vectors [][]float64, encod
 	_, name, _ := strings.Cut(model, "/")
 	out := mustJSON(map[string]any{"object": "list", "data": data, "model": name,
 		"usage": map[string]int64{"prompt_tokens": tokens, "total_tokens": tokens}})
-	if _, err := w.Write(out); err != nil {
+	if _, err := c.w.Write(out); err != nil {
 		return proxy.ErrClientGone
 	}
 	return nil
@@ -161,7 +161,7 @@ func bedrockEmbedRequest(body []byte, model string, i int) (string, []byte, erro
 // Titan and a list of inputs, calls it again for each further input — and
 // answers in OpenAI's format, metered with the tokens Bedrock reported.
 func (c *call) bedrockEmbeddings(resp *http.Response, t *target, model string) error {
-	r, inputs, _ := readEmbedRequest(c.body) // read before the call
+	r, inputs, _ := readEmbedRequest(c.body) // valid: written into the call already
 	var vectors [][]float64
 	var tokens int64
 	reported := true
@@ -213,5 +213,5 @@ func (c *call) bedrockEmbeddings(resp *http.Response, t *target, model string) e
 		}
 		c.e.estimate(c.x, model, usage{PromptTokens: tokens}, nil, "")
 	}
-	return c.writeEmbeddings(c.w, vectors, r.EncodingFormat, model, tokens)
+	return c.writeEmbeddings(vectors, r.EncodingFormat, model, tokens)
 }
