@@ -14,6 +14,20 @@ import (
 	"github.com/portico-gw/portico/internal/llm/llmtest"
 )
 
+// countingProvider is a provider that counts the connections it accepted.
+func countingProvider(t *testing.T, h http.HandlerFunc) (*httptest.Server, *atomic.Int32) {
+	var conns atomic.Int32
+	s := httptest.NewUnstartedServer(h)
+	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	s.Start()
+	t.Cleanup(s.Close)
+	return s, &conns
+}
+
 // streamGateway is an LLM API in front of url, as an OpenAI-protocol
 // provider (model "passed") and an Anthropic one ("translated").
 func streamGateway(t *testing.T, url string) *env {
@@ -111,8 +125,7 @@ func TestLLMStreamEventByEvent(t *testing.T) {
 // next call instead of being dropped.
 func TestLLMStreamKeepsConnection(t *testing.T) {
 	t.Parallel()
-	var conns atomic.Int32
-	provider := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	provider, conns := countingProvider(t, func(w http.ResponseWriter, r *http.Request) {
 		format := map[string]string{"/v1/chat/completions": "openai", "/v1/messages": "anthropic"}[r.URL.Path]
 		_, events := llmtest.Wire(format, "m", llmtest.Reply{Text: "one two", Usage: llmtest.Usage{In: 3, Out: 2}}, true)
 		w.Header().Set("Content-Type", "text/event-stream")
@@ -122,14 +135,7 @@ func TestLLMStreamKeepsConnection(t *testing.T) {
 				w.(http.Flusher).Flush() // the last event comes apart, as it may on a network
 			}
 		}
-	}))
-	provider.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	provider.Start()
-	t.Cleanup(provider.Close)
+	})
 	e := streamGateway(t, provider.URL)
 	bearer := hdr("Authorization", "Bearer acme-key-0123456789")
 	for _, model := range []string{"passed", "translated", "translated", "passed", "translated"} {
@@ -194,19 +200,11 @@ func TestLLMStreamProviderHangsAfterEnd(t *testing.T) {
 // on http:// keeps its warm connections, as it keeps upstreams'.
 func TestLLMProviderConnectionSurvivesReload(t *testing.T) {
 	t.Parallel()
-	var conns atomic.Int32
-	provider := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	provider, conns := countingProvider(t, func(w http.ResponseWriter, r *http.Request) {
 		whole, _ := llmtest.Wire("openai", "m", llmtest.Reply{Text: "hi", Usage: llmtest.Usage{In: 1, Out: 1}}, true)
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, whole)
-	}))
-	provider.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	provider.Start()
-	t.Cleanup(provider.Close)
+	})
 	e := streamGateway(t, provider.URL)
 	bearer := hdr("Authorization", "Bearer acme-key-0123456789")
 	for i := range 3 {
