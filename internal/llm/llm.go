@@ -890,14 +890,22 @@ func framesOf(resp *http.Response, format string) frames {
 		br = bufio.NewReaderSize(resp.Body, 32<<10)
 	}
 	br.Reset(resp.Body)
-	return &sseFrames{br: br}
+	src, _ := resp.Body.(readier)
+	return &sseFrames{br: br, src: src}
 }
+
+// readier is a provider's answer body that tells whether a Read would
+// return without waiting (proxy.Client's bodies, on http:// providers).
+type readier interface{ Ready() bool }
 
 // readers are the buffers streams are read through, and copyBufs those
 // whole answers are copied through, reused.
 var readers, copyBufs sync.Pool
 
-type sseFrames struct{ br *bufio.Reader }
+type sseFrames struct {
+	br  *bufio.Reader
+	src readier // nil: only what br holds is known to have arrived
+}
 
 // release returns the frames' buffer for reuse; the frames are not used
 // after.
@@ -907,10 +915,22 @@ func (f *sseFrames) release() {
 	f.br = nil
 }
 
+// pending looks in the buffer for a whole event, then — while the body
+// says more has arrived — reads what has, which does not wait.
 func (f *sseFrames) pending() bool {
-	b, _ := f.br.Peek(f.br.Buffered())
-	b = bytes.TrimLeft(b, "\r\n") // blank lines between events, which next skips
-	return bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\n\r\n"))
+	for {
+		b, _ := f.br.Peek(f.br.Buffered())
+		b = bytes.TrimLeft(b, "\r\n") // blank lines between events, which next skips
+		if bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\n\r\n")) {
+			return true
+		}
+		if f.src == nil || f.br.Buffered() == f.br.Size() || !f.src.Ready() {
+			return false
+		}
+		if _, err := f.br.Peek(f.br.Buffered() + 1); err != nil {
+			return true // the end, or an error: next returns at once
+		}
+	}
 }
 
 func (f *sseFrames) next() (frame, error) {

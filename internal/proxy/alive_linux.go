@@ -14,23 +14,44 @@ func alive(nc net.Conn) bool {
 	if tc, ok := nc.(*tls.Conn); ok {
 		nc = tc.NetConn()
 	}
+	// EAGAIN: nothing to read, still open. Anything else — the orderly
+	// close (0 bytes), an error — is dead, and so is data on an idle
+	// connection, a protocol error.
+	errno, ok := peek(nc)
+	return !ok || errno == syscall.EAGAIN || errno == syscall.EWOULDBLOCK
+}
+
+// readable reports whether a read of nc returns at once — bytes, the
+// end, or an error — rather than wait. Over TLS bytes are not enough (a
+// record may be partial), so a TLS connection is never said readable.
+func readable(nc net.Conn) bool {
+	if _, ok := nc.(*tls.Conn); ok {
+		return false
+	}
+	errno, ok := peek(nc)
+	return ok && errno != syscall.EAGAIN && errno != syscall.EWOULDBLOCK
+}
+
+// peek looks at nc's socket without reading from it or waiting: the
+// errno of a one-byte MSG_PEEK|MSG_DONTWAIT receive (0 when it returned
+// a byte or the end). ok is false when nc has no socket to look at.
+func peek(nc net.Conn) (errno syscall.Errno, ok bool) {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
-		return true
+		return 0, false
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
-		return false
+		return syscall.EBADF, true
 	}
-	open := true
 	var buf [1]byte
 	err = raw.Read(func(fd uintptr) bool {
-		n, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		// EAGAIN: nothing to read, still open. n == 0: orderly close.
-		// Data on an idle connection is a protocol error: treat as dead.
-		open = err == syscall.EAGAIN || err == syscall.EWOULDBLOCK
-		_ = n
+		_, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		errno, _ = err.(syscall.Errno) //nolint:errorlint // Recvfrom returns a bare Errno
 		return true
 	})
-	return err == nil && open
+	if err != nil {
+		return syscall.EBADF, true
+	}
+	return errno, true
 }

@@ -221,6 +221,14 @@ func (b *clientBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Ready reports whether the next Read returns without waiting for the
+// provider — what has arrived, the end, or an error. A stream's relay asks
+// it before flushing, so that the events that arrived together leave in
+// one write.
+func (b *clientBody) Ready() bool {
+	return b.done || b.c.body.ready()
+}
+
 func (b *clientBody) finish(err error, clean bool) {
 	b.done, b.err = true, err
 	if !b.stop() || !clean || b.close {

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/portico-gw/portico/internal/pipeline"
 )
 
 // countingServer is a real HTTP server that counts the connections it
@@ -288,4 +290,197 @@ func TestClientAddress(t *testing.T) {
 			t.Errorf("%s: dials %s, want %s", host, got, addr)
 		}
 	}
+}
+
+// readyIn says a body Read can return without the network only when
+// everything that Read goes on to consume is buffered: a chunk's data with
+// its CRLF, a size line whole, the trailer section to its empty line.
+func TestBodyReadyIn(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		chunked bool
+		left    int64
+		buf     string
+		want    bool
+	}{
+		{false, 10, "", false},
+		{false, 10, "a", true},
+		{true, 0, "", false},
+		{true, 0, "5\r", false},
+		{true, 0, "5\r\n", false},      // the size, no data yet
+		{true, 0, "5\r\nab", true},     // part of the data: Read returns it
+		{true, 0, "5\r\nhello", false}, // all of it, but not its CRLF
+		{true, 0, "5\r\nhello\r", false},
+		{true, 0, "5\r\nhello\r\n", true},
+		{true, 0, "5;ext=1\r\nhello\r\n", true},
+		{true, 0, "zz\r\n", true}, // malformed: Read fails at once
+		{true, 0, "0\r\n", false},
+		{true, 0, "0\r\nX-T: 1\r\n", false},
+		{true, 0, "0\r\nX-T: 1\r\n\r\n", true},
+		{true, 0, "0\r\n\r\n", true},
+		{true, 3, "ab", true},
+		{true, 3, "abc", false},
+		{true, 3, "abc\r", false},
+		{true, 3, "abc\r\n", true},
+		{true, 3, "", false},
+	} {
+		b := &bodyReader{chunked: c.chunked, left: c.left}
+		if got := b.readyIn([]byte(c.buf)); got != c.want {
+			t.Errorf("chunked=%v left=%d %q: ready %v, want %v", c.chunked, c.left, c.buf, got, c.want)
+		}
+	}
+}
+
+// Ready on a real connection: false while what arrived cannot be returned
+// whole, true once it can — and then Read does not wait.
+func TestClientBodyReady(t *testing.T) {
+	t.Parallel()
+	steps := make(chan string, 8)
+	addr := rawUpstream(t, func(c net.Conn) {
+		for s := range steps {
+			if _, err := io.WriteString(c, s); err != nil {
+				return
+			}
+		}
+	})
+	ps := NewPools()
+	t.Cleanup(ps.Close)
+	cl := ps.NewClient(addr, time.Second, time.Second)
+	req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+	steps <- "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+	resp, err := cl.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, ok := resp.Body.(interface{ Ready() bool })
+	if !ok {
+		t.Fatal("the body has no Ready")
+	}
+	buf := make([]byte, 64)
+	if n, err := io.ReadFull(resp.Body, buf[:5]); err != nil || string(buf[:n]) != "hello" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+	// Each step leaves the body not ready; a Read would wait.
+	for _, s := range []string{"6\r\n", " world", "\r"} {
+		steps <- s
+		time.Sleep(20 * time.Millisecond)
+		if body.Ready() {
+			t.Fatalf("after %q: ready", s)
+		}
+	}
+	steps <- "\n"
+	eventually(t, body.Ready)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n, err := resp.Body.Read(buf)
+		if err != nil || string(buf[:n]) != " world" {
+			t.Errorf("read %q, %v", buf[:n], err)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Read waited after Ready")
+	}
+	if body.Ready() {
+		t.Fatal("ready with nothing more sent")
+	}
+	steps <- "0\r\n\r\n"
+	close(steps)
+	eventually(t, body.Ready)
+	if n, err := resp.Body.Read(buf); n != 0 || !errors.Is(err, io.EOF) {
+		t.Fatalf("at the end: %d, %v", n, err)
+	}
+}
+
+// eventually waits up to 5 s for cond.
+func eventually(t *testing.T, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(end) {
+			t.Fatal("condition not met in 5 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// flushCounter counts a handler's flushes and signals each.
+type flushCounter struct {
+	*httptest.ResponseRecorder
+	flushes atomic.Int32
+	flushed chan struct{}
+}
+
+func (f *flushCounter) Flush() {
+	f.flushes.Add(1)
+	f.ResponseRecorder.Flush()
+	select {
+	case f.flushed <- struct{}{}:
+	default:
+	}
+}
+
+// A streamed (chunked) answer is flushed as it arrives, but the chunks
+// that arrived together leave in one write: flushed once when the stream
+// pauses, not once per chunk.
+func TestProxyFlushesWhatArrivedTogether(t *testing.T) {
+	t.Parallel()
+	rest := make(chan struct{})
+	addr := rawUpstream(t, func(c net.Conn) {
+		// Three chunks in one write, then a pause, then two and the end.
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"+
+			"9\r\ndata: 1\n\n\r\n9\r\ndata: 2\n\n\r\n9\r\ndata: 3\n\n\r\n")
+		<-rest
+		_, _ = io.WriteString(c, "9\r\ndata: 4\n\n\r\n9\r\ndata: 5\n\n\r\n0\r\n\r\n")
+	})
+	ps := NewPools()
+	t.Cleanup(ps.Close)
+	up, err := NewUpstream(UpstreamSpec{Name: "u", Targets: []TargetSpec{{URL: "http://" + addr, Weight: 1}}}, ps, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := NewHandler(up, 5*time.Second, nil, nil)
+	w := &flushCounter{ResponseRecorder: httptest.NewRecorder(), flushed: make(chan struct{}, 1)}
+	go func() {
+		<-w.flushed // the first three, sent without waiting for the rest
+		close(rest)
+	}()
+	r := httptest.NewRequest("GET", "/events", nil)
+	x := &pipeline.Exchange{Start: time.Now(), UpstreamPath: "/events"}
+	if err := h.Serve(w, r, x); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.Body.String(); got != "data: 1\n\ndata: 2\n\ndata: 3\n\ndata: 4\n\ndata: 5\n\n" {
+		t.Fatalf("body %q", got)
+	}
+	// One flush for what arrived first; the rest arrived with the end,
+	// which the server sends when the handler returns.
+	if n := w.flushes.Load(); n != 1 {
+		t.Errorf("%d flushes, want 1", n)
+	}
+}
+
+// rawUpstream accepts one connection on a loopback port, reads the
+// request (one read: tests send small ones) and hands the connection to
+// answer, which writes whatever bytes the test needs. It returns the
+// address.
+func rawUpstream(t *testing.T, answer func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer func() { _ = c.Close() }()
+		_, _ = c.Read(make([]byte, 4096))
+		answer(c)
+	}()
+	return ln.Addr().String()
 }

@@ -408,7 +408,9 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, x *pipeline.Ex
 	}
 	defer stop() // for the paths that close c
 	// Flush as data arrives unless the length is known and the content is
-	// not an event stream, so SSE and long polls reach the client at once.
+	// not an event stream, so SSE and long polls reach the client at once
+	// — but not while more has arrived already (the next chunk, the end):
+	// what came together leaves in one write.
 	flusher, _ := w.(http.Flusher)
 	stream := body.chunked || body.untilEOF || strings.HasPrefix(w.Header().Get("Content-Type"), "text/event-stream")
 	bp := copyBufs.Get().(*[]byte)
@@ -429,7 +431,7 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, x *pipeline.Ex
 				c.close()
 				return nil // the client is gone; its status is already logged
 			}
-			if stream && flusher != nil {
+			if stream && flusher != nil && !body.ready() {
 				flusher.Flush()
 			}
 		}

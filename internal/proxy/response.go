@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
@@ -270,30 +271,9 @@ func (b *bodyReader) nextChunk() error {
 	if err != nil {
 		return unexpected(err)
 	}
-	if len(line) < 3 || line[len(line)-2] != '\r' {
-		return errMalformedChunk
-	}
-	line = line[:len(line)-2]
-	if i := indexByte(line, ';'); i >= 0 {
-		line = line[:i] // chunk extensions
-	}
-	var size int64
-	for _, c := range line {
-		var d byte
-		switch {
-		case c >= '0' && c <= '9':
-			d = c - '0'
-		case c >= 'a' && c <= 'f':
-			d = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			d = c - 'A' + 10
-		default:
-			return errMalformedChunk
-		}
-		if size > (1<<62)>>4 {
-			return errMalformedChunk
-		}
-		size = size<<4 | int64(d)
+	size, err := chunkSize(line)
+	if err != nil {
+		return err
 	}
 	if size > 0 {
 		b.left = size
@@ -312,6 +292,97 @@ func (b *bodyReader) nextChunk() error {
 			return nil
 		}
 	}
+}
+
+// chunkSize parses a chunk-size line, CRLF included.
+func chunkSize(line []byte) (int64, error) {
+	if len(line) < 3 || line[len(line)-2] != '\r' {
+		return 0, errMalformedChunk
+	}
+	line = line[:len(line)-2]
+	if i := indexByte(line, ';'); i >= 0 {
+		line = line[:i] // chunk extensions
+	}
+	var size int64
+	for _, c := range line {
+		var d byte
+		switch {
+		case c >= '0' && c <= '9':
+			d = c - '0'
+		case c >= 'a' && c <= 'f':
+			d = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			d = c - 'A' + 10
+		default:
+			return 0, errMalformedChunk
+		}
+		if size > (1<<62)>>4 {
+			return 0, errMalformedChunk
+		}
+		size = size<<4 | int64(d)
+	}
+	return size, nil
+}
+
+// ready reports whether the next Read returns without waiting for the
+// network: it has bytes (or the end, or an error) to return at once.
+// What the connection's buffer holds decides; when that is not enough, one
+// read of what the socket already holds — which does not wait — adds to
+// it. Streams use it to send together the events that arrived together.
+func (b *bodyReader) ready() bool {
+	if b.done {
+		return true
+	}
+	br := b.c.br
+	buf, _ := br.Peek(br.Buffered())
+	if b.readyIn(buf) {
+		return true
+	}
+	if br.Buffered() == br.Size() || !readable(b.c.nc) {
+		return false
+	}
+	if _, err := br.Peek(br.Buffered() + 1); err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+		return true // the end or an error, which Read returns at once
+	}
+	buf, _ = br.Peek(br.Buffered())
+	return b.readyIn(buf)
+}
+
+// readyIn reports whether Read can return from buf, the bytes buffered,
+// without reading more: a chunk's data is only returned with what follows
+// it (the CRLF, or the next chunk's size line) at hand, since Read goes on
+// to read that too.
+func (b *bodyReader) readyIn(buf []byte) bool {
+	if !b.chunked {
+		return len(buf) > 0
+	}
+	left := b.left
+	if left == 0 {
+		i := bytes.IndexByte(buf, '\n')
+		if i < 0 {
+			return false
+		}
+		size, err := chunkSize(buf[:i+1])
+		if err != nil {
+			return true // Read fails at once
+		}
+		buf = buf[i+1:]
+		if size == 0 { // the trailer section, up to its empty line
+			for {
+				j := bytes.IndexByte(buf, '\n')
+				if j < 0 {
+					return false
+				}
+				if j < 1 || buf[j-1] != '\r' || j == 1 {
+					return true // malformed, or the end
+				}
+				buf = buf[j+1:]
+			}
+		}
+		left = size
+	}
+	n := int64(len(buf))
+	return n > 0 && (n < left || n >= left+2)
 }
 
 // chunkEnd reads the CRLF after a chunk's data.
