@@ -24,6 +24,7 @@ type mockLLM struct {
 	status   int // when not 0 and not 200: answer this error
 	breakOff bool
 	got      []map[string]any
+	raw      []string // the bodies as received
 	auth     []string
 	srv      *httptest.Server
 }
@@ -32,9 +33,11 @@ func newMockLLM(t *testing.T) *mockLLM {
 	m := &mockLLM{}
 	m.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req map[string]any
-		_ = json.NewDecoder(r.Body).Decode(&req)
+		raw, _ := io.ReadAll(r.Body)
+		_ = json.Unmarshal(raw, &req)
 		m.mu.Lock()
 		m.got = append(m.got, req)
+		m.raw = append(m.raw, string(raw))
 		m.auth = append(m.auth, r.Header.Get("Authorization"))
 		status, breakOff := m.status, m.breakOff
 		m.mu.Unlock()
@@ -150,6 +153,13 @@ func TestLLMGateway(t *testing.T) {
 	if len(got) != 1 || got[0]["model"] != "gpt-4.1" || got[0]["future_field"] == nil || got[0]["temperature"] != 0.2 || auth[0] != "Bearer sk-primary" {
 		t.Fatalf("what the provider received: %v %v", got, auth)
 	}
+	// Passed through: the client's bytes, but for the model's name.
+	primary.mu.Lock()
+	raw := primary.raw[0]
+	primary.mu.Unlock()
+	if want := strings.Replace(req, `"smart"`, `"gpt-4.1"`, 1); raw != want {
+		t.Fatalf("the provider received\n%s\nwant\n%s", raw, want)
+	}
 	// Metered from the provider's usage: 11 tokens in at 2.00 and 2 out at
 	// 8.00 per million = 38 millionths of a dollar.
 	if recs := rec.Take(); len(recs) != 4 || recs[3].TokensIn != 11 || recs[3].TokensOut != 2 || recs[3].CostPico != 38_000_000 ||
@@ -245,14 +255,21 @@ func TestLLMGateway(t *testing.T) {
 		}
 	}
 
-	// Bad requests.
+	// Bad requests, which reach no provider. A member named twice is one:
+	// the gateway would route and bill by one "model" while a provider
+	// might read the other.
+	before, _ := primary.requests()
 	for _, c := range []struct {
 		body string
 		code int
-	}{{`not json`, 400}, {`{"messages":[]}`, 400}, {`{"model":"dumb"}`, 404}} {
+	}{{`not json`, 400}, {`{"messages":[]}`, 400}, {`{"model":"dumb"}`, 404},
+		{`{"model":"gpt-4.1","model":"smart","messages":[]}`, 400}, {`{"model":"smart","mod\u0065l":"gpt-4.1"}`, 400}} {
 		if resp, _ := e.do("POST", "/ai/v1/chat/completions", bearer, strings.NewReader(c.body)); resp.StatusCode != c.code {
 			t.Errorf("%s: %d, want %d", c.body, resp.StatusCode, c.code)
 		}
+	}
+	if after, _ := primary.requests(); len(after) != len(before) {
+		t.Errorf("bad requests reached the provider: %v", after[len(before):])
 	}
 }
 

@@ -337,6 +337,8 @@ func (e *Endpoint) Models() pipeline.Handler {
 var (
 	errBadJSON = &pipeline.Error{Status: http.StatusBadRequest, Code: "invalid_request",
 		Message: "the body is not a JSON object"}
+	errDuplicateMember = &pipeline.Error{Status: http.StatusBadRequest, Code: "invalid_request",
+		Message: "the body names a member twice"}
 	errNoModel = &pipeline.Error{Status: http.StatusBadRequest, Code: "invalid_request", Message: `give "model": one of the models GET /v1/models lists`}
 	errUnknown = &pipeline.Error{Status: http.StatusNotFound, Code: "model_not_found", Message: "this API serves no model of that name; GET /v1/models lists them"}
 	errTooBig  = &pipeline.Error{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large", Message: "the request body is larger than 16 MiB"}
@@ -363,8 +365,11 @@ func (e *Endpoint) Handler(op *operation) pipeline.Handler {
 			return proxy.ErrClientGone
 		}
 		x.BytesIn = int64(len(body))
-		var req map[string]json.RawMessage
-		if json.Unmarshal(body, &req) != nil || req == nil {
+		req, err := members(body)
+		switch {
+		case errors.Is(err, errDuplicate):
+			return errDuplicateMember
+		case err != nil:
 			return errBadJSON
 		}
 		var name string
@@ -402,8 +407,7 @@ func (e *Endpoint) Handler(op *operation) pipeline.Handler {
 		var mask *masking
 		if e.masker != nil {
 			body, mask = e.masker.mask(body)
-			req = nil
-			_ = json.Unmarshal(body, &req)
+			req, _ = members(body)
 		}
 		if len(e.tokens) > 0 {
 			res, refusal := e.reserve(w, r, x, req, len(body))
@@ -557,16 +561,18 @@ func (c *call) try(t target, lastOne bool) (done bool, err error) {
 			return false, nil
 		}
 	case c.passes(tr):
-		c.req["model"], _ = json.Marshal(t.model)
+		// The client's bytes, but for the deployment's model name.
+		model, _ := json.Marshal(t.model)
+		out = withMember(c.body, "model", model)
 		if c.stripUsage {
 			opts := map[string]json.RawMessage{}
 			_ = json.Unmarshal(c.req["stream_options"], &opts)
 			// Ask for the usage the stream ends with (for metering), and
 			// drop it from the answer: the client did not ask for it.
 			opts["include_usage"] = json.RawMessage("true")
-			c.req["stream_options"], _ = json.Marshal(opts)
+			o, _ := json.Marshal(opts)
+			out = withMember(out, "stream_options", o)
 		}
-		out, _ = json.Marshal(c.req)
 		path = cmp.Or(c.op.providerPath, "/v1/messages")
 	default:
 		if c.neutral == nil && c.badRequest == nil {

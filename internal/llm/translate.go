@@ -303,11 +303,11 @@ func passAnswer(op *operation, body []byte) (*answer, error) {
 	}
 	// Chat completions and embeddings: OpenAI's usage, read alone when
 	// there is one (the answer is decoded whole only for an estimate).
-	var u struct {
-		Usage *usage `json:"usage"`
-	}
-	if err := json.Unmarshal(body, &u); err == nil && u.Usage != nil && (u.Usage.PromptTokens != 0 || u.Usage.CompletionTokens != 0) {
-		return &answer{usage: *u.Usage}, nil
+	if json.Valid(body) {
+		var u usage
+		if raw := member(body, "usage"); raw != nil && json.Unmarshal(raw, &u) == nil && (u.PromptTokens != 0 || u.CompletionTokens != 0) {
+			return &answer{usage: u}, nil
+		}
 	}
 	return decodeOpenAIAnswer(body)
 }
