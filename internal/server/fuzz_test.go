@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"net/url"
+	"reflect"
 	"slices"
 	"testing"
 )
@@ -80,6 +82,24 @@ func FuzzReadRequest(f *testing.F) {
 		theirRest, _ := io.ReadAll(std)
 		if !bytes.Equal(oursRest, theirRest) {
 			t.Fatalf("the next request starts at %q for us, %q for net/http", oursRest, theirRest)
+		}
+	})
+}
+
+// FuzzParseTarget checks parseTarget's short way against
+// url.ParseRequestURI: the same URL, or the same refusal.
+func FuzzParseTarget(f *testing.F) {
+	for _, s := range []string{"/", "/a/b?c=d", "/a?", "/a?b?c", "/a!b", "/%41", "//x/y", "/a;b=c@d", "*", "http://h/p", "/é", "/a#b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, target string) {
+		got, err := parseTarget(target)
+		want, werr := url.ParseRequestURI(target)
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("%q: error %v, url's %v", target, err, werr)
+		}
+		if err == nil && !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: %#v, url's %#v", target, got, want)
 		}
 	})
 }

@@ -80,7 +80,7 @@ func readHead(br *bufio.Reader, scratch *[]byte, r *http.Request, max int) (head
 	if authority {
 		uri = "http://" + target
 	}
-	if r.URL, err = url.ParseRequestURI(uri); err != nil {
+	if r.URL, err = parseTarget(uri); err != nil {
 		return head{}, refuse(http.StatusBadRequest, "malformed request target")
 	}
 	if authority {
@@ -354,4 +354,41 @@ var common = func() map[string]string {
 		m[strings.ToUpper(n)] = n
 	}
 	return m
+}()
+
+// parseTarget is url.ParseRequestURI, with a short way for the usual
+// target: a path of characters that need no escaping, then a query or
+// none. Anything else — percent-escapes, other characters, an empty
+// query after "?", another form — goes the long way.
+func parseTarget(target string) (*url.URL, error) {
+	path, query, hasQuery := strings.Cut(target, "?")
+	if path == "" || path[0] != '/' || (hasQuery && query == "") {
+		return url.ParseRequestURI(target)
+	}
+	for i := 0; i < len(path); i++ {
+		if !plainPathByte[path[i]] {
+			return url.ParseRequestURI(target)
+		}
+	}
+	for i := 0; i < len(query); i++ {
+		if query[i] < ' ' || query[i] == 0x7f { // refused by url
+			return url.ParseRequestURI(target)
+		}
+	}
+	return &url.URL{Path: path, RawQuery: query}, nil
+}
+
+// plainPathByte marks the bytes that a URL path holds as they are: the
+// ones url's path escaping leaves alone.
+var plainPathByte = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "-._~$&+,/:;=@" {
+		t[c] = true
+	}
+	return t
 }()
