@@ -349,9 +349,10 @@ func (b *bodyReader) ready() bool {
 }
 
 // readyIn reports whether Read can return from buf, the bytes buffered,
-// without reading more: a chunk's data is only returned with what follows
-// it (the CRLF, or the next chunk's size line) at hand, since Read goes on
-// to read that too.
+// without reading more. A Read that takes a chunk's last data byte goes on
+// to read the CRLF after it, so the chunk's end is ready only with its
+// CRLF at hand; a chunk not yet begun needs its whole size line and a
+// first data byte.
 func (b *bodyReader) readyIn(buf []byte) bool {
 	if !b.chunked {
 		return len(buf) > 0
