@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strconv"
+	"strings"
 )
 
 // The request and answer bodies of a passed-through call are read for a
@@ -203,4 +205,66 @@ func skipValue(b []byte, i int) int {
 		i++
 	}
 	return i
+}
+
+// readUsage decodes a valid JSON OpenAI usage object into u as
+// json.Unmarshal would, reading only the members metering uses, in place.
+// It reports false where it cannot say (a number that is not a plain
+// integer, a name with an escape, a member of the wrong type); the caller
+// then decodes the long way.
+func readUsage(raw []byte, u *usage) bool {
+	*u = usage{}
+	ok := true
+	isObject := eachMember(raw, func(key []byte, esc bool, vs, ve int) {
+		v := raw[vs:ve]
+		switch {
+		case esc:
+			ok = false
+		case foldIs(key, "prompt_tokens"):
+			ok = ok && readInt(v, &u.PromptTokens)
+		case foldIs(key, "completion_tokens"):
+			ok = ok && readInt(v, &u.CompletionTokens)
+		case foldIs(key, "prompt_tokens_details"):
+			ok = ok && readDetail(v, "cached_tokens", &u.PromptTokensDetails.CachedTokens)
+		case foldIs(key, "completion_tokens_details"):
+			ok = ok && readDetail(v, "reasoning_tokens", &u.CompletionTokensDetails.ReasoningTokens)
+		}
+	})
+	return ok && isObject
+}
+
+// foldIs compares a member's name as encoding/json does for an ASCII one:
+// without regard to case.
+func foldIs(key []byte, name string) bool {
+	return len(key) == len(name) && strings.EqualFold(string(key), name)
+}
+
+// readInt reads an integer value into n; null leaves n as it is.
+func readInt(v []byte, n *int64) bool {
+	if string(v) == "null" {
+		return true
+	}
+	x, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil {
+		return false
+	}
+	*n = x
+	return true
+}
+
+// readDetail reads the integer member name of the object v into n.
+func readDetail(v []byte, name string, n *int64) bool {
+	if string(v) == "null" {
+		return true
+	}
+	ok := true
+	isObject := eachMember(v, func(key []byte, esc bool, vs, ve int) {
+		switch {
+		case esc:
+			ok = false
+		case foldIs(key, name):
+			ok = ok && readInt(v[vs:ve], n)
+		}
+	})
+	return ok && isObject
 }

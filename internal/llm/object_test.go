@@ -122,3 +122,45 @@ func FuzzMembers(f *testing.F) {
 		}
 	})
 }
+
+// readUsage reads what encoding/json reads into a usage, or says it
+// cannot.
+func FuzzReadUsage(f *testing.F) {
+	for _, s := range []string{
+		`{"completion_tokens":4,"completion_tokens_details":{"reasoning_tokens":2},"prompt_tokens":12,"prompt_tokens_details":{"cached_tokens":3},"total_tokens":16}`,
+		`{"PROMPT_TOKENS":1,"prompt_tokens":2}`, `{"prompt_tokens":1.0}`, `{"prompt_tokens":"1"}`, `{"prompt_tokens":null}`,
+		`{"prompt_tokens_details":null,"completion_tokens":99999999999999999999}`, `null`, `[]`, `{"prompt_tok\u0065ns":1}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if !json.Valid(raw) {
+			return
+		}
+		var got, want usage
+		if !readUsage(raw, &got) {
+			return
+		}
+		if err := json.Unmarshal(raw, &want); err != nil {
+			t.Fatalf("%s: read %+v, encoding/json: %v", raw, got, err)
+		}
+		if got != want {
+			t.Fatalf("%s: read %+v, encoding/json %+v", raw, got, want)
+		}
+	})
+}
+
+func TestReadUsage(t *testing.T) {
+	t.Parallel()
+	var u usage
+	raw := `{"completion_tokens":4,"completion_tokens_details":{"reasoning_tokens":2},"prompt_tokens":12,"prompt_tokens_details":{"cached_tokens":3},"total_tokens":16}`
+	if !readUsage([]byte(raw), &u) || u.PromptTokens != 12 || u.CompletionTokens != 4 ||
+		u.PromptTokensDetails.CachedTokens != 3 || u.CompletionTokensDetails.ReasoningTokens != 2 {
+		t.Fatalf("%s: %+v", raw, u)
+	}
+	for _, raw := range []string{`{"prompt_tokens":1.5}`, `{"prompt_tokens":"1"}`, `{"prompt_tok\u0065ns":1}`, `null`} {
+		if readUsage([]byte(raw), &u) {
+			t.Errorf("%s: read, want the long way", raw)
+		}
+	}
+}

@@ -305,7 +305,8 @@ func passAnswer(op *operation, body []byte) (*answer, error) {
 	// there is one (the answer is decoded whole only for an estimate).
 	if json.Valid(body) {
 		var u usage
-		if raw := member(body, "usage"); raw != nil && json.Unmarshal(raw, &u) == nil && (u.PromptTokens != 0 || u.CompletionTokens != 0) {
+		raw := member(body, "usage")
+		if raw != nil && (readUsage(raw, &u) || json.Unmarshal(raw, &u) == nil) && (u.PromptTokens != 0 || u.CompletionTokens != 0) {
 			return &answer{usage: u}, nil
 		}
 	}
