@@ -3,30 +3,15 @@ package gateway_test
 import (
 	"bufio"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/portico-gw/portico/internal/llm/llmtest"
+	"github.com/portico-gw/portico/internal/testenv"
 )
-
-// countingProvider is a provider that counts the connections it accepted.
-func countingProvider(t *testing.T, h http.HandlerFunc) (*httptest.Server, *atomic.Int32) {
-	var conns atomic.Int32
-	s := httptest.NewUnstartedServer(h)
-	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	s.Start()
-	t.Cleanup(s.Close)
-	return s, &conns
-}
 
 // streamGateway is an LLM API in front of url, as an OpenAI-protocol
 // provider (model "passed") and an Anthropic one ("translated").
@@ -125,7 +110,7 @@ func TestLLMStreamEventByEvent(t *testing.T) {
 // next call instead of being dropped.
 func TestLLMStreamKeepsConnection(t *testing.T) {
 	t.Parallel()
-	provider, conns := countingProvider(t, func(w http.ResponseWriter, r *http.Request) {
+	provider, conns := testenv.CountingServer(t, func(w http.ResponseWriter, r *http.Request) {
 		format := map[string]string{"/v1/chat/completions": "openai", "/v1/messages": "anthropic"}[r.URL.Path]
 		_, events := llmtest.Wire(format, "m", llmtest.Reply{Text: "one two", Usage: llmtest.Usage{In: 3, Out: 2}}, true)
 		w.Header().Set("Content-Type", "text/event-stream")
@@ -200,7 +185,7 @@ func TestLLMStreamProviderHangsAfterEnd(t *testing.T) {
 // on http:// keeps its warm connections, as it keeps upstreams'.
 func TestLLMProviderConnectionSurvivesReload(t *testing.T) {
 	t.Parallel()
-	provider, conns := countingProvider(t, func(w http.ResponseWriter, r *http.Request) {
+	provider, conns := testenv.CountingServer(t, func(w http.ResponseWriter, r *http.Request) {
 		whole, _ := llmtest.Wire("openai", "m", llmtest.Reply{Text: "hi", Usage: llmtest.Usage{In: 1, Out: 1}}, true)
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, whole)

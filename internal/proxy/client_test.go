@@ -15,23 +15,8 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/pipeline"
+	"github.com/portico-gw/portico/internal/testenv"
 )
-
-// countingServer is a real HTTP server that counts the connections it
-// accepted, so tests can tell a reused connection from a new one.
-func countingServer(t *testing.T, h http.HandlerFunc) (*httptest.Server, *atomic.Int32) {
-	t.Helper()
-	var conns atomic.Int32
-	s := httptest.NewUnstartedServer(h)
-	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	s.Start()
-	t.Cleanup(s.Close)
-	return s, &conns
-}
 
 func clientOf(t *testing.T, s *httptest.Server, header time.Duration) *Client {
 	t.Helper()
@@ -42,7 +27,7 @@ func clientOf(t *testing.T, s *httptest.Server, header time.Duration) *Client {
 
 func TestClientRoundTrip(t *testing.T) {
 	t.Parallel()
-	s, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+	s, conns := testenv.CountingServer(t, func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		w.Header().Set("X-Got", r.Method+" "+r.URL.RequestURI()+" "+r.Host+" "+r.Header.Get("X-In")+" "+string(body))
 		w.Header().Set("X-Length", r.Header.Get("Content-Length")+"/"+strings.Join(r.TransferEncoding, ","))
@@ -98,7 +83,7 @@ func TestClientRoundTrip(t *testing.T) {
 func TestClientRefuses(t *testing.T) {
 	t.Parallel()
 	var calls atomic.Int32
-	s, _ := countingServer(t, func(http.ResponseWriter, *http.Request) { calls.Add(1) })
+	s, _ := testenv.CountingServer(t, func(http.ResponseWriter, *http.Request) { calls.Add(1) })
 	cl := clientOf(t, s, time.Second)
 	for _, c := range []struct {
 		desc, url string
@@ -132,7 +117,7 @@ func TestClientRefuses(t *testing.T) {
 func TestClientUnreadBody(t *testing.T) {
 	t.Parallel()
 	big := strings.Repeat("x", 256<<10)
-	s, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, big) })
+	s, conns := testenv.CountingServer(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, big) })
 	cl := clientOf(t, s, time.Second)
 	req, _ := http.NewRequest("GET", s.URL, nil)
 	resp, err := cl.RoundTrip(req)
@@ -165,7 +150,7 @@ func TestClientUnreadBody(t *testing.T) {
 func TestClientStreamAndCancel(t *testing.T) {
 	t.Parallel()
 	next := make(chan struct{})
-	s, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+	s, conns := testenv.CountingServer(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		for i := 0; ; i++ {
 			_, _ = io.WriteString(w, "data: "+string(rune('a'+i))+"\n\n")

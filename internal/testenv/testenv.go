@@ -1,4 +1,5 @@
-// Package testenv finds the external services that some tests need. A test
+// Package testenv finds the external services that some tests need, and
+// holds the few test servers that several packages' tests share. A test
 // whose service is missing is skipped with a loud message; when
 // PORTICO_REQUIRE_SERVICES=1 (as .ci/run sets it) it fails instead, so a
 // green CI run never hides a skipped suite.
