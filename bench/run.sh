@@ -3,8 +3,10 @@
 # upstream, nginx as a plain keep-alive reverse proxy, a bare net/http
 # reverse proxy (for reference), and Portico with API key auth and the
 # access log on, then drives each with wrk on loopback and prints
-# requests/s, p50 and p99, and the ratios. A second pass measures latency
-# at half of Portico's peak rate with vegeta (a fixed-rate generator).
+# requests/s, p50 and p99, the machine's CPU time per request, the share
+# of it the VM's host stole, and the ratios. A second pass measures
+# latency at half of Portico's peak rate with vegeta (a fixed-rate
+# generator), the targets taking turns in 2-second slices.
 #
 #   bench/run.sh                      # 3 rounds of 10 s per target
 #   BENCH_ROUNDS=5 BENCH_DURATION=15 bench/run.sh
@@ -120,28 +122,54 @@ done
 to_ms() { awk -v v="$1" 'BEGIN{ if (v ~ /us$/) printf "%.3f", v/1000; else if (v ~ /ms$/) printf "%.3f", v+0; else if (v ~ /s$/) printf "%.3f", v*1000 }'; }
 median() { sort -g | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
 
-declare -A RPS P50 P99
+# The VM's stolen time: cpu_times prints the steal, total and busy
+# jiffies of all CPUs (busy: user, nice, system, irq and softirq);
+# stolen_pct turns two readings into the share of the VM's CPU time the
+# host gave to someone else. On a shared VM that share moves req/s more
+# than any target does, so every pass reports it, and cpu_per_req turns
+# two readings and a request count into the machine's CPU time per
+# request, in µs: generator, upstream, proxy and kernel together. At
+# saturation req/s is the CPU the VM got divided by that cost, so the
+# ratio of two targets' costs is their throughput ratio with the stolen
+# time taken out.
+cpu_times() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print $9, t, $2 + $3 + $4 + $7 + $8}' /proc/stat; }
+stolen_pct() { awk -v a="$1" -v b="$2" 'BEGIN {split(a, x, " "); split(b, y, " "); d = y[2] - x[2]; printf "%.0f", (d > 0 ? 100 * (y[1] - x[1]) / d : 0)}'; }
+cpu_per_req() { awk -v a="$1" -v b="$2" -v n="$3" -v hz="$(getconf CLK_TCK)" 'BEGIN {split(a, x, " "); split(b, y, " "); printf "%.1f", (n > 0 ? (y[3] - x[3]) * 1e6 / hz / n : 0)}'; }
+
+declare -A RPS P50 P99 STEAL CPU
 for round in $(seq "$ROUNDS"); do
 	for t in "${TARGETS[@]}"; do
+		c0=$(cpu_times)
 		out=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -H "$(auth_for "$t")" "${URL[$t]}")
+		c1=$(cpu_times)
+		st=$(stolen_pct "$c0" "$c1")
+		cpu=$(cpu_per_req "$c0" "$c1" "$(awk '/requests in/ {print $1}' <<<"$out")")
 		rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
 		p50=$(to_ms "$(awk '$1=="50%" {print $2}' <<<"$out")")
 		p99=$(to_ms "$(awk '$1=="99%" {print $2}' <<<"$out")")
 		if grep -q "Non-2xx" <<<"$out"; then echo "$t answered errors:" >&2; echo "$out" >&2; exit 1; fi
-		echo "round $round  $t: $rps req/s  p50 ${p50} ms  p99 ${p99} ms" >&2
-		RPS[$t]+="$rps "; P50[$t]+="$p50 "; P99[$t]+="$p99 "
+		echo "round $round  $t: $rps req/s  p50 ${p50} ms  p99 ${p99} ms  stolen ${st}%  machine CPU/request ${cpu} µs" >&2
+		RPS[$t]+="$rps "; P50[$t]+="$p50 "; P99[$t]+="$p99 "; STEAL[$t]+="$st "; CPU[$t]+="$cpu "
 	done
 done
 
 med() { tr ' ' '\n' <<<"$1" | grep -v '^$' | median; }
+# by_round LABEL NUMS DENS prints the median and range of the ratios of
+# two lists' values taken pairwise, round by round.
+by_round() {
+	paste <(tr ' ' '\n' <<<"$2" | grep -v '^$') <(tr ' ' '\n' <<<"$3" | grep -v '^$') |
+		awk '$2 > 0 {print $1 / $2}' | sort -g |
+		awk -v t="$1" '{r[NR] = $1} END {n = NR; m = (n % 2) ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2
+			printf "%s: median %.2f, range %.2f-%.2f\n", t, m, r[1], r[n]}'
+}
 {
 	echo "Portico benchmark — $(date -u +%Y-%m-%dT%H:%MZ)"
 	echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2}')"
 	echo "$(go version | cut -d' ' -f3), $(nginx -v 2>&1 | cut -d' ' -f3), wrk -t1 -c$CONNS -d${DURATION}s, median of $ROUNDS rounds"
 	echo
-	printf "%-14s %12s %10s %10s\n" target "req/s" "p50 ms" "p99 ms"
+	printf "%-14s %12s %10s %10s %10s %12s\n" target "req/s" "p50 ms" "p99 ms" "stolen %" "CPU/req µs"
 	for t in "${TARGETS[@]}"; do
-		printf "%-14s %12.0f %10s %10s\n" "$t" "$(med "${RPS[$t]}")" "$(med "${P50[$t]}")" "$(med "${P99[$t]}")"
+		printf "%-14s %12.0f %10s %10s %10.0f %12s\n" "$t" "$(med "${RPS[$t]}")" "$(med "${P50[$t]}")" "$(med "${P99[$t]}")" "$(med "${STEAL[$t]}")" "$(med "${CPU[$t]}")"
 	done
 	echo
 	d=$(med "${RPS[direct]}"); n=$(med "${RPS[nginx]}"); s=$(med "${RPS[net/http]}"); p=$(med "${RPS[portico]}"); k=$(med "${RPS[portico-10k]}"); u=$(med "${RPS[no-usage]}"); j=$(med "${RPS[portico-jwt]}"); r=$(med "${RPS[portico-redis]}")
@@ -149,39 +177,50 @@ med() { tr ' ' '\n' <<<"$1" | grep -v '^$' | median; }
 		printf "portico/nginx        %.2f\nportico/direct       %.2f\nnginx/direct         %.2f\nnet/http/nginx       %.2f\n10k routes/10 routes %.2f\njwt+limit/nginx      %.2f\njwt+redis limit/nginx %.2f\nusage on/usage off   %.2f\n", p/n, p/d, n/d, s/n, k/p, j/n, r/n, p/u }'
 	# The same ratios round by round (each round runs every target in
 	# turn, so a neighbour's burst on this VM weighs on one round's pair,
-	# not on one target's median): their median and range.
+	# not on one target's median): their median and range. By req/s, and
+	# by machine CPU per request (nginx's over the target's: the
+	# throughput ratio without the stolen time).
 	for t in portico portico-jwt; do
-		paste <(tr ' ' '\n' <<<"${RPS[$t]}" | grep -v '^$') <(tr ' ' '\n' <<<"${RPS[nginx]}" | grep -v '^$') |
-			awk '{print $1 / $2}' | sort -g |
-			awk -v t="$t" '{r[NR] = $1} END {n = NR; m = (n % 2) ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2
-				printf "%s/nginx by round: median %.2f, range %.2f-%.2f\n", t, m, r[1], r[n]}'
+		by_round "$t/nginx by round" "${RPS[$t]}" "${RPS[nginx]}"
+		by_round "$t/nginx by CPU per request" "${CPU[nginx]}" "${CPU[$t]}"
 	done
 } | tee "$TMP/summary.txt"
 
 # Latency at half of Portico's peak rate, Portico against the upstream
-# alone: what the gateway adds when it is not saturated.
+# alone: what the gateway adds when it is not saturated. A neighbour's
+# burst on a shared VM lasts seconds and moves a 10-second pass's p99 by
+# several milliseconds, so the targets take turns in 2-second slices,
+# ROUNDS*DURATION seconds each in all, and each target's percentiles come
+# from all of its slices together: every target sees the same weather.
 peak=$(med "${RPS[portico]}")
 rate=$(awk -v p="$peak" 'BEGIN {printf "%d", p/2}')
+slices=$((ROUNDS * DURATION / 2))
 echo >&2
-echo "fixed-rate pass: ${rate} req/s for ${DURATION}s each (vegeta)..." >&2
-declare -A VP50 VP99
+echo "fixed-rate pass: ${rate} req/s, ${slices} slices of 2 s per target in turn (vegeta)..." >&2
 URL[nginx]=http://127.0.0.1:9902/7
+declare -A VSTEAL
+for slice in $(seq "$slices"); do
+	for t in direct nginx portico; do
+		c0=$(cpu_times)
+		# One core and a fixed pool of connections, like wrk -t1 -c$CONNS:
+		# unbounded, vegeta spawns workers until it starves the machine.
+		echo "GET ${URL[$t]}" | GOMAXPROCS=1 "$BIN/vegeta" attack -rate="$rate" -duration=2s -header "X-API-Key: $KEY" \
+			-workers "$CONNS" -max-workers "$CONNS" -connections "$CONNS" >"$TMP/vegeta-$t-$slice.bin"
+		VSTEAL[$t]+="$(stolen_pct "$c0" "$(cpu_times)") "
+	done
+done
+declare -A VP50 VP99
 for t in direct nginx portico; do
-	# One core and a fixed pool of connections, like wrk -t1 -c$CONNS:
-	# unbounded, vegeta spawns workers until it starves the machine.
-	echo "GET ${URL[$t]}" | GOMAXPROCS=1 "$BIN/vegeta" attack -rate="$rate" -duration="${DURATION}s" -header "X-API-Key: $KEY" \
-		-workers "$CONNS" -max-workers "$CONNS" -connections "$CONNS" \
-		| "$BIN/vegeta" report -type=json >"$TMP/vegeta-$t.json"
-	VP50[$t]=$(python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print('%.3f' % (r['latencies']['50th']/1e6))" "$TMP/vegeta-$t.json")
-	VP99[$t]=$(python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print('%.3f' % (r['latencies']['99th']/1e6))" "$TMP/vegeta-$t.json")
-	ok=$(python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print('%.4f' % r['success'])" "$TMP/vegeta-$t.json")
+	"$BIN/vegeta" report -type=json "$TMP"/vegeta-"$t"-*.bin >"$TMP/vegeta-$t.json"
+	read -r ok p50 p99 < <(python3 -c "import json,sys; r=json.load(open(sys.argv[1])); l=r['latencies']; print('%.4f %.3f %.3f' % (r['success'], l['50th']/1e6, l['99th']/1e6))" "$TMP/vegeta-$t.json")
 	[ "$ok" = "1.0000" ] || { echo "$t: success ratio $ok at the fixed rate" >&2; exit 1; }
+	VP50[$t]=$p50; VP99[$t]=$p99
 done
 {
 	echo
-	echo "at ${rate} req/s (half of Portico's peak), vegeta:"
-	printf "%-10s %10s %10s\n" target "p50 ms" "p99 ms"
-	for t in direct nginx portico; do printf "%-10s %10s %10s\n" "$t" "${VP50[$t]}" "${VP99[$t]}"; done
+	echo "at ${rate} req/s (half of Portico's peak), vegeta, ${slices} slices of 2 s per target in turn:"
+	printf "%-10s %10s %10s %10s\n" target "p50 ms" "p99 ms" "stolen %"
+	for t in direct nginx portico; do printf "%-10s %10s %10s %10.0f\n" "$t" "${VP50[$t]}" "${VP99[$t]}" "$(med "${VSTEAL[$t]}")"; done
 	awk -v a="${VP99[portico]}" -v n="${VP99[nginx]}" -v b="${VP99[direct]}" \
 		'BEGIN {printf "portico adds %.3f ms at p99, nginx adds %.3f ms\n", a-b, n-b}'
 	echo
