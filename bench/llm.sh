@@ -90,16 +90,20 @@ YAML
 pids+=($ppid)
 for _ in $(seq 50); do curl -fs -o /dev/null http://127.0.0.1:9933/readyz && break; sleep 0.1; done
 
+# Stolen time per pass: bench/lib.sh.
+. bench/lib.sh
 rss() { awk '/VmRSS/ {print $2}' "/proc/$ppid/status"; }
 pass() { # name url body: one pass, $TMP/name-round.json
 	# The key both ways: LLM APIs take the bearer token, plain routes X-API-Key.
 	printf 'POST %s\nContent-Type: application/json\nAuthorization: Bearer %s\nX-API-Key: %s\n@%s\n' "$2" "$KEY" "$KEY" "$3" >"$TMP/target"
+	local c0
+	c0=$(cpu_times)
 	"$BIN/vegeta" attack -targets="$TMP/target" -rate="$RATE" -duration="${DURATION}s" -max-workers 64 \
 		| "$BIN/vegeta" report -type=json >"$TMP/$1-$round.json"
-	python3 - "$TMP/$1-$round.json" "$1" "$round" <<'PY' >&2
+	python3 - "$TMP/$1-$round.json" "$1" "$round" "$(stolen_pct "$c0" "$(cpu_times)")" <<'PY' >&2
 import json, sys
 r = json.load(open(sys.argv[1]))
-print("round %s  %-24s p50 %.3f ms  p99 %.3f ms  success %.4f" % (sys.argv[3], sys.argv[2], r["latencies"]["50th"]/1e6, r["latencies"]["99th"]/1e6, r["success"]))
+print("round %s  %-24s p50 %.3f ms  p99 %.3f ms  success %.4f  stolen %s%%" % (sys.argv[3], sys.argv[2], r["latencies"]["50th"]/1e6, r["latencies"]["99th"]/1e6, r["success"], sys.argv[4]))
 if r["success"] != 1:
     sys.exit("%s: not every call succeeded" % sys.argv[2])
 PY
