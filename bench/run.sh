@@ -184,6 +184,7 @@ by_round() {
 peak=$(med "${RPS[portico]}")
 rate=$(awk -v p="$peak" 'BEGIN {printf "%d", p/2}')
 slices=$((ROUNDS * DURATION / 2))
+[ "$slices" -ge 1 ] || slices=1
 echo >&2
 echo "fixed-rate pass: ${rate} req/s, ${slices} slices of 2 s per target in turn (vegeta)..." >&2
 URL[nginx]=http://127.0.0.1:9902/7
