@@ -287,36 +287,50 @@ type antDecoder struct {
 	tools map[int]int
 }
 
+// antStreamEvent is an Anthropic stream event, as far as the gateway
+// reads it.
+type antStreamEvent struct {
+	Type    string `json:"type"`
+	Message struct {
+		ID    string   `json:"id"`
+		Model string   `json:"model"`
+		Usage antUsage `json:"usage"`
+	} `json:"message"`
+	Index        int            `json:"index"`
+	ContentBlock antBlock       `json:"content_block"`
+	Delta        antStreamDelta `json:"delta"`
+	Usage        *struct {
+		InputTokens              *int64 `json:"input_tokens"`
+		OutputTokens             int64  `json:"output_tokens"`
+		CacheReadInputTokens     *int64 `json:"cache_read_input_tokens"`
+		CacheCreationInputTokens *int64 `json:"cache_creation_input_tokens"`
+	} `json:"usage"`
+	Error struct {
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+type antStreamDelta struct {
+	Type         string `json:"type"`
+	Text         string `json:"text"`
+	PartialJSON  string `json:"partial_json"`
+	Thinking     string `json:"thinking"`
+	StopReason   string `json:"stop_reason"`
+	StopSequence string `json:"stop_sequence"`
+}
+
 func (d *antDecoder) decode(data []byte, out []event) ([]event, error) {
-	var e struct {
-		Type    string `json:"type"`
-		Message struct {
-			ID    string   `json:"id"`
-			Model string   `json:"model"`
-			Usage antUsage `json:"usage"`
-		} `json:"message"`
-		Index        int      `json:"index"`
-		ContentBlock antBlock `json:"content_block"`
-		Delta        struct {
-			Type         string `json:"type"`
-			Text         string `json:"text"`
-			PartialJSON  string `json:"partial_json"`
-			Thinking     string `json:"thinking"`
-			StopReason   string `json:"stop_reason"`
-			StopSequence string `json:"stop_sequence"`
-		} `json:"delta"`
-		Usage *struct {
-			InputTokens              *int64 `json:"input_tokens"`
-			OutputTokens             int64  `json:"output_tokens"`
-			CacheReadInputTokens     *int64 `json:"cache_read_input_tokens"`
-			CacheCreationInputTokens *int64 `json:"cache_creation_input_tokens"`
-		} `json:"usage"`
-		Error struct {
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(data, &e); err != nil {
+	// Deltas, pings and stops are read in place (readAntEvent); the rest
+	// (a message's start, a block's, usage, errors) the long way.
+	var e antStreamEvent
+	if !validJSON(data) {
 		return out, nil
+	}
+	if !readAntEvent(data, &e) {
+		e = antStreamEvent{}
+		if err := json.Unmarshal(data, &e); err != nil {
+			return out, nil
+		}
 	}
 	if !d.started && e.Type != "message_start" && e.Type != "error" && e.Type != "ping" {
 		// A stream without its message_start: the client's stream still

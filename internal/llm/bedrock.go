@@ -272,7 +272,7 @@ func (f *bedrockFrames) next() (frame, error) {
 	case "event":
 		data = append(append(append([]byte(`{`), mustJSON(header(m, ":event-type"))...), ':'), bytes.TrimSpace(m.Payload)...)
 		data = append(data, '}')
-		if !json.Valid(data) {
+		if !validJSON(data) {
 			return frame{}, errors.New("the provider sent an event that is not JSON")
 		}
 	default: // exception or error

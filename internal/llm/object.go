@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // The request and answer bodies of a passed-through call are read for a
@@ -13,7 +14,7 @@ import (
 // left as they are. Decoding a whole body into a map of raw messages, and
 // encoding it back, was a third of what such a call cost the gateway;
 // these functions find the members in place instead, on a body that
-// json.Valid has accepted.
+// validJSON (json.Valid's equal, faster) has accepted.
 
 var (
 	errNotObject = errors.New("the body is not a JSON object")
@@ -26,7 +27,7 @@ var (
 // an error: a gateway that read one "model" while the provider reads the
 // other would bill and route one call as another.
 func members(body []byte) (map[string]json.RawMessage, error) {
-	if !json.Valid(body) {
+	if !validJSON(body) {
 		return nil, errNotObject
 	}
 	m := make(map[string]json.RawMessage, 8)
@@ -236,7 +237,7 @@ func readUsage(raw []byte, u *usage) bool {
 // foldIs compares a member's name as encoding/json does for an ASCII one:
 // without regard to case.
 func foldIs(key []byte, name string) bool {
-	return len(key) == len(name) && strings.EqualFold(string(key), name)
+	return len(key) == len(name) && (string(key) == name || strings.EqualFold(string(key), name))
 }
 
 // readInt reads an integer value into n; null leaves n as it is.
@@ -267,4 +268,348 @@ func readDetail(v []byte, name string, n *int64) bool {
 		}
 	})
 	return ok && isObject
+}
+
+// readChunk decodes a valid JSON OpenAI stream chunk into c as
+// json.Unmarshal would, in place: the chunks a stream is made of (text,
+// reasoning, a stop, the usage) cost a third of decoding them the long
+// way, checked by validJSON first (BenchmarkReadChunk), once per event. It reports false where it cannot say (tool calls,
+// an error, a name with an escape, a member named twice, a value of the
+// wrong type); the caller then decodes the long way.
+func readChunk(data []byte, c *oaiChunk) bool {
+	*c = oaiChunk{}
+	return readObject(data, chunkNames, func(i int, v []byte) bool {
+		switch i {
+		case 0:
+			return readString(v, &c.ID)
+		case 1:
+			return readString(v, &c.Model)
+		case 2:
+			return readChoices(v, &c.Choices)
+		case 3:
+			if string(v) == "null" {
+				return true
+			}
+			c.Usage = new(usage)
+			return readUsage(v, c.Usage)
+		}
+		return string(v) == "null" // an error
+	})
+}
+
+var (
+	chunkNames  = []string{"id", "model", "choices", "usage", "error"}
+	choiceNames = []string{"delta", "finish_reason"}
+	deltaNames  = []string{"content", "reasoning_content", "tool_calls"}
+)
+
+// readChoices reads a chunk's choices, as readChunk: tool calls are left
+// to the long way.
+func readChoices(v []byte, dst *[]oaiChunkChoice) bool {
+	if string(v) == "null" {
+		return true
+	}
+	*dst = []oaiChunkChoice{}
+	ok := true
+	isArray := eachElement(v, func(es, ee int) {
+		var ch oaiChunkChoice
+		if e := v[es:ee]; string(e) != "null" {
+			ok = ok && readObject(e, choiceNames, func(i int, f []byte) bool {
+				switch {
+				case i == 1:
+					return readString(f, &ch.FinishReason)
+				case string(f) == "null":
+					return true
+				}
+				return readObject(f, deltaNames, func(i int, g []byte) bool {
+					switch i {
+					case 0:
+						return readString(g, &ch.Delta.Content)
+					case 1:
+						return readString(g, &ch.Delta.ReasoningContent)
+					}
+					return string(g) == "null" // tool calls
+				})
+			})
+		}
+		*dst = append(*dst, ch)
+	})
+	return ok && isArray
+}
+
+// readAntEvent decodes a valid JSON Anthropic stream event into e as
+// json.Unmarshal would, in place, for the events a stream is mostly made
+// of: deltas of text, thinking and tool arguments, pings, a block's or the
+// message's end. It reports false where it cannot say (a message's or a
+// block's start, usage, an error, a name with an escape, a member named
+// twice, a value of the wrong type); the caller then decodes the long way.
+func readAntEvent(data []byte, e *antStreamEvent) bool {
+	*e = antStreamEvent{}
+	return readObject(data, antEventNames, func(i int, v []byte) bool {
+		switch i {
+		case 0:
+			return readString(v, &e.Type)
+		case 1:
+			var n int64
+			ok := readInt(v, &n)
+			e.Index = int(n)
+			return ok
+		case 2:
+			if string(v) == "null" {
+				return true
+			}
+			d := &e.Delta
+			return readObject(v, antDeltaNames, func(i int, f []byte) bool {
+				return readString(f, [...]*string{&d.Type, &d.Text, &d.PartialJSON, &d.Thinking, &d.StopReason, &d.StopSequence}[i])
+			})
+		}
+		return string(v) == "null" // a message, a block, usage, an error
+	})
+}
+
+var (
+	antEventNames = []string{"type", "index", "delta", "message", "content_block", "usage", "error"}
+	antDeltaNames = []string{"type", "text", "partial_json", "thinking", "stop_reason", "stop_sequence"}
+)
+
+// readObject calls read with each member of v, a valid JSON object, that
+// is one of names (matched as encoding/json matches a field's name): its
+// index in names and its value. It reports false — the caller decodes the
+// long way — when v is not an object, a member's name has an escape or a
+// byte outside ASCII, one of names is given twice (json.Unmarshal merges
+// the two) or read reports false. At most 64 names.
+func readObject(v []byte, names []string, read func(i int, value []byte) bool) bool {
+	var seen uint64
+	ok := true
+	isObject := eachMember(v, func(key []byte, raw bool, vs, ve int) {
+		if raw {
+			ok = false
+			return
+		}
+		for i, name := range names {
+			if foldIs(key, name) {
+				ok = ok && seen&(1<<i) == 0 && read(i, v[vs:ve])
+				seen |= 1 << i
+				return
+			}
+		}
+	})
+	return ok && isObject
+}
+
+// readString reads a valid JSON string value into s as json.Unmarshal
+// would; null leaves s as it is. One without escapes and in valid UTF-8
+// is its bytes; the others are unquoted by encoding/json.
+func readString(v []byte, s *string) bool {
+	switch {
+	case string(v) == "null":
+		return true
+	case len(v) < 2 || v[0] != '"':
+		return false
+	}
+	in := v[1 : len(v)-1]
+	if bytes.IndexByte(in, '\\') < 0 && utf8.Valid(in) {
+		*s = string(in)
+		return true
+	}
+	return json.Unmarshal(v, s) == nil
+}
+
+// eachElement calls fn with the span of each element of v, a valid JSON
+// value, and reports whether v is an array.
+func eachElement(v []byte, fn func(es, ee int)) bool {
+	i := skipSpace(v, 0)
+	if i >= len(v) || v[i] != '[' {
+		return false
+	}
+	i = skipSpace(v, i+1)
+	for i < len(v) && v[i] != ']' {
+		e := skipValue(v, i)
+		fn(i, e)
+		i = skipSpace(v, e)
+		if i < len(v) && v[i] == ',' {
+			i = skipSpace(v, i+1)
+		}
+	}
+	return true
+}
+
+// maxNesting is encoding/json's limit on nested objects and arrays.
+const maxNesting = 10000
+
+// validJSON reports whether b is one valid JSON value, exactly as
+// json.Valid does (FuzzValidJSON holds it to that), at a fraction of its
+// cost: every LLM call's body — prompts run to hundreds of kilobytes — and
+// every event of a stream is checked before it is read in place, and
+// encoding/json's scanner takes a function call per byte.
+func validJSON(b []byte) bool {
+	var buf [32]byte
+	open := buf[:0] // the containers b[i] is in: '{' or '['
+	i := skipSpace(b, 0)
+	for {
+		// A value starts at b[i].
+		if i >= len(b) {
+			return false
+		}
+		switch c := b[i]; c {
+		case '{', '[':
+			if len(open) == maxNesting {
+				return false
+			}
+			i = skipSpace(b, i+1)
+			if i < len(b) && b[i] == c+2 { // '{'+2 is '}', '['+2 is ']'
+				i++
+				break
+			}
+			open = append(open, c)
+			if c == '{' {
+				i = validKey(b, i)
+			}
+			if i < 0 {
+				return false
+			}
+			continue
+		case '"':
+			i = validString(b, i)
+		case 't':
+			i = validLiteral(b, i, "true")
+		case 'f':
+			i = validLiteral(b, i, "false")
+		case 'n':
+			i = validLiteral(b, i, "null")
+		default:
+			i = validNumber(b, i)
+		}
+		if i < 0 {
+			return false
+		}
+		// The value ended at b[i]: containers close, or the next element
+		// starts.
+		for {
+			i = skipSpace(b, i)
+			if len(open) == 0 {
+				return i == len(b)
+			}
+			if i >= len(b) {
+				return false
+			}
+			c := open[len(open)-1]
+			if b[i] == c+2 {
+				open = open[:len(open)-1]
+				i++
+				continue
+			}
+			if b[i] != ',' {
+				return false
+			}
+			i = skipSpace(b, i+1)
+			if c == '{' {
+				if i = validKey(b, i); i < 0 {
+					return false
+				}
+			}
+			break
+		}
+	}
+}
+
+// validKey checks a member's name and colon at b[i] and returns where its
+// value starts, or -1.
+func validKey(b []byte, i int) int {
+	if i >= len(b) || b[i] != '"' {
+		return -1
+	}
+	if i = validString(b, i); i < 0 {
+		return -1
+	}
+	i = skipSpace(b, i)
+	if i >= len(b) || b[i] != ':' {
+		return -1
+	}
+	return skipSpace(b, i+1)
+}
+
+// validString checks the string at b[i] (its opening quote) and returns
+// the index after it, or -1. Bytes outside ASCII are not checked:
+// encoding/json accepts invalid UTF-8 too (and decodes it to U+FFFD).
+func validString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		c := b[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		switch {
+		case c == '"':
+			return i + 1
+		case c < 0x20:
+			return -1
+		}
+		// An escape.
+		if i++; i >= len(b) {
+			return -1
+		}
+		switch b[i] {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		case 'u':
+			if i+4 >= len(b) {
+				return -1
+			}
+			for _, h := range b[i+1 : i+5] {
+				if h|0x20 < 'a' || h|0x20 > 'f' {
+					if h < '0' || h > '9' {
+						return -1
+					}
+				}
+			}
+			i += 4
+		default:
+			return -1
+		}
+	}
+	return -1
+}
+
+func validLiteral(b []byte, i int, lit string) int {
+	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
+		return -1
+	}
+	return i + len(lit)
+}
+
+// validNumber checks the number at b[i] and returns the index after it, or
+// -1.
+func validNumber(b []byte, i int) int {
+	digits := func(i int) int { // one or more
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			return -1
+		}
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+		return i
+	}
+	if b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	default:
+		if i = digits(i); i < 0 {
+			return -1
+		}
+	}
+	if i < len(b) && b[i] == '.' {
+		if i = digits(i + 1); i < 0 {
+			return -1
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		i = digits(i)
+	}
+	return i
 }

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -126,28 +129,11 @@ func FuzzMembers(f *testing.F) {
 // readUsage reads what encoding/json reads into a usage, or says it
 // cannot.
 func FuzzReadUsage(f *testing.F) {
-	for _, s := range []string{
+	fuzzReadInPlace(f, []string{
 		`{"completion_tokens":4,"completion_tokens_details":{"reasoning_tokens":2},"prompt_tokens":12,"prompt_tokens_details":{"cached_tokens":3},"total_tokens":16}`,
 		`{"PROMPT_TOKENS":1,"prompt_tokens":2}`, `{"prompt_tokens":1.0}`, `{"prompt_tokens":"1"}`, `{"prompt_tokens":null}`,
 		`{"prompt_tokens_details":null,"completion_tokens":99999999999999999999}`, `null`, `[]`, `{"prompt_tok\u0065ns":1}`,
-	} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		if !json.Valid(raw) {
-			return
-		}
-		var got, want usage
-		if !readUsage(raw, &got) {
-			return
-		}
-		if err := json.Unmarshal(raw, &want); err != nil {
-			t.Fatalf("%s: read %+v, encoding/json: %v", raw, got, err)
-		}
-		if got != want {
-			t.Fatalf("%s: read %+v, encoding/json %+v", raw, got, want)
-		}
-	})
+	}, readUsage)
 }
 
 func TestReadUsage(t *testing.T) {
@@ -162,5 +148,203 @@ func TestReadUsage(t *testing.T) {
 		if readUsage([]byte(raw), &u) {
 			t.Errorf("%s: read, want the long way", raw)
 		}
+	}
+}
+
+// Chunks as OpenAI, vLLM and Ollama send them, and the shapes around them.
+var chunkSeeds = []string{
+	`{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4.1","choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}],"usage":null}`,
+	`{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4.1","choices":[{"index":0,"delta":{"content":"Hello \"there\"\n\u00e9"},"finish_reason":null}]}`,
+	`{"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`,
+	`{"id":"c","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":4,"total_tokens":16,"prompt_tokens_details":{"cached_tokens":3}}}`,
+	`{"id":"c","choices":[{"delta":{"reasoning_content":"hm"}}]}`,
+	`{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"t","function":{"name":"f","arguments":"{"}}]}}]}`,
+	`{"error":{"message":"overloaded"}}`,
+	`{"ID":"a","Model":"b","CHOICES":[null,{"Delta":null,"Finish_Reason":"length"}]}`,
+	`{"id":"a","id":"b"}`, `{"choices":[{"delta":{"content":"a"}}],"choices":[{"finish_reason":"stop"}]}`,
+	`{"id":1}`, `{"choices":{}}`, `{"choices":[1]}`, `{"usage":[]}`, `{"model":"\ud800"}`, "{\"model\":\"\xff\"}",
+	`{"mod\u0065l":"x"}`, `{"choices":[{"delta":{"content":null,"tool_calls":null}}]}`, `[]`, `null`, ` { } `,
+}
+
+// readChunk reads what encoding/json reads into a chunk, or says it
+// cannot.
+func FuzzReadChunk(f *testing.F) { fuzzReadInPlace(f, chunkSeeds, readChunk) }
+
+// fuzzReadInPlace holds an in-place reader to what json.Unmarshal decodes
+// into the same type, wherever the reader does not say it cannot.
+func fuzzReadInPlace[T any](f *testing.F, seeds []string, read func([]byte, *T) bool) {
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !json.Valid(data) {
+			return
+		}
+		var got, want T
+		if !read(data, &got) {
+			return
+		}
+		if err := json.Unmarshal(data, &want); err != nil {
+			t.Fatalf("%s: read %+v, encoding/json: %v", data, got, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: read %+v, encoding/json %+v", data, got, want)
+		}
+	})
+}
+
+func TestReadChunk(t *testing.T) {
+	t.Parallel()
+	// The chunks a stream is made of are read in place; tool calls,
+	// errors, names twice, wrong types and escaped names the long way.
+	checkInPlace(t, readChunk, chunkSeeds[:5], []string{chunkSeeds[5], chunkSeeds[6], chunkSeeds[8], chunkSeeds[9],
+		`{"id":1}`, `{"choices":[1]}`, `{"usage":[]}`, `{"mod\u0065l":"x"}`, `[]`})
+	var c oaiChunk
+	if !readChunk([]byte(chunkSeeds[1]), &c) || c.ID != "chatcmpl-1" || c.Model != "gpt-4.1" ||
+		len(c.Choices) != 1 || c.Choices[0].Delta.Content != "Hello \"there\"\n\u00e9" {
+		t.Errorf("%s: %+v", chunkSeeds[1], c)
+	}
+	if !readChunk([]byte(chunkSeeds[3]), &c) || c.Usage == nil || c.Usage.PromptTokens != 12 ||
+		c.Usage.CompletionTokens != 4 || c.Usage.PromptTokensDetails.CachedTokens != 3 || c.Choices == nil {
+		t.Errorf("%s: %+v", chunkSeeds[3], c)
+	}
+}
+
+// Each event of a stream is decoded for metering; in place, and the long
+// way for comparison.
+func BenchmarkReadChunk(b *testing.B) {
+	data := []byte(`{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4.1","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"content":" there,"},"logprobs":null,"finish_reason":null}],"usage":null}`)
+	b.Run("in-place", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var c oaiChunk
+			if !validJSON(data) || !readChunk(data, &c) {
+				b.Fatal("not read")
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var c oaiChunk
+			if err := json.Unmarshal(data, &c); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// validJSON says what json.Valid says.
+func FuzzValidJSON(f *testing.F) {
+	for _, s := range append(chunkSeeds, validSeeds...) {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := validJSON(b), json.Valid(b); got != want {
+			t.Fatalf("%q: validJSON %v, json.Valid %v", b, got, want)
+		}
+	})
+}
+
+var validSeeds = []string{
+	``, ` `, `0`, `-0`, `-`, `01`, `1.`, `.5`, `1.5e`, `1e+9`, `1E-09`, `-12.50e3`, `+1`, `1 2`,
+	`"a\u00e9\uD83D\ude00\/\b\f\n\r\t\"\\"`, `"\u00g0"`, `"\x"`, `"\`, `"a`, "\"\x01\"", "\"\x7f\xff\"",
+	`true`, `tru`, `truex`, `nul`, `null `, ` false`,
+	`{}`, `{ }`, `[]`, `[ ]`, `{"a":1,}`, `[1,]`, `[,1]`, `{"a" 1}`, `{a:1}`, `{"a":1 "b":2}`, `[1 2]`,
+	`{"a":{"b":[1,{"c":null}]},"d":[[],[{}]]}`, `[}`, `{]`, `{"a":[}]}`, `]`, `}`, `[[[`, `{"a"`, `{"a":`,
+}
+
+func TestValidJSON(t *testing.T) {
+	t.Parallel()
+	for _, s := range append(chunkSeeds, validSeeds...) {
+		if got, want := validJSON([]byte(s)), json.Valid([]byte(s)); got != want {
+			t.Errorf("%q: validJSON %v, json.Valid %v", s, got, want)
+		}
+	}
+	// encoding/json's nesting limit, empty containers included.
+	for _, n := range []int{maxNesting, maxNesting + 1} {
+		for _, pair := range []string{"[]", "{}"} {
+			s := bytes.Repeat([]byte(pair[:1]), n)
+			s = append(s, bytes.Repeat([]byte(pair[1:]), n)...)
+			if got, want := validJSON(s), json.Valid(s); got != want {
+				t.Errorf("%d × %s: validJSON %v, json.Valid %v", n, pair, got, want)
+			}
+		}
+	}
+}
+
+// A prompt of 100 KB, checked before it is read in place.
+func BenchmarkValidJSON(b *testing.B) {
+	var body bytes.Buffer
+	body.WriteString(`{"model":"fast","messages":[`)
+	for i := range 200 {
+		if i > 0 {
+			body.WriteByte(',')
+		}
+		fmt.Fprintf(&body, `{"role":"user","content":"%s\n%d: %s"}`, strings.Repeat("The quick brown fox jumps over the lazy dog. ", 10), i, "caf\u00e9")
+	}
+	body.WriteString(`],"max_tokens":512,"temperature":0.7}`)
+	data := body.Bytes()
+	b.Run("validJSON", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			if !validJSON(data) {
+				b.Fatal("invalid")
+			}
+		}
+	})
+	b.Run("json.Valid", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			if !json.Valid(data) {
+				b.Fatal("invalid")
+			}
+		}
+	})
+}
+
+// Events as Anthropic sends them, and the shapes around them.
+var antEventSeeds = []string{
+	`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello \"there\"\n"}}`,
+	`{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"city\": \"Par"}}`,
+	`{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hm"}}`,
+	`{"type":"ping"}`, `{"type":"content_block_stop","index":0}`, `{"type":"message_stop"}`,
+	`{"type":"message_start","message":{"id":"msg_1","model":"m","usage":{"input_tokens":12,"output_tokens":1}}}`,
+	`{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"t","name":"f","input":{}}}`,
+	`{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":4}}`,
+	`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`,
+	`{"type":"a","type":"b"}`, `{"index":1.0}`, `{"index":"1"}`, `{"delta":[]}`, `{"Type":"ping","INDEX":2,"Delta":null}`,
+	`{"typ\u0065":"ping"}`, `{"delta":{"text":"a","text":"b"}}`, `{"index":99999999999999999999}`, `[]`,
+}
+
+// checkInPlace says which of the inputs read reads in place and which it
+// leaves to encoding/json.
+func checkInPlace[T any](t *testing.T, read func([]byte, *T) bool, inPlace, longWay []string) {
+	t.Helper()
+	for _, s := range inPlace {
+		var v T
+		if !read([]byte(s), &v) {
+			t.Errorf("%s: not read in place", s)
+		}
+	}
+	for _, s := range longWay {
+		var v T
+		if read([]byte(s), &v) {
+			t.Errorf("%s: read in place, want the long way", s)
+		}
+	}
+}
+
+// readAntEvent reads what encoding/json reads into an event, or says it
+// cannot.
+func FuzzReadAntEvent(f *testing.F) { fuzzReadInPlace(f, antEventSeeds, readAntEvent) }
+
+func TestReadAntEvent(t *testing.T) {
+	t.Parallel()
+	checkInPlace(t, readAntEvent, antEventSeeds[:6], antEventSeeds[6:14])
+	var e antStreamEvent
+	if !readAntEvent([]byte(antEventSeeds[1]), &e) || e.Type != "content_block_delta" || e.Index != 1 ||
+		e.Delta.Type != "input_json_delta" || e.Delta.PartialJSON != `{"city": "Par` {
+		t.Errorf("%s: %+v", antEventSeeds[1], e)
 	}
 }

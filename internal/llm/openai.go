@@ -404,28 +404,41 @@ func encodeOpenAIAnswer(a *answer, created int64) []byte {
 // oaiDecoder reads OpenAI stream chunks.
 type oaiDecoder struct{ started bool }
 
+// oaiChunk is an OpenAI stream chunk, as far as the gateway reads it.
+type oaiChunk struct {
+	ID      string           `json:"id"`
+	Model   string           `json:"model"`
+	Choices []oaiChunkChoice `json:"choices"`
+	Usage   *usage           `json:"usage"`
+	Error   *struct {
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+type oaiChunkChoice struct {
+	Delta struct {
+		Content          string        `json:"content"`
+		ReasoningContent string        `json:"reasoning_content"`
+		ToolCalls        []oaiToolCall `json:"tool_calls"`
+	} `json:"delta"`
+	FinishReason string `json:"finish_reason"`
+}
+
 func (d *oaiDecoder) decode(data []byte, out []event) ([]event, error) {
 	if string(data) == "[DONE]" {
 		return append(out, event{kind: evEnd}), nil
 	}
-	var c struct {
-		ID      string `json:"id"`
-		Model   string `json:"model"`
-		Choices []struct {
-			Delta struct {
-				Content          string        `json:"content"`
-				ReasoningContent string        `json:"reasoning_content"`
-				ToolCalls        []oaiToolCall `json:"tool_calls"`
-			} `json:"delta"`
-			FinishReason string `json:"finish_reason"`
-		} `json:"choices"`
-		Usage *usage `json:"usage"`
-		Error *struct {
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(data, &c); err != nil {
+	// Chunks of text, a stop and the usage are read in place (readChunk);
+	// the rest (tool calls, errors, what it cannot say) the long way.
+	var c oaiChunk
+	if !validJSON(data) {
 		return out, nil // not a chunk (a comment, say): nothing to translate
+	}
+	if !readChunk(data, &c) {
+		c = oaiChunk{}
+		if err := json.Unmarshal(data, &c); err != nil {
+			return out, nil // a chunk of another shape: nothing to translate
+		}
 	}
 	if c.Error != nil {
 		return out, errors.New(c.Error.Message)

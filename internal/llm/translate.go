@@ -303,7 +303,7 @@ func passAnswer(op *operation, body []byte) (*answer, error) {
 	}
 	// Chat completions and embeddings: OpenAI's usage, read alone when
 	// there is one (the answer is decoded whole only for an estimate).
-	if json.Valid(body) {
+	if validJSON(body) {
 		var u usage
 		raw := member(body, "usage")
 		if raw != nil && (readUsage(raw, &u) || json.Unmarshal(raw, &u) == nil) && (u.PromptTokens != 0 || u.CompletionTokens != 0) {
