@@ -106,7 +106,10 @@ declare -A URL=(
 	[portico-jwt]=http://127.0.0.1:9908/orders/7
 	[portico-redis]=http://127.0.0.1:9911/orders/7
 )
-TARGETS=(direct nginx net/http portico no-usage portico-10k portico-jwt portico-redis)
+# Portico's two variants on either side of it: on these VMs a target's
+# req/s drifts by 10-20% over a round, so a comparison is fairest between
+# neighbours in time.
+TARGETS=(direct nginx net/http no-usage portico portico-10k portico-jwt portico-redis)
 # auth_for TARGET prints the credential header a target needs.
 auth_for() { case "$1" in portico-jwt | portico-redis) echo "Authorization: Bearer $TOKEN" ;; *) echo "X-API-Key: $KEY" ;; esac; }
 
@@ -173,6 +176,8 @@ by_round() {
 		by_round "$t/nginx by round" "${RPS[$t]}" "${RPS[nginx]}"
 		by_round "$t/nginx by CPU per request" "${CPU[nginx]}" "${CPU[$t]}"
 	done
+	by_round "10k routes/10 routes by round" "${RPS[portico-10k]}" "${RPS[portico]}"
+	by_round "usage on/usage off by round" "${RPS[portico]}" "${RPS[no-usage]}"
 } | tee "$TMP/summary.txt"
 
 # Latency at half of Portico's peak rate, Portico against the upstream
