@@ -296,18 +296,22 @@ type antStreamEvent struct {
 		Model string   `json:"model"`
 		Usage antUsage `json:"usage"`
 	} `json:"message"`
-	Index        int            `json:"index"`
-	ContentBlock antBlock       `json:"content_block"`
-	Delta        antStreamDelta `json:"delta"`
-	Usage        *struct {
-		InputTokens              *int64 `json:"input_tokens"`
-		OutputTokens             int64  `json:"output_tokens"`
-		CacheReadInputTokens     *int64 `json:"cache_read_input_tokens"`
-		CacheCreationInputTokens *int64 `json:"cache_creation_input_tokens"`
-	} `json:"usage"`
-	Error struct {
+	Index        int             `json:"index"`
+	ContentBlock antBlock        `json:"content_block"`
+	Delta        antStreamDelta  `json:"delta"`
+	Usage        *antStreamUsage `json:"usage"`
+	Error        struct {
 		Message string `json:"message"`
 	} `json:"error"`
+}
+
+// antStreamUsage is a message_delta's usage: the counts so far, those
+// not given (nil) unchanged.
+type antStreamUsage struct {
+	InputTokens              *int64 `json:"input_tokens"`
+	OutputTokens             int64  `json:"output_tokens"`
+	CacheReadInputTokens     *int64 `json:"cache_read_input_tokens"`
+	CacheCreationInputTokens *int64 `json:"cache_creation_input_tokens"`
 }
 
 type antStreamDelta struct {
@@ -320,8 +324,8 @@ type antStreamDelta struct {
 }
 
 func (d *antDecoder) decode(data []byte, out []event) ([]event, error) {
-	// Deltas, pings and stops are read in place (readAntEvent); the rest
-	// (a message's start, a block's, usage, errors) the long way.
+	// The usual events are read in place (readAntEvent); errors and what
+	// it cannot say the long way.
 	var e antStreamEvent
 	if !validJSON(data) {
 		return out, nil

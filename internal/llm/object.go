@@ -338,14 +338,17 @@ func readChoices(v []byte, dst *[]oaiChunkChoice) bool {
 }
 
 // readAntEvent decodes a valid JSON Anthropic stream event into e as
-// json.Unmarshal would, in place, for the events a stream is mostly made
-// of: deltas of text, thinking and tool arguments, pings, a block's or the
-// message's end. It reports false where it cannot say (a message's or a
-// block's start, usage, an error, a name with an escape, a member named
-// twice, a value of the wrong type); the caller then decodes the long way.
+// json.Unmarshal would, in place: a message's and a block's start, deltas
+// of text, thinking and tool arguments, usage, pings, a block's or the
+// message's end. It reports false where it cannot say (an error, a block
+// with an image, a name with an escape, a member named twice, a value of
+// the wrong type); the caller then decodes the long way.
 func readAntEvent(data []byte, e *antStreamEvent) bool {
 	*e = antStreamEvent{}
 	return readObject(data, antEventNames, func(i int, v []byte) bool {
+		if i > 0 && string(v) == "null" {
+			return true // null leaves each of these as it is
+		}
 		switch i {
 		case 0:
 			return readString(v, &e.Type)
@@ -355,21 +358,78 @@ func readAntEvent(data []byte, e *antStreamEvent) bool {
 			e.Index = int(n)
 			return ok
 		case 2:
-			if string(v) == "null" {
-				return true
-			}
 			d := &e.Delta
 			return readObject(v, antDeltaNames, func(i int, f []byte) bool {
 				return readString(f, [...]*string{&d.Type, &d.Text, &d.PartialJSON, &d.Thinking, &d.StopReason, &d.StopSequence}[i])
 			})
+		case 3:
+			m := &e.Message
+			return readObject(v, antMessageNames, func(i int, f []byte) bool {
+				switch i {
+				case 0:
+					return readString(f, &m.ID)
+				case 1:
+					return readString(f, &m.Model)
+				}
+				return string(f) == "null" || readObject(f, antUsageNames, func(i int, g []byte) bool {
+					u := &m.Usage
+					return readInt(g, [...]*int64{&u.InputTokens, &u.OutputTokens, &u.CacheReadInputTokens, &u.CacheCreationInputTokens}[i])
+				})
+			})
+		case 4:
+			return readAntBlock(v, &e.ContentBlock)
+		case 5:
+			e.Usage = &antStreamUsage{}
+			u := e.Usage
+			return readObject(v, antUsageNames, func(i int, g []byte) bool {
+				if i == 1 {
+					return readInt(g, &u.OutputTokens)
+				}
+				if string(g) == "null" {
+					return true
+				}
+				n := new(int64)
+				switch i {
+				case 0:
+					u.InputTokens = n
+				case 2:
+					u.CacheReadInputTokens = n
+				case 3:
+					u.CacheCreationInputTokens = n
+				}
+				return readInt(g, n)
+			})
 		}
-		return string(v) == "null" // a message, a block, usage, an error
+		return false // an error
+	})
+}
+
+// readAntBlock reads a content block's start, as readAntEvent: its input
+// and content as they are; an image's source or an is_error the long way.
+func readAntBlock(v []byte, b *antBlock) bool {
+	return readObject(v, antBlockNames, func(i int, f []byte) bool {
+		switch i {
+		case 6, 7:
+			raw := append(json.RawMessage(nil), f...)
+			if i == 6 {
+				b.Input = raw
+			} else {
+				b.Content = raw
+			}
+			return true
+		case 8, 9:
+			return string(f) == "null"
+		}
+		return readString(f, [...]*string{&b.Type, &b.Text, &b.ID, &b.Name, &b.ToolUseID, &b.Thinking, nil, nil, nil, nil, &b.Signature}[i])
 	})
 }
 
 var (
-	antEventNames = []string{"type", "index", "delta", "message", "content_block", "usage", "error"}
-	antDeltaNames = []string{"type", "text", "partial_json", "thinking", "stop_reason", "stop_sequence"}
+	antEventNames   = []string{"type", "index", "delta", "message", "content_block", "usage", "error"}
+	antDeltaNames   = []string{"type", "text", "partial_json", "thinking", "stop_reason", "stop_sequence"}
+	antMessageNames = []string{"id", "model", "usage"}
+	antUsageNames   = []string{"input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"}
+	antBlockNames   = []string{"type", "text", "id", "name", "tool_use_id", "thinking", "input", "content", "source", "is_error", "signature"}
 )
 
 // readObject calls read with each member of v, a valid JSON object, that

@@ -315,6 +315,13 @@ var antEventSeeds = []string{
 	`{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`,
 	`{"type":"a","type":"b"}`, `{"index":1.0}`, `{"index":"1"}`, `{"delta":[]}`, `{"Type":"ping","INDEX":2,"Delta":null}`,
 	`{"typ\u0065":"ping"}`, `{"delta":{"text":"a","text":"b"}}`, `{"index":99999999999999999999}`, `[]`,
+	`{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`,
+	`{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":"","signature":"s"}}`,
+	`{"type":"content_block_start","content_block":{"type":"tool_result","tool_use_id":"t","content":[{"type":"text","text":"x"}],"is_error":true}}`,
+	`{"content_block":{"type":"image","source":{"type":"base64","data":"AA=="}}}`, `{"content_block":{"input":null,"content":  {"a" : 1}}}`,
+	`{"type":"message_delta","usage":{"input_tokens":null,"output_tokens":7,"cache_read_input_tokens":3,"cache_creation_input_tokens":0}}`,
+	`{"type":"message_start","message":{"id":"m","usage":null,"model":null,"content":[]}}`, `{"usage":null,"message":null,"delta":null,"index":null}`,
+	`{"message":{"usage":{"input_tokens":1.5}}}`, `{"usage":{"output_tokens":null}}`, `{"error":null}`,
 }
 
 // checkInPlace says which of the inputs read reads in place and which it
@@ -341,8 +348,12 @@ func FuzzReadAntEvent(f *testing.F) { fuzzReadInPlace(f, antEventSeeds, readAntE
 
 func TestReadAntEvent(t *testing.T) {
 	t.Parallel()
-	checkInPlace(t, readAntEvent, antEventSeeds[:6], antEventSeeds[6:14])
 	var e antStreamEvent
+	checkInPlace(t, readAntEvent, append(antEventSeeds[:9:9], antEventSeeds[19:21]...), antEventSeeds[9:14])
+	if !readAntEvent([]byte(antEventSeeds[24]), &e) || e.Usage == nil || e.Usage.InputTokens != nil || e.Usage.OutputTokens != 7 ||
+		e.Usage.CacheReadInputTokens == nil || *e.Usage.CacheReadInputTokens != 3 {
+		t.Errorf("%s: %+v", antEventSeeds[24], e)
+	}
 	if !readAntEvent([]byte(antEventSeeds[1]), &e) || e.Type != "content_block_delta" || e.Index != 1 ||
 		e.Delta.Type != "input_json_delta" || e.Delta.PartialJSON != `{"city": "Par` {
 		t.Errorf("%s: %+v", antEventSeeds[1], e)
