@@ -272,10 +272,11 @@ func readDetail(v []byte, name string, n *int64) bool {
 
 // readChunk decodes a valid JSON OpenAI stream chunk into c as
 // json.Unmarshal would, in place: the chunks a stream is made of (text,
-// reasoning, a stop, the usage) cost a third of decoding them the long
-// way, checked by validJSON first (BenchmarkReadChunk), once per event. It reports false where it cannot say (tool calls,
-// an error, a name with an escape, a member named twice, a value of the
-// wrong type); the caller then decodes the long way.
+// reasoning, a stop, the usage), checked by validJSON first, cost a third
+// of decoding them the long way (BenchmarkReadChunk), once per event. It
+// reports false where it cannot say (tool calls, an error, a name with an
+// escape, a member named twice, a value of the wrong type); the caller
+// then decodes the long way.
 func readChunk(data []byte, c *oaiChunk) bool {
 	*c = oaiChunk{}
 	return readObject(data, chunkNames, func(i int, v []byte) bool {
