@@ -6,10 +6,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/portico-gw/portico/internal/llm/llmtest"
+	"github.com/portico-gw/portico/internal/server"
 	"github.com/portico-gw/portico/internal/testenv"
 )
 
@@ -103,6 +105,54 @@ func TestLLMStreamEventByEvent(t *testing.T) {
 		}
 	}
 }
+
+// TestLLMStreamEndsInOneWrite: a provider whose whole stream, end
+// included, arrives at once. Nothing waits for anything, so Portico
+// flushes nothing before the response's end: the events leave with it, in
+// one write — translated too, where the relay stops at the provider's end
+// event and reads the few bytes after it.
+func TestLLMStreamEndsInOneWrite(t *testing.T) {
+	t.Parallel()
+	provider := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		format := map[string]string{"/v1/chat/completions": "openai", "/v1/messages": "anthropic"}[r.URL.Path]
+		_, events := llmtest.Wire(format, "m", llmtest.Reply{Text: "one two", Usage: llmtest.Usage{In: 3, Out: 2}}, true)
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, strings.Join(events, "")) // sent with the answer's end
+	}))
+	t.Cleanup(provider.Close)
+	var flushes atomic.Int32
+	e := start(t, streamGatewayConfig(provider.URL), "http://127.0.0.1:9", func(s *server.Server) {
+		h := s.Handler
+		s.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h.ServeHTTP(&flushCounter{w, &flushes}, r)
+		})
+	})
+	bearer := hdr("Authorization", "Bearer acme-key-0123456789")
+	for _, model := range []string{"passed", "translated"} {
+		flushes.Store(0)
+		resp, body := e.do("POST", "/ai/v1/chat/completions", bearer,
+			strings.NewReader(`{"model":"`+model+`","stream":true,"messages":[{"role":"user","content":"Count"}]}`))
+		if resp.StatusCode != 200 || !strings.Contains(body, "two") || !strings.HasSuffix(body, "data: [DONE]\n\n") {
+			t.Fatalf("%s: %d %q", model, resp.StatusCode, body)
+		}
+		if n := flushes.Load(); n != 0 {
+			t.Errorf("%s: %d flushes before the response's end, want none", model, n)
+		}
+	}
+}
+
+// flushCounter counts the flushes asked of the server's writer.
+type flushCounter struct {
+	http.ResponseWriter
+	n *atomic.Int32
+}
+
+func (f *flushCounter) Flush() {
+	f.n.Add(1)
+	http.NewResponseController(f.ResponseWriter).Flush() //nolint:errcheck // as http.Flusher, nothing to return
+}
+
+func (f *flushCounter) Unwrap() http.ResponseWriter { return f.ResponseWriter }
 
 // TestLLMStreamKeepsConnection: after a stream, passed through or
 // translated (which ends at the provider's end event, before the few bytes

@@ -882,7 +882,12 @@ type frame struct{ raw, data []byte }
 // frame has arrived whole already, so next will not wait for it.
 type frames interface {
 	next() (frame, error)
+	// pending reports whether next returns without waiting for the
+	// network.
 	pending() bool
+	// ended reports whether the provider's answer has ended, with nothing
+	// left to read but blank lines: next returns at once, with the end.
+	ended() bool
 }
 
 // framesOf reads resp's stream: server-sent events, or AWS's event stream
@@ -919,6 +924,15 @@ func (f *sseFrames) release() {
 	f.br.Reset(nil)
 	readers.Put(f.br)
 	f.br = nil
+}
+
+// ended implements frames.
+func (f *sseFrames) ended() bool {
+	if !f.pending() {
+		return false
+	}
+	b, _ := f.br.Peek(f.br.Buffered())
+	return len(bytes.TrimSpace(b)) == 0 // then pending saw the end, not an event
 }
 
 // pending looks in the buffer for a whole event, then — while the body
@@ -1074,7 +1088,11 @@ func (c *call) relay(resp *http.Response, fr frames, first frame, tr *translator
 			out = enc.fail(out, derr.Error())
 		}
 		last := derr != nil || (ended && !pass)
-		if err := send(!last && fr.pending()); err != nil {
+		// A translated stream's last events are flushed now unless the
+		// provider's answer has ended already: then the drain below returns
+		// at once, and they leave with the response's end, in one write.
+		more := last && derr == nil && fr.ended() || !last && fr.pending()
+		if err := send(more); err != nil {
 			return err
 		}
 		if last {
