@@ -410,18 +410,16 @@ func readAntEvent(data []byte, e *antStreamEvent) bool {
 func readAntBlock(v []byte, b *antBlock) bool {
 	return readObject(v, antBlockNames, func(i int, f []byte) bool {
 		switch i {
-		case 6, 7:
-			raw := append(json.RawMessage(nil), f...)
-			if i == 6 {
-				b.Input = raw
-			} else {
-				b.Content = raw
-			}
+		case 7:
+			b.Input = append(json.RawMessage(nil), f...)
 			return true
-		case 8, 9:
+		case 8:
+			b.Content = append(json.RawMessage(nil), f...)
+			return true
+		case 9, 10:
 			return string(f) == "null"
 		}
-		return readString(f, [...]*string{&b.Type, &b.Text, &b.ID, &b.Name, &b.ToolUseID, &b.Thinking, nil, nil, nil, nil, &b.Signature}[i])
+		return readString(f, [...]*string{&b.Type, &b.Text, &b.ID, &b.Name, &b.ToolUseID, &b.Thinking, &b.Signature}[i])
 	})
 }
 
@@ -430,7 +428,7 @@ var (
 	antDeltaNames   = []string{"type", "text", "partial_json", "thinking", "stop_reason", "stop_sequence"}
 	antMessageNames = []string{"id", "model", "usage"}
 	antUsageNames   = []string{"input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"}
-	antBlockNames   = []string{"type", "text", "id", "name", "tool_use_id", "thinking", "input", "content", "source", "is_error", "signature"}
+	antBlockNames   = []string{"type", "text", "id", "name", "tool_use_id", "thinking", "signature", "input", "content", "source", "is_error"}
 )
 
 // readObject calls read with each member of v, a valid JSON object, that
