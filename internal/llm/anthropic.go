@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // This file is Anthropic's messages format: its requests, answers and
@@ -421,6 +422,17 @@ func antEvent(b []byte, typ string, data any) []byte {
 	return append(b, "\n\n"...)
 }
 
+// antTextDelta writes what antEvent writes for a text delta (json.Marshal
+// puts a map's keys in order), without reflection: most of a translated
+// stream's events are text deltas.
+func antTextDelta(b []byte, block int, text string) []byte {
+	b = append(b, "event: content_block_delta\ndata: {\"delta\":{\"text\":"...)
+	b = appendJSONString(b, text)
+	b = append(b, `,"type":"text_delta"},"index":`...)
+	b = strconv.AppendInt(b, int64(block), 10)
+	return append(b, ",\"type\":\"content_block_delta\"}\n\n"...)
+}
+
 func (e *antEncoder) close(b []byte) []byte {
 	if e.open == "" {
 		return b
@@ -447,8 +459,7 @@ func (e *antEncoder) encode(ev event, b []byte) []byte {
 		if e.open != "text" {
 			b = e.begin(b, "text", map[string]string{"type": "text", "text": ""})
 		}
-		return antEvent(b, "content_block_delta", map[string]any{"type": "content_block_delta", "index": e.block,
-			"delta": map[string]string{"type": "text_delta", "text": ev.text}})
+		return antTextDelta(b, e.block, ev.text)
 	case evToolStart:
 		b = e.begin(b, "tool_use", map[string]any{"type": "tool_use", "id": ev.id, "name": ev.name, "input": map[string]any{}})
 		if e.tools == nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -517,6 +518,20 @@ func (e *oaiEncoder) chunk(b []byte, d *oaiDelta, finish string, u *oaiUsage) []
 	return append(b, "\n\n"...)
 }
 
+// textChunk writes what chunk writes for a text delta, without
+// reflection: most of a translated stream's events are text deltas.
+func (e *oaiEncoder) textChunk(b []byte, text string) []byte {
+	b = append(b, `data: {"id":`...)
+	b = appendJSONString(b, e.id)
+	b = append(b, `,"object":"chat.completion.chunk","created":`...)
+	b = strconv.AppendInt(b, e.created, 10)
+	b = append(b, `,"model":`...)
+	b = appendJSONString(b, e.model)
+	b = append(b, `,"choices":[{"index":0,"delta":{"content":`...)
+	b = appendJSONString(b, text)
+	return append(b, "},\"finish_reason\":null}]}\n\n"...)
+}
+
 func (e *oaiEncoder) encode(ev event, b []byte) []byte {
 	switch ev.kind {
 	case evStart:
@@ -524,7 +539,7 @@ func (e *oaiEncoder) encode(ev event, b []byte) []byte {
 		empty := ""
 		return e.chunk(b, &oaiDelta{Role: "assistant", Content: &empty}, "", nil)
 	case evText:
-		return e.chunk(b, &oaiDelta{Content: &ev.text}, "", nil)
+		return e.textChunk(b, ev.text)
 	case evToolStart:
 		idx := ev.index
 		tc := oaiToolCall{Index: &idx, ID: ev.id, Type: "function"}
