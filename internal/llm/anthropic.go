@@ -224,17 +224,25 @@ func toAntUsage(u usage) antUsage {
 }
 
 // decodeAnthropicAnswer reads a whole message.
+// antAnswer is the part of a whole message that the gateway reads.
+type antAnswer struct {
+	ID           string     `json:"id"`
+	Model        string     `json:"model"`
+	Content      []antBlock `json:"content"`
+	StopReason   string     `json:"stop_reason"`
+	StopSequence string     `json:"stop_sequence"`
+	Usage        antUsage   `json:"usage"`
+}
+
 func decodeAnthropicAnswer(body []byte) (*answer, error) {
-	var r struct {
-		ID           string     `json:"id"`
-		Model        string     `json:"model"`
-		Content      []antBlock `json:"content"`
-		StopReason   string     `json:"stop_reason"`
-		StopSequence string     `json:"stop_sequence"`
-		Usage        antUsage   `json:"usage"`
-	}
-	if err := json.Unmarshal(body, &r); err != nil {
-		return nil, err
+	// The usual answer is read in place (readAntAnswer); the rest, and
+	// what is not JSON, the long way.
+	var r antAnswer
+	if !validJSON(body) || !readAntAnswer(body, &r) {
+		r = antAnswer{}
+		if err := json.Unmarshal(body, &r); err != nil {
+			return nil, err
+		}
 	}
 	a := &answer{id: r.ID, model: r.Model, stop: stopEnd, stopSeq: r.StopSequence, usage: r.Usage.neutral()}
 	if s, ok := antStops[r.StopReason]; ok {

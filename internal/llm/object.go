@@ -423,7 +423,39 @@ func readAntBlock(v []byte, b *antBlock) bool {
 	})
 }
 
+// readAntAnswer decodes a valid JSON whole Anthropic message into a as
+// json.Unmarshal would, in place: its blocks of text, thinking and tool
+// calls and its usage. It reports false where it cannot say (a block with
+// an image, a name with an escape, a member named twice, a value of the
+// wrong type); the caller then decodes the long way.
+func readAntAnswer(data []byte, a *antAnswer) bool {
+	*a = antAnswer{}
+	return readObject(data, antAnswerNames, func(i int, v []byte) bool {
+		switch i {
+		case 2:
+			if string(v) == "null" {
+				return true
+			}
+			a.Content = []antBlock{}
+			ok := true
+			isArray := eachElement(v, func(es, ee int) {
+				var b antBlock
+				ok = ok && readAntBlock(v[es:ee], &b)
+				a.Content = append(a.Content, b)
+			})
+			return ok && isArray
+		case 5:
+			return string(v) == "null" || readObject(v, antUsageNames, func(i int, g []byte) bool {
+				u := &a.Usage
+				return readInt(g, [...]*int64{&u.InputTokens, &u.OutputTokens, &u.CacheReadInputTokens, &u.CacheCreationInputTokens}[i])
+			})
+		}
+		return readString(v, [...]*string{&a.ID, &a.Model, nil, &a.StopReason, &a.StopSequence}[i])
+	})
+}
+
 var (
+	antAnswerNames  = []string{"id", "model", "content", "stop_reason", "stop_sequence", "usage"}
 	antEventNames   = []string{"type", "index", "delta", "message", "content_block", "usage", "error"}
 	antDeltaNames   = []string{"type", "text", "partial_json", "thinking", "stop_reason", "stop_sequence"}
 	antMessageNames = []string{"id", "model", "usage"}

@@ -213,12 +213,17 @@ func TestReadChunk(t *testing.T) {
 // Each event of a stream is decoded for metering; in place, and the long
 // way for comparison.
 func BenchmarkReadChunk(b *testing.B) {
-	data := []byte(`{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4.1","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"content":" there,"},"logprobs":null,"finish_reason":null}],"usage":null}`)
+	benchReadInPlace(b, []byte(`{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4.1","system_fingerprint":"fp_1","choices":[{"index":0,"delta":{"content":" there,"},"logprobs":null,"finish_reason":null}],"usage":null}`), readChunk)
+}
+
+// benchReadInPlace compares read, after validJSON, with json.Unmarshal
+// on data.
+func benchReadInPlace[T any](b *testing.B, data []byte, read func([]byte, *T) bool) {
 	b.Run("in-place", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			var c oaiChunk
-			if !validJSON(data) || !readChunk(data, &c) {
+			var v T
+			if !validJSON(data) || !read(data, &v) {
 				b.Fatal("not read")
 			}
 		}
@@ -226,8 +231,8 @@ func BenchmarkReadChunk(b *testing.B) {
 	b.Run("encoding-json", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			var c oaiChunk
-			if err := json.Unmarshal(data, &c); err != nil {
+			var v T
+			if err := json.Unmarshal(data, &v); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -358,4 +363,47 @@ func TestReadAntEvent(t *testing.T) {
 		e.Delta.Type != "input_json_delta" || e.Delta.PartialJSON != `{"city": "Par` {
 		t.Errorf("%s: %+v", antEventSeeds[1], e)
 	}
+}
+
+var antAnswerSeeds = []string{
+	// Read in place.
+	`{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"Hello \"there\"\n"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":12,"output_tokens":5}}`,
+	`{"id":"msg_2","model":"m","content":[{"type":"thinking","thinking":"hm","signature":"sig"},{"type":"tool_use","id":"toolu_1","name":"weather","input":{"city": "Paris"}}],"stop_reason":"tool_use","usage":{"input_tokens":3,"output_tokens":9,"cache_read_input_tokens":2,"cache_creation_input_tokens":1}}`,
+	`{"content":[],"usage":null,"stop_sequence":"END"}`,
+	`{"content":null,"model":"m","extra":{"a":[1,2]}}`,
+	`{"Model":"case","USAGE":{"Input_Tokens":4}}`,
+	// The long way.
+	`{"content":[{"type":"image","source":{"type":"base64","media_type":"image/png","data":"AA=="}}]}`,
+	`{"mod\u0065l":"x"}`,
+	`{"id":"a","id":"b"}`,
+	`{"content":"text"}`,
+	`{"content":[null]}`,
+	`{"usage":{"input_tokens":1.5}}`,
+	`{"usage":{"output_tokens":1,"output_tokens":2}}`,
+	`[]`,
+}
+
+// readAntAnswer reads what encoding/json reads into a whole message, or
+// says it cannot.
+func FuzzReadAntAnswer(f *testing.F) { fuzzReadInPlace(f, antAnswerSeeds, readAntAnswer) }
+
+func TestReadAntAnswer(t *testing.T) {
+	t.Parallel()
+	checkInPlace(t, readAntAnswer, antAnswerSeeds[:5], antAnswerSeeds[5:])
+	for _, s := range antAnswerSeeds[:5] {
+		var got, want antAnswer
+		readAntAnswer([]byte(s), &got)
+		if err := json.Unmarshal([]byte(s), &want); err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: read %+v, encoding/json %+v (%v)", s, got, want, err)
+		}
+	}
+	var a antAnswer
+	if !readAntAnswer([]byte(antAnswerSeeds[1]), &a) || len(a.Content) != 2 || a.Content[1].Name != "weather" ||
+		string(a.Content[1].Input) != `{"city": "Paris"}` || a.Usage.CacheCreationInputTokens != 1 {
+		t.Errorf("%s: %+v", antAnswerSeeds[1], a)
+	}
+}
+
+func BenchmarkReadAntAnswer(b *testing.B) {
+	benchReadInPlace(b, []byte(antAnswerSeeds[0]), readAntAnswer)
 }
