@@ -223,7 +223,6 @@ func toAntUsage(u usage) antUsage {
 	return antUsage{InputTokens: u.PromptTokens - cached, OutputTokens: u.CompletionTokens, CacheReadInputTokens: cached}
 }
 
-// decodeAnthropicAnswer reads a whole message.
 // antAnswer is the part of a whole message that the gateway reads.
 type antAnswer struct {
 	ID           string     `json:"id"`
@@ -234,6 +233,7 @@ type antAnswer struct {
 	Usage        antUsage   `json:"usage"`
 }
 
+// decodeAnthropicAnswer reads a whole message.
 func decodeAnthropicAnswer(body []byte) (*answer, error) {
 	// The usual answer is read in place (readAntAnswer); the rest, and
 	// what is not JSON, the long way.
