@@ -372,10 +372,7 @@ func readAntEvent(data []byte, e *antStreamEvent) bool {
 				case 1:
 					return readString(f, &m.Model)
 				}
-				return string(f) == "null" || readObject(f, antUsageNames, func(i int, g []byte) bool {
-					u := &m.Usage
-					return readInt(g, [...]*int64{&u.InputTokens, &u.OutputTokens, &u.CacheReadInputTokens, &u.CacheCreationInputTokens}[i])
-				})
+				return readAntUsage(f, &m.Usage)
 			})
 		case 4:
 			return readAntBlock(v, &e.ContentBlock)
@@ -445,12 +442,17 @@ func readAntAnswer(data []byte, a *antAnswer) bool {
 			})
 			return ok && isArray
 		case 5:
-			return string(v) == "null" || readObject(v, antUsageNames, func(i int, g []byte) bool {
-				u := &a.Usage
-				return readInt(g, [...]*int64{&u.InputTokens, &u.OutputTokens, &u.CacheReadInputTokens, &u.CacheCreationInputTokens}[i])
-			})
+			return readAntUsage(v, &a.Usage)
 		}
 		return readString(v, [...]*string{&a.ID, &a.Model, nil, &a.StopReason, &a.StopSequence}[i])
+	})
+}
+
+// readAntUsage reads a message's usage, as readAntEvent; null leaves u
+// as it is.
+func readAntUsage(v []byte, u *antUsage) bool {
+	return string(v) == "null" || readObject(v, antUsageNames, func(i int, g []byte) bool {
+		return readInt(g, [...]*int64{&u.InputTokens, &u.OutputTokens, &u.CacheReadInputTokens, &u.CacheCreationInputTokens}[i])
 	})
 }
 
