@@ -89,7 +89,7 @@ func (cl *Client) RoundTrip(req *http.Request) (*http.Response, error) {
 			closeBody()
 			return nil, err
 		}
-		stop := context.AfterFunc(ctx, c.abort)
+		stop := interruptOnCancel(ctx, c)
 		resp, reached, err := cl.exchange(c, req, body)
 		if err == nil {
 			resp.Body = &clientBody{c: c, ctx: ctx, stop: stop, close: resp.Close}

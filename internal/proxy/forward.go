@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -240,7 +239,7 @@ func (h *Handler) roundTrip(dst http.Header, r *http.Request, x *pipeline.Exchan
 			c.close()
 			continue
 		}
-		stop := context.AfterFunc(ctx, c.abort)
+		stop := interruptOnCancel(ctx, c)
 		hd, kind, err := h.exchange(dst, c, r, x, t, hasBody, bodyLen)
 		if err == nil {
 			return c, hd, stop, nil

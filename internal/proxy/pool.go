@@ -182,6 +182,18 @@ func (p *Pool) dial(ctx context.Context, timeout time.Duration) (*conn, error) {
 	return c, nil
 }
 
+// interruptOnCancel makes ctx's cancellation interrupt c until stop is
+// called, as context.AfterFunc(ctx, c.abort) does. A context with an
+// AfterFunc method of its own — internal/server's request contexts, the
+// one a proxied request carries — is asked directly: context.AfterFunc
+// would first make its Done channel and a child context around it.
+func interruptOnCancel(ctx context.Context, c *conn) (stop func() bool) {
+	if a, ok := ctx.(interface{ AfterFunc(func()) func() bool }); ok {
+		return a.AfterFunc(c.abort)
+	}
+	return context.AfterFunc(ctx, c.abort)
+}
+
 // put returns a connection whose last response was read to its end.
 func (p *Pool) put(c *conn, now time.Time) {
 	if p.closed.Load() || c.br.Buffered() > 0 {

@@ -98,7 +98,7 @@ func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, x *pipeline.Exc
 		c.close()
 		return h.classify("reset", err)
 	}
-	stop := context.AfterFunc(r.Context(), c.abort)
+	stop := interruptOnCancel(r.Context(), c)
 	hd, err := readHead(c, w.Header(), http.MethodGet, x.GatewayCORS)
 	if err != nil {
 		stop()

@@ -35,15 +35,16 @@ type conn struct {
 	state   atomic.Int32
 	scratch []byte
 	tmpl    http.Request // filled by readHead, copied once per request
+	resp    response     // the running request's writer (newResponse)
 
 	// The disconnect watch (see watch). mu guards what follows.
 	mu          sync.Mutex
 	timer       *time.Timer
-	cancel      context.CancelFunc // the running request's; nil between requests
-	bodyPending bool               // its body is not read to the end yet
-	wantWatch   bool               // the timer fired while the body was pending
-	watching    bool               // a watch read is in progress
-	aborting    bool               // the watch read is being interrupted
+	ctx         *requestContext // the running request's; nil between requests
+	bodyPending bool            // its body is not read to the end yet
+	wantWatch   bool            // the timer fired while the body was pending
+	watching    bool            // a watch read is in progress
+	aborting    bool            // the watch read is being interrupted
 	watchDone   chan struct{}
 	stash       [1]byte // a byte the watch read of the next request
 	stashed     bool
@@ -153,7 +154,7 @@ func headBuffered(br *bufio.Reader) bool {
 // serveRequest runs the handler for one request and ends its response;
 // false means the connection must not serve another.
 func (c *conn) serveRequest(h head) bool {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx := new(requestContext)
 	c.tmpl.RemoteAddr = c.remote
 	c.tmpl.TLS = c.tls
 	r := c.tmpl.WithContext(ctx)
@@ -168,12 +169,12 @@ func (c *conn) serveRequest(h head) bool {
 		// the head must not cut it off (handlers set their own).
 		_ = c.nc.SetReadDeadline(time.Time{})
 	}
-	w := &response{c: c, req: r, header: make(http.Header, 8)}
+	w := c.newResponse(r)
 	c.headSent.Store(false)
-	c.begin(cancel, b != nil)
+	c.begin(ctx, b != nil)
 	aborted := c.run(w, r)
 	c.end()
-	cancel()
+	ctx.cancel()
 	if w.hijacked {
 		return false
 	}
@@ -298,9 +299,9 @@ func (c *conn) closing() bool { return c.srv.shuttingDown() }
 const watchAfter = 50 * time.Millisecond
 
 // begin arms the watch for a request.
-func (c *conn) begin(cancel context.CancelFunc, hasBody bool) {
+func (c *conn) begin(ctx *requestContext, hasBody bool) {
 	c.mu.Lock()
-	c.cancel = cancel
+	c.ctx = ctx
 	c.bodyPending = hasBody
 	c.wantWatch = false
 	if c.timer == nil {
@@ -315,7 +316,7 @@ func (c *conn) begin(cancel context.CancelFunc, hasBody bool) {
 func (c *conn) fire() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.cancel == nil || c.hijacked {
+	if c.ctx == nil || c.hijacked {
 		return // the request has ended
 	}
 	if c.bodyPending {
@@ -330,7 +331,7 @@ func (c *conn) bodyRead() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.bodyPending = false
-	if c.wantWatch && c.cancel != nil && !c.hijacked {
+	if c.wantWatch && c.ctx != nil && !c.hijacked {
 		c.startWatch()
 	}
 }
@@ -345,10 +346,10 @@ func (c *conn) startWatch() {
 	c.aborting = false
 	c.watchDone = make(chan struct{})
 	_ = c.nc.SetReadDeadline(time.Time{})
-	go c.watchRead(c.cancel, c.watchDone)
+	go c.watchRead(c.ctx, c.watchDone)
 }
 
-func (c *conn) watchRead(cancel context.CancelFunc, done chan struct{}) {
+func (c *conn) watchRead(ctx *requestContext, done chan struct{}) {
 	n, err := c.nc.Read(c.stash[:])
 	c.mu.Lock()
 	if n == 1 {
@@ -359,7 +360,7 @@ func (c *conn) watchRead(cancel context.CancelFunc, done chan struct{}) {
 	var ne net.Error
 	timeout := errors.As(err, &ne) && ne.Timeout()
 	if err != nil && !c.aborting && !timeout {
-		cancel() // the client closed or reset the connection
+		ctx.cancel() // the client closed or reset the connection
 	}
 	c.mu.Unlock()
 	close(done)
@@ -368,7 +369,7 @@ func (c *conn) watchRead(cancel context.CancelFunc, done chan struct{}) {
 // end stops the watch when the handler returned.
 func (c *conn) end() {
 	c.mu.Lock()
-	c.cancel = nil
+	c.ctx = nil
 	c.timer.Stop()
 	watching := c.watching
 	c.aborting = true

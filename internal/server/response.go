@@ -38,6 +38,23 @@ type response struct {
 // before the response is sent chunked.
 const holdMax = 2 << 10
 
+// newResponse readies the connection's response writer for r. The writer,
+// its header map and its held-body buffer are the connection's, reused
+// request after request: the http.ResponseWriter contract forbids using
+// them once ServeHTTP has returned, and a hijacked connection serves no
+// further request.
+func (c *conn) newResponse(r *http.Request) *response {
+	w := &c.resp
+	h := w.header
+	if h == nil {
+		h = make(http.Header, 8)
+	} else {
+		clear(h)
+	}
+	*w = response{c: c, req: r, header: h, pending: w.pending[:0]}
+	return w
+}
+
 func (w *response) Header() http.Header { return w.header }
 
 func (w *response) WriteHeader(code int) {
@@ -216,7 +233,7 @@ func (w *response) finish() error {
 // writePending writes the body held before the head was committed.
 func (w *response) writePending() error {
 	p := w.pending
-	w.pending = nil
+	w.pending = p[:0] // bw has copied it when this returns
 	if len(p) == 0 || w.bodyless {
 		return nil
 	}
