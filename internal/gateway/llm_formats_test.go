@@ -728,3 +728,22 @@ func TestLLMMirror(t *testing.T) {
 		t.Fatalf("likeness: %d samples summing to %f, want 3 of 6/7", count, sum)
 	}
 }
+
+// TestLLMBedrockAPIKey: a Bedrock provider with an API key sends it as a
+// bearer token, and signs nothing.
+func TestLLMBedrockAPIKey(t *testing.T) {
+	t.Parallel()
+	br := llmtest.New(t)
+	cfg := strings.Replace(formatsConfig(br.URL, br.URL, br.URL, br.URL, br.URL),
+		"region: eu-west-3, access_key_id: AKIDEXAMPLE, secret_access_key: wJalrXUtnFEMI-example}", "region: eu-west-3, api_key: br-key-123}", 1)
+	e := start(t, cfg, "http://127.0.0.1:9")
+	resp, body := e.do("POST", "/ai/v1/chat/completions", hdr("Authorization", "Bearer "+acmeKey),
+		strings.NewReader(`{"model":"bedrock","messages":[{"role":"user","content":"Hi"}]}`))
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	got := br.Requests()
+	if len(got) != 1 || got[0].Header.Get("Authorization") != "Bearer br-key-123" || got[0].Header.Get("X-Amz-Date") != "" {
+		t.Fatalf("what Bedrock received: %+v", got)
+	}
+}

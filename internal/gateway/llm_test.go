@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/portico-gw/portico/internal/telemetry"
@@ -277,6 +278,37 @@ func TestLLMGateway(t *testing.T) {
 // (prompt bytes + max_tokens) and settles with the provider's usage, so
 // calls pass while what they may use fits, and the next is refused 429
 // token_rate_limited with Retry-After.
+// TestLLMProviderRedirect: a provider answering a call with a redirect is
+// a deployment failing — the next one answers — and the redirect is not
+// followed: where it points never sees the call or the provider's key.
+func TestLLMProviderRedirect(t *testing.T) {
+	t.Parallel()
+	elsewhere, backup := newMockLLM(t), newMockLLM(t)
+	var redirected atomic.Int32
+	for _, code := range []int{301, 307, 308} {
+		redirecting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			redirected.Add(1)
+			http.Redirect(w, r, elsewhere.srv.URL+r.URL.Path, code)
+		}))
+		defer redirecting.Close()
+		e := start(t, llmConfig(redirecting.URL, backup.srv.URL), "http://127.0.0.1:9")
+		bearer := hdr("Authorization", "Bearer "+acmeKey, "Content-Type", "application/json")
+		resp, body := e.do("POST", "/ai/v1/chat/completions", bearer, strings.NewReader(`{"model":"smart","messages":[{"role":"user","content":"Hi"}]}`))
+		if resp.StatusCode != 200 || !strings.Contains(body, `"model":"backup-model"`) {
+			t.Fatalf("%d: the call after a redirect: %d %s", code, resp.StatusCode, body)
+		}
+	}
+	if n := redirected.Load(); n != 3 {
+		t.Fatalf("the redirecting provider had %d calls, want 3 (one a request)", n)
+	}
+	if got, _ := elsewhere.requests(); len(got) != 0 {
+		t.Fatalf("a redirect was followed: %d calls reached its target", len(got))
+	}
+	if got, _ := backup.requests(); len(got) != 3 {
+		t.Fatalf("the backup deployment had %d calls, want 3", len(got))
+	}
+}
+
 func TestLLMTokenLimit(t *testing.T) {
 	t.Parallel()
 	primary := newMockLLM(t)

@@ -60,7 +60,14 @@ type provider struct {
 	region, accessKey, secretKey, sessionToken string
 	// typ is the provider's type (config), format its wire format.
 	typ, format string
-	client      *http.Client
+	// rt sends the calls. No http.Client around it: a provider's redirect
+	// is not followed (see try) — following one would send the provider's
+	// key, in a header net/http does not strip, to wherever it points.
+	rt http.RoundTripper
+	// upstream is what access logs and usage records name it by; keyValue
+	// is the header value its key goes in ("Bearer <key>" or the key).
+	upstream string
+	keyValue []string
 }
 
 // formats are the wire formats of the provider types.
@@ -68,10 +75,12 @@ var formats = map[string]string{"openai": FormatOpenAI, "openai_compatible": For
 	"anthropic": FormatAnthropic, "gemini": FormatGemini, "bedrock": FormatBedrock}
 
 type target struct {
-	p        *provider
-	model    string
-	priority int64
-	weight   int64
+	p     *provider
+	model string
+	// modelJSON is model as a JSON string, for passed-through bodies.
+	modelJSON []byte
+	priority  int64
+	weight    int64
 	// inflight counts calls running; ttft is a moving average of the time
 	// to first token, in nanoseconds (0: no sample yet).
 	inflight, ttft *atomic.Int64
@@ -213,7 +222,14 @@ func New(cfg *config.Config, api config.API, pools *proxy.Pools, events Events,
 		}
 		providers[p.Name] = &provider{name: p.Name, base: strings.TrimSuffix(p.BaseURL, "/"), key: p.APIKey, typ: p.Type, format: formats[p.Type],
 			region: cmp.Or(p.Region, regionOf(p.BaseURL)), accessKey: p.AccessKeyID, secretKey: p.SecretAccessKey, sessionToken: p.SessionToken,
-			client: &http.Client{Transport: rt}}
+			rt: rt, upstream: "llm:" + p.Name}
+		if p.APIKey != "" {
+			v := p.APIKey
+			if p.Type != "anthropic" && p.Type != "gemini" && p.Type != "azure_openai" {
+				v = "Bearer " + v // openai, openai_compatible, and a Bedrock API key
+			}
+			providers[p.Name].keyValue = []string{v}
+		}
 	}
 	e := &Endpoint{aliases: map[string]*alias{}, pools: own, prices: parsePrices(cfg), events: events, tokens: tokenLimits, budgets: budgets,
 		mirrors: events, mirrorSlots: make(chan struct{}, MaxMirrors)}
@@ -229,13 +245,13 @@ func New(cfg *config.Config, api config.API, pools *proxy.Pools, events Events,
 		}
 		var ts []target
 		for _, t := range m.Targets {
-			ts = append(ts, target{p: providers[t.Provider], model: t.Model, priority: t.Priority, weight: cmp.Or(t.Weight, 1),
+			ts = append(ts, target{p: providers[t.Provider], model: t.Model, modelJSON: appendJSONString(nil, t.Model), priority: t.Priority, weight: cmp.Or(t.Weight, 1),
 				inflight: new(atomic.Int64), ttft: new(atomic.Int64), failures: new(atomic.Int64), openUntil: new(atomic.Int64)})
 		}
 		slices.SortStableFunc(ts, func(a, b target) int { return cmp.Compare(a.priority, b.priority) })
 		al := &alias{strategy: cmp.Or(m.Strategy, "priority"), targets: ts}
 		if mr := m.Mirror; mr != nil {
-			al.mirror = &mirror{percent: mr.Percent, t: target{p: providers[mr.Provider], model: mr.Model, weight: 1,
+			al.mirror = &mirror{percent: mr.Percent, t: target{p: providers[mr.Provider], model: mr.Model, modelJSON: appendJSONString(nil, mr.Model), weight: 1,
 				inflight: new(atomic.Int64), ttft: new(atomic.Int64), failures: new(atomic.Int64), openUntil: new(atomic.Int64)}}
 		}
 		e.aliases[m.Name] = al
@@ -250,14 +266,22 @@ func New(cfg *config.Config, api config.API, pools *proxy.Pools, events Events,
 func (a *alias) order() []target {
 	ts := a.targets
 	now := time.Now().UnixNano()
-	closed := ts[:0:0]
+	open := 0
 	for _, t := range ts {
-		if t.openUntil.Load() <= now {
-			closed = append(closed, t)
+		if t.openUntil.Load() > now {
+			open++
 		}
 	}
-	if len(closed) > 0 && len(closed) < len(ts) {
-		ts = closed
+	if open > 0 && open < len(ts) {
+		closed := make([]target, 0, len(ts)-open)
+		for _, t := range ts {
+			if t.openUntil.Load() <= now {
+				closed = append(closed, t)
+			}
+		}
+		if len(closed) > 0 {
+			ts = closed
+		}
 	}
 	if len(ts) < 2 || a.strategy == "priority" {
 		return ts
@@ -372,8 +396,8 @@ func (e *Endpoint) Handler(op *operation) pipeline.Handler {
 		case err != nil:
 			return errBadJSON
 		}
-		var name string
-		if json.Unmarshal(req["model"], &name) != nil || name == "" {
+		name := jsonString(req["model"])
+		if name == "" {
 			return errNoModel
 		}
 		al, ok := e.aliases[name]
@@ -427,15 +451,9 @@ func (e *Endpoint) Handler(op *operation) pipeline.Handler {
 		if op.only == nil {
 			c.mirror = al.mirror
 		}
-		var stream bool
-		_ = json.Unmarshal(req["stream"], &stream)
-		c.stream = stream
-		if stream && op == opChat {
-			var opts map[string]json.RawMessage
-			_ = json.Unmarshal(req["stream_options"], &opts)
-			if string(opts["include_usage"]) != "true" {
-				c.stripUsage = true
-			}
+		c.stream = string(req["stream"]) == "true"
+		if c.stream && op == opChat && string(member(req["stream_options"], "include_usage")) != "true" {
+			c.stripUsage = true
 		}
 		for i, t := range targets {
 			done, err := c.try(t, i == len(targets)-1)
@@ -562,8 +580,7 @@ func (c *call) try(t target, lastOne bool) (done bool, err error) {
 		}
 	case c.passes(tr):
 		// The client's bytes, but for the deployment's model name.
-		model, _ := json.Marshal(t.model)
-		out = withMember(c.body, "model", model)
+		out = withMember(c.body, "model", t.modelJSON)
 		if c.stripUsage {
 			opts := map[string]json.RawMessage{}
 			_ = json.Unmarshal(c.req["stream_options"], &opts)
@@ -606,6 +623,16 @@ func (c *call) try(t target, lastOne bool) (done bool, err error) {
 		e.events.LLMCall(t.p.name, outcome)
 		return false, nil // connection failure or timeout: the next deployment
 	}
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		// A provider's API does not redirect its calls: a redirect is a
+		// base_url gone wrong, a failure of this deployment like a refused
+		// connection. It is not followed (see provider.rt).
+		t.inflight.Add(-1)
+		_ = resp.Body.Close()
+		t.failed(time.Now())
+		e.events.LLMCall(t.p.name, outcome)
+		return false, nil
+	}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
 		t.inflight.Add(-1)
 		now := time.Now()
@@ -619,7 +646,7 @@ func (c *call) try(t target, lastOne bool) (done bool, err error) {
 		c.last, c.lastBody, c.lastFormat = resp, readSome(resp), t.p.format
 		return false, nil
 	}
-	x.Upstream = "llm:" + t.p.name
+	x.Upstream = t.p.upstream
 	model := t.p.name + "/" + t.model
 	if !c.stream || resp.StatusCode != http.StatusOK {
 		ttft := time.Since(start)
@@ -770,38 +797,46 @@ func (p *provider) call(ctx context.Context, path string, body []byte, in http.H
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	// The header values are shared between calls: nothing on the way out
+	// modifies a value in place.
+	h := req.Header
+	h["Content-Type"] = jsonContentType
 	switch p.typ {
 	case "anthropic":
-		req.Header.Set("Anthropic-Version", AnthropicVersion)
+		h["Anthropic-Version"] = anthropicVersion
 		if v := in.Get("Anthropic-Beta"); v != "" {
-			req.Header.Set("Anthropic-Beta", v)
+			h.Set("Anthropic-Beta", v)
 		}
-		if p.key != "" {
-			req.Header.Set("X-Api-Key", p.key)
+		if p.keyValue != nil {
+			h["X-Api-Key"] = p.keyValue
 		}
 	case "gemini":
-		if p.key != "" {
-			req.Header.Set("X-Goog-Api-Key", p.key)
+		if p.keyValue != nil {
+			h["X-Goog-Api-Key"] = p.keyValue
 		}
 	case "bedrock":
-		req.Header.Set("Accept", "application/json")
-		if p.key != "" {
-			req.Header.Set("Authorization", "Bearer "+p.key) // a Bedrock API key
+		h["Accept"] = jsonContentType
+		if p.keyValue != nil {
+			h["Authorization"] = p.keyValue // a Bedrock API key
 		} else if err := p.sign(ctx, req, body); err != nil {
 			return nil, err
 		}
 	case "azure_openai":
-		if p.key != "" {
-			req.Header.Set("Api-Key", p.key)
+		if p.keyValue != nil {
+			h["Api-Key"] = p.keyValue
 		}
 	default:
-		if p.key != "" {
-			req.Header.Set("Authorization", "Bearer "+p.key)
+		if p.keyValue != nil {
+			h["Authorization"] = p.keyValue
 		}
 	}
-	return p.client.Do(req)
+	return p.rt.RoundTrip(req)
 }
+
+var (
+	jsonContentType  = []string{"application/json"}
+	anthropicVersion = []string{AnthropicVersion}
+)
 
 func readSome(resp *http.Response) []byte {
 	defer func() { _ = resp.Body.Close() }()

@@ -95,6 +95,25 @@ func withMember(body []byte, name string, value []byte) []byte {
 	return append(out, body[end:]...)
 }
 
+// jsonString returns the string raw, a valid JSON value, holds: "" when it
+// holds something else (null, a number, an object...), as json.Unmarshal
+// into a string would leave it. A string without escapes or bytes outside
+// ASCII — a model's name — is its bytes between the quotes.
+func jsonString(raw []byte) string {
+	if len(raw) < 2 || raw[0] != '"' {
+		return ""
+	}
+	in := raw[1 : len(raw)-1]
+	for _, b := range in {
+		if b == '\\' || b >= utf8.RuneSelf {
+			var s string
+			_ = json.Unmarshal(raw, &s)
+			return s
+		}
+	}
+	return string(in)
+}
+
 // memberName is a member's name: its bytes, or — when they hold an escape
 // or a byte outside ASCII (raw) — what json decodes them to.
 func memberName(key []byte, raw bool) string {

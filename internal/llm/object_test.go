@@ -46,6 +46,24 @@ func TestMembers(t *testing.T) {
 	}
 }
 
+func TestJSONString(t *testing.T) {
+	for _, c := range []struct{ raw, want string }{
+		{`"gpt-4.1"`, "gpt-4.1"},
+		{`""`, ""},
+		{`"a\"b\u00e9"`, `a"bé`},
+		{`"café"`, "café"},
+		{"\"\xff\"", "\ufffd"}, // invalid UTF-8, as encoding/json decodes it
+		{`null`, ""},
+		{`42`, ""},
+		{`{"x":"y"}`, ""},
+		{``, ""},
+	} {
+		if got := jsonString([]byte(c.raw)); got != c.want {
+			t.Errorf("jsonString(%s) = %q, want %q", c.raw, got, c.want)
+		}
+	}
+}
+
 func TestWithMember(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct{ body, name, value, want string }{
@@ -69,7 +87,8 @@ func TestWithMember(t *testing.T) {
 // and nothing else.
 func FuzzMembers(f *testing.F) {
 	for _, s := range []string{`{}`, `{"model":"m","stream":true,"stream_options":{"include_usage":false}}`,
-		`{"a":[{"b":"]"}],"c":"\\\"","d":1e9}`, `{"é\u00e9":null}`, `[{}]`, `{"a":1,"a":2}`} {
+		`{"a":[{"b":"]"}],"c":"\\\"","d":1e9}`, `{"é\u00e9":null}`, `[{}]`, `{"a":1,"a":2}`,
+		`{"model":"gpt-\u00e9\"x\ud800","m2":"é\xff"}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -104,6 +123,13 @@ func FuzzMembers(f *testing.F) {
 				t.Fatalf("members refused %q (%v), encoding/json took it", body, err)
 			}
 			return
+		}
+		for k, v := range want {
+			var s string
+			_ = json.Unmarshal(v, &s)
+			if got := jsonString(v); got != s {
+				t.Fatalf("%q: jsonString of %s's %s = %q, encoding/json %q", body, k, v, got, s)
+			}
 		}
 		if u := member(body, "usage"); !bytes.Equal(u, want["usage"]) {
 			t.Fatalf("%q: member usage %s, encoding/json %s", body, u, want["usage"])

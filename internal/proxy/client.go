@@ -81,7 +81,7 @@ func (cl *Client) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	for retried := false; ; retried = true {
 		c, reused, err := pool.get(ctx, time.Now(), cl.connect)
-		for err == nil && reused && body != nil && !alive(c.nc) {
+		for err == nil && reused && body != nil && !alive(c) {
 			c.close()
 			c, reused, err = pool.get(ctx, time.Now(), cl.connect)
 		}

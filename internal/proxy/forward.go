@@ -235,7 +235,7 @@ func (h *Handler) roundTrip(dst http.Header, r *http.Request, x *pipeline.Exchan
 		if err != nil {
 			return nil, head{}, nil, h.classify("connect", err)
 		}
-		if reused && hasBody && !alive(c.nc) {
+		if reused && hasBody && !alive(c) {
 			c.close()
 			continue
 		}

@@ -122,6 +122,8 @@ type conn struct {
 	// abort unblocks any read or write on the connection; it is bound once
 	// so that registering it with context.AfterFunc allocates no closure.
 	abort func()
+	// peeker looks at the socket without reading (alive, readable).
+	peeker *peeker
 }
 
 func (c *conn) interrupt() { _ = c.nc.SetDeadline(aLongTimeAgo) }

@@ -338,7 +338,7 @@ func (b *bodyReader) ready() bool {
 	if b.readyIn(buf) {
 		return true
 	}
-	if br.Buffered() == br.Size() || !readable(b.c.nc) {
+	if br.Buffered() == br.Size() || !readable(b.c) {
 		return false
 	}
 	if _, err := br.Peek(br.Buffered() + 1); err != nil && !errors.Is(err, bufio.ErrBufferFull) {
