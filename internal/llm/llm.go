@@ -55,7 +55,7 @@ const DefaultTimeout = 60 * time.Second
 const ProviderConnectTimeout = 10 * time.Second
 
 type provider struct {
-	name, base, key string
+	name, base string
 	// Bedrock's AWS credentials and region (SigV4), when it has no key.
 	region, accessKey, secretKey, sessionToken string
 	// typ is the provider's type (config), format its wire format.
@@ -64,10 +64,11 @@ type provider struct {
 	// is not followed (see try) — following one would send the provider's
 	// key, in a header net/http does not strip, to wherever it points.
 	rt http.RoundTripper
-	// upstream is what access logs and usage records name it by; keyValue
-	// is the header value its key goes in ("Bearer <key>" or the key).
+	// upstream is what access logs and usage records name it by.
 	upstream string
-	keyValue []string
+	// keyHeader and keyValue carry its API key (keyValue nil: none).
+	keyHeader string
+	keyValue  []string
 }
 
 // formats are the wire formats of the provider types.
@@ -220,15 +221,11 @@ func New(cfg *config.Config, api config.API, pools *proxy.Pools, events Events,
 				ForceAttemptHTTP2:     true,
 			}
 		}
-		providers[p.Name] = &provider{name: p.Name, base: strings.TrimSuffix(p.BaseURL, "/"), key: p.APIKey, typ: p.Type, format: formats[p.Type],
+		providers[p.Name] = &provider{name: p.Name, base: strings.TrimSuffix(p.BaseURL, "/"), typ: p.Type, format: formats[p.Type],
 			region: cmp.Or(p.Region, regionOf(p.BaseURL)), accessKey: p.AccessKeyID, secretKey: p.SecretAccessKey, sessionToken: p.SessionToken,
 			rt: rt, upstream: "llm:" + p.Name}
 		if p.APIKey != "" {
-			v := p.APIKey
-			if p.Type != "anthropic" && p.Type != "gemini" && p.Type != "azure_openai" {
-				v = "Bearer " + v // openai, openai_compatible, and a Bedrock API key
-			}
-			providers[p.Name].keyValue = []string{v}
+			providers[p.Name].keyHeader, providers[p.Name].keyValue = keyHeader(p.Type, p.APIKey)
 		}
 	}
 	e := &Endpoint{aliases: map[string]*alias{}, pools: own, prices: parsePrices(cfg), events: events, tokens: tokenLimits, budgets: budgets,
@@ -801,33 +798,21 @@ func (p *provider) call(ctx context.Context, path string, body []byte, in http.H
 	// modifies a value in place.
 	h := req.Header
 	h["Content-Type"] = jsonContentType
+	if p.keyValue != nil {
+		h[p.keyHeader] = p.keyValue
+	}
 	switch p.typ {
 	case "anthropic":
 		h["Anthropic-Version"] = anthropicVersion
 		if v := in.Get("Anthropic-Beta"); v != "" {
 			h.Set("Anthropic-Beta", v)
 		}
-		if p.keyValue != nil {
-			h["X-Api-Key"] = p.keyValue
-		}
-	case "gemini":
-		if p.keyValue != nil {
-			h["X-Goog-Api-Key"] = p.keyValue
-		}
 	case "bedrock":
 		h["Accept"] = jsonContentType
-		if p.keyValue != nil {
-			h["Authorization"] = p.keyValue // a Bedrock API key
-		} else if err := p.sign(ctx, req, body); err != nil {
-			return nil, err
-		}
-	case "azure_openai":
-		if p.keyValue != nil {
-			h["Api-Key"] = p.keyValue
-		}
-	default:
-		if p.keyValue != nil {
-			h["Authorization"] = p.keyValue
+		if p.keyValue == nil { // no Bedrock API key: SigV4, over the headers above
+			if err := p.sign(ctx, req, body); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return p.rt.RoundTrip(req)
@@ -837,6 +822,21 @@ var (
 	jsonContentType  = []string{"application/json"}
 	anthropicVersion = []string{AnthropicVersion}
 )
+
+// keyHeader is the header a provider type takes its API key in, and the
+// value.
+func keyHeader(typ, key string) (string, []string) {
+	switch typ {
+	case "anthropic":
+		return "X-Api-Key", []string{key}
+	case "gemini":
+		return "X-Goog-Api-Key", []string{key}
+	case "azure_openai":
+		return "Api-Key", []string{key}
+	default: // openai, openai_compatible, and a Bedrock API key
+		return "Authorization", []string{"Bearer " + key}
+	}
+}
 
 func readSome(resp *http.Response) []byte {
 	defer func() { _ = resp.Body.Close() }()
