@@ -279,8 +279,11 @@ func TestLLMGateway(t *testing.T) {
 // calls pass while what they may use fits, and the next is refused 429
 // token_rate_limited with Retry-After.
 // TestLLMProviderRedirect: a provider answering a call with a redirect is
-// a deployment failing — the next one answers — and the redirect is not
-// followed: where it points never sees the call or the provider's key.
+// a deployment failing — the next one answers, the client never sees the
+// 3xx — and the redirect is not followed: the provider is called once,
+// and where it points never sees the call or the provider's key. (The
+// providers here are on http://; one on https:// is called on net/http's
+// transport, which follows nothing either — there is no http.Client.)
 func TestLLMProviderRedirect(t *testing.T) {
 	t.Parallel()
 	elsewhere, backup := newMockLLM(t), newMockLLM(t)
