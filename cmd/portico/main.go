@@ -31,6 +31,9 @@ func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		keepMonitorAwake() // may start the process again: see monitor.go
+	}
 	// A gateway's live heap is a few MiB, so with Go's default GOGC=100 the
 	// collector runs many times a second under load. 400 trades some tens of
 	// MiB for ~20% more throughput and a lower tail (docs/performance.md).
