@@ -19,7 +19,9 @@ import (
 	"github.com/portico-gw/portico/internal/policy/ratelimit"
 	"github.com/portico-gw/portico/internal/proxy"
 	"github.com/portico-gw/portico/internal/server"
+	"github.com/portico-gw/portico/internal/store"
 	"github.com/portico-gw/portico/internal/telemetry"
+	"github.com/portico-gw/portico/internal/usage"
 )
 
 // Test keys of the consumers in the configs below.
@@ -262,3 +264,17 @@ consumers:
   - name: other
     api_keys: [other-key-0123456789]
 `
+
+// takeRecords takes the usage records of requests already answered,
+// waiting for at least n: a request's record is added after its answer
+// has gone to the client, so a test that reads at once can be a moment
+// early. Once n are there it looks once more a little later, so that a
+// record that should not exist is seen too.
+func takeRecords(rec *usage.Recorder, n int) []store.UsageRecord {
+	var recs []store.UsageRecord
+	for deadline := time.Now().Add(5 * time.Second); len(recs) < n && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		recs = append(recs, rec.Take()...)
+	}
+	time.Sleep(20 * time.Millisecond)
+	return append(recs, rec.Take()...)
+}

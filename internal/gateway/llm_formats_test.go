@@ -85,7 +85,7 @@ func startFormats(t *testing.T) *formatsEnv {
 // last returns the last usage record.
 func (f *formatsEnv) last(t *testing.T) store.UsageRecord {
 	t.Helper()
-	recs := f.rec.Take()
+	recs := takeRecords(f.rec, 1)
 	if len(recs) == 0 {
 		t.Fatal("no usage record")
 	}
@@ -496,7 +496,7 @@ func TestLLMCache(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("X-Portico-Cache") != "hit" || body2 != body1 || calls() != 1 {
 		t.Fatalf("the same request again: %d %v, %d provider calls\n%s\n%s", resp.StatusCode, resp.Header, calls(), body1, body2)
 	}
-	recs := rec.Take()
+	recs := takeRecords(rec, 2)
 	if len(recs) != 2 || recs[0].TokensIn != 11 || recs[1].TokensIn != 0 || recs[1].CostPico != 0 || recs[1].Upstream != "llm:cache" {
 		t.Fatalf("usage records: %+v", recs)
 	}

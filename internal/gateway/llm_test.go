@@ -163,7 +163,7 @@ func TestLLMGateway(t *testing.T) {
 	}
 	// Metered from the provider's usage: 11 tokens in at 2.00 and 2 out at
 	// 8.00 per million = 38 millionths of a dollar.
-	if recs := rec.Take(); len(recs) != 4 || recs[3].TokensIn != 11 || recs[3].TokensOut != 2 || recs[3].CostPico != 38_000_000 ||
+	if recs := takeRecords(rec, 4); len(recs) != 4 || recs[3].TokensIn != 11 || recs[3].TokensOut != 2 || recs[3].CostPico != 38_000_000 ||
 		recs[3].LLMModel != "primary/gpt-4.1" || recs[3].Unpriced || recs[3].Upstream != "llm:primary" || recs[3].BytesIn != int64(len(req)) {
 		t.Fatalf("usage records: %+v", recs)
 	}
@@ -183,7 +183,7 @@ func TestLLMGateway(t *testing.T) {
 	if opts, _ := got[len(got)-1]["stream_options"].(map[string]any); opts["include_usage"] != true {
 		t.Fatalf("usage was not asked of the provider: %v", got[len(got)-1])
 	}
-	if recs := rec.Take(); len(recs) != 2 || recs[1].TokensIn != 11 || recs[1].TokensOut != 2 || recs[1].CostPico != 38_000_000 {
+	if recs := takeRecords(rec, 2); len(recs) != 2 || recs[1].TokensIn != 11 || recs[1].TokensOut != 2 || recs[1].CostPico != 38_000_000 {
 		t.Fatalf("a stream's usage records (the usage chunk the client did not see still counts): %+v", recs)
 	}
 	// A client that asks for usage gets it.
@@ -204,7 +204,7 @@ func TestLLMGateway(t *testing.T) {
 		t.Fatalf("the backup received %d requests, auth %q (it has no key)", len(got), auth)
 	}
 	// The backup's model has no price: flagged, never priced at 0.
-	if recs := rec.Take(); len(recs) < 3 || !recs[len(recs)-1].Unpriced || recs[len(recs)-1].LLMModel != "backup/backup-model" || recs[len(recs)-1].TokensIn != 11 {
+	if recs := takeRecords(rec, 3); len(recs) < 3 || !recs[len(recs)-1].Unpriced || recs[len(recs)-1].LLMModel != "backup/backup-model" || recs[len(recs)-1].TokensIn != 11 {
 		t.Fatalf("usage of a fallback to an unpriced model: %+v", recs)
 	}
 	// Both fail: the last answer comes back as it was.
@@ -238,7 +238,10 @@ func TestLLMGateway(t *testing.T) {
 	// It is still metered: estimated with the tokenizer from what was sent
 	// ("Hi": 1 token, plus 3 for its message and 3 for the prompt) and
 	// relayed ("Hello": 1 token).
-	recs := rec.Take()
+	recs := takeRecords(rec, 1)
+	if len(recs) == 0 {
+		t.Fatal("a broken stream: no usage record")
+	}
 	last := recs[len(recs)-1]
 	if !last.Estimated || last.TokensOut != 1 || last.TokensIn != 7 || last.CostPico != (7*2+1*8)*1e6 {
 		t.Fatalf("a broken stream's usage record: %+v", last)

@@ -68,7 +68,7 @@ func TestUsageRecordsAndOverage(t *testing.T) {
 	}
 	e.do("GET", "/open/y", nil, nil)
 	e.do("GET", "/nowhere", nil, nil)
-	recs := rec.Take()
+	recs := takeRecords(rec, 9)
 	if len(recs) != 9 {
 		t.Fatalf("%d usage records, want 9 (8 keyed, 1 anonymous; none for the 404)", len(recs))
 	}

@@ -37,6 +37,7 @@ import (
 	"github.com/portico-gw/portico/internal/pipeline"
 	"github.com/portico-gw/portico/internal/policy/ratelimit"
 	"github.com/portico-gw/portico/internal/proxy"
+	"github.com/portico-gw/portico/internal/server"
 )
 
 // The response cache's defaults.
@@ -430,21 +431,22 @@ func (e *Endpoint) Handler(op *operation) pipeline.Handler {
 			body, mask = e.masker.mask(body)
 			req, _ = members(body)
 		}
+		c := &call{e: e, op: op, w: w, r: r, x: x, req: req, body: body, mask: mask, alias: name}
+		defer c.settle()
 		if len(e.tokens) > 0 {
 			res, refusal := e.reserve(w, r, x, req, len(body))
 			if refusal != nil {
 				return refusal
 			}
-			defer func() { settle(res, x) }()
+			c.settlers = append(c.settlers, func() { settle(res, x) })
 		}
 		if b := e.budgets[x.Plan]; b != nil && x.Consumer != "" {
 			reserved, refusal := e.reserveBudget(w, b, x, al, req, len(body))
 			if refusal != nil {
 				return refusal
 			}
-			defer func() { b.Adjust(x.Consumer, x.LLM.CostPico-reserved, time.Now()) }()
+			c.settlers = append(c.settlers, func() { b.Adjust(x.Consumer, x.LLM.CostPico-reserved, time.Now()) })
 		}
-		c := &call{e: e, op: op, w: w, r: r, x: x, req: req, body: body, mask: mask, alias: name}
 		if op.only == nil {
 			c.mirror = al.mirror
 		}
@@ -524,6 +526,26 @@ type call struct {
 	last       *http.Response
 	lastBody   []byte
 	lastFormat string
+	// settlers settle what the call reserved (token limits, budget) with
+	// what it used.
+	settlers []func()
+}
+
+// settle settles the call's reservations, once.
+func (c *call) settle() {
+	for _, f := range c.settlers {
+		f()
+	}
+	c.settlers = nil
+}
+
+// end sends the client the end of its answer, once the call is metered:
+// its reservations are settled first, so the client's next call sees
+// them settled; what is left — metrics, a mirror, the gateway's access
+// log and usage record — is done after the client has its answer.
+func (c *call) end() {
+	c.settle()
+	_ = server.End(c.w)
 }
 
 // fill names an answer its provider gave no id or model (Bedrock gives
@@ -876,12 +898,13 @@ func (c *call) whole(resp *http.Response, tr *translator, t *target, model strin
 			if a, derr := passAnswer(c.op, cp.buf); derr == nil {
 				c.e.meterAnswer(x, model, a, c.promptTokens)
 			}
-			if c.mirror != nil {
-				c.answered = answerText(c.op.client, cp.buf)
-			}
 		}
 		if err != nil {
 			return proxy.ErrClientGone // the answer has begun: nothing else to send
+		}
+		c.end()
+		if resp.StatusCode == http.StatusOK && c.mirror != nil {
+			c.answered = answerText(c.op.client, cp.buf)
 		}
 		return nil
 	}
@@ -905,6 +928,7 @@ func (c *call) whole(resp *http.Response, tr *translator, t *target, model strin
 	if err != nil {
 		return proxy.ErrClientGone
 	}
+	c.end()
 	return nil
 }
 
@@ -1056,10 +1080,13 @@ func (c *call) relay(resp *http.Response, fr frames, first frame, tr *translator
 	// billed.
 	var generated strings.Builder
 	var known usage // the prompt's, when the stream's start told it
-	defer func() {
+	metered := func() {
 		if x.LLM.Model == "" {
 			c.e.estimate(x, model, known, c.promptTokens, generated.String())
 		}
+	}
+	defer func() {
+		metered()
 		if c.mirror != nil {
 			c.answered = generated.String()
 		}
@@ -1131,6 +1158,10 @@ func (c *call) relay(resp *http.Response, fr frames, first frame, tr *translator
 			return err
 		}
 		if last {
+			// The client's stream ends here, before the provider's
+			// connection is drained.
+			metered()
+			c.end()
 			if derr == nil {
 				drainRest(fr, cancel)
 			}
@@ -1156,10 +1187,14 @@ func (c *call) relay(resp *http.Response, fr frames, first frame, tr *translator
 				// own protocol.
 				out = enc.fail(out, "the provider's stream broke off")
 			}
-			// Not flushed: the handler returns now, and the server
-			// writes what is left with the end of the response, in one
-			// write instead of two.
-			return send(true)
+			// Not flushed: what is left leaves with the end of the
+			// response, in one write instead of two.
+			if err := send(true); err != nil {
+				return err
+			}
+			metered()
+			c.end()
+			return nil
 		}
 	}
 }

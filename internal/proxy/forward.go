@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/pipeline"
+	"github.com/portico-gw/portico/internal/server"
 )
 
 // ErrClientGone is returned when the client went away before a response
@@ -435,6 +436,9 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, x *pipeline.Ex
 			}
 		}
 		if errors.Is(rerr, io.EOF) {
+			// The client has the whole answer before the connection goes
+			// back to its pool and the gateway logs the request.
+			_ = server.End(w)
 			h.release(c, hd, stop)
 			return nil
 		}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"errors"
 	"net"
 	"net/http"
 	"strconv"
@@ -32,6 +33,8 @@ type response struct {
 	pending     []byte // body held until the head is committed
 	closeAfter  bool
 	hijacked    bool
+	ended       bool  // the response is whole on the wire (End, or the handler returned)
+	endErr      error // what ending it reported
 }
 
 // holdMax is how much body is held back to compute a Content-Length
@@ -96,6 +99,9 @@ func (w *response) Write(p []byte) (int, error) {
 	if w.hijacked {
 		return 0, http.ErrHijacked
 	}
+	if w.ended {
+		return 0, errEnded
+	}
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
@@ -130,6 +136,15 @@ func (w *response) Write(p []byte) (int, error) {
 	if _, err := w.c.bw.Write(p); err != nil {
 		w.c.broken(err)
 		return 0, err
+	}
+	if w.written == w.length {
+		// The declared body is whole: it leaves now, not when the handler
+		// returns, so what the gateway does after the answer (metering,
+		// the access log, metrics) is not the client's wait.
+		if err := w.c.bw.Flush(); err != nil {
+			w.c.broken(err)
+			return len(p), err
+		}
 	}
 	return len(p), nil
 }
@@ -207,9 +222,44 @@ func (w *response) commit(n int64) {
 	_, _ = bw.WriteString("\r\n")
 }
 
-// finish ends the response after the handler returned: commits the head
-// (with the held body's length), ends a chunked body, and flushes.
+var errEnded = errors.New("server: write after the response ended")
+
+// End sends the rest of w's response and its end at once, before the
+// handler returns, when w is a response of this server or wraps one
+// (through Unwrap): the client has its whole answer while the handler
+// finishes its own work — metering, a connection's drain — and the
+// gateway its access log and metrics. Nothing can be written after. With
+// another server's writer (net/http's) it does nothing: the response
+// ends when the handler returns.
+func End(w http.ResponseWriter) error {
+	for {
+		switch rw := w.(type) {
+		case *response:
+			return rw.finish()
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = rw.Unwrap()
+		default:
+			return nil
+		}
+	}
+}
+
+// finish ends the response once — after the handler returned, or earlier
+// through End — and reports what ending it reported.
 func (w *response) finish() error {
+	if w.hijacked {
+		return http.ErrHijacked
+	}
+	if !w.ended {
+		w.ended = true
+		w.endErr = w.end()
+	}
+	return w.endErr
+}
+
+// end commits the head (with the held body's length), ends a chunked
+// body, and flushes.
+func (w *response) end() error {
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
@@ -256,6 +306,9 @@ func (w *response) Flush() { _ = w.FlushError() }
 func (w *response) FlushError() error {
 	if w.hijacked {
 		return http.ErrHijacked
+	}
+	if w.ended {
+		return w.endErr
 	}
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)

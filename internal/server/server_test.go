@@ -850,3 +850,92 @@ func TestWritesArriveWhole(t *testing.T) {
 		}
 	}
 }
+
+// unwrapper is a middleware's writer, as the gateway's pipeline wraps the
+// server's.
+type unwrapper struct{ http.ResponseWriter }
+
+func (u unwrapper) Unwrap() http.ResponseWriter { return u.ResponseWriter }
+
+// TestAnswerLeavesBeforeHandlerReturns: a response whose declared body is
+// whole, or that a handler ends with End (through a wrapping writer), is
+// on the wire while the handler still runs — the client reads it whole,
+// framed as usual — and nothing can be written after End. The connection
+// then serves the next request.
+func TestAnswerLeavesBeforeHandlerReturns(t *testing.T) {
+	t.Parallel()
+	big := strings.Repeat("y", 5000)
+	release := make(chan struct{})
+	afterEnd := make(chan error, 8)
+	addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/declared":
+			w.Header().Set("Content-Length", "5")
+			io.WriteString(w, "ab")
+			io.WriteString(w, "cde")
+		case "/held":
+			io.WriteString(w, "small")
+			afterEnd <- server.End(unwrapper{w})
+			_, err := io.WriteString(w, "more")
+			afterEnd <- err
+		case "/chunked":
+			io.WriteString(w, big)
+			afterEnd <- server.End(unwrapper{w})
+		default:
+			io.WriteString(w, "next")
+			return
+		}
+		<-release
+	}))
+	defer close(release)
+	for _, c := range []struct{ path, body, te string }{
+		{"/declared", "abcde", ""},
+		{"/held", "small", ""},
+		{"/chunked", big, "chunked"},
+	} {
+		resps, bodies, br, conn := exchange(t, addr, "GET "+c.path+" HTTP/1.1\r\nHost: x\r\n\r\n", 1)
+		if bodies[0] != c.body || strings.Join(resps[0].TransferEncoding, ",") != c.te {
+			t.Errorf("%s: body %q (%d bytes), transfer encoding %v", c.path, bodies[0][:min(len(bodies[0]), 20)], len(bodies[0]), resps[0].TransferEncoding)
+		}
+		if c.te == "" && resps[0].ContentLength != int64(len(c.body)) {
+			t.Errorf("%s: Content-Length %d, want %d", c.path, resps[0].ContentLength, len(c.body))
+		}
+		if c.path == "/held" {
+			if err := <-afterEnd; err != nil {
+				t.Errorf("End: %v", err)
+			}
+			if err := <-afterEnd; err == nil {
+				t.Error("a write after End succeeded")
+			}
+		}
+		if c.path == "/chunked" {
+			if err := <-afterEnd; err != nil {
+				t.Errorf("End: %v", err)
+			}
+		}
+		release <- struct{}{}
+		io.WriteString(conn, "GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: the next request on the connection: %v", c.path, err)
+		}
+		if b, _ := io.ReadAll(resp.Body); string(b) != "next" {
+			t.Errorf("%s: the next request got %q", c.path, b)
+		}
+	}
+}
+
+// TestEndElsewhere: End on a writer that is not this server's does
+// nothing.
+func TestEndElsewhere(t *testing.T) {
+	t.Parallel()
+	rec := httptest.NewRecorder()
+	io.WriteString(rec, "x")
+	if err := server.End(unwrapper{rec}); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(rec, "y")
+	if rec.Body.String() != "xy" {
+		t.Fatalf("body %q", rec.Body.String())
+	}
+}
