@@ -378,12 +378,11 @@ func (e *Endpoint) ChatCompletions() pipeline.Handler { return e.Handler(opChat)
 // answers.
 func (e *Endpoint) Handler(op *operation) pipeline.Handler {
 	return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request, x *pipeline.Exchange) error {
-		body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, MaxRequestBody))
-		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return errTooBig
-			}
+		body, err := readBody(r.Body, r.ContentLength, MaxRequestBody)
+		switch {
+		case errors.Is(err, errBodyOver):
+			return errTooBig
+		case err != nil:
 			return proxy.ErrClientGone
 		}
 		x.BytesIn = int64(len(body))
@@ -482,6 +481,47 @@ func (e *Endpoint) Handler(op *operation) pipeline.Handler {
 		}
 		return errAllDown
 	})
+}
+
+var errBodyOver = errors.New("body over the limit")
+
+// preallocMax is the most of a request body's declared length readBody
+// allocates before it arrives.
+const preallocMax = 64 << 10
+
+// readBody reads a request body whole, at most max bytes (errBodyOver
+// beyond), into a buffer sized by the declared length (-1: unknown) —
+// io.ReadAll would start at 512 bytes and grow a prompt of some KiB
+// through several copies. A body declared longer than max is refused
+// unread. The declared length is believed only up to preallocMax before
+// the bytes arrive: a client that declares megabytes and sends nothing
+// must not cost them.
+func readBody(body io.Reader, declared, max int64) ([]byte, error) {
+	if declared > max {
+		return nil, errBodyOver
+	}
+	size := int64(512)
+	if declared >= 0 {
+		size = min(declared+1, preallocMax) // +1: the last Read finds the end with room to spare
+	}
+	buf := make([]byte, 0, size)
+	lr := &io.LimitedReader{R: body, N: max + 1}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // grow
+		}
+		n, err := lr.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > max {
+			return nil, errBodyOver
+		}
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // cached answers from the cache: no provider is called, nothing is
