@@ -492,12 +492,16 @@ const preallocMax = 64 << 10
 // readBody reads a request body whole, at most max bytes (errBodyOver
 // beyond), into a buffer sized by the declared length (-1: unknown) —
 // io.ReadAll would start at 512 bytes and grow a prompt of some KiB
-// through several copies. A body declared longer than max is refused
-// unread. The declared length is believed only up to preallocMax before
-// the bytes arrive: a client that declares megabytes and sends nothing
-// must not cost them.
+// through several copies. The declared length is believed only up to
+// preallocMax before the bytes arrive: a client that declares megabytes
+// and sends nothing must not cost them.
 func readBody(body io.Reader, declared, max int64) ([]byte, error) {
 	if declared > max {
+		// Refused, but not before up to max+1 bytes are read and dropped,
+		// as when a body turns out too long while it is kept: a client
+		// still sending would otherwise meet a closed connection instead
+		// of its 413.
+		_, _ = io.Copy(io.Discard, io.LimitReader(body, max+1))
 		return nil, errBodyOver
 	}
 	size := int64(512)
