@@ -229,7 +229,13 @@ func TestAdminLifecycleUnderLoad(t *testing.T) {
 		t.Fatalf("rollback: %d %v", code, body)
 	}
 	waitFor("v1")
+	// The load goes on a little past the rollback, and until it has made
+	// at least 100 requests: on a slow machine (the race detector, other
+	// packages' tests beside it) the transitions can take fewer.
 	time.Sleep(200 * time.Millisecond)
+	for deadline := time.Now().Add(10 * time.Second); ok.Load()+failed.Load() < 100 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	close(stop)
 	wg.Wait()
 	if failed.Load() > 0 || ok.Load() < 100 {
