@@ -185,12 +185,10 @@ func TestLLMStreamKeepsConnection(t *testing.T) {
 	}
 }
 
-// TestLLMStreamProviderHangsAfterEnd: a provider that sends a translated
-// stream's end event and then neither ends its answer nor closes: the
-// client's answer still ends (the gateway stops waiting after
-// llm.DrainWait), and the next call works.
-func TestLLMStreamProviderHangsAfterEnd(t *testing.T) {
-	t.Parallel()
+// hangsAfterEnd is an Anthropic provider that streams a whole answer
+// ("one two"; 3 tokens in, 2 out) and then neither ends its response nor
+// closes, until the call is cancelled or the test ends.
+func hangsAfterEnd(t *testing.T) *httptest.Server {
 	release := make(chan struct{})
 	provider := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, events := llmtest.Wire("anthropic", "m", llmtest.Reply{Text: "one two", Usage: llmtest.Usage{In: 3, Out: 2}}, true)
@@ -204,6 +202,16 @@ func TestLLMStreamProviderHangsAfterEnd(t *testing.T) {
 	}))
 	t.Cleanup(provider.Close)
 	t.Cleanup(func() { close(release) })
+	return provider
+}
+
+// TestLLMStreamProviderHangsAfterEnd: a provider that sends a translated
+// stream's end event and then neither ends its answer nor closes: the
+// client's answer still ends (the gateway stops waiting after
+// llm.DrainWait), and the next call works.
+func TestLLMStreamProviderHangsAfterEnd(t *testing.T) {
+	t.Parallel()
+	provider := hangsAfterEnd(t)
 	e := streamGateway(t, provider.URL)
 	for i := range 2 {
 		done := make(chan string, 1)
@@ -253,5 +261,38 @@ func TestLLMProviderConnectionSurvivesReload(t *testing.T) {
 	}
 	if n := conns.Load(); n != 1 {
 		t.Errorf("the provider saw %d connections over a reload, want 1", n)
+	}
+}
+
+// TestLLMStreamSettledBeforeItsEnd: a translated stream's client has its
+// answer's end while the gateway still drains the provider (which hangs
+// after its end event, for llm.DrainWait), and by then the call's token
+// reservation is settled: a next call on another connection at once
+// finds the limit's room. Each call reserves its 100 bytes and 890
+// tokens, and uses 5: unsettled, the first call's 990 would refuse the
+// second.
+func TestLLMStreamSettledBeforeItsEnd(t *testing.T) {
+	t.Parallel()
+	provider := hangsAfterEnd(t)
+	cfg := strings.Replace(streamGatewayConfig(provider.URL), "llm: {models: [passed, translated]}}",
+		"llm: {models: [passed, translated]}, rate_limit: [{tokens: 1000, window: 1h}]}", 1)
+	e := start(t, cfg, "http://127.0.0.1:9")
+	body := `{"model":"translated","stream":true,"max_tokens":890,"messages":[{"role":"user","content":"`
+	body += strings.Repeat("x", 100-len(body)-4) + `"}]}`
+	for i := range 2 {
+		// A new connection for each call: the next call does not wait for
+		// the previous one's handler to return.
+		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		req, _ := http.NewRequest("POST", e.URL+"/ai/v1/chat/completions", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer acme-key-0123456789")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.HasSuffix(string(got), "data: [DONE]\n\n") {
+			t.Fatalf("call %d: %d %q", i+1, resp.StatusCode, got)
+		}
 	}
 }
