@@ -19,16 +19,16 @@ import "strings"
 const monitorSetting = "schedtrace=2147483647"
 
 // monitorGODEBUG returns the GODEBUG `portico serve` should run with, given
-// the one it was started with (set: whether it was set at all), and
-// whether that differs. A GODEBUG that sets schedtrace itself — say
+// the one it was started with (empty when none), and whether that
+// differs. A GODEBUG that sets schedtrace itself — say
 // schedtrace=0, Go's default — is the operator's choice and is kept.
-func monitorGODEBUG(godebug string, set bool) (string, bool) {
+func monitorGODEBUG(godebug string) (string, bool) {
 	for f := range strings.SplitSeq(godebug, ",") {
 		if strings.HasPrefix(f, "schedtrace=") {
 			return godebug, false
 		}
 	}
-	if !set || godebug == "" {
+	if godebug == "" {
 		return monitorSetting, true
 	}
 	return godebug + "," + monitorSetting, true

@@ -2,6 +2,8 @@ package main
 
 import (
 	"os"
+	"slices"
+	"strings"
 	"syscall"
 )
 
@@ -11,8 +13,7 @@ import (
 // change or the executable cannot be found or run again; then the node
 // runs on Go's defaults.
 func keepMonitorAwake() {
-	cur, set := os.LookupEnv("GODEBUG")
-	godebug, changed := monitorGODEBUG(cur, set)
+	godebug, changed := monitorGODEBUG(os.Getenv("GODEBUG"))
 	if !changed {
 		return
 	}
@@ -20,11 +21,6 @@ func keepMonitorAwake() {
 	if err != nil {
 		return
 	}
-	env := make([]string, 0, len(os.Environ())+1)
-	for _, kv := range os.Environ() {
-		if len(kv) < 8 || kv[:8] != "GODEBUG=" {
-			env = append(env, kv)
-		}
-	}
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GODEBUG=") })
 	_ = syscall.Exec(exe, os.Args, append(env, "GODEBUG="+godebug)) //nolint:gosec // this very executable, with its own arguments
 }

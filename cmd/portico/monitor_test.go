@@ -12,22 +12,20 @@ import (
 func TestMonitorGODEBUG(t *testing.T) {
 	for _, tt := range []struct {
 		in      string
-		set     bool
 		want    string
 		changed bool
 	}{
-		{"", false, "schedtrace=2147483647", true},
-		{"", true, "schedtrace=2147483647", true},
-		{"http2client=0", true, "http2client=0,schedtrace=2147483647", true},
+		{"", "schedtrace=2147483647", true},
+		{"http2client=0", "http2client=0,schedtrace=2147483647", true},
 		// The operator's own schedtrace, Go's default included, stands.
-		{"schedtrace=0", true, "schedtrace=0", false},
-		{"gctrace=1,schedtrace=1000,scheddetail=1", true, "gctrace=1,schedtrace=1000,scheddetail=1", false},
+		{"schedtrace=0", "schedtrace=0", false},
+		{"gctrace=1,schedtrace=1000,scheddetail=1", "gctrace=1,schedtrace=1000,scheddetail=1", false},
 		// Only the key itself counts, not a key that ends like it.
-		{"xschedtrace=5", true, "xschedtrace=5,schedtrace=2147483647", true},
+		{"xschedtrace=5", "xschedtrace=5,schedtrace=2147483647", true},
 	} {
-		got, changed := monitorGODEBUG(tt.in, tt.set)
+		got, changed := monitorGODEBUG(tt.in)
 		if got != tt.want || changed != tt.changed {
-			t.Errorf("monitorGODEBUG(%q, %v) = %q, %v; want %q, %v", tt.in, tt.set, got, changed, tt.want, tt.changed)
+			t.Errorf("monitorGODEBUG(%q) = %q, %v; want %q, %v", tt.in, got, changed, tt.want, tt.changed)
 		}
 	}
 }
@@ -47,7 +45,7 @@ func TestServeRuntimeMonitor(t *testing.T) {
 		}
 		return strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
 	}
-	want, _ := monitorGODEBUG(os.LookupEnv("GODEBUG"))
+	want, _ := monitorGODEBUG(os.Getenv("GODEBUG"))
 	if got := environ(startNode(t, nil)); !slices.Contains(got, "GODEBUG="+want) {
 		t.Errorf("the node runs without GODEBUG=%s; its environment: %q", want, got)
 	}
