@@ -185,13 +185,15 @@ func TestLLMStreamKeepsConnection(t *testing.T) {
 	}
 }
 
-// hangsAfterEnd is an Anthropic provider that streams a whole answer
-// ("one two"; 3 tokens in, 2 out) and then neither ends its response nor
-// closes, until the call is cancelled or the test ends.
+// hangsAfterEnd is a provider that streams a whole answer ("one two"; 3
+// tokens in, 2 out) — OpenAI's on /v1/chat/completions, Anthropic's on
+// /v1/messages — and then neither ends its response nor closes, until the
+// call is cancelled or the test ends.
 func hangsAfterEnd(t *testing.T) *httptest.Server {
 	release := make(chan struct{})
 	provider := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, events := llmtest.Wire("anthropic", "m", llmtest.Reply{Text: "one two", Usage: llmtest.Usage{In: 3, Out: 2}}, true)
+		format := map[string]string{"/v1/chat/completions": "openai", "/v1/messages": "anthropic"}[r.URL.Path]
+		_, events := llmtest.Wire(format, "m", llmtest.Reply{Text: "one two", Usage: llmtest.Usage{In: 3, Out: 2}}, true)
 		w.Header().Set("Content-Type", "text/event-stream")
 		_, _ = w.Write([]byte(strings.Join(events, "")))
 		w.(http.Flusher).Flush()
@@ -205,19 +207,20 @@ func hangsAfterEnd(t *testing.T) *httptest.Server {
 	return provider
 }
 
-// TestLLMStreamProviderHangsAfterEnd: a provider that sends a translated
-// stream's end event and then neither ends its answer nor closes: the
-// client's answer still ends (the gateway stops waiting after
-// llm.DrainWait), and the next call works.
+// TestLLMStreamProviderHangsAfterEnd: a provider that sends a stream's
+// end event and then neither ends its answer nor closes: the client's
+// answer ends with the end event, passed through or translated (the
+// gateway stops waiting for the provider after llm.DrainWait), and the
+// next call works.
 func TestLLMStreamProviderHangsAfterEnd(t *testing.T) {
 	t.Parallel()
 	provider := hangsAfterEnd(t)
 	e := streamGateway(t, provider.URL)
-	for i := range 2 {
+	for i, model := range []string{"translated", "passed", "translated", "passed"} {
 		done := make(chan string, 1)
 		go func() {
 			req, _ := http.NewRequest("POST", e.URL+"/ai/v1/chat/completions",
-				strings.NewReader(`{"model":"translated","stream":true,"messages":[{"role":"user","content":"Count"}]}`))
+				strings.NewReader(`{"model":"`+model+`","stream":true,"messages":[{"role":"user","content":"Count"}]}`))
 			req.Header.Set("Authorization", "Bearer acme-key-0123456789")
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
@@ -231,10 +234,10 @@ func TestLLMStreamProviderHangsAfterEnd(t *testing.T) {
 		select {
 		case body := <-done:
 			if !strings.Contains(body, "two") || !strings.HasSuffix(body, "data: [DONE]\n\n") {
-				t.Fatalf("call %d: %q", i, body)
+				t.Fatalf("call %d (%s): %q", i, model, body)
 			}
 		case <-time.After(10 * time.Second): // far beyond llm.DrainWait
-			t.Fatalf("call %d: the answer did not end while the provider hung after its end event", i)
+			t.Fatalf("call %d (%s): the answer did not end while the provider hung after its end event", i, model)
 		}
 	}
 }

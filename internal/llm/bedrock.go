@@ -258,10 +258,6 @@ func (f *bedrockFrames) pending() bool {
 	return f.r.Buffered() >= int(binary.BigEndian.Uint32(b))
 }
 
-// ended implements frames: not known without a read that could wait, so
-// a Bedrock stream's last events are always flushed at once.
-func (f *bedrockFrames) ended() bool { return false }
-
 func (f *bedrockFrames) next() (frame, error) {
 	if _, err := f.r.Peek(1); errors.Is(err, io.EOF) {
 		return frame{}, io.EOF

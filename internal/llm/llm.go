@@ -988,9 +988,6 @@ type frames interface {
 	// pending reports whether next returns without waiting for the
 	// network.
 	pending() bool
-	// ended reports whether the provider's answer has ended, with nothing
-	// left to read but blank lines: next returns at once, with the end.
-	ended() bool
 }
 
 // framesOf reads resp's stream: server-sent events, or AWS's event stream
@@ -1027,15 +1024,6 @@ func (f *sseFrames) release() {
 	f.br.Reset(nil)
 	readers.Put(f.br)
 	f.br = nil
-}
-
-// ended implements frames.
-func (f *sseFrames) ended() bool {
-	if !f.pending() {
-		return false
-	}
-	b, _ := f.br.Peek(f.br.Buffered())
-	return len(bytes.TrimSpace(b)) == 0 // then pending saw the end, not an event
 }
 
 // pending looks in the buffer for a whole event, then — while the body
@@ -1193,12 +1181,14 @@ func (c *call) relay(resp *http.Response, fr frames, first frame, tr *translator
 		if derr != nil && !pass {
 			out = enc.fail(out, derr.Error())
 		}
-		last := derr != nil || (ended && !pass)
-		// A translated stream's last events are flushed now unless the
-		// provider's answer has ended already: then the drain below returns
-		// at once, and they leave with the response's end, in one write.
-		more := last && derr == nil && fr.ended() || !last && fr.pending()
-		if err := send(more); err != nil {
+		// The stream's end event ([DONE], message_stop, response.completed)
+		// ends the client's answer, passed through or translated: nothing
+		// follows it in any of these protocols, and the client need not
+		// wait for the few bytes that end the provider's answer.
+		last := derr != nil || ended
+		// The last events are not flushed alone: they leave with the
+		// response's end, in one write.
+		if err := send(last || fr.pending()); err != nil {
 			return err
 		}
 		if last {
@@ -1243,13 +1233,13 @@ func (c *call) relay(resp *http.Response, fr frames, first frame, tr *translator
 	}
 }
 
-// DrainWait bounds the wait for what follows a translated stream's end.
+// DrainWait bounds the wait for what follows a stream's end event.
 const DrainWait = 100 * time.Millisecond
 
-// drainRest reads what a provider sends after the event that ended a
-// translated stream (Anthropic's message_stop, OpenAI's [DONE]): it
-// follows at once and is small, and a connection whose answer was read to
-// its end serves the next call — without it every such stream costs a new
+// drainRest reads, and drops, what a provider sends after the event that
+// ended a stream (OpenAI's [DONE], Anthropic's message_stop): it follows
+// at once and is small, and a connection whose answer was read to its end
+// serves the next call — without it every such stream costs a new
 // connection, a TLS handshake to a remote provider. A provider that does
 // not end its answer within DrainWait, or sends more than a few events,
 // is cut off.
