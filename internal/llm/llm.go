@@ -981,7 +981,8 @@ func (c *call) whole(resp *http.Response, tr *translator, t *target, model strin
 type frame struct{ raw, data []byte }
 
 // frames reads a provider's stream event by event. At the stream's clean
-// end, next returns io.EOF and no frame. pending reports whether the next
+// end, next returns io.EOF and no frame. A frame's bytes may be reused by
+// the next call to next. pending reports whether the next
 // frame has arrived whole already, so next will not wait for it.
 type frames interface {
 	next() (frame, error)
@@ -996,34 +997,43 @@ func framesOf(resp *http.Response, format string) frames {
 	if format == FormatBedrock {
 		return newBedrockFrames(resp.Body)
 	}
-	br, _ := readers.Get().(*bufio.Reader)
-	if br == nil {
-		br = bufio.NewReaderSize(resp.Body, 32<<10)
+	f, _ := sseFramesPool.Get().(*sseFrames)
+	if f == nil {
+		f = &sseFrames{br: bufio.NewReaderSize(resp.Body, 32<<10)}
 	}
-	br.Reset(resp.Body)
-	src, _ := resp.Body.(readier)
-	return &sseFrames{br: br, src: src}
+	f.br.Reset(resp.Body)
+	f.src, _ = resp.Body.(readier)
+	return f
 }
 
 // readier is a provider's answer body that tells whether a Read would
 // return without waiting (proxy.Client's bodies, on http:// providers).
 type readier interface{ Ready() bool }
 
-// readers are the buffers streams are read through, and copyBufs those
-// whole answers are copied through, reused.
-var readers, copyBufs sync.Pool
+// sseFramesPool holds the readers streams are read through, with their
+// buffers, and copyBufs the buffers whole answers are copied through,
+// reused.
+var sseFramesPool, copyBufs sync.Pool
 
 type sseFrames struct {
 	br  *bufio.Reader
 	src readier // nil: only what br holds is known to have arrived
+	// ev holds the event next returned last: a frame is good until the
+	// next call.
+	ev []byte
 }
 
-// release returns the frames' buffer for reuse; the frames are not used
-// after.
+// maxKeptEvent bounds the event buffer a stream's reader keeps for reuse.
+const maxKeptEvent = 64 << 10
+
+// release returns the frames for reuse; they are not used after.
 func (f *sseFrames) release() {
 	f.br.Reset(nil)
-	readers.Put(f.br)
-	f.br = nil
+	f.src = nil
+	if cap(f.ev) > maxKeptEvent {
+		f.ev = nil
+	}
+	sseFramesPool.Put(f)
 }
 
 // pending looks in the buffer for a whole event, then — while the body
@@ -1045,7 +1055,8 @@ func (f *sseFrames) pending() bool {
 }
 
 func (f *sseFrames) next() (frame, error) {
-	ev, err := readEvent(f.br)
+	ev, err := readEvent(f.br, f.ev[:0])
+	f.ev = ev
 	if err != nil {
 		if errors.Is(err, io.EOF) && len(bytes.TrimSpace(ev)) == 0 {
 			return frame{}, io.EOF
@@ -1056,9 +1067,8 @@ func (f *sseFrames) next() (frame, error) {
 }
 
 // readEvent reads lines up to and including the blank line that ends an
-// event.
-func readEvent(br *bufio.Reader) ([]byte, error) {
-	var ev []byte
+// event, appended to ev.
+func readEvent(br *bufio.Reader, ev []byte) ([]byte, error) {
 	for {
 		line, err := br.ReadSlice('\n')
 		ev = append(ev, line...)

@@ -90,7 +90,9 @@ func prompt(u usage) usage {
 
 // eventData returns an event's data (its "data:" line).
 func eventData(ev []byte) []byte {
-	for _, line := range bytes.Split(ev, []byte("\n")) {
+	for len(ev) > 0 {
+		var line []byte
+		line, ev, _ = bytes.Cut(ev, []byte("\n"))
 		if d, ok := bytes.CutPrefix(bytes.TrimRight(line, "\r"), []byte("data:")); ok {
 			return bytes.TrimSpace(d)
 		}

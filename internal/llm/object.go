@@ -296,24 +296,33 @@ func readDetail(v []byte, name string, n *int64) bool {
 // reports false where it cannot say (tool calls, an error, a name with an
 // escape, a member named twice, a value of the wrong type); the caller
 // then decodes the long way.
+//
+// The result is json.Unmarshal's into a zero oaiChunk, but what c held is
+// reused: its id and model when the chunk repeats them, as every chunk of
+// a stream does, and its choices' room — read into the same c, a stream's
+// chunks allocate only for their text.
 func readChunk(data []byte, c *oaiChunk) bool {
+	id, model, choices := c.ID, c.Model, c.Choices
 	*c = oaiChunk{}
 	return readObject(data, chunkNames, func(i int, v []byte) bool {
+		if string(v) == "null" {
+			return true // the member stays zero
+		}
 		switch i {
 		case 0:
+			c.ID = id
 			return readString(v, &c.ID)
 		case 1:
+			c.Model = model
 			return readString(v, &c.Model)
 		case 2:
+			c.Choices = choices
 			return readChoices(v, &c.Choices)
 		case 3:
-			if string(v) == "null" {
-				return true
-			}
 			c.Usage = new(usage)
 			return readUsage(v, c.Usage)
 		}
-		return string(v) == "null" // an error
+		return false // an error
 	})
 }
 
@@ -323,16 +332,17 @@ var (
 	deltaNames  = []string{"content", "reasoning_content", "tool_calls"}
 )
 
-// readChoices reads a chunk's choices, as readChunk: tool calls are left
-// to the long way.
+// readChoices reads a chunk's choices (not null), as readChunk, into the
+// room of *dst: tool calls are left to the long way.
 func readChoices(v []byte, dst *[]oaiChunkChoice) bool {
-	if string(v) == "null" {
-		return true
+	*dst = (*dst)[:0]
+	if *dst == nil {
+		*dst = []oaiChunkChoice{} // an empty array is not null
 	}
-	*dst = []oaiChunkChoice{}
 	ok := true
 	isArray := eachElement(v, func(es, ee int) {
-		var ch oaiChunkChoice
+		*dst = append(*dst, oaiChunkChoice{})
+		ch := &(*dst)[len(*dst)-1]
 		if e := v[es:ee]; string(e) != "null" {
 			ok = ok && readObject(e, choiceNames, func(i int, f []byte) bool {
 				switch {
@@ -352,7 +362,6 @@ func readChoices(v []byte, dst *[]oaiChunkChoice) bool {
 				})
 			})
 		}
-		*dst = append(*dst, ch)
 	})
 	return ok && isArray
 }
@@ -521,7 +530,9 @@ func readString(v []byte, s *string) bool {
 	}
 	in := v[1 : len(v)-1]
 	if bytes.IndexByte(in, '\\') < 0 && utf8.Valid(in) {
-		*s = string(in)
+		if string(in) != *s { // what s holds already is kept, not made again
+			*s = string(in)
+		}
 		return true
 	}
 	return json.Unmarshal(v, s) == nil

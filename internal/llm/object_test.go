@@ -197,7 +197,10 @@ var chunkSeeds = []string{
 func FuzzReadChunk(f *testing.F) { fuzzReadInPlace(f, chunkSeeds, readChunk) }
 
 // fuzzReadInPlace holds an in-place reader to what json.Unmarshal decodes
-// into the same type, wherever the reader does not say it cannot.
+// into a zero value of the same type, wherever the reader does not say it
+// cannot — read into a zero value, into one holding the same reading
+// (what a reader may reuse is then all there), and into one holding the
+// first seed's.
 func fuzzReadInPlace[T any](f *testing.F, seeds []string, read func([]byte, *T) bool) {
 	for _, s := range seeds {
 		f.Add([]byte(s))
@@ -206,7 +209,7 @@ func fuzzReadInPlace[T any](f *testing.F, seeds []string, read func([]byte, *T) 
 		if !json.Valid(data) {
 			return
 		}
-		var got, want T
+		var got, want, other T
 		if !read(data, &got) {
 			return
 		}
@@ -215,6 +218,15 @@ func fuzzReadInPlace[T any](f *testing.F, seeds []string, read func([]byte, *T) 
 		}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("%s: read %+v, encoding/json %+v", data, got, want)
+		}
+		if !read(data, &got) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: read again into its reading: %+v, encoding/json %+v", data, got, want)
+		}
+		if !read([]byte(seeds[0]), &other) {
+			t.Fatalf("%s: the first seed is not read in place", seeds[0])
+		}
+		if !read(data, &other) || !reflect.DeepEqual(other, want) {
+			t.Fatalf("%s: read after %s: %+v, encoding/json %+v", data, seeds[0], other, want)
 		}
 	})
 }

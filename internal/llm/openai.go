@@ -403,7 +403,10 @@ func encodeOpenAIAnswer(a *answer, created int64) []byte {
 }
 
 // oaiDecoder reads OpenAI stream chunks.
-type oaiDecoder struct{ started bool }
+type oaiDecoder struct {
+	started bool
+	chunk   oaiChunk // the last one read, reused for the next (readChunk)
+}
 
 // oaiChunk is an OpenAI stream chunk, as far as the gateway reads it.
 type oaiChunk struct {
@@ -431,13 +434,13 @@ func (d *oaiDecoder) decode(data []byte, out []event) ([]event, error) {
 	}
 	// Chunks of text, a stop and the usage are read in place (readChunk);
 	// the rest (tool calls, errors, what it cannot say) the long way.
-	var c oaiChunk
 	if !validJSON(data) {
 		return out, nil // not a chunk (a comment, say): nothing to translate
 	}
-	if !readChunk(data, &c) {
-		c = oaiChunk{}
-		if err := json.Unmarshal(data, &c); err != nil {
+	c := &d.chunk
+	if !readChunk(data, c) {
+		*c = oaiChunk{}
+		if err := json.Unmarshal(data, c); err != nil {
 			return out, nil // a chunk of another shape: nothing to translate
 		}
 	}
