@@ -43,15 +43,20 @@ func micro(d config.Decimal) int64 {
 
 // usage is the usage object of OpenAI's answers and stream chunks.
 type usage struct {
-	PromptTokens        int64 `json:"prompt_tokens"`
-	CompletionTokens    int64 `json:"completion_tokens"`
-	PromptTokensDetails struct {
-		CachedTokens int64 `json:"cached_tokens"`
-	} `json:"prompt_tokens_details"`
-	CompletionTokensDetails struct {
-		ReasoningTokens int64 `json:"reasoning_tokens"`
-	} `json:"completion_tokens_details"`
+	PromptTokens            int64             `json:"prompt_tokens"`
+	CompletionTokens        int64             `json:"completion_tokens"`
+	PromptTokensDetails     promptDetails     `json:"prompt_tokens_details"`
+	CompletionTokensDetails completionDetails `json:"completion_tokens_details"`
 }
+
+type (
+	promptDetails struct {
+		CachedTokens int64 `json:"cached_tokens"`
+	}
+	completionDetails struct {
+		ReasoningTokens int64 `json:"reasoning_tokens"`
+	}
+)
 
 // meter records u as the call's usage, priced by the table.
 func (e *Endpoint) meter(x *pipeline.Exchange, model string, u *usage) {

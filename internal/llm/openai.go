@@ -70,11 +70,13 @@ func decodeOpenAI(body []byte) (*chat, error) {
 	if r.ParallelToolCalls != nil && !*r.ParallelToolCalls {
 		c.noParallel = true
 	}
-	var one string
-	if json.Unmarshal(r.Stop, &one) == nil && one != "" {
-		c.stop = []string{one}
-	} else {
-		_ = json.Unmarshal(r.Stop, &c.stop)
+	if len(r.Stop) > 0 {
+		var one string
+		if json.Unmarshal(r.Stop, &one) == nil && one != "" {
+			c.stop = []string{one}
+		} else {
+			_ = json.Unmarshal(r.Stop, &c.stop)
+		}
 	}
 	if f := r.ResponseFormat; f != nil {
 		switch {
@@ -90,9 +92,11 @@ func decodeOpenAI(body []byte) (*chat, error) {
 		}
 	}
 	var choice string
-	if json.Unmarshal(r.ToolChoice, &choice) == nil {
+	switch {
+	case len(r.ToolChoice) == 0:
+	case json.Unmarshal(r.ToolChoice, &choice) == nil:
 		c.toolChoice = oaiChoices[choice]
-	} else {
+	default:
 		var named struct {
 			Function struct {
 				Name string `json:"name"`
@@ -368,17 +372,16 @@ func decodeOpenAIAnswer(body []byte) (*answer, error) {
 
 // oaiUsage is usage as OpenAI writes it.
 type oaiUsage struct {
-	PromptTokens            int64 `json:"prompt_tokens"`
-	CompletionTokens        int64 `json:"completion_tokens"`
-	TotalTokens             int64 `json:"total_tokens"`
-	PromptTokensDetails     any   `json:"prompt_tokens_details,omitempty"`
-	CompletionTokensDetails any   `json:"completion_tokens_details,omitempty"`
+	PromptTokens            int64             `json:"prompt_tokens"`
+	CompletionTokens        int64             `json:"completion_tokens"`
+	TotalTokens             int64             `json:"total_tokens"`
+	PromptTokensDetails     promptDetails     `json:"prompt_tokens_details"`
+	CompletionTokensDetails completionDetails `json:"completion_tokens_details"`
 }
 
 func toOAIUsage(u usage) *oaiUsage {
 	return &oaiUsage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: u.PromptTokens + u.CompletionTokens,
-		PromptTokensDetails:     map[string]int64{"cached_tokens": u.PromptTokensDetails.CachedTokens},
-		CompletionTokensDetails: map[string]int64{"reasoning_tokens": u.CompletionTokensDetails.ReasoningTokens}}
+		PromptTokensDetails: u.PromptTokensDetails, CompletionTokensDetails: u.CompletionTokensDetails}
 }
 
 // encodeOpenAIAnswer writes a whole chat completion (created at the Unix

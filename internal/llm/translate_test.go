@@ -175,7 +175,7 @@ func reassemble(t *testing.T, format string, stream []byte) assembled {
 			}
 			if u := c.Usage; u != nil {
 				a.in, a.out = u.PromptTokens, u.CompletionTokens
-				a.cached = int64(u.PromptTokensDetails.(map[string]any)["cached_tokens"].(float64))
+				a.cached = u.PromptTokensDetails.CachedTokens
 			}
 			continue
 		}
