@@ -6,9 +6,9 @@
 # passed through (an OpenAI client, an OpenAI provider) and translated (an
 # OpenAI client, an Anthropic provider) — and the same call through a
 # plain proxied route, for what any route's hop costs, and through nginx
-# as a plain keep-alive proxy, for what the best hop costs on the same
-# machine at the same rate; Portico's resident memory is read before and
-# after.
+# as a plain keep-alive proxy (streams unbuffered), for what the best hop
+# costs on the same machine at the same rate; Portico's resident memory is
+# read before and after.
 #
 #   bench/llm.sh                         # 1,000 req/s, 3 rounds of 10 s passes
 #                                        # (LLM_RATE, LLM_ROUNDS, LLM_DURATION)
@@ -50,9 +50,23 @@ trap cleanup EXIT
 
 "$BIN/llmmock" -addr 127.0.0.1:9931 & pids+=($!)
 # nginx in front of the mock, configured as in bench/run.sh: what the best
-# plain keep-alive hop costs at this rate on this machine.
+# plain keep-alive hop costs at this rate on this machine; and on 9936 the
+# same with proxy_buffering off, as a stream must be relayed (each event
+# sent on as it arrives).
 sed -e "s|PIDFILE|$TMP/nginx.pid|" -e 's|127.0.0.1:9901|127.0.0.1:9931|' -e 's|127.0.0.1:9902|127.0.0.1:9935|' \
-	bench/nginx.conf >"$TMP/nginx.conf"
+	-e '$ d' bench/nginx.conf >"$TMP/nginx.conf"
+cat >>"$TMP/nginx.conf" <<'NGINX'
+    server {
+        listen 127.0.0.1:9936;
+        location / {
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+        }
+    }
+}
+NGINX
 nginx -p "$TMP" -c "$TMP/nginx.conf"
 cat >"$TMP/portico.yaml" <<YAML
 version: 1
@@ -154,6 +168,7 @@ before=$(rss)
 		pass nginx http://127.0.0.1:9935/v1/chat/completions "$TMP/plain-direct.json"
 		pass direct-stream http://127.0.0.1:9931/v1/chat/completions "$TMP/stream-direct.json"
 		pass portico-stream http://127.0.0.1:9932/ai/v1/chat/completions "$TMP/stream.json"
+		pass nginx-stream http://127.0.0.1:9936/v1/chat/completions "$TMP/stream-direct.json"
 		if [ -z "${LLM_PASSTHROUGH_ONLY:-}" ]; then
 			pass direct-anthropic http://127.0.0.1:9931/v1/messages "$TMP/tplain-direct.json"
 			pass translated http://127.0.0.1:9932/ai/v1/chat/completions "$TMP/tplain.json"
@@ -167,16 +182,16 @@ d, rounds = sys.argv[1], int(sys.argv[2])
 def lat(n):
     rs = [json.load(open(f"{d}/{n}-{i}.json"))["latencies"] for i in range(1, rounds + 1)]
     return statistics.median(r["50th"] for r in rs) / 1e6, statistics.median(r["99th"] for r in rs) / 1e6
-names = ["direct", "portico", "proxy", "nginx", "direct-stream", "portico-stream",
+names = ["direct", "portico", "proxy", "nginx", "direct-stream", "portico-stream", "nginx-stream",
          "direct-anthropic", "translated", "direct-anthropic-stream", "translated-stream"]
 for n in names:
     if os.path.exists(f"{d}/{n}-1.json"):
         print("%-24s p50 %.3f ms  p99 %.3f ms" % ((n,) + lat(n)))
-for a, b in (("direct", "nginx"), ("direct", "proxy"), ("direct", "portico"), ("direct-stream", "portico-stream"), ("direct-anthropic", "translated"), ("direct-anthropic-stream", "translated-stream")):
+for a, b in (("direct", "nginx"), ("direct", "proxy"), ("direct", "portico"), ("direct-stream", "nginx-stream"), ("direct-stream", "portico-stream"), ("direct-anthropic", "translated"), ("direct-anthropic-stream", "translated-stream")):
     if not os.path.exists(f"{d}/{b}-1.json"):
         continue
     (p50a, p99a), (p50b, p99b) = lat(a), lat(b)
-    who = "nginx" if b == "nginx" else "Portico"
+    who = "nginx" if b.startswith("nginx") else "Portico"
     print("%-17s %s adds p50 %.3f ms, p99 %.3f ms" % (b, who, p50b - p50a, p99b - p99a))
 PY
 	echo "portico RSS: $before kB before, $(rss) kB after"
