@@ -366,6 +366,99 @@ func readChoices(v []byte, dst *[]oaiChunkChoice) bool {
 	return ok && isArray
 }
 
+// readOAIRequest decodes a valid JSON chat completions request into r as
+// json.Unmarshal would into a zero oaiRequest, in place: the messages'
+// roles, contents (as the raw JSON they are, slices of data) and tool call
+// ids, and the settings a translator carries. It reports false where it
+// cannot say (tool calls and tools, a response format, a name with an
+// escape, a member named twice, a value of the wrong type); the caller
+// then decodes the long way. A translated call decodes its request once,
+// and json.Unmarshal's reflection over oaiRequest was most of it.
+func readOAIRequest(data []byte, r *oaiRequest) bool {
+	*r = oaiRequest{}
+	return readObject(data, oaiRequestNames, func(i int, v []byte) bool {
+		switch {
+		case i == 1:
+			r.ToolChoice = v // raw, null included
+			return true
+		case i >= 5 && i <= 7:
+			*[...]*json.RawMessage{&r.Temperature, &r.TopP, &r.Stop}[i-5] = v
+			return true
+		case string(v) == "null":
+			return true // the member stays zero
+		}
+		switch i {
+		case 0:
+			return readMessages(v, &r.Messages)
+		case 2:
+			r.ParallelToolCalls = new(bool)
+			return readBool(v, r.ParallelToolCalls)
+		case 3:
+			return readInt(v, &r.MaxTokens)
+		case 4:
+			return readInt(v, &r.MaxCompletionTokens)
+		case 8:
+			return readBool(v, &r.Stream)
+		case 9:
+			r.StreamOptions = &struct {
+				IncludeUsage bool `json:"include_usage"`
+			}{}
+			return readObject(v, streamOptionNames, func(_ int, f []byte) bool {
+				return readBool(f, &r.StreamOptions.IncludeUsage)
+			})
+		case 10:
+			return readString(v, &r.User)
+		}
+		return false // tools, a response format
+	})
+}
+
+var (
+	oaiRequestNames = []string{"messages", "tool_choice", "parallel_tool_calls", "max_tokens", "max_completion_tokens",
+		"temperature", "top_p", "stop", "stream", "stream_options", "user", "tools", "response_format"}
+	streamOptionNames = []string{"include_usage"}
+	oaiMessageNames   = []string{"role", "content", "tool_call_id", "tool_calls"}
+)
+
+// readMessages reads a request's messages (not null), as readOAIRequest.
+func readMessages(v []byte, dst *[]oaiRequestMessage) bool {
+	*dst = []oaiRequestMessage{} // an empty array is not null
+	ok := true
+	isArray := eachElement(v, func(es, ee int) {
+		*dst = append(*dst, oaiRequestMessage{})
+		m := &(*dst)[len(*dst)-1]
+		if e := v[es:ee]; ok && string(e) != "null" {
+			ok = readObject(e, oaiMessageNames, func(i int, f []byte) bool {
+				switch i {
+				case 0:
+					return readString(f, &m.Role)
+				case 1:
+					m.Content = f
+					return true
+				case 2:
+					return readString(f, &m.ToolCallID)
+				}
+				return string(f) == "null" // tool calls
+			})
+		}
+	})
+	return ok && isArray
+}
+
+// readBool reads a boolean value into b; null leaves b as it is.
+func readBool(v []byte, b *bool) bool {
+	switch string(v) {
+	case "true":
+		*b = true
+	case "false":
+		*b = false
+	case "null":
+	default:
+		return false
+	}
+	return true
+}
+
 // readAntEvent decodes a valid JSON Anthropic stream event into e as
 // json.Unmarshal would, in place: a message's and a block's start, deltas
 // of text, thinking and tool arguments, usage, pings, a block's or the

@@ -385,6 +385,43 @@ func checkInPlace[T any](t *testing.T, read func([]byte, *T) bool, inPlace, long
 	}
 }
 
+// Requests as the OpenAI SDKs send them, and the shapes around them.
+var oaiRequestSeeds = []string{
+	`{"model":"fast","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi \"you\"\n\u00e9"}],"max_tokens":100,"temperature":0.2,"top_p":1,"stop":["\n"],"stream":true,"stream_options":{"include_usage":true},"user":"u1"}`,
+	`{"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"What is this?"},{"type":"image_url","image_url":{"url":"data:image/png;base64,AAAA"}}]}],"max_completion_tokens":50,"parallel_tool_calls":false}`,
+	`{"model":"m","messages":[{"role":"tool","tool_call_id":"call_1","content":"42"},{"role":"assistant","content":null,"tool_calls":null}],"tool_choice":"auto","stop":"END"}`,
+	`{"messages":[],"tool_choice":{"type":"function","function":{"name":"f"}},"temperature":null,"stream_options":null,"user":null,"parallel_tool_calls":null}`,
+	`{"messages":[null,{"ROLE":"user","Content":"x"}],"Stream":false,"MAX_TOKENS":null}`,
+	`{"model":"m","messages":[{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]}]}`,
+	`{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"type":"function","function":{"name":"f","parameters":{}}}]}`,
+	`{"model":"m","messages":[],"response_format":{"type":"json_object"}}`,
+	`{"messages":[],"messages":[]}`, `{"max_tokens":1.5}`, `{"max_tokens":"1"}`, `{"stream":1}`, `{"stream_options":[]}`,
+	`{"stream_options":{"include_usage":"yes"}}`, `{"parallel_tool_calls":"no"}`, `{"messages":{}}`, `{"messages":[1]}`,
+	`{"messages":[{"role":1}]}`, `{"us\u0065r":"x"}`, "{\"user\":\"\xff\"}", `[]`, `null`, ` { } `,
+}
+
+// readOAIRequest reads what encoding/json reads into a request, or says
+// it cannot.
+func FuzzReadOAIRequest(f *testing.F) { fuzzReadInPlace(f, oaiRequestSeeds, readOAIRequest) }
+
+func TestReadOAIRequest(t *testing.T) {
+	t.Parallel()
+	checkInPlace(t, readOAIRequest, append(oaiRequestSeeds[:5:5], oaiRequestSeeds[19], oaiRequestSeeds[22]),
+		append(oaiRequestSeeds[5:19:19], oaiRequestSeeds[20], oaiRequestSeeds[21]))
+	var r oaiRequest
+	if !readOAIRequest([]byte(oaiRequestSeeds[0]), &r) || len(r.Messages) != 2 || r.Messages[1].Role != "user" ||
+		string(r.Messages[1].Content) != `"Hi \"you\"\n\u00e9"` || r.MaxTokens != 100 || string(r.Stop) != `["\n"]` ||
+		!r.Stream || r.StreamOptions == nil || !r.StreamOptions.IncludeUsage || r.User != "u1" {
+		t.Errorf("%s: %+v", oaiRequestSeeds[0], r)
+	}
+}
+
+// A translated call's request is decoded once; in place, and the long way
+// for comparison.
+func BenchmarkReadOAIRequest(b *testing.B) {
+	benchReadInPlace(b, []byte(oaiRequestSeeds[0]), readOAIRequest)
+}
+
 // readAntEvent reads what encoding/json reads into an event, or says it
 // cannot.
 func FuzzReadAntEvent(f *testing.F) { fuzzReadInPlace(f, antEventSeeds, readAntEvent) }

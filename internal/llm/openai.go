@@ -13,13 +13,8 @@ import (
 // stream chunks, to and from the neutral form.
 
 type oaiRequest struct {
-	Messages []struct {
-		Role       string          `json:"role"`
-		Content    json.RawMessage `json:"content"`
-		ToolCalls  []oaiToolCall   `json:"tool_calls"`
-		ToolCallID string          `json:"tool_call_id"`
-	} `json:"messages"`
-	Tools []struct {
+	Messages []oaiRequestMessage `json:"messages"`
+	Tools    []struct {
 		Type     string `json:"type"`
 		Function struct {
 			Name        string          `json:"name"`
@@ -48,6 +43,13 @@ type oaiRequest struct {
 	User string `json:"user"`
 }
 
+type oaiRequestMessage struct {
+	Role       string          `json:"role"`
+	Content    json.RawMessage `json:"content"`
+	ToolCalls  []oaiToolCall   `json:"tool_calls"`
+	ToolCallID string          `json:"tool_call_id"`
+}
+
 type oaiToolCall struct {
 	Index    *int   `json:"index,omitempty"`
 	ID       string `json:"id,omitempty"`
@@ -61,8 +63,11 @@ type oaiToolCall struct {
 // decodeOpenAI reads a chat completions request.
 func decodeOpenAI(body []byte) (*chat, error) {
 	var r oaiRequest
-	if err := json.Unmarshal(body, &r); err != nil {
-		return nil, err
+	if !validJSON(body) || !readOAIRequest(body, &r) {
+		r = oaiRequest{}
+		if err := json.Unmarshal(body, &r); err != nil {
+			return nil, err
+		}
 	}
 	c := &chat{maxTokens: max(r.MaxCompletionTokens, r.MaxTokens), temperature: r.Temperature, topP: r.TopP,
 		stream: r.Stream, user: r.User}
@@ -146,7 +151,7 @@ func (c *chat) add(role string, parts ...part) {
 
 func oaiUserParts(content json.RawMessage) ([]part, error) {
 	var s string
-	if json.Unmarshal(content, &s) == nil {
+	if len(content) > 0 && content[0] == '"' && readString(content, &s) || json.Unmarshal(content, &s) == nil {
 		return []part{{kind: partText, text: s}}, nil
 	}
 	var blocks []struct {
