@@ -98,3 +98,42 @@ func BenchmarkTextDelta(b *testing.B) {
 		}
 	})
 }
+
+// FuzzOpenAIAnswer holds the hand-written whole chat completion to what
+// encoding/json writes for the same answer.
+func FuzzOpenAIAnswer(f *testing.F) {
+	for _, s := range jsonStrings {
+		f.Add("chatcmpl-"+s, "gpt-4.1", s, "", int64(1764300000), int64(12), int64(4), int64(3), int64(1))
+	}
+	f.Add("", "", "", stopLength, int64(-1), int64(-5), int64(0), int64(1<<62), int64(-1<<63))
+	f.Add("id", "m", "<b>&", stopTool, int64(0), int64(0), int64(0), int64(0), int64(0))
+	f.Fuzz(func(t *testing.T, id, model, text, stop string, created, in, out, cached, reasoning int64) {
+		a := &answer{id: id, model: model, stop: stop, parts: []part{{kind: partText, text: text}}}
+		a.usage.PromptTokens, a.usage.CompletionTokens = in, out
+		a.usage.PromptTokensDetails.CachedTokens, a.usage.CompletionTokensDetails.ReasoningTokens = cached, reasoning
+		want := encodeOpenAIAnswerJSON(a, oaiAssistant(a.parts), created)
+		if got := encodeOpenAIAnswer(a, created); !bytes.Equal(got, want) {
+			t.Fatalf("\n got %s\nwant %s", got, want)
+		}
+	})
+}
+
+// BenchmarkOpenAIAnswer compares the hand-written whole chat completion
+// with encoding/json's.
+func BenchmarkOpenAIAnswer(b *testing.B) {
+	a := &answer{id: "msg_01XFDUDYJgAACzvnptvVoYEL", model: "claude/claude-sonnet-4-5", stop: stopEnd,
+		parts: []part{{kind: partText, text: "The quick brown fox jumps over the lazy dog."}}}
+	a.usage.PromptTokens, a.usage.CompletionTokens = 12, 10
+	b.Run("by-hand", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			encodeOpenAIAnswer(a, 1764300000)
+		}
+	})
+	b.Run("reflect", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			encodeOpenAIAnswerJSON(a, oaiAssistant(a.parts), 1764300000)
+		}
+	})
+}
