@@ -981,9 +981,9 @@ func (c *call) whole(resp *http.Response, tr *translator, t *target, model strin
 type frame struct{ raw, data []byte }
 
 // frames reads a provider's stream event by event. At the stream's clean
-// end, next returns io.EOF and no frame. A frame's bytes may be reused by
-// the next call to next. pending reports whether the next
-// frame has arrived whole already, so next will not wait for it.
+// end, next returns io.EOF and no frame; a frame's bytes may be reused by
+// the next call to next. pending reports whether the next frame has
+// arrived whole already, so next will not wait for it.
 type frames interface {
 	next() (frame, error)
 	// pending reports whether next returns without waiting for the
