@@ -192,7 +192,7 @@ func objectOr(args json.RawMessage) json.RawMessage {
 // ({"type":"text","text":…}), joining the texts.
 func textOf(raw json.RawMessage) string {
 	var s string
-	if len(raw) > 0 && raw[0] == '"' && readString(raw, &s) || json.Unmarshal(raw, &s) == nil {
+	if readString(raw, &s) { // a string, or null
 		return s
 	}
 	var blocks []struct {

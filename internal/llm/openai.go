@@ -151,7 +151,7 @@ func (c *chat) add(role string, parts ...part) {
 
 func oaiUserParts(content json.RawMessage) ([]part, error) {
 	var s string
-	if len(content) > 0 && content[0] == '"' && readString(content, &s) || json.Unmarshal(content, &s) == nil {
+	if readString(content, &s) { // a string, or null
 		return []part{{kind: partText, text: s}}, nil
 	}
 	var blocks []struct {
