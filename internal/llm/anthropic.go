@@ -113,8 +113,109 @@ func decodeAnthropic(body []byte) (*chat, error) {
 	return c, nil
 }
 
-// encodeAnthropic writes a messages request for model.
+// encodeAnthropic writes a messages request for model: by hand when it
+// holds text alone (encodeAnthropicText), else through encoding/json.
 func encodeAnthropic(c *chat, model string) []byte {
+	if textOnly(c) {
+		return encodeAnthropicText(c, model)
+	}
+	return encodeAnthropicJSON(c, model)
+}
+
+// textOnly says whether a request is text alone — no tools, images or
+// tool results, and a temperature and top_p (valid JSON, as read) that
+// are numbers and so written as they are — as most calls are.
+func textOnly(c *chat) bool {
+	if len(c.tools) > 0 || !plainNumber(c.temperature) || !plainNumber(c.topP) {
+		return false
+	}
+	for _, m := range c.messages {
+		for _, p := range m.parts {
+			if p.kind != partText {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// plainNumber says whether v, valid JSON, is absent or a number: bytes
+// encoding/json writes unchanged for a json.RawMessage.
+func plainNumber(v json.RawMessage) bool {
+	for _, c := range v {
+		if (c < '0' || c > '9') && c != '.' && c != '-' && c != '+' && c != 'e' && c != 'E' {
+			return false
+		}
+	}
+	return true
+}
+
+// encodeAnthropicText writes the bytes encodeAnthropicJSON writes for a
+// request that is text alone (textOnly), without reflection;
+// FuzzAnthropicRequest holds the two together.
+func encodeAnthropicText(c *chat, model string) []byte {
+	sys := c.sysText()
+	n := 128 + len(model) + len(sys)
+	for _, m := range c.messages {
+		for _, p := range m.parts {
+			n += 32 + len(p.text)
+		}
+	}
+	b := appendJSONString(append(make([]byte, 0, n), `{"model":`...), model)
+	b = strconv.AppendInt(append(b, `,"max_tokens":`...), cmp.Or(c.maxTokens, DefaultMaxTokens), 10)
+	if sys != "" {
+		b = appendJSONString(append(b, `,"system":`...), sys)
+	}
+	b = append(b, `,"messages":[`...)
+	first := true
+	for _, m := range c.messages {
+		if len(m.parts) == 0 {
+			continue // a turn with nothing to say is left out
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = appendJSONString(append(b, `{"role":`...), m.role)
+		b = append(b, `,"content":[`...)
+		for i, p := range m.parts {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"type":"text"`...)
+			if p.text != "" {
+				b = appendJSONString(append(b, `,"text":`...), p.text)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, "]}"...)
+	}
+	b = append(b, ']')
+	if len(c.temperature) > 0 {
+		b = append(append(b, `,"temperature":`...), c.temperature...)
+	}
+	if len(c.topP) > 0 {
+		b = append(append(b, `,"top_p":`...), c.topP...)
+	}
+	if len(c.stop) > 0 {
+		b = append(b, `,"stop_sequences":[`...)
+		for i, s := range c.stop {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, s)
+		}
+		b = append(b, ']')
+	}
+	if c.stream {
+		b = append(b, `,"stream":true`...)
+	}
+	return append(b, '}')
+}
+
+// encodeAnthropicJSON is encodeAnthropic through encoding/json, for a
+// request of any shape.
+func encodeAnthropicJSON(c *chat, model string) []byte {
 	type antTool struct {
 		Name        string          `json:"name"`
 		Description string          `json:"description,omitempty"`
@@ -294,6 +395,7 @@ type antDecoder struct {
 	input   antUsage
 	// tools maps content block indexes to tool call indexes.
 	tools map[int]int
+	ev    antStreamEvent // the last event read, its room reused for the next
 }
 
 // antStreamEvent is an Anthropic stream event, as far as the gateway
@@ -335,13 +437,13 @@ type antStreamDelta struct {
 func (d *antDecoder) decode(data []byte, out []event) ([]event, error) {
 	// The usual events are read in place (readAntEvent); errors and what
 	// it cannot say the long way.
-	var e antStreamEvent
+	e := &d.ev
 	if !validJSON(data) {
 		return out, nil
 	}
-	if !readAntEvent(data, &e) {
-		e = antStreamEvent{}
-		if err := json.Unmarshal(data, &e); err != nil {
+	if !readAntEvent(data, e) {
+		*e = antStreamEvent{}
+		if err := json.Unmarshal(data, e); err != nil {
 			return out, nil
 		}
 	}

@@ -63,6 +63,22 @@ func checkTextDeltas(t *testing.T, id, model, text string, created int64, block 
 	if got := e.textChunk([]byte("x"), text); !bytes.Equal(got, want) {
 		t.Fatalf("OpenAI text chunk:\n got %s\nwant %s", got, want)
 	}
+	empty := ""
+	want = e.chunk([]byte("x"), &oaiDelta{Role: "assistant", Content: &empty}, "", nil)
+	if got := e.startChunk([]byte("x")); !bytes.Equal(got, want) {
+		t.Fatalf("OpenAI first chunk:\n got %s\nwant %s", got, want)
+	}
+	// The finish reasons are a fixed few (oaiStop); the text stands in
+	// for any, but none is empty.
+	for _, finish := range []string{"stop", "length", "tool_calls", "content_filter", text} {
+		if finish == "" {
+			continue
+		}
+		want = e.chunk([]byte("x"), &oaiDelta{}, finish, nil)
+		if got := e.stopChunk([]byte("x"), finish); !bytes.Equal(got, want) {
+			t.Fatalf("OpenAI finish chunk:\n got %s\nwant %s", got, want)
+		}
+	}
 	want = antEvent([]byte("x"), "content_block_delta", map[string]any{"type": "content_block_delta", "index": block,
 		"delta": map[string]string{"type": "text_delta", "text": text}})
 	if got := antTextDelta([]byte("x"), block, text); !bytes.Equal(got, want) {
@@ -134,6 +150,98 @@ func BenchmarkOpenAIAnswer(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			encodeOpenAIAnswerJSON(a, oaiAssistant(a.parts), 1764300000)
+		}
+	})
+}
+
+// FuzzAnthropicRequest holds the hand-written messages request (a request
+// of text alone) to what encoding/json writes for the same request.
+func FuzzAnthropicRequest(f *testing.F) {
+	for _, s := range jsonStrings {
+		f.Add("claude-sonnet-4-5", s, "", "user", s, "", "0.7", "1", s, int64(0), uint8(0))
+	}
+	f.Add("", "", "be brief", "", "", "<&>", "", "", "", int64(-1), uint8(0xff))
+	f.Add("m", "a", "b", "assistant", "x", "y", "1e-3", "-0.5E+2", "END", int64(1<<62), uint8(0x5a))
+	f.Fuzz(func(t *testing.T, model, sys1, sys2, role, text1, text2, temperature, topP, stop string, maxTokens int64, shape uint8) {
+		c := &chat{maxTokens: maxTokens, stream: shape&1 != 0}
+		// shape's bits choose: a stream (bit 0), one or two system texts
+		// (bit 1), one or two parts in the first turn (bit 2), one to
+		// three turns (bits 3-4), a second stop sequence (bit 5).
+		c.system = []string{sys1, sys2}[:(shape>>1)&1+1]
+		c.messages = []message{
+			{role: role, parts: []part{{kind: partText, text: text1}, {kind: partText, text: text2}}[:(shape>>2)&1+1]},
+			{role: "assistant"}, // nothing to say: left out
+			{role: "user", parts: []part{{kind: partText, text: text2}}},
+		}[:((shape>>3)&3)%3+1]
+		if shape&32 != 0 {
+			c.stop = []string{stop, text1}
+		} else if stop != "" {
+			c.stop = []string{stop}
+		}
+		// What a request holds is valid JSON, as read from the client.
+		if json.Valid([]byte(temperature)) {
+			c.temperature = json.RawMessage(temperature)
+		}
+		if json.Valid([]byte(topP)) {
+			c.topP = json.RawMessage(topP)
+		}
+		want := encodeAnthropicJSON(c, model)
+		if !textOnly(c) {
+			if got := encodeAnthropic(c, model); !bytes.Equal(got, want) {
+				t.Fatalf("\n got %s\nwant %s", got, want)
+			}
+			return
+		}
+		if got := encodeAnthropicText(c, model); !bytes.Equal(got, want) {
+			t.Fatalf("\n got %s\nwant %s", got, want)
+		}
+	})
+}
+
+// TestAnthropicRequestTextOnly checks which requests take the hand-written
+// path: the usual chat does, anything with tools, images or a temperature
+// that is not a number does not.
+func TestAnthropicRequestTextOnly(t *testing.T) {
+	text := []part{{kind: partText, text: "Hi"}}
+	for _, c := range []struct {
+		name string
+		chat chat
+		want bool
+	}{
+		{"text", chat{system: []string{"be brief"}, messages: []message{{role: "user", parts: text}}, temperature: json.RawMessage("0.2")}, true},
+		{"no messages", chat{}, true},
+		{"tools", chat{messages: []message{{role: "user", parts: text}}, tools: []tool{{name: "f"}}}, false},
+		{"image", chat{messages: []message{{role: "user", parts: []part{{kind: partImage, url: "https://example.com/a.png"}}}}}, false},
+		{"tool result", chat{messages: []message{{role: "user", parts: []part{{kind: partToolResult, id: "t1", text: "42"}}}}}, false},
+		{"temperature null", chat{messages: []message{{role: "user", parts: text}}, temperature: json.RawMessage("null")}, false},
+		{"top_p spaced", chat{messages: []message{{role: "user", parts: text}}, topP: json.RawMessage(" 1")}, false},
+	} {
+		if got := textOnly(&c.chat); got != c.want {
+			t.Errorf("%s: textOnly %v, want %v", c.name, got, c.want)
+		}
+		if got, want := encodeAnthropic(&c.chat, "m"), encodeAnthropicJSON(&c.chat, "m"); !bytes.Equal(got, want) {
+			t.Errorf("%s:\n got %s\nwant %s", c.name, got, want)
+		}
+	}
+}
+
+// BenchmarkAnthropicRequest compares the hand-written messages request
+// with encoding/json's.
+func BenchmarkAnthropicRequest(b *testing.B) {
+	c := &chat{system: []string{"You are terse."}, maxTokens: 1024, temperature: json.RawMessage("0.2"), stream: true,
+		messages: []message{{role: "user", parts: []part{{kind: partText, text: "What is the capital of France?"}}},
+			{role: "assistant", parts: []part{{kind: partText, text: "Paris."}}},
+			{role: "user", parts: []part{{kind: partText, text: "And of Italy?"}}}}}
+	b.Run("reflect", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			encodeAnthropicJSON(c, "claude-sonnet-4-5")
+		}
+	})
+	b.Run("hand", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			encodeAnthropicText(c, "claude-sonnet-4-5")
 		}
 	})
 }

@@ -553,26 +553,45 @@ func (e *oaiEncoder) chunk(b []byte, d *oaiDelta, finish string, u *oaiUsage) []
 	return append(b, "\n\n"...)
 }
 
-// textChunk writes what chunk writes for a text delta, without
-// reflection: most of a translated stream's events are text deltas.
-func (e *oaiEncoder) textChunk(b []byte, text string) []byte {
+// choiceHead writes a chunk's members up to its one choice's delta, as
+// chunk writes them, without reflection: textChunk, startChunk and
+// stopChunk write the events of every translated stream.
+func (e *oaiEncoder) choiceHead(b []byte) []byte {
 	b = append(b, `data: {"id":`...)
 	b = appendJSONString(b, e.id)
 	b = append(b, `,"object":"chat.completion.chunk","created":`...)
 	b = strconv.AppendInt(b, e.created, 10)
 	b = append(b, `,"model":`...)
 	b = appendJSONString(b, e.model)
-	b = append(b, `,"choices":[{"index":0,"delta":{"content":`...)
+	return append(b, `,"choices":[{"index":0,"delta":`...)
+}
+
+// textChunk writes what chunk writes for a text delta: most of a
+// translated stream's events are text deltas.
+func (e *oaiEncoder) textChunk(b []byte, text string) []byte {
+	b = append(e.choiceHead(b), `{"content":`...)
 	b = appendJSONString(b, text)
 	return append(b, "},\"finish_reason\":null}]}\n\n"...)
+}
+
+// startChunk writes what chunk writes for the stream's first event: the
+// assistant's role and empty content.
+func (e *oaiEncoder) startChunk(b []byte) []byte {
+	return append(e.choiceHead(b), `{"role":"assistant","content":""},"finish_reason":null}]}`+"\n\n"...)
+}
+
+// stopChunk writes what chunk writes for the stream's finish reason.
+func (e *oaiEncoder) stopChunk(b []byte, finish string) []byte {
+	b = append(e.choiceHead(b), `{},"finish_reason":`...)
+	b = appendJSONString(b, finish)
+	return append(b, "}]}\n\n"...)
 }
 
 func (e *oaiEncoder) encode(ev event, b []byte) []byte {
 	switch ev.kind {
 	case evStart:
 		e.id, e.model = ev.id, ev.model
-		empty := ""
-		return e.chunk(b, &oaiDelta{Role: "assistant", Content: &empty}, "", nil)
+		return e.startChunk(b)
 	case evText:
 		return e.textChunk(b, ev.text)
 	case evToolStart:
@@ -586,7 +605,7 @@ func (e *oaiEncoder) encode(ev event, b []byte) []byte {
 		tc.Function.Arguments = ev.text
 		return e.chunk(b, &oaiDelta{ToolCalls: []oaiToolCall{tc}}, "", nil)
 	case evStop:
-		return e.chunk(b, &oaiDelta{}, oaiStop(ev.stop), nil)
+		return e.stopChunk(b, oaiStop(ev.stop))
 	case evUsage:
 		if e.includeUsage {
 			return e.chunk(b, nil, "", toOAIUsage(ev.usage))
