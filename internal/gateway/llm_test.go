@@ -191,6 +191,14 @@ func TestLLMGateway(t *testing.T) {
 	if !strings.Contains(body, `"prompt_tokens":11`) {
 		t.Fatalf("stream with usage asked: %q", body)
 	}
+	// One that says no has it asked of the provider all the same, and
+	// removed.
+	_, body = e.do("POST", "/ai/v1/chat/completions", bearer, strings.NewReader(`{"model":"smart","stream":true,"stream_options":{"include_usage":false},"messages":[]}`))
+	got, _ = primary.requests()
+	if opts, _ := got[len(got)-1]["stream_options"].(map[string]any); opts["include_usage"] != true || strings.Contains(body, `"usage"`) ||
+		!strings.HasSuffix(body, "data: [DONE]\n\n") {
+		t.Fatalf("stream with usage refused: asked %v, answered %q", got[len(got)-1], body)
+	}
 
 	// The primary fails with 429, then 500: the backup answers.
 	for _, status := range []int{429, 500} {

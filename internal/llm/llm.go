@@ -645,12 +645,15 @@ func (c *call) try(t target, lastOne bool) (done bool, err error) {
 		// The client's bytes, but for the deployment's model name.
 		out = withMember(c.body, "model", t.modelJSON)
 		if c.stripUsage {
-			opts := map[string]json.RawMessage{}
-			_ = json.Unmarshal(c.req["stream_options"], &opts)
 			// Ask for the usage the stream ends with (for metering), and
 			// drop it from the answer: the client did not ask for it.
-			opts["include_usage"] = json.RawMessage("true")
-			o, _ := json.Marshal(opts)
+			o := []byte(`{"include_usage":true}`)
+			if so := c.req["stream_options"]; len(so) > 0 && string(so) != "null" {
+				opts := map[string]json.RawMessage{}
+				_ = json.Unmarshal(so, &opts)
+				opts["include_usage"] = json.RawMessage("true")
+				o, _ = json.Marshal(opts)
+			}
 			out = withMember(out, "stream_options", o)
 		}
 		path = cmp.Or(c.op.providerPath, "/v1/messages")

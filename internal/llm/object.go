@@ -83,13 +83,12 @@ func withMember(body []byte, name string, value []byte) []byte {
 		return body // not an object: members refused it before
 	}
 	empty := len(bytes.TrimSpace(body[bytes.IndexByte(body, '{')+1:end])) == 0
-	key, _ := json.Marshal(name)
-	out := make([]byte, 0, len(body)+len(key)+len(value)+2)
+	out := make([]byte, 0, len(body)+len(name)+len(value)+4)
 	out = append(out, body[:end]...)
 	if !empty {
 		out = append(out, ',')
 	}
-	out = append(out, key...)
+	out = appendJSONString(out, name)
 	out = append(out, ':')
 	out = append(out, value...)
 	return append(out, body[end:]...)
