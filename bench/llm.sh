@@ -192,7 +192,11 @@ for a, b in (("direct", "nginx"), ("direct", "proxy"), ("direct", "portico"), ("
         continue
     (p50a, p99a), (p50b, p99b) = lat(a), lat(b)
     who = "nginx" if b.startswith("nginx") else "Portico"
-    print("%-17s %s adds p50 %.3f ms, p99 %.3f ms" % (b, who, p50b - p50a, p99b - p99a))
+    # Each round's own difference too: the spread says how far one run's
+    # figure can be trusted.
+    rounds50 = ", ".join("%.3f" % ((json.load(open(f"{d}/{b}-{i}.json"))["latencies"]["50th"] -
+                                    json.load(open(f"{d}/{a}-{i}.json"))["latencies"]["50th"]) / 1e6) for i in range(1, rounds + 1))
+    print("%-17s %s adds p50 %.3f ms, p99 %.3f ms (p50 by round: %s)" % (b, who, p50b - p50a, p99b - p99a, rounds50))
 PY
 	echo "portico RSS: $before kB before, $(rss) kB after"
 } | tee bench/results/llm-latest.txt
