@@ -93,15 +93,21 @@ func BenchmarkLLMChat(b *testing.B) {
 		{"passthrough-stream", `{"model":"fast","stream":true,"messages":[{"role":"user","content":"Hi"}]}`},
 		{"translated", `{"model":"translated","messages":[{"role":"user","content":"Hi"}]}`},
 		{"translated-stream", `{"model":"translated","stream":true,"messages":[{"role":"user","content":"Hi"}]}`},
+		// An Anthropic client, an OpenAI provider.
+		{"anthropic-client", `{"model":"fast","max_tokens":256,"messages":[{"role":"user","content":"Hi"}]}`},
+		{"anthropic-client-stream", `{"model":"fast","max_tokens":256,"stream":true,"messages":[{"role":"user","content":"Hi"}]}`},
 	} {
+		path := "/ai/v1/chat/completions"
+		if c.name == "proxy" {
+			path = "/raw/v1/chat/completions"
+		}
+		if strings.HasPrefix(c.name, "anthropic-client") {
+			path = "/ai/v1/messages"
+		}
 		b.Run(c.name, func(b *testing.B) {
 			w := &discardWriter{h: http.Header{}}
 			b.ReportAllocs()
 			for b.Loop() {
-				path := "/ai/v1/chat/completions"
-				if c.name == "proxy" {
-					path = "/raw/v1/chat/completions"
-				}
 				r, _ := http.NewRequest("POST", "http://example.com"+path, strings.NewReader(c.body))
 				r.RequestURI = path
 				r.RemoteAddr = "127.0.0.1:40000"

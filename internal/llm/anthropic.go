@@ -362,8 +362,49 @@ func decodeAnthropicAnswer(body []byte) (*answer, error) {
 	return a, nil
 }
 
-// encodeAnthropicAnswer writes a whole message.
+// encodeAnthropicAnswer writes a whole message: by hand when it holds no
+// tool call, else through encoding/json (encodeAnthropicAnswerJSON);
+// FuzzAnthropicAnswer holds the two to the same bytes.
 func encodeAnthropicAnswer(a *answer) []byte {
+	n := 320 + len(a.id) + len(a.model) + len(a.stopSeq)
+	for _, p := range a.parts {
+		if p.kind == partToolCall {
+			return encodeAnthropicAnswerJSON(a)
+		}
+		n += 32 + len(p.text)
+	}
+	b := appendJSONString(append(make([]byte, 0, n), `{"id":`...), a.id)
+	b = appendJSONString(append(b, `,"type":"message","role":"assistant","model":`...), a.model)
+	b = append(b, `,"content":[`...)
+	first := true
+	for _, p := range a.parts {
+		if p.kind != partText {
+			continue // only text and tool calls are written
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, `{"type":"text"`...)
+		if p.text != "" {
+			b = appendJSONString(append(b, `,"text":`...), p.text)
+		}
+		b = append(b, '}')
+	}
+	b = appendJSONString(append(b, `],"stop_reason":`...), antStop(a.stop))
+	b = append(b, `,"stop_sequence":`...)
+	if a.stop == stopSequence {
+		b = appendJSONString(b, a.stopSeq)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = appendAntUsage(append(b, `,"usage":`...), toAntUsage(a.usage))
+	return append(b, '}')
+}
+
+// encodeAnthropicAnswerJSON is encodeAnthropicAnswer through
+// encoding/json, for an answer of any shape.
+func encodeAnthropicAnswerJSON(a *answer) []byte {
 	content := []antBlock{}
 	for _, p := range a.parts {
 		switch p.kind {
@@ -457,13 +498,12 @@ func (d *antDecoder) decode(data []byte, out []event) ([]event, error) {
 	case "message_start":
 		d.started = true
 		d.input = e.Message.Usage
-		d.tools = map[int]int{}
 		out = append(out, event{kind: evStart, id: e.Message.ID, model: e.Message.Model, usage: prompt(e.Message.Usage.neutral())})
 	case "content_block_start":
 		switch e.ContentBlock.Type {
 		case "tool_use":
 			if d.tools == nil {
-				d.tools = map[int]int{} // a stream without its message_start
+				d.tools = map[int]int{} // made at the first tool call
 			}
 			n := len(d.tools)
 			d.tools[e.Index] = n
@@ -543,35 +583,82 @@ func antTextDelta(b []byte, block int, text string) []byte {
 	return append(b, ",\"type\":\"content_block_delta\"}\n\n"...)
 }
 
+// The events every translated stream has are written by hand, as antEvent
+// writes them (keys in order, as json.Marshal puts a map's);
+// FuzzAnthropicEvents holds each to antEvent's bytes.
+
+func antMessageStart(b []byte, id, model string) []byte {
+	b = appendJSONString(append(b, "event: message_start\ndata: {\"message\":{\"content\":[],\"id\":"...), id)
+	b = appendJSONString(append(b, `,"model":`...), model)
+	b = append(b, `,"role":"assistant","stop_reason":null,"stop_sequence":null,"type":"message","usage":`...)
+	b = appendAntUsage(b, antUsage{})
+	return append(b, "},\"type\":\"message_start\"}\n\n"...)
+}
+
+func antTextStart(b []byte, block int) []byte {
+	b = append(b, "event: content_block_start\ndata: {\"content_block\":{\"text\":\"\",\"type\":\"text\"},\"index\":"...)
+	b = strconv.AppendInt(b, int64(block), 10)
+	return append(b, ",\"type\":\"content_block_start\"}\n\n"...)
+}
+
+func antBlockStop(b []byte, block int) []byte {
+	b = strconv.AppendInt(append(b, "event: content_block_stop\ndata: {\"index\":"...), int64(block), 10)
+	return append(b, ",\"type\":\"content_block_stop\"}\n\n"...)
+}
+
+// antMessageEnd writes the message_delta (its stop reason, the stop
+// sequence when seq is not nil, the usage) and the message_stop.
+func antMessageEnd(b []byte, reason string, seq *string, u antUsage) []byte {
+	b = appendJSONString(append(b, "event: message_delta\ndata: {\"delta\":{\"stop_reason\":"...), reason)
+	b = append(b, `,"stop_sequence":`...)
+	if seq == nil {
+		b = append(b, "null"...)
+	} else {
+		b = appendJSONString(b, *seq)
+	}
+	b = appendAntUsage(append(b, `},"type":"message_delta","usage":`...), u)
+	return append(b, "}\n\nevent: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"...)
+}
+
+func appendAntUsage(b []byte, u antUsage) []byte {
+	b = strconv.AppendInt(append(b, `{"input_tokens":`...), u.InputTokens, 10)
+	b = strconv.AppendInt(append(b, `,"output_tokens":`...), u.OutputTokens, 10)
+	b = strconv.AppendInt(append(b, `,"cache_read_input_tokens":`...), u.CacheReadInputTokens, 10)
+	b = strconv.AppendInt(append(b, `,"cache_creation_input_tokens":`...), u.CacheCreationInputTokens, 10)
+	return append(b, '}')
+}
+
 func (e *antEncoder) close(b []byte) []byte {
 	if e.open == "" {
 		return b
 	}
 	e.open = ""
-	return antEvent(b, "content_block_stop", map[string]any{"type": "content_block_stop", "index": e.block})
+	return antBlockStop(b, e.block)
 }
 
-func (e *antEncoder) begin(b []byte, kind string, block any) []byte {
+// begin closes the open block, if any, and opens the next, of kind.
+func (e *antEncoder) begin(b []byte, kind string) []byte {
 	b = e.close(b)
 	e.open, e.block = kind, e.blocks
 	e.blocks++
-	return antEvent(b, "content_block_start", map[string]any{"type": "content_block_start", "index": e.block, "content_block": block})
+	return b
 }
 
 func (e *antEncoder) encode(ev event, b []byte) []byte {
 	switch ev.kind {
 	case evStart:
-		e.started, e.tools, e.stop = true, map[int]int{}, stopEnd
-		return antEvent(b, "message_start", map[string]any{"type": "message_start", "message": map[string]any{
-			"id": ev.id, "type": "message", "role": "assistant", "model": ev.model, "content": []any{},
-			"stop_reason": nil, "stop_sequence": nil, "usage": antUsage{}}})
+		e.started, e.stop = true, stopEnd // tools: made at the first tool call
+		return antMessageStart(b, ev.id, ev.model)
 	case evText:
 		if e.open != "text" {
-			b = e.begin(b, "text", map[string]string{"type": "text", "text": ""})
+			b = e.begin(b, "text")
+			b = antTextStart(b, e.block)
 		}
 		return antTextDelta(b, e.block, ev.text)
 	case evToolStart:
-		b = e.begin(b, "tool_use", map[string]any{"type": "tool_use", "id": ev.id, "name": ev.name, "input": map[string]any{}})
+		b = e.begin(b, "tool_use")
+		b = antEvent(b, "content_block_start", map[string]any{"type": "content_block_start", "index": e.block,
+			"content_block": map[string]any{"type": "tool_use", "id": ev.id, "name": ev.name, "input": map[string]any{}}})
 		if e.tools == nil {
 			e.tools = map[int]int{}
 		}
@@ -595,9 +682,7 @@ func (e *antEncoder) encode(ev event, b []byte) []byte {
 		if e.stop == stopSequence {
 			seq = &e.stopSeq
 		}
-		b = antEvent(b, "message_delta", map[string]any{"type": "message_delta",
-			"delta": map[string]any{"stop_reason": antStop(e.stop), "stop_sequence": seq}, "usage": toAntUsage(e.usage)})
-		return antEvent(b, "message_stop", map[string]string{"type": "message_stop"})
+		return antMessageEnd(b, antStop(e.stop), seq, toAntUsage(e.usage))
 	}
 	return b
 }

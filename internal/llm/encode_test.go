@@ -140,18 +140,7 @@ func BenchmarkOpenAIAnswer(b *testing.B) {
 	a := &answer{id: "msg_01XFDUDYJgAACzvnptvVoYEL", model: "claude/claude-sonnet-4-5", stop: stopEnd,
 		parts: []part{{kind: partText, text: "The quick brown fox jumps over the lazy dog."}}}
 	a.usage.PromptTokens, a.usage.CompletionTokens = 12, 10
-	b.Run("by-hand", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			encodeOpenAIAnswer(a, 1764300000)
-		}
-	})
-	b.Run("reflect", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			encodeOpenAIAnswerJSON(a, oaiAssistant(a.parts), 1764300000)
-		}
-	})
+	benchBoth(b, func() { encodeOpenAIAnswerJSON(a, oaiAssistant(a.parts), 1764300000) }, func() { encodeOpenAIAnswer(a, 1764300000) })
 }
 
 // FuzzAnthropicRequest holds the hand-written messages request (a request
@@ -232,16 +221,109 @@ func BenchmarkAnthropicRequest(b *testing.B) {
 		messages: []message{{role: "user", parts: []part{{kind: partText, text: "What is the capital of France?"}}},
 			{role: "assistant", parts: []part{{kind: partText, text: "Paris."}}},
 			{role: "user", parts: []part{{kind: partText, text: "And of Italy?"}}}}}
-	b.Run("reflect", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			encodeAnthropicJSON(c, "claude-sonnet-4-5")
+	benchBoth(b, func() { encodeAnthropicJSON(c, "claude-sonnet-4-5") }, func() { encodeAnthropicText(c, "claude-sonnet-4-5") })
+}
+
+// FuzzAnthropicEvents holds the hand-written events of a translated
+// Anthropic stream to what antEvent writes for the same data.
+func FuzzAnthropicEvents(f *testing.F) {
+	for _, s := range jsonStrings {
+		f.Add("msg_1", "claude-sonnet-4-5", s, 0, int64(12), int64(4), int64(3), true)
+	}
+	f.Add("", "", "", -7, int64(-1), int64(0), int64(1<<62), false)
+	f.Fuzz(func(t *testing.T, id, model, text string, block int, in, out, cached int64, withSeq bool) {
+		check := func(what string, got, want []byte) {
+			t.Helper()
+			if !bytes.Equal(got, want) {
+				t.Fatalf("%s:\n got %s\nwant %s", what, got, want)
+			}
+		}
+		check("message_start", antMessageStart([]byte("x"), id, model), antEvent([]byte("x"), "message_start", map[string]any{
+			"type": "message_start", "message": map[string]any{"id": id, "type": "message", "role": "assistant", "model": model,
+				"content": []any{}, "stop_reason": nil, "stop_sequence": nil, "usage": antUsage{}}}))
+		check("content_block_start", antTextStart([]byte("x"), block), antEvent([]byte("x"), "content_block_start", map[string]any{
+			"type": "content_block_start", "index": block, "content_block": map[string]string{"type": "text", "text": ""}}))
+		check("content_block_stop", antBlockStop([]byte("x"), block),
+			antEvent([]byte("x"), "content_block_stop", map[string]any{"type": "content_block_stop", "index": block}))
+		u := antUsage{InputTokens: in, OutputTokens: out, CacheReadInputTokens: cached, CacheCreationInputTokens: in ^ out}
+		var seq *string
+		if withSeq {
+			seq = &text
+		}
+		// The stop reasons are a fixed few (antStop); the text stands in for any.
+		for _, reason := range []string{"end_turn", "max_tokens", "tool_use", "refusal", "stop_sequence", text} {
+			want := antEvent([]byte("x"), "message_delta", map[string]any{"type": "message_delta",
+				"delta": map[string]any{"stop_reason": reason, "stop_sequence": seq}, "usage": u})
+			want = antEvent(want, "message_stop", map[string]string{"type": "message_stop"})
+			check("message_delta and message_stop", antMessageEnd([]byte("x"), reason, seq, u), want)
 		}
 	})
-	b.Run("hand", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			encodeAnthropicText(c, "claude-sonnet-4-5")
+}
+
+// BenchmarkAnthropicStream encodes a short translated stream for an
+// Anthropic client: its start, three text deltas, the stop, the usage and
+// the end.
+func BenchmarkAnthropicStream(b *testing.B) {
+	evs := []event{{kind: evStart, id: "msg_01XFDUDYJgAACzvnptvVoYEL", model: "gpt-4.1-2025-04-14"},
+		{kind: evText, text: "The quick brown fox "}, {kind: evText, text: "jumps over "}, {kind: evText, text: "the lazy dog."},
+		{kind: evStop, stop: stopEnd}, {kind: evUsage, usage: usage{PromptTokens: 12, CompletionTokens: 9}}, {kind: evEnd}}
+	buf := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		e := &antEncoder{}
+		buf = buf[:0]
+		for _, ev := range evs {
+			buf = e.encode(ev, buf)
+		}
+	}
+}
+
+// FuzzAnthropicAnswer holds the hand-written whole message to what
+// encoding/json writes for the same answer.
+func FuzzAnthropicAnswer(f *testing.F) {
+	for _, s := range jsonStrings {
+		f.Add("msg_1", "gpt-4.1", s, "", stopEnd, int64(12), int64(4), int64(3), uint8(1))
+	}
+	f.Add("", "", "", "", stopSequence, int64(-1), int64(0), int64(1<<62), uint8(0))
+	f.Add("id", "m", "<b>&", "\n\nHuman:", stopSequence, int64(0), int64(0), int64(0), uint8(7))
+	f.Fuzz(func(t *testing.T, id, model, text, seq, stop string, in, out, cached int64, shape uint8) {
+		a := &answer{id: id, model: model, stop: stop, stopSeq: seq}
+		a.usage.PromptTokens, a.usage.CompletionTokens, a.usage.PromptTokensDetails.CachedTokens = in, out, cached
+		// shape's bits: a text part, a thinking part (not written), a
+		// second text part.
+		for i, p := range []part{{kind: partText, text: text}, {kind: partThinking, text: seq}, {kind: partText, text: seq}} {
+			if shape&(1<<i) != 0 {
+				a.parts = append(a.parts, p)
+			}
+		}
+		want := encodeAnthropicAnswerJSON(a)
+		if got := encodeAnthropicAnswer(a); !bytes.Equal(got, want) {
+			t.Fatalf("\n got %s\nwant %s", got, want)
 		}
 	})
+}
+
+// BenchmarkAnthropicAnswer compares the hand-written whole message with
+// encoding/json's.
+func BenchmarkAnthropicAnswer(b *testing.B) {
+	a := &answer{id: "msg_01XFDUDYJgAACzvnptvVoYEL", model: "gpt-4.1-2025-04-14", stop: stopEnd,
+		parts: []part{{kind: partText, text: "The quick brown fox jumps over the lazy dog."}}}
+	a.usage.PromptTokens, a.usage.CompletionTokens = 12, 9
+	benchBoth(b, func() { encodeAnthropicAnswerJSON(a) }, func() { encodeAnthropicAnswer(a) })
+}
+
+// benchBoth runs an encoder's reflective path and its hand-written one
+// side by side.
+func benchBoth(b *testing.B, reflect, hand func()) {
+	for _, c := range []struct {
+		name string
+		f    func()
+	}{{"reflect", reflect}, {"hand", hand}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				c.f()
+			}
+		})
+	}
 }
