@@ -33,35 +33,44 @@ type antBlock struct {
 	Signature string          `json:"signature,omitempty"`
 }
 
-// decodeAnthropic reads a messages request.
+// antRequest is a messages request, as far as the gateway reads it.
+type antRequest struct {
+	MaxTokens int64               `json:"max_tokens"`
+	System    json.RawMessage     `json:"system"`
+	Messages  []antRequestMessage `json:"messages"`
+	Tools     []struct {
+		Name        string          `json:"name"`
+		Description string          `json:"description"`
+		InputSchema json.RawMessage `json:"input_schema"`
+	} `json:"tools"`
+	ToolChoice *struct {
+		Type                   string `json:"type"`
+		Name                   string `json:"name"`
+		DisableParallelToolUse bool   `json:"disable_parallel_tool_use"`
+	} `json:"tool_choice"`
+	Temperature   json.RawMessage `json:"temperature"`
+	TopP          json.RawMessage `json:"top_p"`
+	StopSequences []string        `json:"stop_sequences"`
+	Stream        bool            `json:"stream"`
+	Metadata      struct {
+		UserID string `json:"user_id"`
+	} `json:"metadata"`
+}
+
+type antRequestMessage struct {
+	Role    string          `json:"role"`
+	Content json.RawMessage `json:"content"`
+}
+
+// decodeAnthropic reads a messages request: the usual one in place
+// (readAntRequest, readAntBlocks), the rest the long way.
 func decodeAnthropic(body []byte) (*chat, error) {
-	var r struct {
-		MaxTokens int64           `json:"max_tokens"`
-		System    json.RawMessage `json:"system"`
-		Messages  []struct {
-			Role    string          `json:"role"`
-			Content json.RawMessage `json:"content"`
-		} `json:"messages"`
-		Tools []struct {
-			Name        string          `json:"name"`
-			Description string          `json:"description"`
-			InputSchema json.RawMessage `json:"input_schema"`
-		} `json:"tools"`
-		ToolChoice *struct {
-			Type                   string `json:"type"`
-			Name                   string `json:"name"`
-			DisableParallelToolUse bool   `json:"disable_parallel_tool_use"`
-		} `json:"tool_choice"`
-		Temperature   json.RawMessage `json:"temperature"`
-		TopP          json.RawMessage `json:"top_p"`
-		StopSequences []string        `json:"stop_sequences"`
-		Stream        bool            `json:"stream"`
-		Metadata      struct {
-			UserID string `json:"user_id"`
-		} `json:"metadata"`
-	}
-	if err := json.Unmarshal(body, &r); err != nil {
-		return nil, err
+	var r antRequest
+	if !validJSON(body) || !readAntRequest(body, &r) {
+		r = antRequest{}
+		if err := json.Unmarshal(body, &r); err != nil {
+			return nil, err
+		}
 	}
 	c := &chat{maxTokens: r.MaxTokens, temperature: r.Temperature, topP: r.TopP, stop: r.StopSequences, stream: r.Stream,
 		includeUsage: true, user: r.Metadata.UserID}
@@ -79,13 +88,16 @@ func decodeAnthropic(body []byte) (*chat, error) {
 			return nil, fmt.Errorf("a message has role %q", m.Role)
 		}
 		var s string
-		if json.Unmarshal(m.Content, &s) == nil {
+		if readString(m.Content, &s) { // a string, or null
 			c.add(m.Role, part{kind: partText, text: s})
 			continue
 		}
 		var blocks []antBlock
-		if err := json.Unmarshal(m.Content, &blocks); err != nil {
-			return nil, errors.New("a message's content is neither text nor a list of blocks")
+		if !readAntBlocks(m.Content, &blocks) {
+			blocks = nil
+			if err := json.Unmarshal(m.Content, &blocks); err != nil {
+				return nil, errors.New("a message's content is neither text nor a list of blocks")
+			}
 		}
 		var parts []part
 		for _, b := range blocks {

@@ -416,33 +416,106 @@ var (
 	oaiRequestNames = []string{"messages", "tool_choice", "parallel_tool_calls", "max_tokens", "max_completion_tokens",
 		"temperature", "top_p", "stop", "stream", "stream_options", "user", "tools", "response_format"}
 	streamOptionNames = []string{"include_usage"}
-	oaiMessageNames   = []string{"role", "content", "tool_call_id", "tool_calls"}
+	antRequestNames   = []string{"max_tokens", "system", "temperature", "top_p", "messages", "stop_sequences", "stream", "metadata",
+		"tools", "tool_choice"}
+	antRequestMessageNames = []string{"role", "content"}
+	antMetadataNames       = []string{"user_id"}
+	oaiMessageNames        = []string{"role", "content", "tool_call_id", "tool_calls"}
 )
 
 // readMessages reads a request's messages (not null), as readOAIRequest.
 func readMessages(v []byte, dst *[]oaiRequestMessage) bool {
-	*dst = []oaiRequestMessage{} // an empty array is not null
+	return readArray(v, dst, func(e []byte, m *oaiRequestMessage) bool {
+		return readObject(e, oaiMessageNames, func(i int, f []byte) bool {
+			switch i {
+			case 0:
+				return readString(f, &m.Role)
+			case 1:
+				m.Content = f
+				return true
+			case 2:
+				return readString(f, &m.ToolCallID)
+			}
+			return string(f) == "null" // tool calls
+		})
+	})
+}
+
+// readArray reads v, a valid JSON array (not null), into *dst as
+// json.Unmarshal would into a nil slice: an empty array is not nil, a
+// null element stays zero, read reads each other one.
+func readArray[T any](v []byte, dst *[]T, read func(e []byte, x *T) bool) bool {
+	*dst = []T{}
 	ok := true
 	isArray := eachElement(v, func(es, ee int) {
-		*dst = append(*dst, oaiRequestMessage{})
-		m := &(*dst)[len(*dst)-1]
+		var zero T
+		*dst = append(*dst, zero)
 		if e := v[es:ee]; ok && string(e) != "null" {
-			ok = readObject(e, oaiMessageNames, func(i int, f []byte) bool {
-				switch i {
-				case 0:
-					return readString(f, &m.Role)
-				case 1:
-					m.Content = f
-					return true
-				case 2:
-					return readString(f, &m.ToolCallID)
-				}
-				return string(f) == "null" // tool calls
-			})
+			ok = read(e, &(*dst)[len(*dst)-1])
 		}
 	})
 	return ok && isArray
 }
+
+// readAntRequest decodes a valid JSON messages request into r as
+// json.Unmarshal would into a zero antRequest, in place: the messages'
+// roles and contents (as the raw JSON they are, slices of data) and the
+// settings a translator carries. It reports false where it cannot say
+// (tools and a tool choice, a name with an escape, a member named twice,
+// a value of the wrong type); the caller then decodes the long way.
+func readAntRequest(data []byte, r *antRequest) bool {
+	*r = antRequest{}
+	return readObject(data, antRequestNames, func(i int, v []byte) bool {
+		switch {
+		case i >= 1 && i <= 3:
+			*[...]*json.RawMessage{&r.System, &r.Temperature, &r.TopP}[i-1] = v // raw, null included
+			return true
+		case string(v) == "null":
+			return true // the member stays zero
+		}
+		switch i {
+		case 0:
+			return readInt(v, &r.MaxTokens)
+		case 4:
+			return readAntMessages(v, &r.Messages)
+		case 5:
+			return readStrings(v, &r.StopSequences)
+		case 6:
+			return readBool(v, &r.Stream)
+		case 7:
+			return readObject(v, antMetadataNames, func(_ int, f []byte) bool { return readString(f, &r.Metadata.UserID) })
+		}
+		return false // tools, a tool choice
+	})
+}
+
+// readAntMessages reads a messages request's messages (not null), as
+// readAntRequest.
+func readAntMessages(v []byte, dst *[]antRequestMessage) bool {
+	return readArray(v, dst, func(e []byte, m *antRequestMessage) bool {
+		return readObject(e, antRequestMessageNames, func(i int, f []byte) bool {
+			if i == 1 {
+				m.Content = f
+				return true
+			}
+			return readString(f, &m.Role)
+		})
+	})
+}
+
+// readAntBlocks reads content blocks, a valid JSON array or null, into
+// dst as json.Unmarshal would into a slice: the usual blocks in place
+// (readAntBlock), false — the long way — for the rest.
+func readAntBlocks(v []byte, dst *[]antBlock) bool {
+	if string(v) == "null" {
+		*dst = nil
+		return true
+	}
+	return readArray(v, dst, readAntBlock)
+}
+
+// readStrings reads an array of strings (not null) into dst.
+func readStrings(v []byte, dst *[]string) bool { return readArray(v, dst, readString) }
 
 // readBool reads a boolean value into b; null leaves b as it is.
 func readBool(v []byte, b *bool) bool {
@@ -550,17 +623,7 @@ func readAntAnswer(data []byte, a *antAnswer) bool {
 	return readObject(data, antAnswerNames, func(i int, v []byte) bool {
 		switch i {
 		case 2:
-			if string(v) == "null" {
-				return true
-			}
-			a.Content = []antBlock{}
-			ok := true
-			isArray := eachElement(v, func(es, ee int) {
-				var b antBlock
-				ok = ok && readAntBlock(v[es:ee], &b)
-				a.Content = append(a.Content, b)
-			})
-			return ok && isArray
+			return readAntBlocks(v, &a.Content)
 		case 5:
 			return readAntUsage(v, &a.Usage)
 		}

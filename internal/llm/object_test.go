@@ -422,6 +422,63 @@ func BenchmarkReadOAIRequest(b *testing.B) {
 	benchReadInPlace(b, []byte(oaiRequestSeeds[0]), readOAIRequest)
 }
 
+// Requests as the Anthropic SDKs and Claude Code send them, and the
+// shapes around them: the first five are read in place, the rest the long
+// way.
+var antRequestSeeds = []string{
+	`{"model":"fast","max_tokens":1024,"system":"Be brief.","messages":[{"role":"user","content":"Hi \"you\"\n\u00e9"},{"role":"assistant","content":"Hello."}],"temperature":0.2,"top_p":1,"stop_sequences":["\n\nHuman:"],"stream":true,"metadata":{"user_id":"u1"}}`,
+	`{"model":"m","max_tokens":64,"system":[{"type":"text","text":"Be brief.","cache_control":{"type":"ephemeral"}}],"messages":[{"role":"user","content":[{"type":"text","text":"What is 6x7?"},{"type":"tool_result","tool_use_id":"t1","content":"42"}]}]}`,
+	`{"messages":[],"system":null,"temperature":null,"stop_sequences":null,"metadata":null,"tools":null,"tool_choice":null,"stream":null,"max_tokens":null}`,
+	`{"messages":[null,{"ROLE":"user","Content":"x"}],"Stream":false,"STOP_SEQUENCES":["a",null],"Metadata":{"USER_ID":"u"}}`,
+	`{"model":"m","messages":[{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"f","input":{"x":1}},{"type":"thinking","thinking":"hm","signature":"s"}]}]}`,
+	`{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[{"name":"f","input_schema":{"type":"object"}}]}`,
+	`{"model":"m","messages":[],"tool_choice":{"type":"auto"}}`,
+	`{"messages":[{"role":1}]}`, `{"max_tokens":1.5}`, `{"stop_sequences":"END"}`, `{"stop_sequences":[1]}`, `{"stream":"yes"}`,
+	`{"metadata":{"user_id":7}}`, `{"messages":{}}`, `{"max_\u0074okens":1}`, `{"stream":true,"stream":false}`, `[]`, `null`,
+}
+
+// readAntRequest reads what encoding/json reads into a messages request,
+// or says it cannot.
+func FuzzReadAntRequest(f *testing.F) { fuzzReadInPlace(f, antRequestSeeds, readAntRequest) }
+
+// Message contents as clients send them: the first six are read in
+// place, the rest the long way.
+var antBlocksSeeds = []string{
+	`[{"type":"text","text":"What is this?","cache_control":{"type":"ephemeral"}},{"type":"tool_result","tool_use_id":"t1","content":[{"type":"text","text":"42"}]}]`,
+	`[{"type":"tool_use","id":"t1","name":"f","input":{"x":[1,2]}},{"type":"thinking","thinking":"hm","signature":"s"},null]`,
+	`[]`, `null`, `[{"type":null,"text":null,"input":null,"content":null}]`, `[{"TYPE":"text","Text":"x"}]`,
+	`[{"type":"image","source":{"type":"base64","media_type":"image/png","data":"AAAA"}}]`, `[{"type":"tool_result","is_error":true}]`,
+	`[{"type":"text","type":"image"}]`, `[1]`, `{}`, `"x"`,
+}
+
+// readAntBlocks reads what encoding/json reads into content blocks, or
+// says it cannot.
+func FuzzReadAntBlocks(f *testing.F) { fuzzReadInPlace(f, antBlocksSeeds, readAntBlocks) }
+
+func TestReadAntRequest(t *testing.T) {
+	t.Parallel()
+	checkInPlace(t, readAntRequest, antRequestSeeds[:5], antRequestSeeds[5:])
+	checkInPlace(t, readAntBlocks, antBlocksSeeds[:6], antBlocksSeeds[6:])
+	var r antRequest
+	if !readAntRequest([]byte(antRequestSeeds[0]), &r) || len(r.Messages) != 2 || r.Messages[1].Role != "assistant" ||
+		string(r.Messages[0].Content) != `"Hi \"you\"\n\u00e9"` || r.MaxTokens != 1024 || string(r.System) != `"Be brief."` ||
+		len(r.StopSequences) != 1 || r.StopSequences[0] != "\n\nHuman:" || !r.Stream || r.Metadata.UserID != "u1" {
+		t.Errorf("%s: %+v", antRequestSeeds[0], r)
+	}
+	// Through decodeAnthropic, in place and the long way alike.
+	c, err := decodeAnthropic([]byte(antRequestSeeds[1]))
+	if err != nil || len(c.system) != 1 || c.system[0] != "Be brief." || len(c.messages) != 1 || len(c.messages[0].parts) != 2 ||
+		c.messages[0].parts[1].kind != partToolResult || c.messages[0].parts[1].text != "42" {
+		t.Errorf("%s: %+v, %v", antRequestSeeds[1], c, err)
+	}
+}
+
+// An Anthropic client's translated call decodes its request once; in
+// place, and the long way for comparison.
+func BenchmarkReadAntRequest(b *testing.B) {
+	benchReadInPlace(b, []byte(antRequestSeeds[0]), readAntRequest)
+}
+
 // readAntEvent reads what encoding/json reads into an event, or says it
 // cannot.
 func FuzzReadAntEvent(f *testing.F) { fuzzReadInPlace(f, antEventSeeds, readAntEvent) }
@@ -447,12 +504,12 @@ var antAnswerSeeds = []string{
 	`{"content":[],"usage":null,"stop_sequence":"END"}`,
 	`{"content":null,"model":"m","extra":{"a":[1,2]}}`,
 	`{"Model":"case","USAGE":{"Input_Tokens":4}}`,
+	`{"content":[null]}`, // a block of nothing, as encoding/json reads it
 	// The long way.
 	`{"content":[{"type":"image","source":{"type":"base64","media_type":"image/png","data":"AA=="}}]}`,
 	`{"mod\u0065l":"x"}`,
 	`{"id":"a","id":"b"}`,
 	`{"content":"text"}`,
-	`{"content":[null]}`,
 	`{"usage":{"input_tokens":1.5}}`,
 	`{"usage":{"output_tokens":1,"output_tokens":2}}`,
 	`[]`,
@@ -464,8 +521,8 @@ func FuzzReadAntAnswer(f *testing.F) { fuzzReadInPlace(f, antAnswerSeeds, readAn
 
 func TestReadAntAnswer(t *testing.T) {
 	t.Parallel()
-	checkInPlace(t, readAntAnswer, antAnswerSeeds[:5], antAnswerSeeds[5:])
-	for _, s := range antAnswerSeeds[:5] {
+	checkInPlace(t, readAntAnswer, antAnswerSeeds[:6], antAnswerSeeds[6:])
+	for _, s := range antAnswerSeeds[:6] {
 		var got, want antAnswer
 		readAntAnswer([]byte(s), &got)
 		if err := json.Unmarshal([]byte(s), &want); err != nil || !reflect.DeepEqual(got, want) {
