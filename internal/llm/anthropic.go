@@ -162,18 +162,68 @@ func plainNumber(v json.RawMessage) bool {
 	return true
 }
 
-// encodeAnthropicText writes the bytes encodeAnthropicJSON writes for a
-// request that is text alone (textOnly), without reflection;
-// FuzzAnthropicRequest holds the two together.
-func encodeAnthropicText(c *chat, model string) []byte {
-	sys := c.sysText()
-	n := 128 + len(model) + len(sys)
+// textSize is room enough for a text-only request (textOnly) once
+// written: its texts and what goes around them.
+func textSize(c *chat, model, sys string) int {
+	n := 192 + len(model) + len(sys) + len(c.user) + len(c.temperature) + len(c.topP)
 	for _, m := range c.messages {
 		for _, p := range m.parts {
 			n += 32 + len(p.text)
 		}
 	}
-	b := appendJSONString(append(make([]byte, 0, n), `{"model":`...), model)
+	for _, s := range c.stop {
+		n += 3 + len(s)
+	}
+	return n
+}
+
+// appendSampling writes a text-only request's temperature and top_p (as
+// the client wrote them: numbers, textOnly says) and its stop sequences,
+// under stopKey, each when given.
+func appendSampling(b []byte, c *chat, stopKey string) []byte {
+	if len(c.temperature) > 0 {
+		b = append(append(b, `,"temperature":`...), c.temperature...)
+	}
+	if len(c.topP) > 0 {
+		b = append(append(b, `,"top_p":`...), c.topP...)
+	}
+	if len(c.stop) > 0 {
+		b = append(append(append(b, `,"`...), stopKey...), `":[`...)
+		for i, s := range c.stop {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, s)
+		}
+		b = append(b, ']')
+	}
+	return b
+}
+
+// appendTextBlocks writes text parts as an array of text blocks (or
+// content parts: OpenAI's have the same shape), an empty text left out as
+// encoding/json leaves it.
+func appendTextBlocks(b []byte, parts []part) []byte {
+	b = append(b, '[')
+	for i, p := range parts {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"type":"text"`...)
+		if p.text != "" {
+			b = appendJSONString(append(b, `,"text":`...), p.text)
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+// encodeAnthropicText writes the bytes encodeAnthropicJSON writes for a
+// request that is text alone (textOnly), without reflection;
+// FuzzAnthropicRequest holds the two together.
+func encodeAnthropicText(c *chat, model string) []byte {
+	sys := c.sysText()
+	b := appendJSONString(append(make([]byte, 0, textSize(c, model, sys)), `{"model":`...), model)
 	b = strconv.AppendInt(append(b, `,"max_tokens":`...), cmp.Or(c.maxTokens, DefaultMaxTokens), 10)
 	if sys != "" {
 		b = appendJSONString(append(b, `,"system":`...), sys)
@@ -189,36 +239,10 @@ func encodeAnthropicText(c *chat, model string) []byte {
 		}
 		first = false
 		b = appendJSONString(append(b, `{"role":`...), m.role)
-		b = append(b, `,"content":[`...)
-		for i, p := range m.parts {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"type":"text"`...)
-			if p.text != "" {
-				b = appendJSONString(append(b, `,"text":`...), p.text)
-			}
-			b = append(b, '}')
-		}
-		b = append(b, "]}"...)
+		b = append(appendTextBlocks(append(b, `,"content":`...), m.parts), '}')
 	}
 	b = append(b, ']')
-	if len(c.temperature) > 0 {
-		b = append(append(b, `,"temperature":`...), c.temperature...)
-	}
-	if len(c.topP) > 0 {
-		b = append(append(b, `,"top_p":`...), c.topP...)
-	}
-	if len(c.stop) > 0 {
-		b = append(b, `,"stop_sequences":[`...)
-		for i, s := range c.stop {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, s)
-		}
-		b = append(b, ']')
-	}
+	b = appendSampling(b, c, "stop_sequences")
 	if c.stream {
 		b = append(b, `,"stream":true`...)
 	}

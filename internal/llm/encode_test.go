@@ -162,18 +162,7 @@ func FuzzAnthropicRequest(f *testing.F) {
 			{role: "assistant"}, // nothing to say: left out
 			{role: "user", parts: []part{{kind: partText, text: text2}}},
 		}[:((shape>>3)&3)%3+1]
-		if shape&32 != 0 {
-			c.stop = []string{stop, text1}
-		} else if stop != "" {
-			c.stop = []string{stop}
-		}
-		// What a request holds is valid JSON, as read from the client.
-		if json.Valid([]byte(temperature)) {
-			c.temperature = json.RawMessage(temperature)
-		}
-		if json.Valid([]byte(topP)) {
-			c.topP = json.RawMessage(topP)
-		}
+		fuzzSampling(c, temperature, topP, stop, text1, shape&32 != 0)
 		want := encodeAnthropicJSON(c, model)
 		if !textOnly(c) {
 			if got := encodeAnthropic(c, model); !bytes.Equal(got, want) {
@@ -325,5 +314,90 @@ func benchBoth(b *testing.B, reflect, hand func()) {
 				c.f()
 			}
 		})
+	}
+}
+
+// FuzzOpenAIRequest holds the hand-written chat completions request (a
+// request of text alone) to what encoding/json writes for the same
+// request.
+func FuzzOpenAIRequest(f *testing.F) {
+	for _, s := range jsonStrings {
+		f.Add("gpt-4.1", s, "", "user", s, "", "0.7", "1", s, "u1", int64(0), uint8(0))
+	}
+	f.Add("", "", "be brief", "", "", "<&>", "", "", "", "", int64(-1), uint8(0xff))
+	f.Add("m", "a", "b", "assistant", "x", "y", "1e-3", "-0.5E+2", "END", "", int64(1<<62), uint8(0x5a))
+	f.Fuzz(func(t *testing.T, model, sys1, sys2, role, text1, text2, temperature, topP, stop, user string, maxTokens int64, shape uint8) {
+		// shape's bits choose: a stream (bit 0), no, one or two system
+		// texts (bits 1-2), one or two parts in the first turn (bit 3),
+		// no turn to three (bits 4-5), OpenAI's own server or a compatible
+		// one (bit 6), a second stop sequence (bit 7).
+		c := &chat{maxTokens: maxTokens, stream: shape&1 != 0, user: user}
+		c.system = []string{sys1, sys2}[:((shape>>1)&3)%3]
+		c.messages = []message{
+			{role: role, parts: []part{{kind: partText, text: text1}, {kind: partText, text: text2}}[:(shape>>3)&1+1]},
+			{role: "assistant", parts: []part{{kind: partText, text: text2}, {kind: partText, text: text1}}},
+			{role: "user"}, // nothing to say: left out
+		}[:(shape>>4)&3%4]
+		fuzzSampling(c, temperature, topP, stop, text1, shape&128 != 0)
+		compatible := shape&64 != 0
+		want := encodeOpenAIJSON(c, model, compatible)
+		if !textOnly(c) {
+			if got := encodeOpenAI(c, model, compatible); !bytes.Equal(got, want) {
+				t.Fatalf("\n got %s\nwant %s", got, want)
+			}
+			return
+		}
+		if got := encodeOpenAIText(c, model, compatible); !bytes.Equal(got, want) {
+			t.Fatalf("\n got %s\nwant %s", got, want)
+		}
+	})
+}
+
+// TestOpenAIRequestShapes checks requests around the hand-written path's
+// edge: a tool choice without tools, a response format, a system text
+// alone and nothing at all are written as encoding/json writes them.
+func TestOpenAIRequestShapes(t *testing.T) {
+	text := []message{{role: "user", parts: []part{{kind: partText, text: "Hi"}}}}
+	for _, c := range []chat{
+		{messages: text, toolChoice: "auto"},
+		{messages: text, toolChoice: "none"},
+		{messages: text, jsonObject: true},
+		{messages: text, schema: json.RawMessage(`{"type":"object"}`), schemaName: "a"},
+		{messages: text, tools: []tool{{name: "f"}}, noParallel: true},
+		{system: []string{"be brief"}},
+		{},
+	} {
+		for _, compatible := range []bool{false, true} {
+			if got, want := encodeOpenAI(&c, "m", compatible), encodeOpenAIJSON(&c, "m", compatible); !bytes.Equal(got, want) {
+				t.Errorf("%+v:\n got %s\nwant %s", c, got, want)
+			}
+		}
+	}
+}
+
+// BenchmarkOpenAIRequest compares the hand-written chat completions
+// request with encoding/json's.
+func BenchmarkOpenAIRequest(b *testing.B) {
+	c := &chat{system: []string{"You are terse."}, maxTokens: 1024, temperature: json.RawMessage("0.2"), stream: true,
+		messages: []message{{role: "user", parts: []part{{kind: partText, text: "What is the capital of France?"}}},
+			{role: "assistant", parts: []part{{kind: partText, text: "Paris."}}},
+			{role: "user", parts: []part{{kind: partText, text: "And of Italy?"}}}}}
+	benchBoth(b, func() { encodeOpenAIJSON(c, "gpt-4.1", false) }, func() { encodeOpenAIText(c, "gpt-4.1", false) })
+}
+
+// fuzzSampling sets a fuzzed request's temperature and top_p, where they
+// are valid JSON (as a request read from a client holds), and one or two
+// stop sequences.
+func fuzzSampling(c *chat, temperature, topP, stop, stop2 string, two bool) {
+	if two {
+		c.stop = []string{stop, stop2}
+	} else if stop != "" {
+		c.stop = []string{stop}
+	}
+	if json.Valid([]byte(temperature)) {
+		c.temperature = json.RawMessage(temperature)
+	}
+	if json.Valid([]byte(topP)) {
+		c.topP = json.RawMessage(topP)
 	}
 }

@@ -198,6 +198,84 @@ type oaiContentPart struct {
 // compatible with OpenAI's take max_tokens; OpenAI's own reasoning models
 // only max_completion_tokens.
 func encodeOpenAI(c *chat, model string, compatible bool) []byte {
+	if c.toolChoice == "" && c.schema == nil && !c.jsonObject && textOnly(c) {
+		return encodeOpenAIText(c, model, compatible)
+	}
+	return encodeOpenAIJSON(c, model, compatible)
+}
+
+// encodeOpenAIText writes the bytes encodeOpenAIJSON writes for a request
+// of text alone (textOnly, no tool choice or response format), without
+// reflection; FuzzOpenAIRequest holds the two together.
+func encodeOpenAIText(c *chat, model string, compatible bool) []byte {
+	sys := c.sysText()
+	b := appendJSONString(append(make([]byte, 0, textSize(c, model, sys)), `{"model":`...), model)
+	b = append(b, `,"messages":`...)
+	first := true
+	message := func(role string) {
+		if first {
+			b = append(b, '[')
+		} else {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(append(append(b, `{"role":"`...), role...), `","content":`...)
+	}
+	if sys != "" {
+		message("system")
+		b = append(appendJSONString(b, sys), '}')
+	}
+	for _, m := range c.messages {
+		switch {
+		case m.role == "assistant": // its text, all of it, even none
+			message("assistant")
+			b = append(appendJSONString(b, joinText(m.parts)), '}')
+		case len(m.parts) == 1:
+			message("user")
+			b = append(appendJSONString(b, m.parts[0].text), '}')
+		case len(m.parts) > 1:
+			message("user")
+			b = append(appendTextBlocks(b, m.parts), '}')
+		}
+	}
+	if first {
+		b = append(b, "null"...) // no message at all
+	} else {
+		b = append(b, ']')
+	}
+	if c.maxTokens != 0 {
+		if compatible {
+			b = append(b, `,"max_tokens":`...)
+		} else {
+			b = append(b, `,"max_completion_tokens":`...)
+		}
+		b = strconv.AppendInt(b, c.maxTokens, 10)
+	}
+	b = appendSampling(b, c, "stop")
+	if c.stream {
+		b = append(b, `,"stream":true,"stream_options":{"include_usage":true}`...)
+	}
+	if c.user != "" {
+		b = appendJSONString(append(b, `,"user":`...), c.user)
+	}
+	return append(b, '}')
+}
+
+// joinText is the text of parts, one after the other.
+func joinText(parts []part) string {
+	if len(parts) == 1 {
+		return parts[0].text
+	}
+	var b strings.Builder
+	for _, p := range parts {
+		b.WriteString(p.text)
+	}
+	return b.String()
+}
+
+// encodeOpenAIJSON is encodeOpenAI through encoding/json, for a request of
+// any shape.
+func encodeOpenAIJSON(c *chat, model string, compatible bool) []byte {
 	type fn struct {
 		Name        string          `json:"name"`
 		Description string          `json:"description,omitempty"`
