@@ -200,15 +200,20 @@ func appendSampling(b []byte, c *chat, stopKey string) []byte {
 	return b
 }
 
-// appendTextBlocks writes text parts as an array of text blocks (or
-// content parts: OpenAI's have the same shape), an empty text left out as
-// encoding/json leaves it.
+// appendTextBlocks writes the text parts of parts as an array of text
+// blocks (or content parts: OpenAI's have the same shape), an empty text
+// left out as encoding/json leaves it; other parts are not written.
 func appendTextBlocks(b []byte, parts []part) []byte {
 	b = append(b, '[')
-	for i, p := range parts {
-		if i > 0 {
+	first := true
+	for _, p := range parts {
+		if p.kind != partText {
+			continue
+		}
+		if !first {
 			b = append(b, ',')
 		}
+		first = false
 		b = append(b, `{"type":"text"`...)
 		if p.text != "" {
 			b = appendJSONString(append(b, `,"text":`...), p.text)
@@ -411,23 +416,8 @@ func encodeAnthropicAnswer(a *answer) []byte {
 	}
 	b := appendJSONString(append(make([]byte, 0, n), `{"id":`...), a.id)
 	b = appendJSONString(append(b, `,"type":"message","role":"assistant","model":`...), a.model)
-	b = append(b, `,"content":[`...)
-	first := true
-	for _, p := range a.parts {
-		if p.kind != partText {
-			continue // only text and tool calls are written
-		}
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = append(b, `{"type":"text"`...)
-		if p.text != "" {
-			b = appendJSONString(append(b, `,"text":`...), p.text)
-		}
-		b = append(b, '}')
-	}
-	b = appendJSONString(append(b, `],"stop_reason":`...), antStop(a.stop))
+	b = appendTextBlocks(append(b, `,"content":`...), a.parts) // no tool call here: only text is written
+	b = appendJSONString(append(b, `,"stop_reason":`...), antStop(a.stop))
 	b = append(b, `,"stop_sequence":`...)
 	if a.stop == stopSequence {
 		b = appendJSONString(b, a.stopSeq)
