@@ -3,6 +3,7 @@
 package telemetry
 
 import (
+	"regexp"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -156,10 +157,17 @@ func NewMetrics() *Metrics {
 		}, []string{"mode"}),
 	}
 	m.Registry.MustRegister(m.requests, m.duration, m.upstreamErrors, m.reloads, m.lastReload, m.inFlight, m.filterMatches, m.targetHealthy, m.circuitState, m.mirrored, m.mirrorDuration, m.usageRecords, m.usageSpooled, m.llmTTFT, m.llmDuration, m.llmSpeed, m.llmOverhead, m.llmTokens, m.llmCalls, m.llmCache, m.llmMirror, m.llmLikeness,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(schedulerMetrics)), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.unmatched = m.Route("", "")
 	return m
 }
+
+// schedulerMetrics adds the Go runtime's own view of tail latency to the
+// default Go collector: how long runnable goroutines waited for a thread
+// (go_sched_latencies_seconds) and how long the world stood stopped for
+// the collector (go_sched_pauses_total_gc_seconds). A p99 that moves with
+// either is the runtime's doing, not the gateway's code or the network's.
+var schedulerMetrics = collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/sched/(latencies|pauses/total/gc):seconds$`)}
 
 // Route returns the handle for one route's series. The series themselves
 // appear on the first request, so 10,000 idle routes cost no output.
