@@ -209,16 +209,26 @@ slices=$((ROUNDS * DURATION / 2))
 echo >&2
 echo "fixed-rate pass: ${rate} req/s, ${slices} slices of 2 s per target in turn (h2load)..." >&2
 URL[nginx]=http://127.0.0.1:9902/7
-declare -A VSTEAL
+declare -A VSTEAL VBUSY
+# The runtime's own view of Portico's wait for a core during the pass:
+# goroutine wake-ups sampled into go_sched_latencies_seconds, and how
+# many of them waited longer than 0.92 ms (a bucket boundary).
+sched_waits() {
+	curl -fs http://127.0.0.1:9905/metrics | awk '/^go_sched_latencies_seconds_bucket\{le="0.0009175/ {b = $2} /^go_sched_latencies_seconds_count/ {n = $2} END {print n + 0, n - b}'
+}
+read -r sched_n0 sched_slow0 < <(sched_waits)
 for slice in $(seq "$slices"); do
 	for t in direct nginx portico; do
 		c0=$(cpu_times)
 		h2load --h1 -t1 -c"$FIXED_CLIENTS" -r1 --rate-period=1ms --rps="$per" -n $((rate * 2)) -H "X-API-Key: $KEY" \
 			--log-file="$TMP/h2load-$t-$slice.log" "${URL[$t]}" >"$TMP/h2load-$t-$slice.out" 2>&1 ||
 			{ echo "h2load failed against $t:" >&2; cat "$TMP/h2load-$t-$slice.out" >&2; exit 1; }
-		VSTEAL[$t]+="$(stolen_pct "$c0" "$(cpu_times)") "
+		c1=$(cpu_times)
+		VSTEAL[$t]+="$(stolen_pct "$c0" "$c1") "
+		VBUSY[$t]+="$(busy_pct "$c0" "$c1") "
 	done
 done
+read -r sched_n1 sched_slow1 < <(sched_waits)
 declare -A VP50 VP99
 for t in direct nginx portico; do
 	# The log's columns: start (µs since the epoch), status (-1: failed),
@@ -234,10 +244,12 @@ done
 {
 	echo
 	echo "at ${rate} req/s (half of Portico's peak), h2load -c$FIXED_CLIENTS, ${slices} slices of 2 s per target in turn:"
-	printf "%-10s %10s %10s %10s\n" target "p50 ms" "p99 ms" "stolen %"
-	for t in direct nginx portico; do printf "%-10s %10s %10s %10.0f\n" "$t" "${VP50[$t]}" "${VP99[$t]}" "$(med "${VSTEAL[$t]}")"; done
+	printf "%-10s %10s %10s %10s %10s\n" target "p50 ms" "p99 ms" "stolen %" "busy %"
+	for t in direct nginx portico; do printf "%-10s %10s %10s %10.0f %10.0f\n" "$t" "${VP50[$t]}" "${VP99[$t]}" "$(med "${VSTEAL[$t]}")" "$(med "${VBUSY[$t]}")"; done
 	awk -v a="${VP99[portico]}" -v n="${VP99[nginx]}" -v b="${VP99[direct]}" \
 		'BEGIN {printf "portico adds %.3f ms at p99, nginx adds %.3f ms\n", a-b, n-b}'
+	awk -v n=$((sched_n1 - sched_n0)) -v s=$((sched_slow1 - sched_slow0)) \
+		'BEGIN {printf "portico goroutine wake-ups (runtime sample) waiting over 0.92 ms for a thread: %.2f%% of %d\n", (n > 0 ? 100 * s / n : 0), n}'
 	echo
 	echo "access log lines written by portico: $(grep -c '"request_id"' "$TMP/portico.log")"
 	m=$(curl -fs http://127.0.0.1:9905/metrics)
