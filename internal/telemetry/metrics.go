@@ -165,8 +165,9 @@ func NewMetrics() *Metrics {
 // schedulerMetrics adds the Go runtime's own view of tail latency to the
 // default Go collector: how long runnable goroutines waited for a thread
 // (go_sched_latencies_seconds) and how long the world stood stopped for
-// the collector (go_sched_pauses_total_gc_seconds). A p99 that moves with
-// either is the runtime's doing, not the gateway's code or the network's.
+// the collector (go_sched_pauses_total_gc_seconds). A p99 that climbs
+// with the first is ready work waiting for a CPU (the process, or the
+// host it shares, is short of cores); with the second, the collector.
 var schedulerMetrics = collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/sched/(latencies|pauses/total/gc):seconds$`)}
 
 // Route returns the handle for one route's series. The series themselves

@@ -8,8 +8,8 @@ import (
 )
 
 // The runtime's scheduling-latency and stop-the-world histograms are
-// exported (docs/operations.md), with samples in them, and no other
-// runtime/metrics series beyond the default collector's.
+// exported (docs/operations.md), with samples in them, and they are the
+// only scheduler histograms added to the default Go collector's series.
 func TestMetricsExportSchedulerLatency(t *testing.T) {
 	m := NewMetrics()
 	var wg sync.WaitGroup
