@@ -7,8 +7,10 @@
 # OpenAI client, an Anthropic provider) — and the same call through a
 # plain proxied route, for what any route's hop costs, and through nginx
 # as a plain keep-alive proxy (streams unbuffered), for what the best hop
-# costs on the same machine at the same rate; Portico's resident memory is
-# read before and after.
+# costs on the same machine at the same rate; for the LLM gateway's passes
+# also Portico's own time, from the X-Portico-Overhead-Ms header of every
+# answer, so what the gateway's work is of what the hop adds shows; Portico's
+# resident memory is read before and after.
 #
 #   bench/llm.sh                         # 1,000 req/s, 3 rounds of 10 s passes
 #                                        # (LLM_RATE, LLM_ROUNDS, LLM_DURATION)
@@ -112,12 +114,23 @@ pass() { # name url body: one pass, $TMP/name-round.json
 	printf 'POST %s\nContent-Type: application/json\nAuthorization: Bearer %s\nX-API-Key: %s\n@%s\n' "$2" "$KEY" "$KEY" "$3" >"$TMP/target"
 	local c0
 	c0=$(cpu_times)
-	"$BIN/vegeta" attack -targets="$TMP/target" -rate="$RATE" -duration="${DURATION}s" -max-workers 64 \
-		| "$BIN/vegeta" report -type=json >"$TMP/$1-$round.json"
-	python3 - "$TMP/$1-$round.json" "$1" "$round" "$(stolen_pct "$c0" "$(cpu_times)")" <<'PY' >&2
+	"$BIN/vegeta" attack -targets="$TMP/target" -rate="$RATE" -duration="${DURATION}s" -max-workers 64 >"$TMP/results.bin"
+	"$BIN/vegeta" report -type=json <"$TMP/results.bin" >"$TMP/$1-$round.json"
+	# Portico's own time, as its X-Portico-Overhead-Ms header says (the
+	# LLM gateway's answers carry it): what the gateway's work is of what
+	# the hop adds, the rest being the hop itself (the kernel, the wake-ups).
+	"$BIN/vegeta" encode -to json <"$TMP/results.bin" | python3 -c '
+import json, sys
+v = sorted(float(h[0]) for h in (json.loads(l).get("headers", {}).get("X-Portico-Overhead-Ms") for l in sys.stdin) if h)
+json.dump({"n": len(v), "50th": v[len(v) // 2] if v else 0, "99th": v[len(v) * 99 // 100] if v else 0}, open(sys.argv[1], "w"))' "$TMP/$1-$round.own.json"
+	python3 - "$TMP/$1-$round.json" "$1" "$round" "$(stolen_pct "$c0" "$(cpu_times)")" "$TMP/$1-$round.own.json" <<'PY' >&2
 import json, sys
 r = json.load(open(sys.argv[1]))
-print("round %s  %-24s p50 %.3f ms  p99 %.3f ms  success %.4f  stolen %s%%" % (sys.argv[3], sys.argv[2], r["latencies"]["50th"]/1e6, r["latencies"]["99th"]/1e6, r["success"], sys.argv[4]))
+own = json.load(open(sys.argv[5]))
+line = "round %s  %-24s p50 %.3f ms  p99 %.3f ms  success %.4f  stolen %s%%" % (sys.argv[3], sys.argv[2], r["latencies"]["50th"]/1e6, r["latencies"]["99th"]/1e6, r["success"], sys.argv[4])
+if own["n"]:
+    line += "  Portico's own p50 %.3f p99 %.3f ms" % (own["50th"], own["99th"])
+print(line)
 if r["success"] != 1:
     sys.exit("%s: not every call succeeded" % sys.argv[2])
 PY
@@ -197,6 +210,10 @@ for a, b in (("direct", "nginx"), ("direct", "proxy"), ("direct", "portico"), ("
     rounds50 = ", ".join("%.3f" % ((json.load(open(f"{d}/{b}-{i}.json"))["latencies"]["50th"] -
                                     json.load(open(f"{d}/{a}-{i}.json"))["latencies"]["50th"]) / 1e6) for i in range(1, rounds + 1))
     print("%-17s %s adds p50 %.3f ms, p99 %.3f ms (p50 by round: %s)" % (b, who, p50b - p50a, p99b - p99a, rounds50))
+for n in names:
+    own = [json.load(open(f"{d}/{n}-{i}.own.json")) for i in range(1, rounds + 1) if os.path.exists(f"{d}/{n}-{i}.own.json")]
+    if own and all(o["n"] for o in own):
+        print("%-17s Portico's own time (X-Portico-Overhead-Ms) p50 %.3f ms, p99 %.3f ms" % (n, statistics.median(o["50th"] for o in own), statistics.median(o["99th"] for o in own)))
 PY
 	echo "portico RSS: $before kB before, $(rss) kB after"
 } | tee bench/results/llm-latest.txt
