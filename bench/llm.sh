@@ -44,7 +44,6 @@ go build -o "$BIN/llmmock" ./bench/llmmock
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	[ -f "$TMP/nginx.pid" ] && kill "$(cat "$TMP/nginx.pid")" 2>/dev/null || true
 	wait 2>/dev/null || true
 	rm -rf "$TMP"
 }
@@ -69,7 +68,8 @@ cat >>"$TMP/nginx.conf" <<'NGINX'
     }
 }
 NGINX
-nginx -p "$TMP" -c "$TMP/nginx.conf"
+# In the foreground, in this script's session, as in bench/run.sh.
+nginx -p "$TMP" -c "$TMP/nginx.conf" -g 'daemon off;' & pids+=($!)
 cat >"$TMP/portico.yaml" <<YAML
 version: 1
 llm_providers:
@@ -105,6 +105,7 @@ YAML
 	--proxy-addr 127.0.0.1:9932 --admin-addr 127.0.0.1:9933 --portal-addr 127.0.0.1:9934 >"$TMP/portico.log" 2>&1 & ppid=$!
 pids+=($ppid)
 for _ in $(seq 50); do curl -fs -o /dev/null http://127.0.0.1:9933/readyz && break; sleep 0.1; done
+for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:9935/ && break; sleep 0.1; done
 
 # Stolen time per pass: bench/lib.sh.
 . bench/lib.sh
