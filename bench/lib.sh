@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the bench scripts (sourced): readings of the VM's CPU time.
 #
 # cpu_times prints the steal, total and busy jiffies of all CPUs (busy:

@@ -103,7 +103,7 @@ upstreams:
 YAML
 "$BIN/portico" serve --config "$TMP/portico.yaml" --data-dir "$TMP/data" \
 	--proxy-addr 127.0.0.1:9932 --admin-addr 127.0.0.1:9933 --portal-addr 127.0.0.1:9934 >"$TMP/portico.log" 2>&1 & ppid=$!
-pids+=($ppid)
+pids+=("$ppid")
 for _ in $(seq 50); do curl -fs -o /dev/null http://127.0.0.1:9933/readyz && break; sleep 0.1; done
 for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:9935/ && break; sleep 0.1; done
 
