@@ -22,7 +22,6 @@ import (
 	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rsa"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -239,8 +238,7 @@ func (v *Verifier) Verify(token string, now time.Time) (Claims, string, error) {
 	if len(token) > MaxTokenLen {
 		return nil, "", ErrMalformed
 	}
-	d := sha256.Sum256([]byte(token))
-	if e, ok := v.cache.get(d, now.UnixNano()); ok {
+	if e, ok := v.cache.get(token, now.UnixNano()); ok {
 		return e.claims, e.consumer, nil
 	}
 	payload, err := v.verifySignature(token)
@@ -262,7 +260,7 @@ func (v *Verifier) Verify(token string, now time.Time) (Claims, string, error) {
 	if exp, ok, _ := numeric(claims, "exp"); ok {
 		until = min(until, int64((exp+v.p.Leeway.Seconds())*1e9))
 	}
-	v.cache.put(d, cached{claims: claims, consumer: consumer, until: until})
+	v.cache.put(token, cached{claims: claims, consumer: consumer, until: until})
 	return claims, consumer, nil
 }
 
