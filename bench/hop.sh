@@ -99,7 +99,7 @@ trace() { # name proxy-comm url body
 	sleep 0.7
 	perf record -q -a -o "$TMP/$1.data" -e syscalls:sys_enter_write -e syscalls:sys_enter_writev \
 		-e syscalls:sys_exit_read -e syscalls:sys_exit_recvfrom -e sched:sched_switch -e sched:sched_wakeup \
-		-- sleep 1.5 >/dev/null 2>&1
+		-- sleep 1.5 >/dev/null
 	wait "$load"
 	perf script -i "$TMP/$1.data" -F comm,tid,cpu,time,event,trace 2>/dev/null >"$TMP/$1.txt"
 	python3 - "$TMP/$1.txt" "$1" "$2" <<'PY'
