@@ -28,30 +28,14 @@ KEY=bench-key-0123456789abcdef
 BIN=$PWD/bench/.bin
 TMP=$(mktemp -d)
 mkdir -p "$BIN"
-if ! command -v perf >/dev/null 2>&1; then
-	echo "installing perf (linux-perf) from Debian's packages..." >&2
-	apt-get update -qq >/dev/null
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf >/dev/null
-fi
-if ! command -v nginx >/dev/null 2>&1; then
-	echo "installing nginx-light from Debian's packages..." >&2
-	apt-get update -qq >/dev/null
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null
-fi
-if [ ! -x "$BIN/vegeta" ]; then
-	echo "installing vegeta from the Go module proxy..." >&2
-	GOBIN=$BIN go install github.com/tsenart/vegeta/v12@v12.13.0
-fi
+. bench/lib.sh
+apt_need perf linux-perf
+apt_need nginx nginx-light
+vegeta_need
 go build -o "$BIN/portico" ./cmd/portico
 go build -o "$BIN/llmmock" ./bench/llmmock
 
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
+trap stop_all EXIT
 
 "$BIN/llmmock" -addr 127.0.0.1:9951 & pids+=($!)
 sed -e "s|PIDFILE|$TMP/nginx.pid|" -e 's|127.0.0.1:9901|127.0.0.1:9951|' -e 's|127.0.0.1:9902|127.0.0.1:9955|' \

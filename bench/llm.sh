@@ -29,25 +29,15 @@ KEY=bench-key-0123456789abcdef
 BIN=$PWD/bench/.bin
 TMP=$(mktemp -d)
 mkdir -p "$BIN" bench/results
-if [ ! -x "$BIN/vegeta" ]; then
-	echo "installing vegeta from the Go module proxy..." >&2
-	GOBIN=$BIN go install github.com/tsenart/vegeta/v12@v12.13.0
-fi
-if ! command -v nginx >/dev/null 2>&1; then
-	echo "installing nginx-light from Debian's packages..." >&2
-	apt-get update -qq >/dev/null
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null
-fi
+# Installing what is missing, stopping what is started, stolen time per
+# pass: bench/lib.sh.
+. bench/lib.sh
+vegeta_need
+apt_need nginx nginx-light
 go build -o "$BIN/portico" ./cmd/portico
 go build -o "$BIN/llmmock" ./bench/llmmock
 
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
+trap stop_all EXIT
 
 "$BIN/llmmock" -addr 127.0.0.1:9931 & pids+=($!)
 # nginx in front of the mock, configured as in bench/run.sh: what the best
@@ -107,8 +97,6 @@ pids+=("$ppid")
 for _ in $(seq 50); do curl -fs -o /dev/null http://127.0.0.1:9933/readyz && break; sleep 0.1; done
 for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:9935/ && break; sleep 0.1; done
 
-# Stolen time per pass: bench/lib.sh.
-. bench/lib.sh
 rss() { awk '/VmRSS/ {print $2}' "/proc/$ppid/status"; }
 pass() { # name url body: one pass, $TMP/name-round.json
 	# The key both ways: LLM APIs take the bearer token, plain routes X-API-Key.

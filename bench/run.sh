@@ -25,23 +25,13 @@ KEY=bench-key-0123456789abcdef
 BIN=$PWD/bench/.bin
 TMP=$(mktemp -d)
 mkdir -p "$BIN" bench/results
-
-need() { command -v "$1" >/dev/null 2>&1; }
-if ! need wrk || ! need nginx; then
-	echo "installing wrk and nginx-light from Debian's packages..." >&2
-	apt-get update -qq >/dev/null
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light >/dev/null
-fi
-if ! need h2load; then
-	echo "installing h2load (nghttp2-client) from Debian's packages..." >&2
-	apt-get update -qq >/dev/null
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nghttp2-client >/dev/null
-fi
-if ! need redis-server; then
-	echo "installing redis-server from Debian's packages..." >&2
-	apt-get update -qq >/dev/null
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
-fi
+# Installing what is missing, stopping what is started, stolen time and
+# CPU per request: bench/lib.sh.
+. bench/lib.sh
+apt_need wrk wrk
+apt_need nginx nginx-light
+apt_need h2load nghttp2-client
+apt_need redis-server redis-server
 
 echo "building..." >&2
 go build -o "$BIN/portico" ./cmd/portico
@@ -49,13 +39,7 @@ go build -o "$BIN/upstream" ./bench/upstream
 go build -o "$BIN/stdproxy" ./bench/stdproxy
 go build -o "$BIN/jwtgen" ./bench/jwtgen
 
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
+trap stop_all EXIT
 
 "$BIN/upstream" -addr 127.0.0.1:9901 & pids+=($!)
 sed "s|PIDFILE|$TMP/nginx.pid|" bench/nginx.conf >"$TMP/nginx.conf"
@@ -131,8 +115,6 @@ done
 to_ms() { awk -v v="$1" 'BEGIN{ if (v ~ /us$/) printf "%.3f", v/1000; else if (v ~ /ms$/) printf "%.3f", v+0; else if (v ~ /s$/) printf "%.3f", v*1000 }'; }
 median() { sort -g | awk '{a[NR]=$1} END{ if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
 
-# Stolen time and CPU per request: bench/lib.sh.
-. bench/lib.sh
 
 declare -A RPS P50 P99 STEAL CPU
 for round in $(seq "$ROUNDS"); do
