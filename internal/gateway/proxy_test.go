@@ -181,6 +181,54 @@ func TestUpstreamFailures(t *testing.T) {
 	}
 }
 
+// TestUpstreamTimeoutOnABusyConnection checks the timeout of a request on
+// an upstream connection that served others just before: the deadline
+// left in place by those (kept while it fits, see package deadline) must
+// neither cut the stalled request short nor outlive its timeout by more
+// than its slack.
+func TestUpstreamTimeoutOnABusyConnection(t *testing.T) {
+	t.Parallel()
+	const timeout = 400 * time.Millisecond // slack: 50 ms
+	var conns atomic.Int32
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/stall") {
+			select {
+			case <-time.After(3 * time.Second):
+			case <-r.Context().Done():
+			}
+		}
+	}))
+	up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	up.Start()
+	t.Cleanup(up.Close)
+	e := start(t, strings.Replace(strings.Replace(streamConfig, "timeout: 1s\n", "timeout: 400ms\n", 1), "/s", "/t", 1), up.URL)
+	for busy := time.Now(); time.Since(busy) < 3*timeout/2; {
+		if resp, body := e.do("GET", "/t/fast", nil, nil); resp.StatusCode != 200 {
+			t.Fatalf("a fast request: %d %s", resp.StatusCode, body)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	began := time.Now()
+	resp, body := e.do("GET", "/t/stall", nil, nil)
+	took := time.Since(began)
+	if resp.StatusCode != 504 || decodeError(t, resp, body).Error.Code != "upstream_timeout" {
+		t.Fatalf("got %d %s, want 504 upstream_timeout", resp.StatusCode, body)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("the upstream saw %d connections, want the stalled request on the one the others used", n)
+	}
+	if took < timeout {
+		t.Fatalf("timed out after %v, before the route's %v", took, timeout)
+	}
+	if late := took - timeout; late > 50*time.Millisecond+400*time.Millisecond {
+		t.Fatalf("timed out after %v: %v late, want at most the slack (50ms) and scheduling", took, late)
+	}
+}
+
 // TestUpstreamCutMidResponse checks that a response the upstream breaks
 // off reaches the client as an error, never as a clean, short body.
 func TestUpstreamCutMidResponse(t *testing.T) {

@@ -126,7 +126,7 @@ func (cl *Client) exchange(c *conn, req *http.Request, body io.Reader) (*http.Re
 	if err := req.Context().Err(); err != nil {
 		return nil, stageWriting, err
 	}
-	_ = c.nc.SetDeadline(time.Time{})
+	c.within(0)
 	bw := c.bw
 	bw.WriteString(req.Method)
 	bw.WriteByte(' ')
@@ -168,7 +168,7 @@ func (cl *Client) exchange(c *conn, req *http.Request, body io.Reader) (*http.Re
 		return nil, stageWriting, err
 	}
 	if cl.header > 0 {
-		_ = c.nc.SetReadDeadline(time.Now().Add(cl.header))
+		c.readWithin(cl.header)
 	}
 	if _, err := c.br.Peek(1); err != nil {
 		return nil, stageWaiting, err
@@ -181,7 +181,7 @@ func (cl *Client) exchange(c *conn, req *http.Request, body io.Reader) (*http.Re
 	if err != nil {
 		return nil, stageAnswered, err
 	}
-	_ = c.nc.SetReadDeadline(time.Time{})
+	c.within(0)
 	resp := &http.Response{
 		Status: strconv.Itoa(hd.status) + " " + http.StatusText(hd.status), StatusCode: hd.status,
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,

@@ -274,7 +274,7 @@ func (h *Handler) exchange(dst http.Header, c *conn, r *http.Request, x *pipelin
 	if h.up.perTry > 0 && h.up.perTry < wait {
 		wait = h.up.perTry
 	}
-	_ = c.nc.SetDeadline(time.Now().Add(wait))
+	c.within(wait)
 	// The client-disconnect hook interrupts c by setting a past deadline;
 	// had it run just before the line above, it was undone. It runs only
 	// after the context is done, so checking here closes the gap.
@@ -418,7 +418,7 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, x *pipeline.Ex
 	buf := *bp
 	for {
 		if c.br.Buffered() == 0 { // the next read goes to the network
-			_ = c.nc.SetReadDeadline(time.Now().Add(h.timeout))
+			c.within(h.timeout)
 			if r.Context().Err() != nil { // see exchange: a new deadline may undo the hook's
 				c.close()
 				return nil
@@ -460,7 +460,12 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, x *pipeline.Ex
 // has t transform it, and sends the result. Nothing reaches the client
 // before the body is read and transformed, so a failure is a clean 502.
 func (h *Handler) respondTransformed(w http.ResponseWriter, r *http.Request, t pipeline.ResponseTransformer, max int64, c *conn, hd head, status int, stop func() bool) error {
-	_ = c.nc.SetReadDeadline(time.Now().Add(h.timeout))
+	c.within(h.timeout)
+	if r.Context().Err() != nil { // see exchange: a new deadline may undo the hook's
+		stop()
+		c.close()
+		return ErrClientGone
+	}
 	b, err := io.ReadAll(io.LimitReader(&c.body, max+1))
 	if err != nil || int64(len(b)) > max {
 		stop()

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/egress"
+
+	"github.com/portico-gw/portico/internal/deadline"
 )
 
 // MaxIdlePerTarget bounds the idle connections kept per target.
@@ -124,8 +126,30 @@ type conn struct {
 	abort func()
 	// peeker looks at the socket without reading (alive, readable).
 	peeker *peeker
+	// dl is the deadline of reads and writes, re-armed for an exchange
+	// only when the one in place no longer fits (see package deadline).
+	dl deadline.Keeper
 }
 
+// within bounds c's next reads and writes to d from now (0: no bound),
+// coarsely: a busy connection finds the deadline set for an earlier
+// exchange still fits, and leaves it.
+func (c *conn) within(d time.Duration) {
+	if t, set := c.dl.Next(time.Now(), d); set {
+		_ = c.nc.SetDeadline(t)
+	}
+}
+
+// readWithin bounds only c's next reads, exactly.
+func (c *conn) readWithin(d time.Duration) {
+	c.dl.Forget() // reads and writes differ now
+	_ = c.nc.SetReadDeadline(time.Now().Add(d))
+}
+
+// interrupt unblocks a read or write on c from another goroutine, by a
+// deadline in the past that c.dl does not hear of: an interrupted
+// connection is closed, never used again (release, and every failure
+// path, close it).
 func (c *conn) interrupt() { _ = c.nc.SetDeadline(aLongTimeAgo) }
 
 // get returns an idle connection, or dials a new one. reused reports

@@ -92,7 +92,7 @@ func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, x *pipeline.Exc
 	if err != nil {
 		return h.classify("connect", err)
 	}
-	_ = c.nc.SetDeadline(time.Now().Add(h.timeout))
+	c.within(h.timeout)
 	writeRequestHead(c.bw, r, x, t, 0, true)
 	if err := c.bw.Flush(); err != nil {
 		c.close()
@@ -131,7 +131,7 @@ func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, x *pipeline.Exc
 	defer func() { _ = client.Close() }()
 	defer c.close()
 	_ = client.SetDeadline(time.Time{})
-	_ = c.nc.SetDeadline(time.Time{})
+	c.within(0)
 
 	brw.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
 	hdr := w.Header()

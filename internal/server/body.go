@@ -134,7 +134,7 @@ func (b *body) discard(limit int64) bool {
 		// worth reading.
 		return false
 	}
-	_ = b.c.nc.SetReadDeadline(time.Now().Add(time.Second))
+	b.c.setReadDeadline(time.Now().Add(time.Second))
 	n, err := io.Copy(io.Discard, io.LimitReader(b, limit+1))
 	return err == nil && n <= limit && b.isDone()
 }

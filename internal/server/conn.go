@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/portico-gw/portico/internal/deadline"
 )
 
 // Connection states, for Shutdown: only idle connections are closed.
@@ -36,6 +38,10 @@ type conn struct {
 	scratch []byte
 	tmpl    http.Request // filled by readHead, copied once per request
 	resp    response     // the running request's writer (newResponse)
+	// rd is the read deadline, re-armed for the wait of a request only
+	// when the one in place no longer fits (see package deadline). The
+	// serving goroutine uses it; while a request runs, under mu.
+	rd deadline.Keeper
 
 	// The disconnect watch (see watch). mu guards what follows.
 	mu          sync.Mutex
@@ -110,7 +116,7 @@ func (c *conn) serve() {
 			if s.shuttingDown() {
 				return
 			}
-			_ = c.nc.SetReadDeadline(time.Now().Add(wait))
+			c.readWithin(wait)
 			if _, err := c.br.Peek(1); err != nil {
 				return
 			}
@@ -119,7 +125,7 @@ func (c *conn) serve() {
 		// from now on it must be whole within ReadHeaderTimeout, unless
 		// it is all here already.
 		if !headBuffered(c.br) {
-			_ = c.nc.SetReadDeadline(time.Now().Add(s.ReadHeaderTimeout))
+			c.readWithin(s.ReadHeaderTimeout)
 		}
 		c.state.Store(stateActive)
 		wait = s.IdleTimeout
@@ -138,6 +144,22 @@ func (c *conn) serve() {
 			return
 		}
 	}
+}
+
+// readWithin bounds the next reads to d from now (0: no bound), coarsely:
+// a request on a busy connection finds the deadline set for an earlier
+// one still fits, and leaves it.
+func (c *conn) readWithin(d time.Duration) {
+	if t, set := c.rd.Next(time.Now(), d); set {
+		_ = c.nc.SetReadDeadline(t)
+	}
+}
+
+// setReadDeadline sets the read deadline exactly. While a request runs,
+// c.mu is held: the watch changes the deadline from the timer's goroutine.
+func (c *conn) setReadDeadline(t time.Time) {
+	c.rd.Set(t)
+	_ = c.nc.SetReadDeadline(t)
 }
 
 // headBuffered reports whether a whole request head is in br already.
@@ -167,7 +189,7 @@ func (c *conn) serveRequest(h head) bool {
 		r.Body = b
 		// A body is read at the handler's pace: the idle deadline set for
 		// the head must not cut it off (handlers set their own).
-		_ = c.nc.SetReadDeadline(time.Time{})
+		c.setReadDeadline(time.Time{})
 	}
 	w := c.newResponse(r)
 	c.headSent.Store(false)
@@ -345,7 +367,7 @@ func (c *conn) startWatch() {
 	c.watching = true
 	c.aborting = false
 	c.watchDone = make(chan struct{})
-	_ = c.nc.SetReadDeadline(time.Time{})
+	c.setReadDeadline(time.Time{})
 	go c.watchRead(c.ctx, c.watchDone)
 }
 
@@ -382,8 +404,8 @@ func (c *conn) end() {
 	<-done
 	c.mu.Lock()
 	c.watching = false
+	c.setReadDeadline(time.Time{})
 	c.mu.Unlock()
-	_ = c.nc.SetReadDeadline(time.Time{})
 }
 
 var aLongTimeAgo = time.Unix(1, 0)

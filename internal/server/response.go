@@ -345,7 +345,13 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // SetReadDeadline bounds the reads of the request body.
-func (w *response) SetReadDeadline(t time.Time) error { return w.c.nc.SetReadDeadline(t) }
+func (w *response) SetReadDeadline(t time.Time) error {
+	c := w.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rd.Set(t)
+	return c.nc.SetReadDeadline(t)
+}
 
 // SetWriteDeadline bounds the writes of the response.
 func (w *response) SetWriteDeadline(t time.Time) error { return w.c.nc.SetWriteDeadline(t) }

@@ -719,6 +719,50 @@ func TestTimeouts(t *testing.T) {
 	}
 }
 
+// TestIdleTimeoutAfterABusySpell checks that a connection that served
+// requests one after another, then falls silent, is closed its idle
+// timeout after its last answer — never sooner — although the deadline
+// is not set again for every request (see package deadline).
+func TestIdleTimeoutAfterABusySpell(t *testing.T) {
+	t.Parallel()
+	const idle = 400 * time.Millisecond // slack: 50 ms
+	addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), func(s *server.Server) {
+		s.ReadHeaderTimeout = idle / 2 // the first request's wait: shorter than the busy spell
+		s.IdleTimeout = idle
+	})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	var last time.Time
+	for busy := time.Now(); time.Since(busy) < 3*idle/2; {
+		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("after %v of requests: %v", time.Since(busy), err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		last = time.Now()
+		time.Sleep(5 * time.Millisecond)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if n, err := br.Read(make([]byte, 1)); n != 0 || err == nil {
+		t.Fatalf("read %d bytes, %v; want the connection closed", n, err)
+	}
+	took := time.Since(last)
+	if took < idle {
+		t.Fatalf("closed %v after the last answer, before the idle timeout of %v", took, idle)
+	}
+	if took > idle+50*time.Millisecond+400*time.Millisecond {
+		t.Fatalf("closed %v after the last answer: later than the idle timeout (%v), its slack (50ms) and scheduling", took, idle)
+	}
+}
+
 func TestTLS(t *testing.T) {
 	t.Parallel()
 	cert := httptest.NewTLSServer(http.NotFoundHandler())
