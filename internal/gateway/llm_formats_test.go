@@ -747,3 +747,46 @@ func TestLLMBedrockAPIKey(t *testing.T) {
 		t.Fatalf("what Bedrock received: %+v", got)
 	}
 }
+
+// TestLLMStreamStall: a provider that begins its stream, then falls
+// silent for longer than its timeout, ends the client's stream with an
+// error event of the client's protocol at that timeout — the wait for
+// each next part of an answer is bounded as the wait for its start is —
+// and the call is still metered.
+func TestLLMStreamStall(t *testing.T) {
+	t.Parallel()
+	stalled := llmtest.New(t)
+	stalled.Answer(llmtest.Reply{Text: "one two three four", Usage: llmtest.Usage{In: 10, Out: 4}})
+	stalled.Fail(llmtest.Trouble{EventDelay: 5 * time.Second})
+	cfg := `version: 1
+llm_providers:
+  - {name: stalled, type: anthropic, base_url: "` + stalled.URL + `", timeout: 300ms}
+llm_models:
+  - {name: smart, targets: [{provider: stalled, model: s}]}
+consumers:
+  - name: acme
+    api_keys: [acme-key-0123456789]
+apis:
+  - name: ai
+    base_path: /ai
+    auth: [api_key]
+    llm: {models: [smart]}
+`
+	e := start(t, cfg, "http://127.0.0.1:9")
+	for _, c := range []struct{ path, body, started, failed, ended string }{
+		{"/ai/v1/messages", `{"model":"smart","max_tokens":10,"stream":true,"messages":[{"role":"user","content":"Hi"}]}`,
+			"event: message_start", "event: error\ndata: {", "message_stop"},
+		{"/ai/v1/chat/completions", `{"model":"smart","stream":true,"messages":[{"role":"user","content":"Hi"}]}`,
+			`"role":"assistant"`, `"code":"llm_stream_broken"`, "[DONE]"},
+	} {
+		began := time.Now()
+		resp, body := e.do("POST", c.path, hdr("Authorization", "Bearer "+acmeKey), strings.NewReader(c.body))
+		took := time.Since(began)
+		if resp.StatusCode != 200 || !strings.Contains(body, c.started) || !strings.Contains(body, c.failed) || strings.Contains(body, c.ended) {
+			t.Errorf("%s: a stream stalled past its provider's timeout: %d after %v: %q", c.path, resp.StatusCode, took, body)
+		}
+		if took < 300*time.Millisecond || took > 2*time.Second {
+			t.Errorf("%s: ended after %v; want at the provider's timeout (300ms), well before its next event (5s)", c.path, took)
+		}
+	}
+}

@@ -20,11 +20,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -70,6 +72,9 @@ type provider struct {
 	// keyHeader and keyValue carry its API key (keyValue nil: none).
 	keyHeader string
 	keyValue  []string
+	// stallAfter, when not 0, bounds each wait for more of an answer
+	// (see guardStalls); rt bounds the wait for its start.
+	stallAfter time.Duration
 }
 
 // formats are the wire formats of the provider types.
@@ -202,13 +207,16 @@ func New(cfg *config.Config, api config.API, pools *proxy.Pools, events Events,
 	for _, p := range cfg.LLMProviders {
 		timeout := cmp.Or(p.Timeout.D(), DefaultTimeout)
 		var rt http.RoundTripper
+		stallAfter := timeout
 		if u, err := url.Parse(p.BaseURL); err == nil && u.Scheme == "http" && pools != nil {
 			// A provider on plain HTTP is one next to the gateway (Ollama,
 			// vLLM, a sidecar), where the hop's own cost shows: it is
 			// called on the proxy's client and pools.
+			// Its client bounds each wait for more of the answer too.
 			c := pools.NewClient(u.Host, ProviderConnectTimeout, timeout)
 			own = append(own, c.Pool())
 			rt = c
+			stallAfter = 0
 		} else {
 			var control func(network, address string, c syscall.RawConn) error
 			if pools != nil {
@@ -224,7 +232,7 @@ func New(cfg *config.Config, api config.API, pools *proxy.Pools, events Events,
 		}
 		providers[p.Name] = &provider{name: p.Name, base: strings.TrimSuffix(p.BaseURL, "/"), typ: p.Type, format: formats[p.Type],
 			region: cmp.Or(p.Region, regionOf(p.BaseURL)), accessKey: p.AccessKeyID, secretKey: p.SecretAccessKey, sessionToken: p.SessionToken,
-			rt: rt, upstream: "llm:" + p.Name}
+			rt: rt, upstream: "llm:" + p.Name, stallAfter: stallAfter}
 		if p.APIKey != "" {
 			providers[p.Name].keyHeader, providers[p.Name].keyValue = keyHeader(p.Type, p.APIKey)
 		}
@@ -859,10 +867,31 @@ func overhead(w http.ResponseWriter, x *pipeline.Exchange, provider time.Duratio
 // credentials; in holds the client's headers, of which only Anthropic's
 // beta flags go on (to Anthropic).
 func (p *provider) call(ctx context.Context, path string, body []byte, in http.Header) (*http.Response, error) {
+	var cancel context.CancelFunc
+	if p.stallAfter > 0 {
+		ctx, cancel = context.WithCancel(ctx)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+path, bytes.NewReader(body))
 	if err != nil {
+		if cancel != nil {
+			cancel()
+		}
 		return nil, err
 	}
+	if cancel == nil {
+		return p.send(ctx, req, body, in)
+	}
+	resp, err := p.send(ctx, req, body, in)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	guardStalls(resp, p.stallAfter, cancel)
+	return resp, nil
+}
+
+// send fills in req's headers and sends it.
+func (p *provider) send(ctx context.Context, req *http.Request, body []byte, in http.Header) (*http.Response, error) {
 	// The header values are shared between calls: nothing on the way out
 	// modifies a value in place.
 	h := req.Header
@@ -885,6 +914,50 @@ func (p *provider) call(ctx context.Context, path string, body []byte, in http.H
 		}
 	}
 	return p.rt.RoundTrip(req)
+}
+
+// stallGuard bounds each wait for more of an answer that net/http's
+// Transport reads (it bounds only the wait for the answer's head): a read
+// that waits longer than the provider's timeout cancels the call, and
+// fails with an error that wraps os.ErrDeadlineExceeded — what a read of
+// proxy.Client's answers fails with when the same happens.
+type stallGuard struct {
+	body    io.ReadCloser
+	timeout time.Duration
+	timer   *time.Timer
+	cancel  context.CancelFunc
+	stalled atomic.Bool
+}
+
+// guardStalls puts a stallGuard on resp's body. cancel cancels the call
+// and is called when the body is closed.
+func guardStalls(resp *http.Response, timeout time.Duration, cancel context.CancelFunc) {
+	g := &stallGuard{body: resp.Body, timeout: timeout, cancel: cancel}
+	g.timer = time.AfterFunc(time.Hour, g.fire)
+	g.timer.Stop() // armed only while a read waits
+	resp.Body = g
+}
+
+func (g *stallGuard) fire() {
+	g.stalled.Store(true)
+	g.cancel()
+}
+
+func (g *stallGuard) Read(p []byte) (int, error) {
+	g.timer.Reset(g.timeout)
+	n, err := g.body.Read(p)
+	g.timer.Stop()
+	if err != nil && g.stalled.Load() {
+		err = fmt.Errorf("nothing more of the answer within %v: %w", g.timeout, os.ErrDeadlineExceeded)
+	}
+	return n, err
+}
+
+func (g *stallGuard) Close() error {
+	g.timer.Stop()
+	err := g.body.Close()
+	g.cancel()
+	return err
 }
 
 var (
@@ -1229,6 +1302,8 @@ func (c *call) relay(resp *http.Response, fr frames, first frame, tr *translator
 					}
 					out = encode(evs, out, &closed)
 				}
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				out = enc.fail(out, "the provider's stream stalled: nothing more within its timeout")
 			default:
 				// An error inside the stream reaches the client in its
 				// own protocol.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -24,19 +25,20 @@ import (
 type Client struct {
 	pool *Pool
 	host string
-	// connect bounds a dial; header the wait from the request's last byte
-	// to the response head. Zero: no bound.
-	connect, header time.Duration
+	// connect bounds a dial; timeout the wait from the request's last
+	// byte to the response head, and each wait for more of the response
+	// body (a server that stops sending). Zero: no bound.
+	connect, timeout time.Duration
 }
 
 // NewClient returns a client of the server at host (a URL's host, port
 // 80 when it names none), on its pool in ps.
-func (ps *Pools) NewClient(host string, connectTimeout, responseHeaderTimeout time.Duration) *Client {
+func (ps *Pools) NewClient(host string, connectTimeout, timeout time.Duration) *Client {
 	addr := host
 	if _, port, err := net.SplitHostPort(host); err != nil || port == "" {
 		addr = net.JoinHostPort(strings.Trim(host, "[]"), "80")
 	}
-	return &Client{pool: ps.Get(addr, "", false), host: host, connect: connectTimeout, header: responseHeaderTimeout}
+	return &Client{pool: ps.Get(addr, "", false), host: host, connect: connectTimeout, timeout: timeout}
 }
 
 // Pool is the pool the client's connections come from.
@@ -92,7 +94,7 @@ func (cl *Client) RoundTrip(req *http.Request) (*http.Response, error) {
 		stop := interruptOnCancel(ctx, c)
 		resp, reached, err := cl.exchange(c, req, body)
 		if err == nil {
-			resp.Body = &clientBody{c: c, ctx: ctx, stop: stop, close: resp.Close}
+			resp.Body = &clientBody{c: c, ctx: ctx, stop: stop, close: resp.Close, timeout: cl.timeout}
 			return resp, nil
 		}
 		stop()
@@ -126,7 +128,7 @@ func (cl *Client) exchange(c *conn, req *http.Request, body io.Reader) (*http.Re
 	if err := req.Context().Err(); err != nil {
 		return nil, stageWriting, err
 	}
-	c.within(0)
+	c.within(cl.timeout)
 	bw := c.bw
 	bw.WriteString(req.Method)
 	bw.WriteByte(' ')
@@ -167,8 +169,9 @@ func (cl *Client) exchange(c *conn, req *http.Request, body io.Reader) (*http.Re
 	if err := bw.Flush(); err != nil {
 		return nil, stageWriting, err
 	}
-	if cl.header > 0 {
-		c.readWithin(cl.header)
+	c.within(cl.timeout) // from the request's last byte
+	if err := req.Context().Err(); err != nil {
+		return nil, stageWaiting, err // see Handler.exchange: a new deadline may undo the hook's
 	}
 	if _, err := c.br.Peek(1); err != nil {
 		return nil, stageWaiting, err
@@ -181,7 +184,6 @@ func (cl *Client) exchange(c *conn, req *http.Request, body io.Reader) (*http.Re
 	if err != nil {
 		return nil, stageAnswered, err
 	}
-	c.within(0)
 	resp := &http.Response{
 		Status: strconv.Itoa(hd.status) + " " + http.StatusText(hd.status), StatusCode: hd.status,
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
@@ -196,23 +198,34 @@ func (cl *Client) exchange(c *conn, req *http.Request, body io.Reader) (*http.Re
 // clientBody is a response's body. Its connection returns to the pool as
 // soon as the body has been read to its end, and is closed otherwise.
 type clientBody struct {
-	c     *conn
-	ctx   context.Context
-	stop  func() bool
-	close bool
-	done  bool
-	err   error // what Read returns once done
+	c       *conn
+	ctx     context.Context
+	stop    func() bool
+	close   bool
+	done    bool
+	err     error         // what Read returns once done
+	timeout time.Duration // bounds each wait for more (0: none)
 }
 
 func (b *clientBody) Read(p []byte) (int, error) {
 	if b.done {
 		return 0, b.err
 	}
+	// Each wait for more is bounded by the client's timeout (coarsely:
+	// the deadline moves only when it no longer fits, see package
+	// deadline).
+	b.c.within(b.timeout)
+	if err := b.ctx.Err(); err != nil { // see Handler.exchange
+		b.finish(err, false)
+		return 0, err
+	}
 	n, err := b.c.body.Read(p)
 	switch {
 	case err != nil:
 		if cerr := b.ctx.Err(); cerr != nil && !errors.Is(err, io.EOF) {
 			err = cerr // the call was cancelled, which interrupted the read
+		} else if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = fmt.Errorf("nothing more of the answer within %v: %w", b.timeout, err)
 		}
 		b.finish(err, errors.Is(err, io.EOF))
 	case b.c.body.done:

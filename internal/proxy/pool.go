@@ -140,12 +140,6 @@ func (c *conn) within(d time.Duration) {
 	}
 }
 
-// readWithin bounds only c's next reads, exactly.
-func (c *conn) readWithin(d time.Duration) {
-	c.dl.Forget() // reads and writes differ now
-	_ = c.nc.SetReadDeadline(time.Now().Add(d))
-}
-
 // interrupt unblocks a read or write on c from another goroutine, by a
 // deadline in the past that c.dl does not hear of: an interrupted
 // connection is closed, never used again (release, and every failure
