@@ -46,6 +46,8 @@ type conn struct {
 	// The disconnect watch (see watch). mu guards what follows.
 	mu          sync.Mutex
 	timer       *time.Timer
+	armed       bool            // timer is set to fire
+	began       time.Time       // when the running request began
 	ctx         *requestContext // the running request's; nil between requests
 	bodyPending bool            // its body is not read to the end yet
 	wantWatch   bool            // the timer fired while the body was pending
@@ -320,27 +322,43 @@ func (c *conn) closing() bool { return c.srv.shuttingDown() }
 // stops that call within a blink.
 const watchAfter = 50 * time.Millisecond
 
-// begin arms the watch for a request.
+// begin arms the watch for a request. The timer is not set again for
+// every request of a busy connection: set for an earlier request, it
+// fires early for this one, and sets itself again for the rest of this
+// one's watchAfter (fire) — a few times a second at most, instead of a
+// timer change at each request's beginning and end.
 func (c *conn) begin(ctx *requestContext, hasBody bool) {
+	now := time.Now()
 	c.mu.Lock()
 	c.ctx = ctx
+	c.began = now
 	c.bodyPending = hasBody
 	c.wantWatch = false
-	if c.timer == nil {
+	switch {
+	case c.timer == nil:
 		c.timer = time.AfterFunc(watchAfter, c.fire)
-	} else {
+		c.armed = true
+	case !c.armed:
 		c.timer.Reset(watchAfter)
+		c.armed = true
 	}
 	c.mu.Unlock()
 }
 
-// fire runs on the timer: the request has lasted watchAfter.
+// fire runs on the timer: the running request, if any, may have lasted
+// watchAfter.
 func (c *conn) fire() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ctx == nil || c.hijacked {
-		return // the request has ended
+		c.armed = false // no request runs: the next one sets the timer
+		return
 	}
+	if left := watchAfter - time.Since(c.began); left > 0 {
+		c.timer.Reset(left) // set for an earlier request
+		return
+	}
+	c.armed = false
 	if c.bodyPending {
 		c.wantWatch = true // bodyRead starts it
 		return
@@ -391,8 +409,7 @@ func (c *conn) watchRead(ctx *requestContext, done chan struct{}) {
 // end stops the watch when the handler returned.
 func (c *conn) end() {
 	c.mu.Lock()
-	c.ctx = nil
-	c.timer.Stop()
+	c.ctx = nil // the timer, if it fires, finds no request
 	watching := c.watching
 	c.aborting = true
 	done := c.watchDone

@@ -608,6 +608,41 @@ func TestClientGoneCancels(t *testing.T) {
 			t.Errorf("%q: the context was not cancelled when the client left (%v)", raw[:4], d)
 		}
 	}
+	// The same on a connection that served quick requests just before:
+	// the watch's timer, set for one of those, still starts the watch of
+	// the slow one.
+	busy := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/slow" {
+			time.Sleep(5 * time.Millisecond) // the timer fires during one of these
+			return
+		}
+		start := time.Now()
+		select {
+		case <-r.Context().Done():
+			cancelled <- time.Since(start)
+		case <-time.After(5 * time.Second):
+			cancelled <- -1
+		}
+	}))
+	c, err := net.Dial("tcp", busy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	for began := time.Now(); time.Since(began) < 3*50*time.Millisecond; {
+		io.WriteString(c, "GET /quick HTTP/1.1\r\nHost: x\r\n\r\n")
+		if resp, err := http.ReadResponse(br, nil); err != nil {
+			t.Fatal(err)
+		} else {
+			resp.Body.Close()
+		}
+	}
+	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(20 * time.Millisecond)
+	c.Close()
+	if d := <-cancelled; d < 0 || d > 2*time.Second {
+		t.Errorf("after quick requests: the context was not cancelled when the client left (%v)", d)
+	}
 	// A request that ends normally is not cancelled before it ends, even
 	// when its handler sets a read deadline that passes during the watch.
 	ok := make(chan error, 1)
