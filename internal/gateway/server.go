@@ -16,6 +16,10 @@ const (
 	MaxHeaderBytes    = 32 << 10
 	ReadHeaderTimeout = 10 * time.Second
 	IdleTimeout       = 60 * time.Second
+	// SendTimeout bounds each write of a response on the proxy listener: a
+	// client that takes nothing for this long is cut off (nginx's
+	// send_timeout, same default).
+	SendTimeout = 60 * time.Second
 )
 
 // NewServer returns the HTTP server for a listener, with Portico's edge
@@ -44,6 +48,7 @@ func NewProxyServer(h http.Handler) *server.Server {
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		IdleTimeout:       IdleTimeout,
+		SendTimeout:       SendTimeout,
 	}
 }
 

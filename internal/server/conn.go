@@ -42,6 +42,12 @@ type conn struct {
 	// when the one in place no longer fits (see package deadline). The
 	// serving goroutine uses it; while a request runs, under mu.
 	rd deadline.Keeper
+	// wd is the write deadline, kept by connWriter within send of every
+	// write unless wdFixed: the handler set its own. The serving goroutine
+	// uses them.
+	wd      deadline.Keeper
+	send    time.Duration
+	wdFixed bool
 
 	// The disconnect watch (see watch). mu guards what follows.
 	mu          sync.Mutex
@@ -60,6 +66,37 @@ type conn struct {
 	writeErr    error
 	headSent    atomic.Bool // the running request's final response head is written
 }
+
+// connWriter is what the connection's bufio.Writer writes to: the socket,
+// each write bounded by the send timeout.
+type connWriter struct{ c *conn }
+
+func (w connWriter) Write(p []byte) (int, error) {
+	c := w.c
+	if c.wdFixed {
+		return c.nc.Write(p)
+	}
+	// A long p goes in parts, the deadline kept for each: the timeout is
+	// the wait for the client to take some of the answer, not all of it.
+	var n int
+	for {
+		if t, set := c.wd.Next(time.Now(), c.send); set {
+			_ = c.nc.SetWriteDeadline(t)
+		}
+		part := p[n:]
+		if len(part) > sendPart {
+			part = part[:sendPart]
+		}
+		m, err := c.nc.Write(part)
+		n += m
+		if err != nil || n == len(p) {
+			return n, err
+		}
+	}
+}
+
+// sendPart is the most connWriter writes under one deadline.
+const sendPart = 64 << 10
 
 // connReader is what the connection's bufio.Reader reads from: the byte
 // a watch read took first, then the socket.
@@ -85,7 +122,8 @@ func (s *Server) newConn(nc net.Conn) *conn {
 	c.br = readers.Get().(*bufio.Reader)
 	c.br.Reset(connReader{c})
 	c.bw = writers.Get().(*bufio.Writer)
-	c.bw.Reset(nc)
+	c.bw.Reset(connWriter{c})
+	c.send = s.SendTimeout
 	c.state.Store(stateIdle)
 	return c
 }
@@ -194,6 +232,10 @@ func (c *conn) serveRequest(h head) bool {
 		c.setReadDeadline(time.Time{})
 	}
 	w := c.newResponse(r)
+	if c.wdFixed { // the last request's handler set a write deadline
+		c.wdFixed = false
+		c.wd.Forget()
+	}
 	c.headSent.Store(false)
 	c.begin(ctx, b != nil)
 	aborted := c.run(w, r)
@@ -249,7 +291,7 @@ func (c *conn) refuse(bad *badRequest) {
 	_, _ = c.bw.WriteString("Content-Type: application/json\r\nConnection: close\r\nContent-Length: ")
 	_, _ = c.bw.WriteString(strconv.Itoa(len(msg)))
 	_, _ = c.bw.WriteString("\r\nDate: " + date() + "\r\n\r\n" + msg)
-	_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	c.send = time.Second // the connection closes after this
 	if c.bw.Flush() == nil {
 		c.linger()
 	}
@@ -433,6 +475,10 @@ var aLongTimeAgo = time.Unix(1, 0)
 func (c *conn) hijack() {
 	c.end()
 	_ = c.nc.SetDeadline(time.Time{})
+	// The handler writes what it likes through the returned writer,
+	// without the send timeout (nothing of the response is buffered yet:
+	// Hijack refuses a committed one).
+	c.bw.Reset(c.nc)
 	c.mu.Lock()
 	c.hijacked = true
 	c.mu.Unlock()

@@ -354,7 +354,11 @@ func (w *response) SetReadDeadline(t time.Time) error {
 }
 
 // SetWriteDeadline bounds the writes of the response.
-func (w *response) SetWriteDeadline(t time.Time) error { return w.c.nc.SetWriteDeadline(t) }
+// It replaces the send timeout until the request ends.
+func (w *response) SetWriteDeadline(t time.Time) error {
+	w.c.wdFixed = true
+	return w.c.nc.SetWriteDeadline(t)
+}
 
 // EnableFullDuplex is a no-op: the request body can always be read while
 // the response is written.

@@ -39,6 +39,12 @@ type Server struct {
 	// IdleTimeout bounds the wait for the next request on a keep-alive
 	// connection.
 	IdleTimeout time.Duration
+	// SendTimeout bounds each write of a response: a client that takes
+	// nothing of it for this long (it stopped reading, or vanished without
+	// a word) is cut off, as nginx's send_timeout does. It bounds the wait
+	// between two successful writes, not a whole response, so a stream
+	// lasts as long as its client keeps reading.
+	SendTimeout time.Duration
 	// Log receives panics of handlers; slog.Default() when nil.
 	Log *slog.Logger
 

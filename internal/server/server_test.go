@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -795,6 +796,79 @@ func TestIdleTimeoutAfterABusySpell(t *testing.T) {
 	}
 	if took > idle+50*time.Millisecond+400*time.Millisecond {
 		t.Fatalf("closed %v after the last answer: later than the idle timeout (%v), its slack (50ms) and scheduling", took, idle)
+	}
+}
+
+// TestSendTimeout: a client that stops taking the answer is cut off at
+// the send timeout, and the handler's write fails; one that takes it
+// slowly but steadily gets all of it, however long that takes.
+func TestSendTimeout(t *testing.T) {
+	t.Parallel()
+	const send = 500 * time.Millisecond
+	const size = 8 << 20
+	failed := make(chan error, 1)
+	addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, chunk := size, bytes.Repeat([]byte("x"), size) // one write: the send timeout bounds each part of it
+		if r.URL.Path == "/big" {
+			n, chunk = 256<<20, chunk[:1<<20] // more than the sockets' buffers take in
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(n))
+		for range n / len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				failed <- err
+				return
+			}
+		}
+		failed <- nil
+	}), func(s *server.Server) { s.SendTimeout = send })
+
+	// Steady: 64 KiB every 10 ms, about 6.5 MB/s, the whole answer in
+	// about 1.3 s — far longer than the send timeout.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got int
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := io.ReadFull(resp.Body, buf)
+		got += n
+		if err != nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got != size {
+		t.Fatalf("a steady reader got %d bytes of %d", got, size)
+	}
+	if err := <-failed; err != nil {
+		t.Fatalf("the handler's write to a steady reader failed: %v", err)
+	}
+
+	// Stalled: the request, then nothing read at all.
+	stalled, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+	began := time.Now()
+	io.WriteString(stalled, "GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+	select {
+	case err := <-failed:
+		if err == nil {
+			t.Fatal("a client that read nothing took 256 MiB")
+		}
+		if took := time.Since(began); took < send {
+			t.Fatalf("the write failed after %v, before the send timeout (%v)", took, send)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a client that stopped reading held the handler's write for 5 s")
 	}
 }
 
