@@ -291,7 +291,7 @@ func (c *conn) refuse(bad *badRequest) {
 	_, _ = c.bw.WriteString("Content-Type: application/json\r\nConnection: close\r\nContent-Length: ")
 	_, _ = c.bw.WriteString(strconv.Itoa(len(msg)))
 	_, _ = c.bw.WriteString("\r\nDate: " + date() + "\r\n\r\n" + msg)
-	c.send = time.Second // the connection closes after this
+	c.send, c.wdFixed = time.Second, false // the connection closes after this
 	if c.bw.Flush() == nil {
 		c.linger()
 	}
