@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -226,6 +227,47 @@ func TestUpstreamTimeoutOnABusyConnection(t *testing.T) {
 	}
 	if late := took - timeout; late > 50*time.Millisecond+400*time.Millisecond {
 		t.Fatalf("timed out after %v: %v late, want at most the slack (50ms) and scheduling", took, late)
+	}
+}
+
+// TestSlowReaderFreesTheUpstream: a client that asks for a large answer
+// and never reads it is cut off at the send timeout, and the upstream
+// connection behind it is dropped — the upstream's blocked write fails —
+// instead of both being held for as long as the client keeps its socket.
+func TestSlowReaderFreesTheUpstream(t *testing.T) {
+	t.Parallel()
+	freed := make(chan time.Time, 1)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		const n = 512 << 20
+		w.Header().Set("Content-Length", strconv.Itoa(n))
+		chunk := make([]byte, 1<<20)
+		for range n / len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				freed <- time.Now()
+				return
+			}
+		}
+		freed <- time.Time{}
+	}))
+	t.Cleanup(up.Close)
+	e := start(t, streamConfig, up.URL, func(s *server.Server) { s.SendTimeout = 300 * time.Millisecond })
+	c, err := net.Dial("tcp", e.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	began := time.Now()
+	io.WriteString(c, "GET /s/big HTTP/1.1\r\nHost: x\r\n\r\n") // and nothing read
+	select {
+	case at := <-freed:
+		if at.IsZero() {
+			t.Fatal("the upstream wrote 512 MiB to a client that read nothing")
+		}
+		if took := at.Sub(began); took < 300*time.Millisecond {
+			t.Fatalf("the upstream connection was dropped after %v, before the send timeout", took)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a client that reads nothing held the upstream connection for 10 s")
 	}
 }
 
