@@ -207,17 +207,17 @@ func New(cfg *config.Config, api config.API, pools *proxy.Pools, events Events,
 	for _, p := range cfg.LLMProviders {
 		timeout := cmp.Or(p.Timeout.D(), DefaultTimeout)
 		var rt http.RoundTripper
-		stallAfter := timeout
+		var stallAfter time.Duration
 		if u, err := url.Parse(p.BaseURL); err == nil && u.Scheme == "http" && pools != nil {
 			// A provider on plain HTTP is one next to the gateway (Ollama,
 			// vLLM, a sidecar), where the hop's own cost shows: it is
-			// called on the proxy's client and pools.
-			// Its client bounds each wait for more of the answer too.
+			// called on the proxy's client and pools, which bounds each
+			// wait for more of the answer too.
 			c := pools.NewClient(u.Host, ProviderConnectTimeout, timeout)
 			own = append(own, c.Pool())
 			rt = c
-			stallAfter = 0
 		} else {
+			stallAfter = timeout // net/http's Transport bounds only the wait for the head
 			var control func(network, address string, c syscall.RawConn) error
 			if pools != nil {
 				control = pools.Control

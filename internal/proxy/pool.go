@@ -20,9 +20,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/portico-gw/portico/internal/egress"
-
 	"github.com/portico-gw/portico/internal/deadline"
+	"github.com/portico-gw/portico/internal/egress"
 )
 
 // MaxIdlePerTarget bounds the idle connections kept per target.
