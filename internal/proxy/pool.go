@@ -76,7 +76,7 @@ func (ps *Pools) Get(addr, serverName string, tlsOn bool) *Pool {
 	defer ps.mu.Unlock()
 	p := ps.pools[key]
 	if p == nil {
-		p = &Pool{addr: addr, idle: make(chan *conn, MaxIdlePerTarget), owner: ps}
+		p = &Pool{addr: addr, owner: ps}
 		if tlsOn {
 			p.tls = &tls.Config{ServerName: serverName, MinVersion: tls.VersionTLS12, RootCAs: ps.RootCAs}
 		}
@@ -101,13 +101,22 @@ func (ps *Pools) Retain(keep map[*Pool]bool) {
 // Close closes every pool's idle connections.
 func (ps *Pools) Close() { ps.Retain(nil) }
 
-// Pool is the idle connections to one target address.
+// Pool is the idle connections to one target address, kept as a stack:
+// a request takes the connection used last, as nginx's keep-alive cache
+// does. The few connections a moderate load needs stay warm and fresh —
+// the one taken is the least likely to have been closed by the upstream
+// meanwhile — while the rest, left at the bottom after a burst, age out
+// and are closed.
 type Pool struct {
-	owner  *Pools
-	addr   string
-	tls    *tls.Config
-	idle   chan *conn
-	closed atomic.Bool
+	owner *Pools
+	addr  string
+	tls   *tls.Config
+
+	mu sync.Mutex
+	// idle is oldest first: get takes from the end, put appends there and
+	// closes the first one once it has waited IdleConnTimeout.
+	idle   []*conn
+	closed bool
 }
 
 type conn struct {
@@ -149,17 +158,25 @@ func (c *conn) interrupt() { _ = c.nc.SetDeadline(aLongTimeAgo) }
 // whether the connection served a request before, in which case the
 // upstream may have closed it meanwhile.
 func (p *Pool) get(ctx context.Context, now time.Time, connectTimeout time.Duration) (c *conn, reused bool, err error) {
-	for {
-		select {
-		case c = <-p.idle:
-			if now.Sub(c.lastUsed) < IdleConnTimeout {
-				return c, true, nil
-			}
-			c.close()
-			continue
-		default:
+	p.mu.Lock()
+	if n := len(p.idle); n > 0 {
+		c = p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		if now.Sub(c.lastUsed) < IdleConnTimeout {
+			p.mu.Unlock()
+			return c, true, nil
 		}
-		break
+		// The newest idle connection has expired, so every other has.
+		expired := append([]*conn{c}, p.idle...)
+		clear(p.idle)
+		p.idle = p.idle[:0]
+		p.mu.Unlock()
+		for _, c := range expired {
+			c.close()
+		}
+	} else {
+		p.mu.Unlock()
 	}
 	c, err = p.dial(ctx, connectTimeout)
 	return c, false, err
@@ -213,29 +230,51 @@ func interruptOnCancel(ctx context.Context, c *conn) (stop func() bool) {
 	return context.AfterFunc(ctx, c.abort)
 }
 
-// put returns a connection whose last response was read to its end.
+// put returns a connection whose last response was read to its end, and
+// closes the oldest idle one if it has waited IdleConnTimeout: a pool
+// that grew in a burst shrinks back, one connection a request, to what the
+// traffic uses.
 func (p *Pool) put(c *conn, now time.Time) {
-	if p.closed.Load() || c.br.Buffered() > 0 {
+	if c.br.Buffered() > 0 {
 		c.close() // bytes after the response mean the upstream broke framing
 		return
 	}
 	c.lastUsed = now
-	select {
-	case p.idle <- c:
-	default:
+	var expired *conn
+	p.mu.Lock()
+	if p.closed || len(p.idle) >= MaxIdlePerTarget {
+		p.mu.Unlock()
 		c.close()
+		return
+	}
+	p.idle = append(p.idle, c)
+	if first := p.idle[0]; now.Sub(first.lastUsed) >= IdleConnTimeout {
+		expired = first
+		n := copy(p.idle, p.idle[1:])
+		p.idle[n] = nil
+		p.idle = p.idle[:n]
+	}
+	p.mu.Unlock()
+	if expired != nil {
+		expired.close()
 	}
 }
 
+// idleCount is how many idle connections p holds.
+func (p *Pool) idleCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle)
+}
+
 func (p *Pool) close() {
-	p.closed.Store(true)
-	for {
-		select {
-		case c := <-p.idle:
-			c.close()
-		default:
-			return
-		}
+	p.mu.Lock()
+	p.closed = true
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	for _, c := range idle {
+		c.close()
 	}
 }
 
