@@ -260,13 +260,6 @@ func (p *Pool) put(c *conn, now time.Time) {
 	}
 }
 
-// idleCount is how many idle connections p holds.
-func (p *Pool) idleCount() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.idle)
-}
-
 func (p *Pool) close() {
 	p.mu.Lock()
 	p.closed = true

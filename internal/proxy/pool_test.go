@@ -74,6 +74,13 @@ func (a *acceptor) closed(t *testing.T, c *conn) bool {
 	return errors.Is(err, io.EOF)
 }
 
+// idleCount is how many idle connections p holds.
+func (p *Pool) idleCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle)
+}
+
 // idleAfterABurst returns a pool holding n idle connections to a, opened
 // together and put back at t0, oldest first.
 func idleAfterABurst(t *testing.T, n int) (a *acceptor, p *Pool, cs []*conn, t0 time.Time) {
