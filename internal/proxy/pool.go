@@ -231,32 +231,33 @@ func interruptOnCancel(ctx context.Context, c *conn) (stop func() bool) {
 }
 
 // put returns a connection whose last response was read to its end, and
-// closes the oldest idle one if it has waited IdleConnTimeout: a pool
-// that grew in a burst shrinks back, one connection a request, to what the
-// traffic uses.
+// closes the oldest idle one if it has waited IdleConnTimeout, or if the
+// pool holds MaxIdlePerTarget: a pool that grew in a burst shrinks back,
+// one connection a request, to what the traffic uses, and a full one keeps
+// its freshest connections.
 func (p *Pool) put(c *conn, now time.Time) {
 	if c.br.Buffered() > 0 {
 		c.close() // bytes after the response mean the upstream broke framing
 		return
 	}
 	c.lastUsed = now
-	var expired *conn
+	var drop *conn
 	p.mu.Lock()
-	if p.closed || len(p.idle) >= MaxIdlePerTarget {
+	if p.closed {
 		p.mu.Unlock()
 		c.close()
 		return
 	}
 	p.idle = append(p.idle, c)
-	if first := p.idle[0]; now.Sub(first.lastUsed) >= IdleConnTimeout {
-		expired = first
+	if first := p.idle[0]; len(p.idle) > MaxIdlePerTarget || now.Sub(first.lastUsed) >= IdleConnTimeout {
+		drop = first
 		n := copy(p.idle, p.idle[1:])
 		p.idle[n] = nil
 		p.idle = p.idle[:n]
 	}
 	p.mu.Unlock()
-	if expired != nil {
-		expired.close()
+	if drop != nil {
+		drop.close()
 	}
 }
 

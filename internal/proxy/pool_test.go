@@ -180,3 +180,22 @@ func TestPoolClosesWhatExpiredBeforeDialling(t *testing.T) {
 		}
 	}
 }
+
+// TestFullPoolKeepsItsFreshestConnections: a connection returned to a pool
+// holding MaxIdlePerTarget takes the place of the oldest, which is closed.
+func TestFullPoolKeepsItsFreshestConnections(t *testing.T) {
+	t.Parallel()
+	a, p, cs, t0 := idleAfterABurst(t, MaxIdlePerTarget+1)
+	if n := p.idleCount(); n != MaxIdlePerTarget {
+		t.Fatalf("%d idle connections, want %d", n, MaxIdlePerTarget)
+	}
+	if !a.closed(t, cs[0]) {
+		t.Error("the oldest connection of a full pool is still open")
+	}
+	if a.closed(t, cs[len(cs)-1]) {
+		t.Error("the connection returned to a full pool was closed")
+	}
+	if c, _, _ := p.get(context.Background(), t0, time.Second); c != cs[len(cs)-1] {
+		t.Error("the connection returned last is not the next one taken")
+	}
+}
