@@ -15,6 +15,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -32,6 +33,11 @@ const MaxIdlePerTarget = 512
 // upstream, usually closes idle connections.
 const IdleConnTimeout = 50 * time.Second
 
+// sweepEvery is how often the idle connections of pools no request
+// returns a connection to are looked at, and those that waited
+// IdleConnTimeout closed.
+const sweepEvery = 10 * time.Second
+
 // Pools owns the connection pools of all targets. Pools outlive configs: a
 // reload that keeps a target keeps its warm connections.
 type Pools struct {
@@ -41,6 +47,8 @@ type Pools struct {
 
 	mu    sync.Mutex
 	pools map[string]*Pool
+	// sweeper closes expired idle connections; nil once closed.
+	sweeper *time.Timer
 	// egress, when set, is checked on every upstream dial, after name
 	// resolution, so no DNS trick reaches a denied address.
 	egress atomic.Pointer[egress.Policy]
@@ -62,8 +70,35 @@ func (ps *Pools) control(network, address string, c syscall.RawConn) error {
 	return nil
 }
 
-// NewPools returns an empty set of pools.
-func NewPools() *Pools { return &Pools{pools: map[string]*Pool{}} }
+// NewPools returns an empty set of pools. Close stops its sweeper.
+func NewPools() *Pools { return newPools(sweepEvery) }
+
+func newPools(every time.Duration) *Pools {
+	ps := &Pools{pools: map[string]*Pool{}}
+	ps.sweeper = time.AfterFunc(every, func() { ps.sweep(every) })
+	return ps
+}
+
+// sweep closes, in every pool, the idle connections that waited
+// IdleConnTimeout: a pool without traffic holds nothing open for long
+// (one with traffic does this as connections come back).
+func (ps *Pools) sweep(every time.Duration) {
+	ps.mu.Lock()
+	pools := make([]*Pool, 0, len(ps.pools))
+	for _, p := range ps.pools {
+		pools = append(pools, p)
+	}
+	ps.mu.Unlock()
+	now := time.Now()
+	for _, p := range pools {
+		p.closeExpired(now)
+	}
+	ps.mu.Lock()
+	if ps.sweeper != nil {
+		ps.sweeper.Reset(every)
+	}
+	ps.mu.Unlock()
+}
 
 // Get returns the pool for a dial address, creating it on first use.
 // serverName is the TLS server name, "" for plain HTTP.
@@ -98,8 +133,16 @@ func (ps *Pools) Retain(keep map[*Pool]bool) {
 	}
 }
 
-// Close closes every pool's idle connections.
-func (ps *Pools) Close() { ps.Retain(nil) }
+// Close closes every pool's idle connections and stops the sweeper.
+func (ps *Pools) Close() {
+	ps.mu.Lock()
+	if ps.sweeper != nil {
+		ps.sweeper.Stop()
+		ps.sweeper = nil
+	}
+	ps.mu.Unlock()
+	ps.Retain(nil)
+}
 
 // Pool is the idle connections to one target address, kept as a stack:
 // a request takes the connection used last, as nginx's keep-alive cache
@@ -258,6 +301,23 @@ func (p *Pool) put(c *conn, now time.Time) {
 	p.mu.Unlock()
 	if drop != nil {
 		drop.close()
+	}
+}
+
+// closeExpired closes the idle connections that waited IdleConnTimeout.
+func (p *Pool) closeExpired(now time.Time) {
+	p.mu.Lock()
+	n := 0
+	for n < len(p.idle) && now.Sub(p.idle[n].lastUsed) >= IdleConnTimeout {
+		n++
+	}
+	expired := slices.Clone(p.idle[:n])
+	k := copy(p.idle, p.idle[n:])
+	clear(p.idle[k:])
+	p.idle = p.idle[:k]
+	p.mu.Unlock()
+	for _, c := range expired {
+		c.close()
 	}
 }
 

@@ -199,3 +199,46 @@ func TestFullPoolKeepsItsFreshestConnections(t *testing.T) {
 		t.Error("the connection returned last is not the next one taken")
 	}
 }
+
+// TestIdleConnectionsAgeOutWithoutTraffic: a pool no request uses any more
+// closes its idle connections once they have waited IdleConnTimeout, by
+// the pools' sweeper.
+func TestIdleConnectionsAgeOutWithoutTraffic(t *testing.T) {
+	t.Parallel()
+	a := newAcceptor(t)
+	ps := newPools(20 * time.Millisecond)
+	t.Cleanup(ps.Close)
+	p := ps.Get(a.ln.Addr().String(), "", false)
+	var cs []*conn
+	for range 2 {
+		c, _, err := p.get(context.Background(), time.Now(), time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+	}
+	for _, c := range cs {
+		p.put(c, time.Now())
+	}
+	// The older one has waited long enough now; the newer one has not.
+	p.mu.Lock()
+	cs[0].lastUsed = time.Now().Add(-IdleConnTimeout - time.Second)
+	p.mu.Unlock()
+	deadline := time.Now().Add(2 * time.Second)
+	for p.idleCount() > 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := p.idleCount(); n != 1 {
+		t.Fatalf("%d idle connections after the sweeper's turns, want 1", n)
+	}
+	if !a.closed(t, cs[0]) {
+		t.Error("the expired idle connection is still open")
+	}
+	if a.closed(t, cs[1]) {
+		t.Error("a fresh idle connection was closed")
+	}
+	ps.Close()
+	if n := p.idleCount(); n != 0 {
+		t.Errorf("%d idle connections after Close, want 0", n)
+	}
+}
