@@ -156,8 +156,9 @@ type Pool struct {
 	tls   *tls.Config
 
 	mu sync.Mutex
-	// idle is oldest first: get takes from the end, put appends there and
-	// closes the first one once it has waited IdleConnTimeout.
+	// idle is oldest first: get takes from the end and put appends there;
+	// the first ones are closed once they have waited IdleConnTimeout (by
+	// put, or by the pools' sweeper) and when the pool is full.
 	idle   []*conn
 	closed bool
 }
@@ -310,6 +311,10 @@ func (p *Pool) closeExpired(now time.Time) {
 	n := 0
 	for n < len(p.idle) && now.Sub(p.idle[n].lastUsed) >= IdleConnTimeout {
 		n++
+	}
+	if n == 0 {
+		p.mu.Unlock()
+		return
 	}
 	expired := slices.Clone(p.idle[:n])
 	k := copy(p.idle, p.idle[n:])
