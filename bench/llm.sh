@@ -98,6 +98,13 @@ for _ in $(seq 50); do curl -fs -o /dev/null http://127.0.0.1:9933/readyz && bre
 for _ in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:9935/ && break; sleep 0.1; done
 
 rss() { awk '/VmRSS/ {print $2}' "/proc/$ppid/status"; }
+# What the runtime holds, next to the RSS: the Go heap in use and the
+# goroutines — a leak shows in them before the RSS, and an RSS that moves
+# while they stay flat is the allocator's and the OS's, not Portico's.
+heap() {
+	curl -fs http://127.0.0.1:9933/metrics | awk '/^go_memstats_heap_inuse_bytes / {h = $2} /^go_goroutines / {g = $2}
+		END {printf "Go heap in use %.1f MB, %d goroutines", h / 1e6, g}'
+}
 pass() { # name url body: one pass, $TMP/name-round.json
 	# The key both ways: LLM APIs take the bearer token, plain routes X-API-Key.
 	printf 'POST %s\nContent-Type: application/json\nAuthorization: Bearer %s\nX-API-Key: %s\n@%s\n' "$2" "$KEY" "$KEY" "$3" >"$TMP/target"
@@ -141,8 +148,8 @@ if [ -n "${LLM_SOAK:-}" ]; then
 	{
 		echo "Portico LLM gateway soak — $(date -u +%Y-%m-%dT%H:%MZ), ${LLM_SOAK}s at $RATE req/s (plain, stream, translated, translated stream in turn)"
 		echo "machine: $(nproc) cores, $(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2}'), $(go version | cut -d' ' -f3)"
-		echo "RSS at start: $(rss) kB"
-		( for i in $(seq 30 30 "$LLM_SOAK"); do sleep 30; echo "RSS at ${i}s: $(rss) kB"; done ) &
+		echo "RSS at start: $(rss) kB; $(heap)"
+		( for i in $(seq 30 30 "$LLM_SOAK"); do sleep 30; echo "RSS at ${i}s: $(rss) kB; $(heap)"; done ) &
 		sampler=$!
 		"$BIN/vegeta" attack -targets="$TMP/targets" -rate="$RATE" -duration="${LLM_SOAK}s" -max-workers 64 \
 			| "$BIN/vegeta" report -type=json >"$TMP/soak.json"
@@ -152,7 +159,7 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 print("requests %d, success %.4f, p50 %.3f ms, p99 %.3f ms" % (r["requests"], r["success"], r["latencies"]["50th"]/1e6, r["latencies"]["99th"]/1e6))
 PY
-		echo "RSS at end: $(rss) kB"
+		echo "RSS at end: $(rss) kB; $(heap)"
 	} | tee bench/results/llm-soak-latest.txt
 	exit 0
 fi
