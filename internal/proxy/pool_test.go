@@ -81,13 +81,19 @@ func (p *Pool) idleCount() int {
 	return len(p.idle)
 }
 
-// idleAfterABurst returns a pool holding n idle connections to a, opened
-// together and put back at t0, oldest first.
+// idleAfterABurst returns a pool of NewPools holding n idle connections
+// to a, opened together and put back at t0, oldest first.
 func idleAfterABurst(t *testing.T, n int) (a *acceptor, p *Pool, cs []*conn, t0 time.Time) {
 	t.Helper()
-	a = newAcceptor(t)
 	ps := NewPools()
 	t.Cleanup(ps.Close)
+	return idleIn(t, ps, n)
+}
+
+// idleIn is idleAfterABurst in pools of the caller's.
+func idleIn(t *testing.T, ps *Pools, n int) (a *acceptor, p *Pool, cs []*conn, t0 time.Time) {
+	t.Helper()
+	a = newAcceptor(t)
 	p = ps.Get(a.ln.Addr().String(), "", false)
 	for range n {
 		c, reused, err := p.get(context.Background(), time.Now(), time.Second)
@@ -205,21 +211,9 @@ func TestFullPoolKeepsItsFreshestConnections(t *testing.T) {
 // the pools' sweeper.
 func TestIdleConnectionsAgeOutWithoutTraffic(t *testing.T) {
 	t.Parallel()
-	a := newAcceptor(t)
 	ps := newPools(20 * time.Millisecond)
 	t.Cleanup(ps.Close)
-	p := ps.Get(a.ln.Addr().String(), "", false)
-	var cs []*conn
-	for range 2 {
-		c, _, err := p.get(context.Background(), time.Now(), time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cs = append(cs, c)
-	}
-	for _, c := range cs {
-		p.put(c, time.Now())
-	}
+	a, p, cs, _ := idleIn(t, ps, 2)
 	// The older one has waited long enough now; the newer one has not.
 	p.mu.Lock()
 	cs[0].lastUsed = time.Now().Add(-IdleConnTimeout - time.Second)
