@@ -13,7 +13,9 @@
 //     backslash ("%252e", "%252f", "%255c": an upstream that decodes twice
 //     would read them as dot segments), and a segment that is "." or ".."
 //     once its ";parameters" are removed (the "..;/" trick that servlet
-//     containers honour).
+//     containers honour). The double encodings are looked for in the
+//     segment as rule 3 leaves it, so "%252%45" (whose "%45" decodes to
+//     "E") is rejected like "%252E".
 //  3. Percent-encoded unreserved characters (letters, digits, "-._~") are
 //     decoded; every other percent-encoding is kept, with upper-case hex.
 //     Bytes that may not appear raw in a path (non-ASCII, `"<>[]^{|}` and
@@ -160,11 +162,6 @@ func normalizeSegment(raw string, b *strings.Builder) (string, error) {
 				return "", errBackslash
 			case d <= ' ' || d == 0x7f:
 				return "", errControl
-			case d == '%' && i+2 < len(raw) && isHex(raw[i+1]) && isHex(raw[i+2]):
-				if dd := unhex(raw[i+1])<<4 | unhex(raw[i+2]); dd == '.' || dd == '/' || dd == '\\' {
-					return "", errDoubleEnc
-				}
-				writeEscaped(b, d)
 			case isUnreserved(d):
 				b.WriteByte(d)
 			default:
@@ -180,7 +177,32 @@ func normalizeSegment(raw string, b *strings.Builder) (string, error) {
 			writeEscaped(b, c)
 		}
 	}
-	return b.String(), nil
+	// A double encoding is looked for in what the segment became, not in
+	// what the client wrote: the hex digits after "%25" may themselves
+	// have been encoded ("%252%45" becomes "%252E").
+	s := b.String()
+	if doubleEncoded(s) {
+		return "", errDoubleEnc
+	}
+	return s, nil
+}
+
+// doubleEncoded reports whether s holds a double-encoded dot, slash or
+// backslash: "%25" followed by the hex of one, in either case.
+func doubleEncoded(s string) bool {
+	for {
+		i := strings.Index(s, "%25")
+		if i < 0 || i+5 > len(s) {
+			return false
+		}
+		if isHex(s[i+3]) && isHex(s[i+4]) {
+			switch unhex(s[i+3])<<4 | unhex(s[i+4]) {
+			case '.', '/', '\\':
+				return true
+			}
+		}
+		s = s[i+3:]
+	}
 }
 
 // isDotWithParams reports whether s is "." or ".." followed by ";params".

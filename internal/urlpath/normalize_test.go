@@ -32,6 +32,13 @@ func TestNormalize(t *testing.T) {
 		{desc: "double-encoded slash rejected", in: "/a%252Fb", err: errDoubleEnc},
 		{desc: "double-encoded backslash rejected", in: "/a%255cb", err: errDoubleEnc},
 		{desc: "other double encoding is kept", in: "/a%2541", want: "/a%2541"},
+		// The second layer's hex digits encoded too: rule 3 decodes them
+		// into a double encoding, which must be caught all the same.
+		{desc: "double-encoded dot spelled with an encoded hex digit", in: "/%252%45", err: errDoubleEnc},
+		{desc: "double-encoded dots spelled with encoded digits", in: "/%25%32%65%25%32%45/admin", err: errDoubleEnc},
+		{desc: "double-encoded slash spelled with an encoded hex digit", in: "/a%25%32Fb", err: errDoubleEnc},
+		{desc: "double-encoded backslash spelled with an encoded hex digit", in: "/a%255%63b", err: errDoubleEnc},
+		{desc: "an encoded digit after %25 that spells nothing is kept", in: "/%25%341", want: "/%2541"},
 		{desc: "raw non-ASCII is encoded", in: "/caf\xc3\xa9", want: "/caf%C3%A9"},
 		{desc: "unsafe ASCII is encoded", in: "/a{b}|c", want: "/a%7Bb%7D%7Cc"},
 		{desc: "three dots are a name", in: "/a/.../b", want: "/a/.../b"},
