@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -176,8 +175,7 @@ func (a *API) route(need string, h handler) http.Handler {
 		group := r.PathValue("group")
 		deny := func(e *apiError, actor string) {
 			if a.Refusals != nil {
-				host, _, _ := net.SplitHostPort(r.RemoteAddr)
-				if ok, retry := a.Refusals.Allow(host, time.Now()); !ok {
+				if ok, retry := a.Refusals.Allow(ratelimit.PeerKey(r.RemoteAddr), time.Now()); !ok {
 					w.Header().Set("Retry-After", strconv.Itoa(max(int((retry+time.Second-1)/time.Second), 1)))
 					writeError(w, r, errorf(http.StatusTooManyRequests, "rate_limited",
 						"too many refused calls from this address; retry after the time in Retry-After"))

@@ -82,7 +82,7 @@ func NewPolicy(s Settings, own ...string) *Policy {
 	}
 	for _, o := range own {
 		if ap, err := netip.ParseAddrPort(o); err == nil {
-			p.own = append(p.own, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+			p.own = append(p.own, netip.AddrPortFrom(ap.Addr().WithZone("").Unmap(), ap.Port()))
 		}
 	}
 	if addrs, err := net.InterfaceAddrs(); err == nil {
@@ -95,9 +95,12 @@ func NewPolicy(s Settings, own ...string) *Policy {
 	return p
 }
 
-// Check reports why the gateway may not connect to addr, or nil.
+// Check reports why the gateway may not connect to addr, or nil. An IPv6
+// zone ("fe80::1%eth0") is dropped first: it picks the interface, not the
+// host, and no prefix contains a zoned address, so with it the default
+// deny-list would not hold for link-local IPv6.
 func (p *Policy) Check(addr netip.AddrPort) error {
-	ip := addr.Addr().Unmap()
+	ip := addr.Addr().WithZone("").Unmap()
 	for _, a := range p.allow {
 		if a.Contains(ip) {
 			return nil

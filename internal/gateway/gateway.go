@@ -187,12 +187,17 @@ var errBadForwardedFor = pipeline.BadRequest("X-Forwarded-For from a trusted pro
 // trusted proxy, the right-most address in X-Forwarded-For that is not
 // itself a trusted proxy. A trusted proxy's unparsable chain is rejected
 // rather than guessed at, so it can never pass an IP rule by accident.
+//
+// An IPv6 zone ("fe80::1%eth0", a link-local peer's interface) is
+// dropped: it names an interface, not a client, and no prefix contains a
+// zoned address, so with it a deny rule for fe80::/10 would let a client
+// on the local link through.
 func clientIP(r *http.Request, x *pipeline.Exchange, trusted []netip.Prefix) error {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return pipeline.BadRequest("unknown client address")
 	}
-	peer := ap.Addr().Unmap()
+	peer := plainAddr(ap.Addr())
 	x.ClientIP = peer
 	if !inPrefixes(trusted, peer) {
 		return nil
@@ -212,7 +217,7 @@ func clientIP(r *http.Request, x *pipeline.Exchange, trusted []netip.Prefix) err
 			if err != nil {
 				return errBadForwardedFor
 			}
-			x.ClientIP = a.Unmap()
+			x.ClientIP = plainAddr(a)
 			if !inPrefixes(trusted, x.ClientIP) {
 				return nil
 			}
@@ -220,6 +225,10 @@ func clientIP(r *http.Request, x *pipeline.Exchange, trusted []netip.Prefix) err
 	}
 	return nil
 }
+
+// plainAddr is a in the form prefixes are matched against: without a
+// zone, and an IPv4-mapped IPv6 address as IPv4.
+func plainAddr(a netip.Addr) netip.Addr { return a.WithZone("").Unmap() }
 
 func inPrefixes(list []netip.Prefix, a netip.Addr) bool {
 	for _, p := range list {

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/mail"
 	"net/url"
@@ -20,6 +19,7 @@ import (
 	"golang.org/x/crypto/argon2"
 
 	"github.com/portico-gw/portico/internal/policy/basic"
+	"github.com/portico-gw/portico/internal/policy/ratelimit"
 	"github.com/portico-gw/portico/internal/store"
 )
 
@@ -145,7 +145,7 @@ func (p *Portal) signinForm(rq *request) {
 }
 
 // signin checks the email and password; failed attempts are limited per
-// client address.
+// client address (an IPv6 client's /64: ratelimit.PeerKey).
 func (p *Portal) signin(rq *request) {
 	email := strings.ToLower(strings.TrimSpace(rq.r.PostFormValue("email")))
 	pw := rq.r.PostFormValue("password")
@@ -154,7 +154,6 @@ func (p *Portal) signin(rq *request) {
 		v.Errors = []string{msg}
 		rq.render(status, "signin", v)
 	}
-	host, _, _ := net.SplitHostPort(rq.r.RemoteAddr)
 	d, err := p.o.Store.DeveloperByEmail(rq.r.Context(), email)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		rq.internal(err)
@@ -165,7 +164,7 @@ func (p *Portal) signin(rq *request) {
 		hash = dummyHash()
 	}
 	if !p.checkPassword(hash, pw) || err != nil {
-		if ok, _ := p.attempts.Allow(host, time.Now()); !ok {
+		if ok, _ := p.attempts.Allow(ratelimit.PeerKey(rq.r.RemoteAddr), time.Now()); !ok {
 			fail(http.StatusTooManyRequests, "Too many failed attempts from your address; wait a minute.")
 			return
 		}

@@ -156,12 +156,18 @@ func writeRequestHead(bw *bufio.Writer, r *http.Request, x *pipeline.Exchange, t
 
 func methodHasBody(m string) bool { return m == "POST" || m == "PUT" || m == "PATCH" }
 
-// peerHost returns the IP part of a RemoteAddr, without allocating.
+// peerHost returns the IP part of a RemoteAddr, without allocating and
+// without an IPv6 zone: "[fe80::1%eth0]:5000" is "fe80::1", the form
+// upstreams and log parsers expect in X-Forwarded-For.
 func peerHost(addr string) string {
 	if i := strings.LastIndexByte(addr, ':'); i >= 0 {
 		addr = addr[:i]
 	}
-	return strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]")
+	addr = strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]")
+	if i := strings.IndexByte(addr, '%'); i >= 0 {
+		addr = addr[:i]
+	}
+	return addr
 }
 
 // writeQueryWithout writes a raw query less every parameter named name

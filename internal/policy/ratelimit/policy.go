@@ -158,7 +158,7 @@ func keyOf(l *Limit, r *http.Request, x *pipeline.Exchange) key {
 	case ByConsumer:
 		k.s = x.Consumer
 	case ByIP:
-		k.a = x.ClientIP
+		k.a = ClientKey(x.ClientIP)
 	case ByHeader:
 		k.s = headerKey(r.Header[l.Header])
 	}

@@ -237,3 +237,29 @@ func (l *Limiter) Allow(k string, now time.Time) (ok bool, retry time.Duration) 
 
 // Close stops the limiter's sweeper.
 func (l *Limiter) Close() { l.ts.Close() }
+
+// PeerKey is the key a Limiter counts a peer under, from its RemoteAddr
+// ("host:port"): as a limit by ip counts it (ClientKey). An unparsable
+// address is its own key.
+func PeerKey(remoteAddr string) string {
+	ap, err := netip.ParseAddrPort(remoteAddr)
+	if err != nil {
+		return remoteAddr
+	}
+	return ClientKey(ap.Addr()).String()
+}
+
+// ClientKey is what a limit by ip counts a client address as: an IPv4
+// address as itself, an IPv6 one as its /64 network. A single host is
+// usually given a whole /64 and can pick a new address in it for each
+// request, so counting IPv6 addresses one by one would not limit it at
+// all (a /64 is what an IPv4 address behind a home router is: one
+// subscriber). An IPv6 zone is dropped; an IPv4-mapped address is IPv4.
+func ClientKey(a netip.Addr) netip.Addr {
+	a = a.WithZone("").Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.Addr()
+	}
+	return a
+}

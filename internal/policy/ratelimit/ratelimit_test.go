@@ -1,10 +1,15 @@
 package ratelimit
 
 import (
+	"fmt"
+	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/portico-gw/portico/internal/pipeline"
 )
 
 func limit(t *testing.T, n int, w time.Duration) *Limit {
@@ -134,5 +139,78 @@ func BenchmarkTake(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		l.take(key{s: "acme"}, time.Now().UnixNano())
+	}
+}
+
+// TestPeerKey: the addresses one host can pick from count as one, and
+// different hosts do not.
+func TestPeerKey(t *testing.T) {
+	same := [][]string{
+		{"[2001:db8:1:2::1]:5000", "[2001:db8:1:2:ffff:ffff:ffff:ffff]:6000", "[2001:db8:1:2::7%eth0]:1"},
+		{"192.0.2.7:5000", "192.0.2.7:6000", "[::ffff:192.0.2.7]:7000"},
+		{"[fe80::1%eth0]:5000", "[fe80::2%eth1]:5000"},
+	}
+	for _, group := range same {
+		for _, a := range group[1:] {
+			if PeerKey(a) != PeerKey(group[0]) {
+				t.Errorf("%s counts as %q, %s as %q: want one key", a, PeerKey(a), group[0], PeerKey(group[0]))
+			}
+		}
+	}
+	differ := []string{"[2001:db8:1:2::1]:1", "[2001:db8:1:3::1]:1", "192.0.2.7:1", "192.0.2.8:1", "[::1]:1", "garbage"}
+	seen := map[string]string{}
+	for _, a := range differ {
+		k := PeerKey(a)
+		if b, ok := seen[k]; ok {
+			t.Errorf("%s and %s share the key %q", a, b, k)
+		}
+		seen[k] = a
+	}
+}
+
+// TestLimiterByPeerKey: a host rotating through its /64 meets the limit
+// of one address.
+func TestLimiterByPeerKey(t *testing.T) {
+	l := NewLimiter(3, time.Minute)
+	defer l.Close()
+	now := time.Now()
+	refused := 0
+	for i := range 10 {
+		if ok, _ := l.Allow(PeerKey(fmt.Sprintf("[2001:db8::%x]:443", i+1)), now); !ok {
+			refused++
+		}
+	}
+	if refused != 7 {
+		t.Errorf("%d of 10 tries from one /64 refused, want 7", refused)
+	}
+	if ok, _ := l.Allow(PeerKey("[2001:db8:0:1::1]:443"), now); !ok {
+		t.Error("another /64 was refused")
+	}
+}
+
+// TestByIPCountsA64: a limit by ip meets a host that rotates through its
+// /64 as one client; another /64, and each IPv4 address, count apart.
+func TestByIPCountsA64(t *testing.T) {
+	ts := NewTables()
+	t.Cleanup(ts.Close)
+	l := ts.Limit("api/r/0", 3, time.Minute, ByIP, "")
+	now := time.Now().UnixNano()
+	take := func(addr string) bool {
+		x := &pipeline.Exchange{ClientIP: netip.MustParseAddr(addr)}
+		return l.take(keyOf(l, &http.Request{}, x), now).ok
+	}
+	passed := 0
+	for i := range 10 {
+		if take(fmt.Sprintf("2001:db8:0:7:%x::1", i*0x1111)) {
+			passed++
+		}
+	}
+	if passed != 3 {
+		t.Errorf("%d of 10 requests from one /64 passed, want 3", passed)
+	}
+	for _, other := range []string{"2001:db8:0:8::1", "192.0.2.1", "192.0.2.2"} {
+		if !take(other) {
+			t.Errorf("%s was counted with the /64", other)
+		}
 	}
 }
