@@ -299,12 +299,15 @@ func cutSegment(path string) (seg, next string) {
 	return path, ""
 }
 
-// hostOnly strips the port from a Host header value and lower-cases it,
-// allocating only when the host has upper-case letters.
+// hostOnly strips the port and a trailing dot from a Host header value
+// ("API.example.com.:8080" names the same host as "api.example.com", as
+// in DNS and nginx) and lower-cases it, allocating only when the host has
+// upper-case letters.
 func hostOnly(h string) string {
 	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
 		h = h[:i]
 	}
+	h = strings.TrimSuffix(h, ".")
 	for i := 0; i < len(h); i++ {
 		if c := h[i]; c >= 'A' && c <= 'Z' {
 			return strings.ToLower(h)
