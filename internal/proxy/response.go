@@ -29,6 +29,7 @@ var (
 	errMalformedHeader = errors.New("malformed header line")
 	errHeaderTooLarge  = errors.New("response header too large")
 	errBadFraming      = errors.New("conflicting or unsupported response framing")
+	errTooManyInterim  = errors.New("too many interim (1xx) responses")
 	errMalformedChunk  = errors.New("malformed chunked encoding")
 )
 
@@ -43,18 +44,24 @@ type head struct {
 
 // readHead reads a response head from c into dst (end-to-end headers only)
 // and prepares c.body to read its body. Interim 1xx responses other than
-// 101 are skipped. method is the request's method (HEAD has no body).
+// 101 are skipped, up to maxInterim of them (as net/http's client: an
+// upstream that sends them without end would hold the exchange until its
+// timeout). method is the request's method (HEAD has no body).
 // With ownCORS (the API has a CORS policy, which the gateway applies) the
 // upstream's Access-Control-* headers are dropped.
 func readHead(c *conn, dst http.Header, method string, ownCORS bool) (head, error) {
-	for {
+	for range maxInterim + 1 {
 		h, err := readOneHead(c, dst, method, ownCORS)
 		if err != nil || h.status >= 200 || h.status == http.StatusSwitchingProtocols {
 			return h, err
 		}
 		clear(dst) // 100 Continue, 103 Early Hints: the final response follows
 	}
+	return head{}, errTooManyInterim
 }
+
+// maxInterim is how many interim responses may come before the final one.
+const maxInterim = 5
 
 func readOneHead(c *conn, dst http.Header, method string, ownCORS bool) (head, error) {
 	var h head
