@@ -388,9 +388,10 @@ func keyDigest(k string) apikey.Digest {
 
 func upstreamSpec(u config.Upstream) proxy.UpstreamSpec {
 	spec := proxy.UpstreamSpec{
-		Name:           u.Name,
-		Timeout:        u.Timeout.D(),
-		ConnectTimeout: u.ConnectTimeout.D(),
+		Name:              u.Name,
+		Timeout:           u.Timeout.D(),
+		ConnectTimeout:    u.ConnectTimeout.D(),
+		TunnelIdleTimeout: u.WebSocketIdleTimeout.D(),
 	}
 	for _, t := range u.Targets {
 		w := 1

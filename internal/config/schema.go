@@ -246,6 +246,9 @@ type Upstream struct {
 	// ConnectTimeout bounds establishing a connection. Default 5s. A target
 	// that does not accept in time answers 504, like one that never responds.
 	ConnectTimeout Duration `yaml:"connect_timeout,omitempty" json:"connect_timeout,omitempty"`
+	// WebSocketIdleTimeout closes a WebSocket tunnel to this upstream when
+	// neither side has sent anything for this long. Default 5m.
+	WebSocketIdleTimeout Duration `yaml:"websocket_idle_timeout,omitempty" json:"websocket_idle_timeout,omitempty"`
 	// Retries re-sends a failed request to the upstream (idempotent methods
 	// only, and only when no byte of the response reached the client).
 	Retries *Retries `yaml:"retries,omitempty" json:"retries,omitempty"`

@@ -127,6 +127,60 @@ func TestWebSocketEcho(t *testing.T) {
 	c.Close(websocket.StatusNormalClosure, "")
 }
 
+// TestWebSocketIdleTimeout: a tunnel stays open while anything moves in
+// either direction, and is closed once nothing has for the upstream's
+// websocket_idle_timeout — not sooner.
+func TestWebSocketIdleTimeout(t *testing.T) {
+	t.Parallel()
+	const idle = 400 * time.Millisecond
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		// Push for a while without being spoken to, then fall silent.
+		for i := range 6 {
+			if err := c.Write(r.Context(), websocket.MessageText, []byte(fmt.Sprint("push ", i))); err != nil {
+				return
+			}
+			time.Sleep(idle / 3)
+		}
+		_, _, _ = c.Read(r.Context())
+	}))
+	defer up.Close()
+	e := start(t, strings.Replace(streamConfig, "    connect_timeout: 1s\n", "    connect_timeout: 1s\n    websocket_idle_timeout: 400ms\n", 1), up.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws://"+e.Addr+"/s/ws", nil)
+	if err != nil {
+		t.Fatalf("dial through the gateway: %v", err)
+	}
+	defer c.CloseNow()
+	// Six pushes over ~2 s, five idle timeouts: the upstream's traffic
+	// alone keeps the tunnel open.
+	var last time.Time
+	for i := range 6 {
+		_, got, err := c.Read(ctx)
+		if err != nil {
+			t.Fatalf("push %d: %v (the tunnel closed while the upstream was sending)", i, err)
+		}
+		if want := fmt.Sprint("push ", i); string(got) != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+		last = time.Now()
+	}
+	// Then nothing moves: the gateway closes the tunnel.
+	_, _, err = c.Read(ctx)
+	quiet := time.Since(last)
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("read after the silence: %v (context %v), want the tunnel closed", err, ctx.Err())
+	}
+	if quiet < idle || quiet > idle+3*time.Second {
+		t.Errorf("tunnel closed %v after the last message, want about %v", quiet, idle)
+	}
+}
+
 func TestUpstreamFailures(t *testing.T) {
 	t.Parallel()
 	// A listener that accepts and never answers: a blackholed upstream.

@@ -18,7 +18,11 @@ import (
 const (
 	DefaultTimeout        = 30 * time.Second
 	DefaultConnectTimeout = 5 * time.Second
-	DefaultRetryBase      = 50 * time.Millisecond
+	// DefaultTunnelIdleTimeout closes a WebSocket tunnel in which nothing
+	// moved for this long (Envoy's stream idle timeout; more than the 60 s
+	// and 100 s of common load balancers, which WebSocket apps ping within).
+	DefaultTunnelIdleTimeout = 5 * time.Minute
+	DefaultRetryBase         = 50 * time.Millisecond
 )
 
 // UpstreamSpec is what NewUpstream needs to know of an upstream.
@@ -27,6 +31,9 @@ type UpstreamSpec struct {
 	Targets        []TargetSpec
 	Timeout        time.Duration // 0: DefaultTimeout
 	ConnectTimeout time.Duration // 0: DefaultConnectTimeout
+	// TunnelIdleTimeout closes a quiet WebSocket tunnel; 0:
+	// DefaultTunnelIdleTimeout.
+	TunnelIdleTimeout time.Duration
 	// Retries is the number of retries after the first try.
 	Retries int
 	// LinearBackoff selects linear instead of exponential backoff.
@@ -82,6 +89,7 @@ type Upstream struct {
 	perTry         time.Duration
 	timeout        time.Duration
 	connectTimeout time.Duration
+	tunnelIdle     time.Duration
 	retries        int
 	linear         bool
 	retryBase      time.Duration
@@ -112,6 +120,7 @@ func NewUpstream(spec UpstreamSpec, pools *Pools, health *Health) (*Upstream, er
 		checked:        spec.Health.Path != "" || spec.Health.Failures > 0,
 		timeout:        orDefault(spec.Timeout, DefaultTimeout),
 		connectTimeout: orDefault(spec.ConnectTimeout, DefaultConnectTimeout),
+		tunnelIdle:     orDefault(spec.TunnelIdleTimeout, DefaultTunnelIdleTimeout),
 		retries:        spec.Retries,
 		linear:         spec.LinearBackoff,
 		retryBase:      orDefault(spec.RetryBase, DefaultRetryBase),

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/portico-gw/portico/internal/pipeline"
@@ -143,16 +144,82 @@ func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, x *pipeline.Exc
 	if err := brw.Flush(); err != nil {
 		return nil
 	}
+	// A tunnel in which nothing moves either way for the upstream's idle
+	// timeout is closed, so quiet connections cannot pile up.
+	idle := newIdleWatch(h.up.tunnelIdle, func() {
+		_ = client.Close()
+		_ = c.nc.Close()
+	})
+	defer idle.stop()
 	done := make(chan struct{})
 	go func() {
 		// Upstream to client, starting with what the upstream sent after
 		// its 101 and is already buffered.
-		_, _ = io.Copy(client, c.br)
+		_, _ = io.Copy(client, idle.reader(c.br))
 		_ = client.Close()
 		close(done)
 	}()
-	_, _ = io.Copy(c.nc, brw.Reader)
+	_, _ = io.Copy(c.nc, idle.reader(brw.Reader))
 	_ = c.nc.Close()
 	<-done
 	return nil
+}
+
+// idleWatch calls expire once nothing was read through its readers for
+// its timeout. Reads only record the time; one timer checks it, so a busy
+// tunnel costs no timer resets.
+type idleWatch struct {
+	timeout time.Duration
+	expire  func()
+	last    atomic.Int64 // UnixNano of the last read that returned data
+	mu      sync.Mutex
+	t       *time.Timer
+	stopped bool
+}
+
+func newIdleWatch(timeout time.Duration, expire func()) *idleWatch {
+	w := &idleWatch{timeout: timeout, expire: expire}
+	w.last.Store(time.Now().UnixNano())
+	w.mu.Lock()
+	w.t = time.AfterFunc(timeout, w.check)
+	w.mu.Unlock()
+	return w
+}
+
+func (w *idleWatch) check() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped {
+		return
+	}
+	quiet := time.Since(time.Unix(0, w.last.Load()))
+	if quiet >= w.timeout {
+		w.stopped = true
+		w.expire()
+		return
+	}
+	w.t.Reset(w.timeout - quiet)
+}
+
+func (w *idleWatch) stop() {
+	w.mu.Lock()
+	w.stopped = true
+	w.t.Stop()
+	w.mu.Unlock()
+}
+
+// reader returns r, recording each read that returns data as activity.
+func (w *idleWatch) reader(r io.Reader) io.Reader { return &activeReader{r: r, w: w} }
+
+type activeReader struct {
+	r io.Reader
+	w *idleWatch
+}
+
+func (a *activeReader) Read(p []byte) (int, error) {
+	n, err := a.r.Read(p)
+	if n > 0 {
+		a.w.last.Store(time.Now().UnixNano())
+	}
+	return n, err
 }
