@@ -389,3 +389,69 @@ consumers:
 		t.Fatalf("the provider saw %d calls, want 6", len(got))
 	}
 }
+
+// TestLLMLimitsHoldAgainstHugeCalls: a call that asks for more tokens
+// than any limit holds (max_tokens near the largest integer, or many
+// choices with n) is refused before it reaches the provider — its most
+// cost may not wrap around to a small or negative number — and leaves the
+// token limit and the budget as they were.
+func TestLLMLimitsHoldAgainstHugeCalls(t *testing.T) {
+	t.Parallel()
+	primary := newMockLLM(t)
+	cfg := strings.Replace(llmConfig(primary.srv.URL, primary.srv.URL), "consumers:\n  - name: acme\n", `plans:
+  - name: metered
+    llm_budget: {amount: 0.02, currency: USD, period: month}
+consumers:
+  - name: acme
+    plan: metered
+`, 1)
+	budgetOnly := start(t, cfg, "http://127.0.0.1:9")
+	cfg = strings.Replace(cfg, "    llm: {models: [smart]}\n", "    llm: {models: [smart]}\n    rate_limit: [{tokens: 1000, window: 1h}]\n", 1)
+	limited := start(t, cfg, "http://127.0.0.1:9")
+	bearer := hdr("Authorization", "Bearer "+acmeKey)
+	huge := []string{
+		`"max_tokens":9223372036854775807,`,
+		`"max_tokens":9223372036854775000,`,
+		`"max_tokens":4611686018427387904,`,
+		`"max_completion_tokens":1152921504606846976,`,
+		`"max_tokens":1000000000000000,`,
+		`"max_tokens":4611686018427387904,"n":4,`,
+		`"max_tokens":2,"n":9223372036854775807,`,
+	}
+	// The budget of 0.02 USD covers 2,500 output tokens at 8 USD a million.
+	e := budgetOnly
+	call := func(extra string) (int, string) {
+		body := `{"model":"smart",` + extra + `"messages":[{"role":"user","content":"hi"}]}`
+		resp, got := e.do("POST", "/ai/v1/chat/completions", bearer, strings.NewReader(body))
+		code := ""
+		if resp.StatusCode == 429 {
+			code = decodeError(t, resp, got).Error.Code
+		}
+		return resp.StatusCode, code
+	}
+	for _, extra := range append(huge, `"max_tokens":1000,"n":3,`) {
+		if status, code := call(extra); status != 429 || code != "llm_budget_exceeded" {
+			t.Errorf("budget: %s: %d %s, want 429 llm_budget_exceeded", extra, status, code)
+		}
+	}
+	e = limited
+	for _, extra := range append(huge, `"max_tokens":300,"n":4,`) {
+		if status, code := call(extra); status != 429 || code != "token_rate_limited" {
+			t.Errorf("token limit: %s: %d %s, want 429 token_rate_limited", extra, status, code)
+		}
+	}
+	if got, _ := primary.requests(); len(got) != 0 {
+		t.Fatalf("the provider saw %d calls, want none", len(got))
+	}
+	// The limit and the budget are whole: a call that may use 900 tokens
+	// (costing at most 0.0072 USD) passes, twice on the budget alone.
+	if status, _ := call(`"max_tokens":850,`); status != 200 {
+		t.Fatalf("a call within the limit after the refusals: %d", status)
+	}
+	e = budgetOnly
+	for i := range 2 {
+		if status, _ := call(`"max_tokens":850,`); status != 200 {
+			t.Fatalf("call %d within the budget after the refusals: %d", i+1, status)
+		}
+	}
+}

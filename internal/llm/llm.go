@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -779,7 +780,7 @@ const DefaultMaxTokens = 4096
 // its prompt (a byte counts as a token: never an underestimate for text)
 // and its max_tokens. All limits or none.
 func (e *Endpoint) reserve(w http.ResponseWriter, r *http.Request, x *pipeline.Exchange, req map[string]json.RawMessage, bodyLen int) ([]*ratelimit.Reservation, error) {
-	n := int64(bodyLen) + maxTokens(req)
+	n := int64(bodyLen) + maxTokens(req) // both below 2^41
 	now := time.Now()
 	var out []*ratelimit.Reservation
 	for _, l := range e.tokens {
@@ -816,7 +817,7 @@ func (e *Endpoint) reserveBudget(w http.ResponseWriter, b *ratelimit.Quota, x *p
 			in, out = max(in, p.in), max(out, p.out)
 		}
 	}
-	cost := int64(bodyLen)*in + maxTokens(req)*out
+	cost := addCap(mulCap(int64(bodyLen), in), mulCap(maxTokens(req), out))
 	ok, retry := b.Reserve(x.Consumer, cost, time.Now())
 	if !ok {
 		w.Header().Set("Retry-After", strconv.FormatInt(max(int64((retry+time.Second-1)/time.Second), 1), 10))
@@ -827,15 +828,49 @@ func (e *Endpoint) reserveBudget(w http.ResponseWriter, b *ratelimit.Quota, x *p
 
 // maxTokens is the most a call may generate: its max_completion_tokens,
 // max_tokens or (the Responses API's) max_output_tokens, else
-// DefaultMaxTokens.
+// DefaultMaxTokens, for each of its n choices (OpenAI's n), and at most
+// MaxReserveTokens — more than any limit holds — so that no sum or price
+// of it can wrap around to a small number.
 func maxTokens(req map[string]json.RawMessage) int64 {
+	per := int64(DefaultMaxTokens)
 	for _, k := range []string{"max_completion_tokens", "max_tokens", "max_output_tokens"} {
 		var n int64
 		if json.Unmarshal(req[k], &n) == nil && n > 0 {
-			return n
+			per = n
+			break
 		}
 	}
-	return DefaultMaxTokens
+	choices := int64(1)
+	if n := int64(0); json.Unmarshal(req["n"], &n) == nil && n > 1 {
+		choices = n
+	}
+	if per > MaxReserveTokens/choices {
+		return MaxReserveTokens
+	}
+	return per * choices
+}
+
+// MaxReserveTokens caps what one call reserves: 2^40 tokens, far above
+// any token limit or budget, and small enough that a price per token
+// times it, plus a request's size, stays within an int64.
+const MaxReserveTokens = 1 << 40
+
+// mulCap is a × b for non-negative a and b, or math.MaxInt64 when that
+// would not fit.
+func mulCap(a, b int64) int64 {
+	if a != 0 && b > math.MaxInt64/a {
+		return math.MaxInt64
+	}
+	return a * b
+}
+
+// addCap is a + b for non-negative a and b, or math.MaxInt64 when that
+// would not fit.
+func addCap(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 // settle corrects the reservations to the tokens the provider reported;

@@ -62,16 +62,22 @@ type (
 func (e *Endpoint) meter(x *pipeline.Exchange, model string, u *usage) {
 	l := &x.LLM
 	l.Model = model
-	l.TokensIn, l.TokensOut = u.PromptTokens, u.CompletionTokens
-	l.TokensCached, l.TokensReasoning = u.PromptTokensDetails.CachedTokens, u.CompletionTokensDetails.ReasoningTokens
+	// A provider's numbers are taken as reported, within reason: a
+	// negative count would credit the consumer, a huge one wrap the cost.
+	l.TokensIn, l.TokensOut = tokenCount(u.PromptTokens), tokenCount(u.CompletionTokens)
+	l.TokensCached = tokenCount(u.PromptTokensDetails.CachedTokens)
+	l.TokensReasoning = tokenCount(u.CompletionTokensDetails.ReasoningTokens)
 	p, ok := e.prices[model]
 	if !ok {
 		l.Unpriced, l.CostPico = true, 0
 		return
 	}
 	cached := min(l.TokensCached, l.TokensIn)
-	l.CostPico = (l.TokensIn-cached)*p.in + cached*p.cached + l.TokensOut*p.out
+	l.CostPico = addCap(addCap(mulCap(l.TokensIn-cached, p.in), mulCap(cached, p.cached)), mulCap(l.TokensOut, p.out))
 }
+
+// tokenCount is a reported token count within [0, MaxReserveTokens].
+func tokenCount(n int64) int64 { return min(max(n, 0), MaxReserveTokens) }
 
 // estimate meters a call whose provider reported no usage: the prompt's
 // tokens and those of what was generated, counted with a tokenizer, and

@@ -1,8 +1,12 @@
 package llm
 
 import (
+	"encoding/json"
+	"math"
 	"strings"
 	"testing"
+
+	"github.com/portico-gw/portico/internal/pipeline"
 )
 
 // TestCountTokens: o200k_base counts as OpenAI's tokenizer does; text past
@@ -35,5 +39,62 @@ func TestCountTokens(t *testing.T) {
 	body := `{"model":"m","messages":[{"role":"system","content":"Hello"},{"role":"user","content":"Hello"}]}`
 	if got := promptTokens(FormatOpenAI, []byte(body)); got != 3+3+3+1+1 {
 		t.Errorf("prompt: %d tokens, want 11", got)
+	}
+}
+
+// TestMeterKeepsReportedUsageInBounds: a provider's usage is taken as
+// reported, but a negative count cannot credit the consumer and a huge
+// one cannot wrap the cost around to a small or negative number.
+func TestMeterKeepsReportedUsageInBounds(t *testing.T) {
+	e := &Endpoint{prices: map[string]price{"p/m": {in: 2_000_000, out: 8_000_000, cached: 500_000}}}
+	for _, tc := range []struct {
+		name     string
+		u        usage
+		in, out  int64
+		cost     int64
+		costFrom int64 // cost at least this (saturated)
+	}{
+		{name: "as reported", u: usage{PromptTokens: 11, CompletionTokens: 2}, in: 11, out: 2, cost: 11*2_000_000 + 2*8_000_000},
+		{name: "negative", u: usage{PromptTokens: -1_000_000, CompletionTokens: -5}, in: 0, out: 0, cost: 0},
+		{name: "negative output only", u: usage{PromptTokens: 10, CompletionTokens: -1 << 40}, in: 10, out: 0, cost: 10 * 2_000_000},
+		{name: "huge", u: usage{PromptTokens: math.MaxInt64, CompletionTokens: math.MaxInt64}, in: MaxReserveTokens, out: MaxReserveTokens, costFrom: MaxReserveTokens * 8_000_000},
+	} {
+		var x pipeline.Exchange
+		e.meter(&x, "p/m", &tc.u)
+		l := x.LLM
+		if l.TokensIn != tc.in || l.TokensOut != tc.out {
+			t.Errorf("%s: tokens %d in, %d out; want %d, %d", tc.name, l.TokensIn, l.TokensOut, tc.in, tc.out)
+		}
+		if tc.costFrom > 0 {
+			if l.CostPico < tc.costFrom {
+				t.Errorf("%s: cost %d, want at least %d", tc.name, l.CostPico, tc.costFrom)
+			}
+		} else if l.CostPico != tc.cost {
+			t.Errorf("%s: cost %d, want %d", tc.name, l.CostPico, tc.cost)
+		}
+	}
+}
+
+func TestMaxTokens(t *testing.T) {
+	for body, want := range map[string]int64{
+		`{}`:                 DefaultMaxTokens,
+		`{"max_tokens":100}`: 100,
+		`{"max_completion_tokens":50,"max_tokens":100}`: 50,
+		`{"max_tokens":100,"n":3}`:                      300,
+		`{"n":2}`:                                       2 * DefaultMaxTokens,
+		`{"max_tokens":-5}`:                             DefaultMaxTokens,
+		`{"max_tokens":100,"n":-3}`:                     100,
+		`{"max_tokens":9223372036854775807}`:            MaxReserveTokens,
+		`{"max_tokens":1099511627776,"n":2}`:            MaxReserveTokens,
+		`{"max_tokens":2,"n":9223372036854775807}`:      MaxReserveTokens,
+		`{"max_tokens":1e30}`:                           DefaultMaxTokens,
+	} {
+		var req map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(body), &req); err != nil {
+			t.Fatal(err)
+		}
+		if got := maxTokens(req); got != want {
+			t.Errorf("maxTokens(%s) = %d, want %d", body, got, want)
+		}
 	}
 }

@@ -245,7 +245,7 @@ func (q *Quota) Reserve(consumer string, n int64, now time.Time) (ok bool, retry
 	c := q.counts.counter(consumer, s.key, s.end)
 	for {
 		u := c.used.Load()
-		if u >= q.Limit || u+n > q.Limit && n > 0 {
+		if u >= q.Limit || n > q.Limit-u { // not u+n: n may be near the largest int64
 			return false, s.end.Sub(now)
 		}
 		if c.used.CompareAndSwap(u, u+n) {

@@ -40,6 +40,9 @@ var errTokensUnavailable = &pipeline.Error{Status: http.StatusServiceUnavailable
 func (l *Limit) Reserve(r *http.Request, x *pipeline.Exchange, n int64, now time.Time) (*Reservation, bool, time.Duration, error) {
 	k := keyOf(l, r, x)
 	n = max(n, 1)
+	if n > int64(l.Limit) {
+		return nil, false, l.Window, nil // more than the whole limit: never
+	}
 	if rm := l.remote; rm != nil {
 		if rm.Up() {
 			ok, retry, err := rm.reserve(r.Context(), l, k, n)
@@ -79,7 +82,14 @@ func (l *Limit) Reserve(r *http.Request, x *pipeline.Exchange, n int64, now time
 
 // Settle corrects the reservation to the units really used.
 func (r *Reservation) Settle(used int64) {
-	if r == nil || used == r.n {
+	// A reservation is at most the limit (Reserve); what was used is
+	// counted up to a hundred windows' worth, so that no product below
+	// overflows whatever a provider reports.
+	if r == nil {
+		return
+	}
+	used = min(max(used, 0), 100*int64(r.l.Limit))
+	if used == r.n {
 		return
 	}
 	delta := used - r.n

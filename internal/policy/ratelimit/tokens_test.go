@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"math"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -35,6 +36,51 @@ func TestReserve(t *testing.T) {
 	}
 	if _, ok, retry, _ := l.Reserve(r, &pipeline.Exchange{Consumer: "big"}, 5000, now); ok || retry != time.Minute {
 		t.Fatalf("more than the whole limit: %v %v", ok, retry)
+	}
+}
+
+// TestReserveHugeCounts: no count, however large, wraps the limit's
+// arithmetic around: a reservation beyond the limit is refused and
+// changes nothing, a settlement with an absurd usage fills the limit
+// rather than emptying it, and a budget reservation near the largest
+// integer is refused.
+func TestReserveHugeCounts(t *testing.T) {
+	ts := NewTables()
+	defer ts.Close()
+	l := ts.Limit("ai/tokens/0", 1000, time.Hour, ByConsumer, "")
+	r := httptest.NewRequest("POST", "/", nil)
+	x := &pipeline.Exchange{Consumer: "acme"}
+	now := time.Now()
+	for _, n := range []int64{1001, 1 << 40, 1 << 62, math.MaxInt64} {
+		if _, ok, _, _ := l.Reserve(r, x, n, now); ok {
+			t.Errorf("a reservation of %d of 1000 passed", n)
+		}
+	}
+	res, ok, _, _ := l.Reserve(r, x, 1000, now)
+	if !ok {
+		t.Fatal("the whole limit, after the refusals, was refused")
+	}
+	res.Settle(math.MaxInt64) // a provider reporting nonsense
+	if _, ok, _, _ := l.Reserve(r, x, 1, now.Add(time.Hour)); ok {
+		t.Error("an hour after a settlement of MaxInt64, the limit had room: the count wrapped")
+	}
+	res.Settle(-1 << 62)
+	if _, ok, _, _ := l.Reserve(r, x, 1000, now); !ok {
+		t.Error("a negative usage settles as none, which gives back the reservation")
+	}
+
+	qs := NewQuotas()
+	q := qs.Budget("llmbudget:gold", 1000, "month", time.UTC)
+	if ok, _ := q.Reserve("acme", 10, now); !ok {
+		t.Fatal("10 of 1000 refused")
+	}
+	for _, n := range []int64{991, math.MaxInt64 - 5, math.MaxInt64} {
+		if ok, _ := q.Reserve("acme", n, now); ok {
+			t.Errorf("a budget reservation of %d with 990 left passed", n)
+		}
+	}
+	if ok, _ := q.Reserve("acme", 990, now); !ok {
+		t.Error("the 990 left were refused after the refusals")
 	}
 }
 
