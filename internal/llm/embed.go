@@ -97,10 +97,7 @@ func (c *call) geminiEmbeddings(resp *http.Response, model string) error {
 		vectors = append(vectors, e.Values)
 	}
 	r, inputs, _ := readEmbedRequest(c.body) // valid: written into the call already
-	tokens := int64(0)
-	for _, in := range inputs {
-		tokens += countTokens(in)
-	}
+	tokens := countInputs(inputs)
 	c.e.estimate(c.x, model, usage{PromptTokens: tokens}, nil, "")
 	return c.writeEmbeddings(vectors, r.EncodingFormat, model, tokens)
 }
@@ -207,10 +204,7 @@ func (c *call) bedrockEmbeddings(resp *http.Response, t *target, model string) e
 	if reported {
 		c.e.meter(c.x, model, &usage{PromptTokens: tokens})
 	} else {
-		tokens = 0
-		for _, in := range inputs {
-			tokens += countTokens(in)
-		}
+		tokens = countInputs(inputs)
 		c.e.estimate(c.x, model, usage{PromptTokens: tokens}, nil, "")
 	}
 	return c.writeEmbeddings(vectors, r.EncodingFormat, model, tokens)

@@ -3,6 +3,8 @@ package llm
 import (
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/tiktoken-go/tokenizer"
 	"github.com/tiktoken-go/tokenizer/codec"
@@ -30,14 +32,95 @@ func countTokens(text string) int64 {
 	if len(head) > maxTokenize {
 		head = head[:maxTokenize]
 	}
-	n, err := o200k().Count(head)
+	n, err := countBounded(o200k(), head)
 	if err != nil {
 		return int64(len(text)+3) / 4 // a token per four bytes
 	}
 	if len(head) < len(text) {
 		return int64(float64(n) * float64(len(text)) / float64(len(head)))
 	}
-	return int64(n)
+	return n
+}
+
+// countInputs counts the tokens of several texts (embedding inputs),
+// tokenizing at most maxTokenize bytes of them in all; the rest is
+// counted at the rate of what was. (Each counted alone, a thousand inputs
+// of 64 KiB would cost a thousand times the bound.)
+func countInputs(inputs []string) int64 {
+	var tokens, counted, skipped int64
+	left := maxTokenize
+	for _, in := range inputs {
+		head := in[:min(len(in), left)]
+		left -= len(head)
+		skipped += int64(len(in) - len(head))
+		if head == "" {
+			continue
+		}
+		n, err := countBounded(o200k(), head)
+		if err != nil {
+			n = int64(len(head)+3) / 4
+		}
+		tokens += n
+		counted += int64(len(head))
+	}
+	if skipped > 0 && counted > 0 {
+		tokens += int64(float64(tokens) * float64(skipped) / float64(counted))
+	}
+	return tokens
+}
+
+// maxSpaceRun is the longest run of white space handed to the tokenizer.
+// Its patterns backtrack over white space: 64 KiB of " \n\t" repeated took
+// 1.9 s (quadratic in the run), where 64 KiB of prose takes 30 ms.
+const maxSpaceRun = 64
+
+// countBounded counts s's tokens with no white-space run longer than
+// maxSpaceRun reaching the tokenizer: of a longer run, the first
+// maxSpaceRun bytes are counted with the text before it, and the rest at
+// their rate (runs repeat themselves; this is an estimate).
+func countBounded(c tokenizer.Codec, s string) (int64, error) {
+	var n int64
+	start := 0 // where the text not yet counted begins
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if !unicode.IsSpace(r) {
+			i += size
+			continue
+		}
+		j := i + size
+		for j < len(s) {
+			r, size := utf8.DecodeRuneInString(s[j:])
+			if !unicode.IsSpace(r) {
+				break
+			}
+			j += size
+		}
+		if j-i > maxSpaceRun {
+			cut := i + maxSpaceRun
+			for !utf8.RuneStart(s[cut]) {
+				cut--
+			}
+			before, err := c.Count(s[start:cut])
+			if err != nil {
+				return 0, err
+			}
+			kept, err := c.Count(s[i:cut])
+			if err != nil {
+				return 0, err
+			}
+			n += int64(before) + int64(kept)*int64(j-cut)/int64(cut-i)
+			start = j
+		}
+		i = j
+	}
+	if start < len(s) {
+		rest, err := c.Count(s[start:])
+		if err != nil {
+			return 0, err
+		}
+		n += int64(rest)
+	}
+	return n, nil
 }
 
 // perMessage is what each message of a prompt adds to its text's tokens

@@ -5,8 +5,11 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/portico-gw/portico/internal/pipeline"
+	"github.com/tiktoken-go/tokenizer"
 )
 
 // TestCountTokens: o200k_base counts as OpenAI's tokenizer does; text past
@@ -39,6 +42,80 @@ func TestCountTokens(t *testing.T) {
 	body := `{"model":"m","messages":[{"role":"system","content":"Hello"},{"role":"user","content":"Hello"}]}`
 	if got := promptTokens(FormatOpenAI, []byte(body)); got != 3+3+3+1+1 {
 		t.Errorf("prompt: %d tokens, want 11", got)
+	}
+}
+
+// spyCodec records the longest run of white space it was asked to count.
+type spyCodec struct {
+	tokenizer.Codec
+	longest int
+}
+
+func (c *spyCodec) Count(s string) (int, error) {
+	run := 0
+	for _, r := range s {
+		if unicode.IsSpace(r) {
+			run += utf8.RuneLen(r)
+			c.longest = max(c.longest, run)
+		} else {
+			run = 0
+		}
+	}
+	return c.Codec.Count(s)
+}
+
+// TestCountBoundedKeepsRunsShort: the tokenizer backtracks over white
+// space (64 KiB of " \n\t" took it 1.9 s, quadratic in the run), so no run
+// longer than maxSpaceRun reaches it; text without such runs is counted
+// exactly, and long runs are estimated near their real count.
+func TestCountBoundedKeepsRunsShort(t *testing.T) {
+	for _, hostile := range []string{
+		strings.Repeat(" \n\t", 4<<10),
+		"intro" + strings.Repeat(" ", 5000) + "outro" + strings.Repeat("\u00a0\n", 3000) + "end",
+		strings.Repeat("\u2028 ", 4000),
+		strings.Repeat("\r\n", 9000) + "x",
+	} {
+		spy := &spyCodec{Codec: o200k()}
+		got, err := countBounded(spy, hostile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if spy.longest > 256 {
+			t.Errorf("%.20q…: a run of %d bytes reached the tokenizer", hostile, spy.longest)
+		}
+		exact, _ := o200k().Count(hostile)
+		if got < int64(exact)/3 || got > 3*int64(exact) {
+			t.Errorf("%.20q…: estimated %d tokens, exactly %d", hostile, got, exact)
+		}
+	}
+	prose := strings.Repeat("The weather in Paris is sunny today.\n\n  Indented, then  spaced. ", 400)
+	got, _ := countBounded(o200k(), prose)
+	if exact, _ := o200k().Count(prose); got != int64(exact) {
+		t.Errorf("prose: %d tokens, exactly %d", got, exact)
+	}
+}
+
+// TestCountInputs: embedding inputs are counted exactly while they fit
+// maxTokenize together, and past it at the rate of what was counted,
+// without tokenizing more.
+func TestCountInputs(t *testing.T) {
+	small := []string{"Hello", "Hello there, friend!", "", "weather"}
+	want := int64(0)
+	for _, in := range small {
+		want += countTokens(in)
+	}
+	if got := countInputs(small); got != want {
+		t.Errorf("small inputs: %d tokens, want %d", got, want)
+	}
+	word := "weather "
+	one := strings.Repeat(word, maxTokenize/len(word)) // maxTokenize bytes
+	per := countTokens(one)
+	many := make([]string, 100)
+	for i := range many {
+		many[i] = one
+	}
+	if got := countInputs(many); got != 100*per {
+		t.Errorf("100 × maxTokenize: %d tokens, want %d", got, 100*per)
 	}
 }
 
@@ -96,5 +173,22 @@ func TestMaxTokens(t *testing.T) {
 		if got := maxTokens(req); got != want {
 			t.Errorf("maxTokens(%s) = %d, want %d", body, got, want)
 		}
+	}
+}
+
+// BenchmarkCountTokens: prose and the white space the tokenizer
+// backtracks over, 64 KiB each (before the run bound, the second took
+// 1.9 s an operation on the machine in docs/performance.md).
+func BenchmarkCountTokens(b *testing.B) {
+	for name, text := range map[string]string{
+		"prose":      strings.Repeat("The weather in Paris is sunny today. ", maxTokenize/37),
+		"whitespace": strings.Repeat(" \n\t", maxTokenize/3),
+	} {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(text)))
+			for b.Loop() {
+				countTokens(text)
+			}
+		})
 	}
 }
