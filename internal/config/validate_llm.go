@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -62,6 +63,8 @@ func (v *validator) llm(c *Config) map[string]bool {
 				v.errorf(pp+"."+f.key, "is required (price per million tokens; write 0 for free)")
 			case f.d != "" && decimals(f.d) > 6:
 				v.errorf(pp+"."+f.key, "has more than six decimals")
+			case f.d != "" && above(f.d, MaxPrice):
+				v.errorf(pp+"."+f.key, "is more than %d per million tokens", MaxPrice)
 			}
 		}
 	}
@@ -175,6 +178,24 @@ func decimals(d Decimal) int {
 		return len(d) - i - 1
 	}
 	return 0
+}
+
+// Bounds of money amounts, which are kept as int64 counts of 10⁻¹² units
+// (a call's cost, a budget's use): large enough for any real price or
+// budget, small enough that no product or sum of them wraps around.
+const (
+	// MaxPrice is the highest price per million tokens: one unit a token.
+	MaxPrice = 1_000_000
+	// MaxBudget is the highest LLM budget a period (int64 holds 9.2
+	// million in 10⁻¹² units).
+	MaxBudget = 9_000_000
+)
+
+// above reports whether the validated decimal d is more than limit.
+func above(d Decimal, limit int64) bool {
+	whole, frac, _ := strings.Cut(string(d), ".")
+	n, err := strconv.ParseInt(whole, 10, 64)
+	return err != nil || n > limit || n == limit && strings.Trim(frac, "0") != ""
 }
 
 // bedrock checks a provider's AWS settings: a Bedrock provider needs an

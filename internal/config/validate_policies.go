@@ -69,6 +69,8 @@ func (v *validator) plans(c *Config) map[string]bool {
 		if b := pl.LLMBudget; b != nil {
 			if b.Amount == "" || decimals(b.Amount) > 6 {
 				v.errorf(p+".llm_budget.amount", "give the amount, with at most six decimals")
+			} else if above(b.Amount, MaxBudget) {
+				v.errorf(p+".llm_budget.amount", "is more than %d, the most a budget can count (in 10⁻¹² units); for no budget, leave llm_budget out", MaxBudget)
 			}
 			if b.Currency != "" && !currencyRE.MatchString(b.Currency) {
 				v.errorf(p+".llm_budget.currency", "%q is not an ISO 4217 currency code such as USD", b.Currency)

@@ -73,8 +73,16 @@ func (e *Endpoint) meter(x *pipeline.Exchange, model string, u *usage) {
 		return
 	}
 	cached := min(l.TokensCached, l.TokensIn)
-	l.CostPico = addCap(addCap(mulCap(l.TokensIn-cached, p.in), mulCap(cached, p.cached)), mulCap(l.TokensOut, p.out))
+	cost := addCap(addCap(mulCap(l.TokensIn-cached, p.in), mulCap(cached, p.cached)), mulCap(l.TokensOut, p.out))
+	l.CostPico = min(cost, MaxCallCost)
 }
+
+// MaxCallCost bounds what one call can cost, in 10⁻¹² units: 2^58, some
+// 288,000 in the price table's currency — thousands of times what any
+// call costs at any real price, and small enough that the sums of
+// analytics and budgets do not wrap around when a provider reports
+// nonsense.
+const MaxCallCost = 1 << 58
 
 // tokenCount is a reported token count within [0, MaxReserveTokens].
 func tokenCount(n int64) int64 { return min(max(n, 0), MaxReserveTokens) }
