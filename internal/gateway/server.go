@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"time"
@@ -20,16 +21,27 @@ const (
 	// client that takes nothing for this long is cut off (nginx's
 	// send_timeout, same default).
 	SendTimeout = 60 * time.Second
+	// BodyReadTimeout bounds each wait for more of a request body on the
+	// admin and portal listeners (nginx's client_body_timeout, the same
+	// default): a form or a draft that stops coming is cut off, one that
+	// comes steadily however slowly is not. The proxy listener bounds a
+	// body by its route's timeout instead.
+	BodyReadTimeout = 60 * time.Second
 )
 
-// NewServer returns the HTTP server for a listener, with Portico's edge
-// limits: a bounded header size (431 above it) and header-read and idle
-// timeouts, so trickling clients cannot hold connections open. There is no
-// whole-request read or write timeout, which would cut off streams; request
-// bodies get the route's timeout instead (see proxy.Handler).
-func NewServer(h http.Handler) *http.Server {
+// NewServer returns the HTTP server of the admin and portal listeners,
+// with Portico's edge limits: a bounded header size (431 above it),
+// header-read and idle timeouts, and BodyReadTimeout on each read of a
+// request body, so trickling clients cannot hold connections open. There
+// is no whole-request read or write timeout: net/http's ReadTimeout would
+// also cancel the context of a handler that runs longer than it
+// (go.dev/issue/70834), and a write timeout would cut off a large export
+// to a slow client.
+func NewServer(h http.Handler) *http.Server { return newServer(h, BodyReadTimeout) }
+
+func newServer(h http.Handler, bodyRead time.Duration) *http.Server {
 	return &http.Server{
-		Handler:           h,
+		Handler:           bodyTimeout(h, bodyRead),
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		IdleTimeout:       IdleTimeout,
@@ -37,6 +49,45 @@ func NewServer(h http.Handler) *http.Server {
 		// net/http answering 200 on its own.
 		DisableGeneralOptionsHandler: true,
 	}
+}
+
+// bodyTimeout gives each read of a request body d to return: the
+// connection's read deadline is set before each read and cleared when the
+// body ends, so a handler that runs long after reading its body is not
+// cut off, and a body read that times out fails the request.
+func bodyTimeout(h http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = &deadlineBody{ReadCloser: r.Body, rc: http.NewResponseController(w), d: d}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+type deadlineBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	d    time.Duration
+	over bool // the body ended: no more deadlines
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	if b.over {
+		return b.ReadCloser.Read(p)
+	}
+	_ = b.rc.SetReadDeadline(time.Now().Add(b.d))
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.over = true
+		if errors.Is(err, io.EOF) {
+			// Whole: the connection waits for its next request (or for
+			// the client to leave) without a deadline again. After any
+			// other error the passed deadline stays, and the connection
+			// closes.
+			_ = b.rc.SetReadDeadline(time.Time{})
+		}
+	}
+	return n, err
 }
 
 // NewProxyServer returns the server of the proxy listener: Portico's own
