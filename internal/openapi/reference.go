@@ -123,7 +123,52 @@ func ParseReference(data []byte) (*Reference, error) {
 	return d, nil
 }
 
-type resolver struct{ root map[string]any }
+type resolver struct {
+	root map[string]any
+	// left is how many more schema nodes the outline or example being
+	// written may have (maxNodes each); open are the local $refs being
+	// written, outermost first. A schema that refers to itself is marked
+	// where it recurs, and no schema is written past the budget: written
+	// out to maxDepth along every path, a node with six self-references
+	// was 7^9 nodes, and every portal page view wrote them.
+	left int
+	open []string
+}
+
+// maxNodes bounds the nodes of one schema outline or example.
+const maxNodes = 2000
+
+// enter records that the schema v is being written: false when the
+// budget is spent or v is a reference already being written (then leave
+// is not to be called).
+func (r *resolver) enter(v any) (ok, recursive bool) {
+	if r.left <= 0 {
+		return false, false
+	}
+	r.left--
+	ref := refOf(v)
+	if ref == "" {
+		r.open = append(r.open, "")
+		return true, false
+	}
+	if slices.Contains(r.open, ref) {
+		return false, true
+	}
+	r.open = append(r.open, ref)
+	return true, false
+}
+
+func (r *resolver) leave() { r.open = r.open[:len(r.open)-1] }
+
+// refOf is v's local $ref, or "".
+func refOf(v any) string {
+	m, _ := v.(map[string]any)
+	ref, _ := m["$ref"].(string)
+	if !strings.HasPrefix(ref, "#/") {
+		return ""
+	}
+	return ref
+}
 
 // deref follows a local $ref (a few times, for chains).
 func (r *resolver) deref(v any) any {
@@ -169,10 +214,12 @@ func (r *resolver) content(v any) *Content {
 	})
 	mt, _ := m[types[0]].(map[string]any)
 	c := &Content{Type: types[0]}
-	schema := r.deref(mt["schema"])
-	if schema != nil {
+	schema := mt["schema"]
+	if r.deref(schema) != nil {
+		r.left = maxNodes
 		c.Schema = pretty(r.outline(schema, 0))
 	}
+	r.left = maxNodes
 	ex, ok := r.example(mt, schema)
 	if ok {
 		c.Value = normalize(ex)
@@ -208,8 +255,15 @@ func (r *resolver) example(mt map[string]any, schema any) (any, bool) {
 // generate makes a value that fits schema: its example or default, the
 // first enum value, or a placeholder of its type.
 func (r *resolver) generate(v any, depth int) any {
+	if depth > maxDepth {
+		return nil
+	}
+	if ok, _ := r.enter(v); !ok {
+		return nil // a recursion, or the budget spent: null
+	}
+	defer r.leave()
 	s, _ := r.deref(v).(map[string]any)
-	if s == nil || depth > maxDepth {
+	if s == nil {
 		return nil
 	}
 	if ex, ok := s["example"]; ok {
@@ -246,7 +300,10 @@ func (r *resolver) generate(v any, depth int) any {
 		}
 		return out
 	case t == "array":
-		return []any{r.generate(s["items"], depth+1)}
+		if item := r.generate(s["items"], depth+1); item != nil {
+			return []any{item}
+		}
+		return []any{} // of a recursive or unknown item: empty, not [null]
 	case t == "integer":
 		return 0
 	case t == "number":
@@ -271,12 +328,21 @@ func (r *resolver) generate(v any, depth int) any {
 
 // outline writes a schema as a value whose leaves name their types.
 func (r *resolver) outline(v any, depth int) any {
+	if depth > maxDepth {
+		return "…"
+	}
+	ok, recursive := r.enter(v)
+	switch {
+	case recursive:
+		ref := refOf(v)
+		return "… (" + ref[strings.LastIndexByte(ref, '/')+1:] + ", recursive)"
+	case !ok:
+		return "…"
+	}
+	defer r.leave()
 	s, _ := r.deref(v).(map[string]any)
 	if s == nil {
 		return nil
-	}
-	if depth > maxDepth {
-		return "…"
 	}
 	switch t := str(s["type"]); {
 	case t == "object" || s["properties"] != nil:
