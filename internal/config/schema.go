@@ -411,6 +411,9 @@ type LLMCache struct {
 	// MaxEntries bounds the answers kept per node (default 1000), the
 	// least recently used dropped first; each is at most 1 MiB.
 	MaxEntries int `yaml:"max_entries,omitempty" json:"max_entries,omitempty"`
+	// MaxBytes bounds the answers' bytes kept per node (default 64 MiB),
+	// the least recently used dropped first.
+	MaxBytes int64 `yaml:"max_bytes,omitempty" json:"max_bytes,omitempty"`
 }
 
 // LLMProvider is one LLM service.

@@ -137,6 +137,9 @@ func (v *validator) llmAPI(p string, a API, c *Config) {
 		if c.MaxEntries < 0 || c.MaxEntries > 1_000_000 {
 			v.errorf(p+".llm.cache.max_entries", "must be between 1 and 1000000")
 		}
+		if c.MaxBytes < 0 || c.MaxBytes > 64<<30 {
+			v.errorf(p+".llm.cache.max_bytes", "must be between 1 and 68719476736 (64 GiB)")
+		}
 	}
 	for i, m := range a.LLM.Mask {
 		mp := fmt.Sprintf("%s.llm.mask[%d]", p, i)

@@ -31,18 +31,29 @@ type cacheEntry struct {
 	expires     time.Time
 }
 
-// respCache is a least-recently-used map of answers with a TTL.
+// respCache is a least-recently-used map of answers with a TTL, bounded
+// in entries and in bytes.
 type respCache struct {
-	ttl time.Duration
-	max int
+	ttl      time.Duration
+	max      int
+	maxBytes int64
 
 	mu    sync.Mutex
 	ll    *list.List // front: most recently used
 	items map[[32]byte]*list.Element
+	bytes int64 // of the bodies held
 }
 
-func newRespCache(ttl time.Duration, maxEntries int) *respCache {
-	return &respCache{ttl: ttl, max: maxEntries, ll: list.New(), items: map[[32]byte]*list.Element{}}
+func newRespCache(ttl time.Duration, maxEntries int, maxBytes int64) *respCache {
+	return &respCache{ttl: ttl, max: maxEntries, maxBytes: maxBytes, ll: list.New(), items: map[[32]byte]*list.Element{}}
+}
+
+// remove drops el; c.mu is held.
+func (c *respCache) remove(el *list.Element) {
+	e := el.Value.(*cacheEntry)
+	c.ll.Remove(el)
+	delete(c.items, e.key)
+	c.bytes -= int64(len(e.body))
 }
 
 // cacheKey hashes what makes two requests the same: the consumer, the
@@ -78,8 +89,7 @@ func (c *respCache) get(key [32]byte, now time.Time) *cacheEntry {
 	}
 	e := el.Value.(*cacheEntry)
 	if now.After(e.expires) {
-		c.ll.Remove(el)
-		delete(c.items, key)
+		c.remove(el)
 		return nil
 	}
 	c.ll.MoveToFront(el)
@@ -87,19 +97,19 @@ func (c *respCache) get(key [32]byte, now time.Time) *cacheEntry {
 }
 
 func (c *respCache) put(key [32]byte, contentType string, body []byte, now time.Time) {
+	if int64(len(body)) > c.maxBytes {
+		return
+	}
 	e := &cacheEntry{key: key, contentType: contentType, body: body, expires: now.Add(c.ttl)}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.items[key]; ok {
-		el.Value = e
-		c.ll.MoveToFront(el)
-		return
+		c.remove(el)
 	}
 	c.items[key] = c.ll.PushFront(e)
-	for c.ll.Len() > c.max {
-		old := c.ll.Back()
-		c.ll.Remove(old)
-		delete(c.items, old.Value.(*cacheEntry).key)
+	c.bytes += int64(len(body))
+	for c.ll.Len() > c.max || c.bytes > c.maxBytes {
+		c.remove(c.ll.Back())
 	}
 }
 

@@ -47,6 +47,7 @@ import (
 const (
 	DefaultCacheTTL     = 5 * time.Minute
 	DefaultCacheEntries = 1000
+	DefaultCacheBytes   = 64 << 20
 )
 
 // MaxRequestBody bounds a request body (prompts with images are large).
@@ -244,7 +245,7 @@ func New(cfg *config.Config, api config.API, pools *proxy.Pools, events Events,
 		e.masker = newMasker(api.LLM.Mask)
 	}
 	if c := api.LLM.Cache; c != nil {
-		e.cache = newRespCache(cmp.Or(c.TTL.D(), DefaultCacheTTL), cmp.Or(c.MaxEntries, DefaultCacheEntries))
+		e.cache = newRespCache(cmp.Or(c.TTL.D(), DefaultCacheTTL), cmp.Or(c.MaxEntries, DefaultCacheEntries), cmp.Or(c.MaxBytes, DefaultCacheBytes))
 	}
 	for _, m := range cfg.LLMModels {
 		if !slices.Contains(api.LLM.Models, m.Name) {
