@@ -177,12 +177,15 @@ type idleWatch struct {
 	stopped bool
 }
 
+// newIdleWatch returns a watch; a timeout of 0 or less watches nothing.
 func newIdleWatch(timeout time.Duration, expire func()) *idleWatch {
 	w := &idleWatch{timeout: timeout, expire: expire}
 	w.last.Store(time.Now().UnixNano())
-	w.mu.Lock()
-	w.t = time.AfterFunc(timeout, w.check)
-	w.mu.Unlock()
+	if timeout > 0 {
+		w.mu.Lock()
+		w.t = time.AfterFunc(timeout, w.check)
+		w.mu.Unlock()
+	}
 	return w
 }
 
@@ -204,7 +207,9 @@ func (w *idleWatch) check() {
 func (w *idleWatch) stop() {
 	w.mu.Lock()
 	w.stopped = true
-	w.t.Stop()
+	if w.t != nil {
+		w.t.Stop()
+	}
 	w.mu.Unlock()
 }
 
