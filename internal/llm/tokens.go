@@ -71,7 +71,7 @@ func countInputs(inputs []string) int64 {
 
 // maxSpaceRun is the longest run of white space handed to the tokenizer.
 // Its patterns backtrack over white space: 64 KiB of " \n\t" repeated took
-// 1.9 s (quadratic in the run), where 64 KiB of prose takes 30 ms.
+// 1.9 s (quadratic in the run), where 64 KiB of prose takes 6–30 ms.
 const maxSpaceRun = 64
 
 // countBounded counts s's tokens with no white-space run longer than
