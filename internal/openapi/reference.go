@@ -129,8 +129,8 @@ type resolver struct {
 	// written may have (maxNodes each); open are the local $refs being
 	// written, outermost first. A schema that refers to itself is marked
 	// where it recurs, and no schema is written past the budget: written
-	// out to maxDepth along every path, a node with six self-references
-	// was 7^9 nodes, and every portal page view wrote them.
+	// out to maxDepth along every path, a node with seven self-references
+	// was some 7^9 nodes, and every portal page view wrote them.
 	left int
 	open []string
 }
