@@ -18,7 +18,7 @@ import (
 // its body is not cut off, its connection kept alive.
 func TestBodyReadTimeout(t *testing.T) {
 	t.Parallel()
-	const d = 300 * time.Millisecond
+	const d = 400 * time.Millisecond
 	type result struct {
 		body string
 		err  error
@@ -84,15 +84,15 @@ func TestBodyReadTimeout(t *testing.T) {
 		}
 	}
 
-	// A slow, steady body: 100 bytes, 10 every d/2.
+	// A slow, steady body: 100 bytes, 10 every d/4.
 	c, br = dial()
 	fmt.Fprint(c, head("/steady", 100))
 	for range 10 {
-		time.Sleep(d / 2)
+		time.Sleep(d / 4)
 		fmt.Fprint(c, strings.Repeat("b", 10))
 	}
 	if res := next(); res.err != nil || len(res.body) != 100 {
-		t.Errorf("steady body over %v: %d bytes, %v", 5*d, len(res.body), res.err)
+		t.Errorf("steady body over %v: %d bytes, %v", 10*d/4, len(res.body), res.err)
 	}
 	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("steady body: %v %v", resp, err)
