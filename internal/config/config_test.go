@@ -388,3 +388,31 @@ func TestAliasesWithinTheBoundDecode(t *testing.T) {
 		t.Fatalf("decoded %d APIs; want 10 of 10 routes of 10 methods each", len(f.Config.APIs))
 	}
 }
+
+func TestProblemsStopAtTheCap(t *testing.T) {
+	t.Parallel()
+	check := func(what string, err error) {
+		t.Helper()
+		var es Errors
+		if !errors.As(err, &es) {
+			t.Fatalf("%s: %v; want Errors", what, err)
+		}
+		if len(es) != maxErrors+1 || es[len(es)-1].Msg != tooMany {
+			t.Fatalf("%s: %d errors ending %q; want %d and the note", what, len(es), es[len(es)-1].Msg, maxErrors+1)
+		}
+	}
+	// Decoding: two hundred thousand values of the wrong type.
+	_, err := Parse("wide.yaml", []byte("version: 1\nconsumers: ["+strings.TrimSuffix(strings.Repeat("1,", 200_000), ",")+"]\n"), testEnv)
+	check("decoding", err)
+	// Validation: five thousand consumers with bad names.
+	var b strings.Builder
+	b.WriteString("version: 1\nconsumers:\n")
+	for i := range 5000 {
+		fmt.Fprintf(&b, "  - {name: \"-bad%d\"}\n", i)
+	}
+	f, err := Parse("names.yaml", []byte(b.String()), testEnv)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	check("validation", f.Validate())
+}

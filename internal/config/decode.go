@@ -140,12 +140,27 @@ type decoder struct {
 	errs   Errors
 	// inAlias is how many aliases the value being decoded lies under;
 	// aliased counts the values decoded under one; over is set once
-	// they pass maxAliasedValues, and decoding stops.
+	// they pass maxAliasedValues or the errors pass maxErrors, and
+	// decoding stops.
 	inAlias, aliased int
 	over             bool
 }
 
+// maxErrors is how many problems one config reports: past it, decoding
+// (or validation) stops and the list ends with a note. A 4 MB list of two
+// million wrong values otherwise made two million errors, 2.7 GB of them
+// with their positions.
+const maxErrors = 1000
+
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
+	if d.over {
+		return
+	}
+	if len(d.errs) == maxErrors {
+		d.errs = append(d.errs, Error{File: d.file.Name, Pos: Pos{n.Line, n.Column}, Msg: tooMany})
+		d.over = true
+		return
+	}
 	msg := fmt.Sprintf(format, args...)
 	if path != "" {
 		msg = path + ": " + msg

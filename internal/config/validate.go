@@ -66,15 +66,26 @@ func (f *File) Validate() error {
 		}
 		return a.Pos.Col - b.Pos.Col
 	})
+	if v.over {
+		v.errs = append(v.errs, Error{File: f.Name, Msg: tooMany})
+	}
 	return v.errs
 }
+
+// tooMany ends a list of problems cut at maxErrors.
+var tooMany = fmt.Sprintf("more than %d problems; the rest are not listed — fix these first", maxErrors)
 
 type validator struct {
 	file *File
 	errs Errors
+	over bool // more than maxErrors were found
 }
 
 func (v *validator) errorf(path, format string, args ...any) {
+	if len(v.errs) == maxErrors {
+		v.over = true
+		return
+	}
 	v.errs = append(v.errs, Error{
 		File: v.file.Name,
 		Pos:  v.file.Pos(path),
