@@ -88,10 +88,19 @@ func (p *Portal) signup(rq *request) {
 	if n := utf8.RuneCountInString(pw); n < minPassword || n > maxPassword {
 		errs = append(errs, "Choose a password of "+strconv.Itoa(minPassword)+" to "+strconv.Itoa(maxPassword)+" characters.")
 	}
+	status := http.StatusUnprocessableEntity
+	if len(errs) == 0 {
+		// Each sign-up hashes a password (19 MiB, tens of milliseconds)
+		// and sends an email: limited per client address.
+		if ok, _ := p.signups.Allow(ratelimit.PeerKey(rq.r.RemoteAddr), time.Now()); !ok {
+			status = http.StatusTooManyRequests
+			errs = append(errs, "Too many sign-ups from your address; try again in a few minutes.")
+		}
+	}
 	if len(errs) > 0 {
 		v := rq.view("Sign up", "signup", map[string]string{"Email": email, "Name": name})
 		v.Errors = errs
-		rq.render(http.StatusUnprocessableEntity, "signup", v)
+		rq.render(status, "signup", v)
 		return
 	}
 	token := newID("") + newID("")
@@ -154,6 +163,15 @@ func (p *Portal) signin(rq *request) {
 		v.Errors = []string{msg}
 		rq.render(status, "signin", v)
 	}
+	// Every attempt takes from the address's budget before its password
+	// is checked, and one with the right password gives it back: past
+	// the limit no password is checked at all, so a right guess cannot
+	// be told from a wrong one and guessing stops.
+	peer := ratelimit.PeerKey(rq.r.RemoteAddr)
+	if ok, _ := p.attempts.Allow(peer, time.Now()); !ok {
+		fail(http.StatusTooManyRequests, "Too many failed attempts from your address; wait a minute.")
+		return
+	}
 	d, err := p.o.Store.DeveloperByEmail(rq.r.Context(), email)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		rq.internal(err)
@@ -164,13 +182,10 @@ func (p *Portal) signin(rq *request) {
 		hash = dummyHash()
 	}
 	if !p.checkPassword(hash, pw) || err != nil {
-		if ok, _ := p.attempts.Allow(ratelimit.PeerKey(rq.r.RemoteAddr), time.Now()); !ok {
-			fail(http.StatusTooManyRequests, "Too many failed attempts from your address; wait a minute.")
-			return
-		}
 		fail(http.StatusUnauthorized, "That email and password do not match an account.")
 		return
 	}
+	p.attempts.Refund(peer)
 	if d.VerifiedAt.IsZero() {
 		fail(http.StatusForbidden, "Verify your email address first: open the link we sent you.")
 		return

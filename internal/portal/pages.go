@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -114,16 +115,31 @@ func (p *Portal) createApp(rq *request) {
 		p.appsPage(rq, http.StatusUnprocessableEntity, []string{"Give the application a name (at most 100 characters)."}, nil)
 		return
 	}
-	now := time.Now().UTC()
-	id := newID("app_")
-	app := store.App{ID: id, DeveloperID: rq.dev.ID, Name: name, Consumer: id, CreatedAt: now}
-	err := p.o.Store.CreateApp(rq.r.Context(), app, store.Consumer{Name: id, CreatedAt: now, CreatedBy: "developer:" + rq.dev.Email},
-		store.AuditEntry{Actor: "developer:" + rq.dev.Email, Action: "app.create", Detail: "application " + name})
-	if err != nil {
+	// Each application is a consumer every node of the group loads: a
+	// developer's are bounded. Counting and adding are one step on this
+	// node (across nodes, each may add one past the bound at once).
+	full, err := func() (int, error) {
+		p.creating.Lock()
+		defer p.creating.Unlock()
+		apps, err := p.o.Store.Apps(rq.r.Context(), rq.dev.ID)
+		if err != nil || len(apps) >= MaxApps {
+			return len(apps), err
+		}
+		now := time.Now().UTC()
+		id := newID("app_")
+		app := store.App{ID: id, DeveloperID: rq.dev.ID, Name: name, Consumer: id, CreatedAt: now}
+		return 0, p.o.Store.CreateApp(rq.r.Context(), app, store.Consumer{Name: id, CreatedAt: now, CreatedBy: "developer:" + rq.dev.Email},
+			store.AuditEntry{Actor: "developer:" + rq.dev.Email, Action: "app.create", Detail: "application " + name})
+	}()
+	switch {
+	case err != nil:
 		rq.internal(err)
-		return
+	case full > 0:
+		p.appsPage(rq, http.StatusUnprocessableEntity, []string{"You have " + strconv.Itoa(full) +
+			" applications, the most a developer may have; add keys to one of them instead."}, nil)
+	default:
+		rq.redirect("/apps", "app")
 	}
-	rq.redirect("/apps", "app")
 }
 
 // createKey makes a key for one of the developer's applications and shows
@@ -134,18 +150,41 @@ func (p *Portal) createKey(rq *request) {
 		return
 	}
 	secret, id := newKey()
-	now := time.Now().UTC()
-	k := store.Key{ID: id, Consumer: app.Consumer, Hash: sha(secret), CreatedAt: now}
-	var expireOthers time.Time
-	if rq.r.PostFormValue("rotate") == "on" {
-		expireOthers = now.Add(24 * time.Hour) // the old keys keep working a day
-	}
-	if err := p.o.Store.AddKey(rq.r.Context(), k, expireOthers, store.AuditEntry{Actor: "developer:" + rq.dev.Email, Action: "key.create",
-		Detail: "application " + app.Name}); err != nil {
+	// An application holds at most MaxKeys live keys (rotated ones count
+	// until they expire), counted and added as one step on this node.
+	live, err := func() (int, error) {
+		p.creating.Lock()
+		defer p.creating.Unlock()
+		keys, err := p.o.Store.Keys(rq.r.Context(), app.Consumer)
+		if err != nil {
+			return 0, err
+		}
+		now := time.Now().UTC()
+		live := 0
+		for _, k := range keys {
+			if k.RevokedAt.IsZero() && (k.ExpiresAt.IsZero() || k.ExpiresAt.After(now)) {
+				live++
+			}
+		}
+		if live >= MaxKeys {
+			return live, nil
+		}
+		var expireOthers time.Time
+		if rq.r.PostFormValue("rotate") == "on" {
+			expireOthers = now.Add(24 * time.Hour) // the old keys keep working a day
+		}
+		return 0, p.o.Store.AddKey(rq.r.Context(), store.Key{ID: id, Consumer: app.Consumer, Hash: sha(secret), CreatedAt: now}, expireOthers,
+			store.AuditEntry{Actor: "developer:" + rq.dev.Email, Action: "key.create", Detail: "application " + app.Name})
+	}()
+	switch {
+	case err != nil:
 		rq.internal(err)
-		return
+	case live > 0:
+		p.appsPage(rq, http.StatusUnprocessableEntity, []string{"The application " + app.Name + " has " + strconv.Itoa(live) +
+			" keys, the most it may hold at once; revoke one first."}, nil)
+	default:
+		p.appsPage(rq, http.StatusCreated, nil, map[string]string{"App": app.Name, "ID": id, "Key": secret})
 	}
-	p.appsPage(rq, http.StatusCreated, nil, map[string]string{"App": app.Name, "ID": id, "Key": secret})
 }
 
 func (p *Portal) revokeKey(rq *request) {

@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/yuin/goldmark"
@@ -74,11 +75,30 @@ type Portal struct {
 	o        Options
 	sessions *web.Sessions
 	pages    map[string]*template.Template
-	// attempts limits failed sign-ins per client address.
-	attempts *ratelimit.Limiter
+	// attempts limits failed sign-ins per client address; signups,
+	// sign-ups.
+	attempts, signups *ratelimit.Limiter
 	// hashing bounds concurrent password hashes (each takes 19 MiB).
 	hashing chan struct{}
+	// creating makes counting a developer's applications (or an
+	// application's keys) and adding one a single step on this node.
+	creating sync.Mutex
 }
+
+// Limits of the portal's self-service, per client address (for IPv6,
+// per /64) and per developer.
+const (
+	// Failed sign-ins: 10 a minute.
+	signinAttempts = 10
+	// Sign-ups: 10 at once, then one a minute.
+	signupBurst  = 10
+	signupWindow = 10 * time.Minute
+	// MaxApps is how many applications a developer may create.
+	MaxApps = 25
+	// MaxKeys is how many keys an application may hold at once (not
+	// revoked, not expired).
+	MaxKeys = 10
+)
 
 // New returns a portal; Close releases it.
 func New(o Options) *Portal {
@@ -88,12 +108,16 @@ func New(o Options) *Portal {
 	if o.SandboxClient == nil {
 		o.SandboxClient = &http.Client{Timeout: sandboxTimeout}
 	}
-	return &Portal{o: o, pages: pages, attempts: ratelimit.NewLimiter(10, time.Minute), hashing: make(chan struct{}, 2),
+	return &Portal{o: o, pages: pages, attempts: ratelimit.NewLimiter(signinAttempts, time.Minute),
+		signups: ratelimit.NewLimiter(signupBurst, signupWindow), hashing: make(chan struct{}, 2),
 		sessions: &web.Sessions{Store: o.Store, Kind: "portal", Cookie: "portico_portal", Path: "/", TTL: SessionTTL}}
 }
 
 // Close stops the portal's background work.
-func (p *Portal) Close() { p.attempts.Close() }
+func (p *Portal) Close() {
+	p.attempts.Close()
+	p.signups.Close()
+}
 
 var pages = web.Pages(templates, funcs)
 

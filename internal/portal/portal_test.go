@@ -2,6 +2,7 @@ package portal_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -517,5 +518,87 @@ func TestTryItStaysInTheSandbox(t *testing.T) {
 		if !strings.HasPrefix(p, "/sandbox/orders/orders/") || strings.Count(p, "/") != 4 {
 			t.Errorf("the console called %q", p)
 		}
+	}
+}
+
+// TestGuessingStopsAtTheLimit: past ten failed sign-ins from an address,
+// no password is checked — the right one included — so guessing cannot
+// go on and tell a right guess by its answer.
+func TestGuessingStopsAtTheLimit(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	const password = "the right password here"
+	s.browser().signUp("victim@example.com", password)
+	// Signing in with the right password does not use the budget up.
+	for range 15 {
+		if code, _, _ := s.browser().do("POST", "/signin", url.Values{"email": {"victim@example.com"}, "password": {password}}); code != 303 {
+			t.Fatalf("right passwords were limited: %d", code)
+		}
+	}
+	c := s.browser()
+	for i := range 10 {
+		if code, _, _ := c.do("POST", "/signin", url.Values{"email": {"victim@example.com"}, "password": {fmt.Sprintf("guess number %d", i)}}); code != 401 {
+			t.Fatalf("guess %d: %d, want 401", i, code)
+		}
+	}
+	if code, h, _ := c.do("POST", "/signin", url.Values{"email": {"victim@example.com"}, "password": {password}}); code != 429 {
+		t.Fatalf("the right password after ten wrong ones: %d %v, want 429", code, h)
+	}
+}
+
+// TestSelfServiceIsBounded: sign-ups per address, applications per
+// developer and keys per application have limits, and what they refuse
+// creates nothing.
+func TestSelfServiceIsBounded(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	b := s.browser()
+	b.signUp("dev0@example.com", "long enough password")
+	// Ten sign-ups in a burst from one address, the helper's included.
+	for i := 1; i < 10; i++ {
+		if code, _, _ := s.browser().do("POST", "/signup", url.Values{"email": {fmt.Sprintf("dev%d@example.com", i)}, "name": {"x"}, "password": {"long enough password"}}); code != 303 {
+			t.Fatalf("sign-up %d: %d", i, code)
+		}
+	}
+	if code, _, body := s.browser().do("POST", "/signup", url.Values{"email": {"dev10@example.com"}, "name": {"x"}, "password": {"long enough password"}}); code != 429 || !strings.Contains(body, "Too many sign-ups") {
+		t.Fatalf("the eleventh sign-up: %d", code)
+	}
+	if _, err := s.st.DeveloperByEmail(context.Background(), "dev10@example.com"); err == nil {
+		t.Fatal("a refused sign-up created a developer")
+	}
+
+	token := b.csrf()
+	for i := range portal.MaxApps {
+		if code, _, _ := b.do("POST", "/apps", url.Values{"name": {fmt.Sprintf("app %d", i)}, "csrf": {token}}); code != 303 {
+			t.Fatalf("application %d: %d", i, code)
+		}
+	}
+	if code, _, body := b.do("POST", "/apps", url.Values{"name": {"one too many"}, "csrf": {token}}); code != 422 || !strings.Contains(body, "the most a developer may have") {
+		t.Fatalf("application %d: %d", portal.MaxApps+1, code)
+	}
+	d, _ := s.st.DeveloperByEmail(context.Background(), "dev0@example.com")
+	if apps, _ := s.st.Apps(context.Background(), d.ID); len(apps) != portal.MaxApps {
+		t.Fatalf("%d applications stored, want %d", len(apps), portal.MaxApps)
+	}
+
+	_, _, body := b.do("GET", "/apps", nil)
+	app := appRE.FindStringSubmatch(body)[1]
+	for i := range portal.MaxKeys {
+		if code, _, _ := b.do("POST", "/apps/"+app+"/keys", url.Values{"csrf": {token}}); code != 201 {
+			t.Fatalf("key %d: %d", i, code)
+		}
+	}
+	if code, _, body := b.do("POST", "/apps/"+app+"/keys", url.Values{"csrf": {token}}); code != 422 || !strings.Contains(body, "revoke one first") {
+		t.Fatalf("key %d: %d", portal.MaxKeys+1, code)
+	}
+	keys, _ := s.st.Keys(context.Background(), app)
+	if len(keys) != portal.MaxKeys {
+		t.Fatalf("%d keys stored, want %d", len(keys), portal.MaxKeys)
+	}
+	if code, _, _ := b.do("POST", "/apps/"+app+"/keys/"+keys[0].ID+"/revoke", url.Values{"csrf": {token}}); code != 303 {
+		t.Fatalf("revoke: %d", code)
+	}
+	if code, _, _ := b.do("POST", "/apps/"+app+"/keys", url.Values{"csrf": {token}}); code != 201 {
+		t.Fatalf("a key after revoking one: %d", code)
 	}
 }

@@ -235,6 +235,10 @@ func (l *Limiter) Allow(k string, now time.Time) (ok bool, retry time.Duration) 
 	return v.ok, v.retry
 }
 
+// Refund gives back one request Allow took from k: an attempt that turned
+// out not to count (a sign-in with the right password) costs nothing.
+func (l *Limiter) Refund(k string) { l.l.refund(key{s: k}) }
+
 // Close stops the limiter's sweeper.
 func (l *Limiter) Close() { l.ts.Close() }
 

@@ -188,6 +188,23 @@ func TestLimiterByPeerKey(t *testing.T) {
 	}
 }
 
+func TestLimiterRefund(t *testing.T) {
+	l := NewLimiter(2, time.Minute)
+	defer l.Close()
+	now := time.Now()
+	for i := range 5 {
+		if ok, _ := l.Allow("k", now); !ok {
+			t.Fatalf("try %d refused although every one was refunded", i)
+		}
+		l.Refund("k")
+	}
+	l.Allow("k", now)
+	l.Allow("k", now)
+	if ok, _ := l.Allow("k", now); ok {
+		t.Fatal("a third try in the window passed a limit of 2")
+	}
+}
+
 // TestByIPCountsA64: a limit by ip meets a host that rotates through its
 // /64 as one client; another /64, and each IPv4 address, count apart.
 func TestByIPCountsA64(t *testing.T) {
