@@ -161,6 +161,9 @@ func Compile(name string, cfg *config.Config, rt Runtime) (*Compiled, error) {
 			if err != nil {
 				return nil, fmt.Errorf("auth policy %q: %w", p.Name, err)
 			}
+			if rt.RateLimits != nil {
+				m.LimitGuesses(rt.RateLimits.Limiter("auth-policy|"+p.Name+"|guesses", basic.Guesses, time.Minute))
+			}
 			methods[p.Name] = m
 		case "mtls":
 			ca, err := os.ReadFile(p.CAFile)

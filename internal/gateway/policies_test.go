@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -194,6 +195,32 @@ func TestBasicAuth(t *testing.T) {
 	}
 	if n := len(rec.all()); n != 1 {
 		t.Fatalf("the upstream saw %d requests, want 1", n)
+	}
+}
+
+// TestBasicGuessing: through the gateway, a client past ten failed basic
+// passwords a minute is answered 429 with Retry-After, its right password
+// included, and reaches nothing.
+func TestBasicGuessing(t *testing.T) {
+	t.Parallel()
+	rec := newRecorder(t)
+	e := startPolicies(t, rec.srv.URL)
+	for i := range 10 {
+		resp, _ := e.do("GET", "/shop/items/1", hdr("Authorization", basicAuth("acme", fmt.Sprintf("guess %d", i))), nil)
+		if resp.StatusCode != 401 {
+			t.Fatalf("guess %d: %d", i, resp.StatusCode)
+		}
+	}
+	resp, body := e.do("GET", "/shop/items/1", hdr("Authorization", basicAuth("acme", "open sesame")), nil)
+	if resp.StatusCode != 429 || decodeError(t, resp, body).Error.Code != "rate_limited" || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("the right password after ten guesses: %d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	if n := len(rec.all()); n != 0 {
+		t.Fatalf("the upstream saw %d requests", n)
+	}
+	// Other methods on the route are not concerned.
+	if resp, _ := e.do("GET", "/shop/items/1", hdr("X-API-Key", acmeKey), nil); resp.StatusCode != 200 {
+		t.Fatalf("an API key from the same client: %d", resp.StatusCode)
 	}
 }
 

@@ -4,6 +4,9 @@ package auth
 
 import (
 	"net/http"
+	"net/netip"
+	"strconv"
+	"time"
 
 	"github.com/portico-gw/portico/internal/pipeline"
 )
@@ -15,6 +18,17 @@ type Method interface {
 	// carried this method's credential at all; header names the header it
 	// came in, which is not forwarded.
 	Authenticate(r *http.Request) (id pipeline.Identity, header string, found bool)
+}
+
+// Guarded is a Method whose check is slow enough to guess against (a
+// password hash): it limits the failed checks of each client, so it
+// needs the client's address, the one Portico computed.
+type Guarded interface {
+	Method
+	// AuthenticateFrom is Authenticate for a request from client; retry >
+	// 0 means the client is past its budget of failed checks, nothing
+	// was checked, and one may be in retry.
+	AuthenticateFrom(r *http.Request, client netip.Addr) (id pipeline.Identity, header string, found bool, retry time.Duration)
 }
 
 // Injector is a Method that may add headers for the upstream; the names it
@@ -49,21 +63,44 @@ func New(methods []Method, anonymous bool) pipeline.Middleware {
 		e.Header = http.Header{"Www-Authenticate": challenges}
 		refusal = &e
 	}
+	guarded := make([]Guarded, len(methods))
+	for i, m := range methods {
+		guarded[i], _ = m.(Guarded)
+	}
 	return func(next pipeline.Handler) pipeline.Handler {
 		if anonymous {
 			return next
 		}
 		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request, x *pipeline.Exchange) error {
 			x.Protected = protected
-			for _, m := range methods {
-				id, header, found := m.Authenticate(r)
+			var retry time.Duration
+			for i, m := range methods {
+				var id pipeline.Identity
+				var header string
+				var found bool
+				if g := guarded[i]; g != nil {
+					var wait time.Duration
+					id, header, found, wait = g.AuthenticateFrom(r, x.ClientIP)
+					retry = max(retry, wait)
+				} else {
+					id, header, found = m.Authenticate(r)
+				}
 				if found && id.Consumer != "" {
 					x.Consumer, x.Groups, x.Scopes, x.Claims = id.Consumer, id.Groups, id.Scopes, id.Claims
 					x.CredentialHeader, x.CredentialQuery, x.Inject = header, id.QueryParam, id.Headers
 					return next.Serve(w, r, x)
 				}
 			}
+			if retry > 0 {
+				e := *errGuessing
+				e.Header = http.Header{"Retry-After": {strconv.FormatInt(int64((retry+time.Second-1)/time.Second), 10)}}
+				return &e
+			}
 			return refusal
 		})
 	}
 }
+
+// errGuessing answers a client past its budget of failed password checks.
+var errGuessing = &pipeline.Error{Status: http.StatusTooManyRequests, Code: "rate_limited",
+	Message: "too many failed credentials from this client; retry after the time in Retry-After"}

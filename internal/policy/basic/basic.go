@@ -9,7 +9,12 @@
 // a client that sends the same credential again costs a hash; and at most
 // as many slow checks run at once as there are CPUs, so a flood of wrong
 // passwords waits for its turn instead of starving other traffic.
-// Failures are never cached.
+// Failures are never cached. And a client (by the address Portico
+// computed; an IPv6 client by its /64) gets at most Guesses failed checks
+// a minute: past them nothing is checked for it — the right password
+// included, so guessing stops rather than going on with a right guess
+// told apart by its answer — until its budget refills. A credential
+// verified earlier (in the cache) still passes.
 package basic
 
 import (
@@ -19,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"strconv"
 	"strings"
@@ -26,6 +32,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/internal/pipeline"
+	"github.com/portico-gw/portico/internal/policy/ratelimit"
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
 )
@@ -50,6 +57,17 @@ type Method struct {
 	dummy     func([]byte) bool
 	slow      chan struct{}
 	cache     *cache
+	guesses   *ratelimit.Limiter // nil: not limited
+}
+
+// Guesses is how many failed password checks a client may have a minute.
+const Guesses = 10
+
+// LimitGuesses makes m count each client's failed checks in l, a limit
+// of Guesses a minute (ratelimit.Tables.Limiter), and returns m.
+func (m *Method) LimitGuesses(l *ratelimit.Limiter) *Method {
+	m.guesses = l
+	return m
 }
 
 // cacheTTL bounds how long a verified credential is trusted without a new
@@ -88,31 +106,47 @@ var dummy = sync.OnceValue(func() func([]byte) bool {
 	return func(p []byte) bool { return bcrypt.CompareHashAndPassword(h, p) == nil }
 })
 
-// Authenticate implements auth.Method.
+// Authenticate implements auth.Method, for a client with no address
+// (all such count as one).
 func (m *Method) Authenticate(r *http.Request) (id pipeline.Identity, header string, found bool) {
+	id, header, found, _ = m.AuthenticateFrom(r, netip.Addr{})
+	return id, header, found
+}
+
+// AuthenticateFrom implements auth.Guarded.
+func (m *Method) AuthenticateFrom(r *http.Request, client netip.Addr) (id pipeline.Identity, header string, found bool, retry time.Duration) {
 	vs := r.Header["Authorization"]
 	if len(vs) != 1 || len(vs[0]) < 6 || !strings.EqualFold(vs[0][:6], "Basic ") {
-		return id, "Authorization", false
+		return id, "Authorization", false, 0
 	}
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(vs[0][6:]))
 	if err != nil {
-		return id, "Authorization", true
+		return id, "Authorization", true, 0
 	}
 	user, pass, ok := strings.Cut(string(raw), ":")
 	if !ok {
-		return id, "Authorization", true
+		return id, "Authorization", true, 0
 	}
 	e := m.users[user]
 	key := cacheKey(user, pass, e)
 	if m.cache.get(key, time.Now()) {
 		id.Consumer, id.Groups = e.consumer, e.groups
-		return id, "Authorization", true
+		return id, "Authorization", true, 0
+	}
+	// Every check takes from the client's budget first; a right password
+	// gives it back.
+	var peer string
+	if m.guesses != nil {
+		peer = ratelimit.ClientKey(client).String()
+		if ok, wait := m.guesses.Allow(peer, time.Now()); !ok {
+			return id, "Authorization", true, max(wait, time.Second)
+		}
 	}
 	// Wait for a slow-check slot, or give up with the client.
 	select {
 	case m.slow <- struct{}{}:
 	case <-r.Context().Done():
-		return id, "Authorization", true
+		return id, "Authorization", true, 0
 	}
 	var good bool
 	if e == nil {
@@ -124,8 +158,11 @@ func (m *Method) Authenticate(r *http.Request) (id pipeline.Identity, header str
 	if good {
 		m.cache.put(key, time.Now().Add(cacheTTL))
 		id.Consumer, id.Groups = e.consumer, e.groups
+		if m.guesses != nil {
+			m.guesses.Refund(peer)
+		}
 	}
-	return id, "Authorization", true
+	return id, "Authorization", true, 0
 }
 
 // Challenge is the WWW-Authenticate value of a 401.

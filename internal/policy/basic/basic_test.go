@@ -5,7 +5,11 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http/httptest"
+	"net/netip"
 	"testing"
+	"time"
+
+	"github.com/portico-gw/portico/internal/policy/ratelimit"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
@@ -140,4 +144,55 @@ func FuzzAuthenticate(f *testing.F) {
 			t.Fatalf("%q authenticated as %q", h, id.Consumer)
 		}
 	})
+}
+
+// TestGuessingStopsAtTheLimit: past Guesses failed checks a minute, no
+// password of that client is checked — the right one included — while
+// other clients, and a credential verified before, still pass.
+func TestGuessingStopsAtTheLimit(t *testing.T) {
+	t.Parallel()
+	ts := ratelimit.NewTables()
+	t.Cleanup(ts.Close)
+	m, err := New("r", []User{{Username: "u", PasswordHash: bcryptHash(t, "right"), Consumer: "c"},
+		{Username: "v", PasswordHash: bcryptHash(t, "known"), Consumer: "d"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.LimitGuesses(ts.Limiter("guesses", Guesses, time.Minute))
+	try := func(client, user, pw string) (string, time.Duration) {
+		t.Helper()
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Authorization", "Basic "+b64(user+":"+pw))
+		id, _, found, retry := m.AuthenticateFrom(r, netip.MustParseAddr(client))
+		if !found {
+			t.Fatal("the credential was not found")
+		}
+		return id.Consumer, retry
+	}
+	// Right passwords do not use the budget up.
+	for range 2 * Guesses {
+		if c, retry := try("2001:db8::1", "u", "right"); c != "c" || retry != 0 {
+			t.Fatalf("a right password: %q, retry %v", c, retry)
+		}
+		m.cache = &cache{m: map[[32]byte]cacheEntry{}} // each one checked again
+	}
+	if c, _ := try("2001:db8::3", "v", "known"); c != "d" {
+		t.Fatal("a right password was refused")
+	}
+	for i := range Guesses {
+		if c, retry := try("2001:db8::1", "u", fmt.Sprintf("guess %d", i)); c != "" || retry != 0 {
+			t.Fatalf("guess %d: %q, retry %v", i, c, retry)
+		}
+	}
+	// The same /64 from another address: past the budget, even the right
+	// password is not checked.
+	if c, retry := try("2001:db8::2", "u", "right"); c != "" || retry < time.Second {
+		t.Fatalf("the right password after %d guesses: %q, retry %v", Guesses, c, retry)
+	}
+	if c, retry := try("2001:db8::2", "v", "known"); c != "d" || retry != 0 {
+		t.Fatalf("a credential verified before the guesses: %q, retry %v", c, retry)
+	}
+	if c, retry := try("2001:db8:0:1::1", "u", "right"); c != "c" || retry != 0 {
+		t.Fatalf("another client was limited: %q, retry %v", c, retry)
+	}
 }

@@ -235,12 +235,24 @@ func (l *Limiter) Allow(k string, now time.Time) (ok bool, retry time.Duration) 
 	return v.ok, v.retry
 }
 
+// Limiter returns a standalone limit kept in ts across configs, as a
+// route's limits are (id names it): Retain stops it once a config no
+// longer asks for it, and its own Close does nothing.
+func (ts *Tables) Limiter(id string, limit int, window time.Duration) *Limiter {
+	return &Limiter{l: ts.Limit(id, limit, window, ByConsumer, "")}
+}
+
 // Refund gives back one request Allow took from k: an attempt that turned
 // out not to count (a sign-in with the right password) costs nothing.
 func (l *Limiter) Refund(k string) { l.l.refund(key{s: k}) }
 
-// Close stops the limiter's sweeper.
-func (l *Limiter) Close() { l.ts.Close() }
+// Close stops the limiter's sweeper (one of Tables.Limiter's is its
+// registry's to stop).
+func (l *Limiter) Close() {
+	if l.ts != nil {
+		l.ts.Close()
+	}
+}
 
 // PeerKey is the key a Limiter counts a peer under, from its RemoteAddr
 // ("host:port"): as a limit by ip counts it (ClientKey). An unparsable
