@@ -3,6 +3,7 @@ package portal
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -108,9 +109,18 @@ func (p *Portal) signup(rq *request) {
 	d := store.Developer{ID: newID("dev_"), Email: email, Name: name, PasswordHash: p.hashPassword(pw), VerifyHash: sha(token),
 		VerifyExpires: now.Add(24 * time.Hour), CreatedAt: now}
 	err := p.o.Store.CreateDeveloper(rq.r.Context(), d)
+	if errors.Is(err, store.ErrConflict) {
+		// Until an address is verified its latest sign-up counts: an
+		// earlier one — someone else's, made to hold the address, or the
+		// owner's own whose link expired — cannot keep the owner out.
+		// Verifying takes the link and this sign-up's password, so the
+		// one who reads the mail and chose the password is the one who
+		// gets the account.
+		err = p.o.Store.RestartSignup(rq.r.Context(), d)
+	}
 	switch {
 	case errors.Is(err, store.ErrConflict):
-		// Already signed up: say nothing different.
+		// A verified account: say nothing different.
 	case err != nil:
 		rq.internal(err)
 		return
@@ -128,21 +138,20 @@ func (p *Portal) signup(rq *request) {
 	rq.redirect("/signin", "signedup")
 }
 
+// verify shows the sign-in form for a verification link: the address is
+// verified when its developer signs in with the link's token and the
+// password of the sign-up that sent it. The link alone verifies nothing —
+// else whoever signed up last, with a password of their choosing, would
+// have the account once the address's owner clicked.
 func (p *Portal) verify(rq *request) {
 	token := rq.r.URL.Query().Get("token")
 	if token == "" || len(token) > 100 {
 		rq.fail(http.StatusBadRequest, "This verification link is incomplete.")
 		return
 	}
-	if _, err := p.o.Store.VerifyDeveloper(rq.r.Context(), sha(token), time.Now()); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			rq.fail(http.StatusNotFound, "This verification link has expired or was already used. Sign in, or sign up again.")
-			return
-		}
-		rq.internal(err)
-		return
-	}
-	rq.redirect("/signin", "verified")
+	v := rq.view("Sign in", "signin", map[string]string{"Token": token})
+	v.Notice = "Sign in with the password you chose to finish verifying your email address."
+	rq.render(http.StatusOK, "signin", v)
 }
 
 func (p *Portal) signinForm(rq *request) {
@@ -158,8 +167,12 @@ func (p *Portal) signinForm(rq *request) {
 func (p *Portal) signin(rq *request) {
 	email := strings.ToLower(strings.TrimSpace(rq.r.PostFormValue("email")))
 	pw := rq.r.PostFormValue("password")
+	token := rq.r.PostFormValue("token") // from a verification link
+	if len(token) > 100 {
+		token = ""
+	}
 	fail := func(status int, msg string) {
-		v := rq.view("Sign in", "signin", map[string]string{"Email": email})
+		v := rq.view("Sign in", "signin", map[string]string{"Email": email, "Token": token})
 		v.Errors = []string{msg}
 		rq.render(status, "signin", v)
 	}
@@ -186,16 +199,36 @@ func (p *Portal) signin(rq *request) {
 		return
 	}
 	p.attempts.Refund(peer)
+	done := ""
 	if d.VerifiedAt.IsZero() {
-		fail(http.StatusForbidden, "Verify your email address first: open the link we sent you.")
-		return
+		now := time.Now()
+		switch {
+		case token == "":
+			fail(http.StatusForbidden, "Verify your email address first: open the link we sent you.")
+			return
+		case d.VerifyHash == "" || subtle.ConstantTimeCompare([]byte(d.VerifyHash), []byte(sha(token))) != 1 || !now.Before(d.VerifyExpires):
+			fail(http.StatusNotFound, staleLink)
+			return
+		}
+		if _, err := p.o.Store.VerifyDeveloper(rq.r.Context(), d.VerifyHash, now); err != nil {
+			if errors.Is(err, store.ErrNotFound) { // replaced or used meanwhile
+				fail(http.StatusNotFound, staleLink)
+				return
+			}
+			rq.internal(err)
+			return
+		}
+		done = "verified"
 	}
 	if _, err := p.sessions.Start(rq.w, rq.r, d.ID); err != nil {
 		rq.internal(err)
 		return
 	}
-	http.Redirect(rq.w, rq.r, "/apps", http.StatusSeeOther)
+	rq.redirect("/apps", done)
 }
+
+// staleLink answers a verification link that no longer verifies.
+const staleLink = "This verification link has expired, or a later sign-up replaced it. Use the newest link we sent, or sign up again."
 
 func (p *Portal) signout(rq *request) {
 	if err := p.sessions.End(rq.w, rq.r); err != nil {

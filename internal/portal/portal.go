@@ -286,7 +286,7 @@ func (rq *request) redirect(path, done string) {
 // notices are the fixed messages a redirect may ask for (?done=…).
 var notices = map[string]string{
 	"signedup":   "Almost there: we sent you a link to verify your email address.",
-	"verified":   "Your email address is verified. Sign in to create an application.",
+	"verified":   "Your email address is verified. Create an application to get a key.",
 	"app":        "The application was created. Create a key for it below.",
 	"revoked":    "The key was revoked; it stops working at once.",
 	"subscribed": "Subscribed: your application may call the API now.",

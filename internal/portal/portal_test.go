@@ -204,15 +204,27 @@ func (b *browser) signUp(email, password string) {
 	if code, _, body := b.do("POST", "/signin", url.Values{"email": {email}, "password": {password}}); code != 403 || !strings.Contains(body, "Verify your email") {
 		t.Fatalf("sign-in before verifying: %d", code)
 	}
-	link := b.s.mail.link(t, email)
-	if code, h, _ := b.do("GET", link, nil); code != 303 || !strings.Contains(h.Get("Location"), "verified") {
-		t.Fatalf("verify: %d %v", code, h)
-	}
-	if code, _, _ := b.do("GET", link, nil); code != 404 {
-		t.Fatalf("a verification link used twice: %d", code)
-	}
-	if code, h, _ := b.do("POST", "/signin", url.Values{"email": {email}, "password": {password}}); code != 303 || h.Get("Location") != "/apps" {
+	b.verify(email, password, b.s.mail.link(t, email))
+	if code, h, _ := b.s.browser().do("POST", "/signin", url.Values{"email": {email}, "password": {password}}); code != 303 || h.Get("Location") != "/apps" {
 		t.Fatalf("sign-in: %d %v", code, h)
+	}
+}
+
+// verify opens a verification link — a sign-in form that carries its
+// token — and signs in there with password.
+func (b *browser) verify(email, password, link string) {
+	t := b.s.t
+	t.Helper()
+	if code, h, body := b.do("GET", link, nil); code != 200 || !strings.Contains(body, `name="token"`) {
+		t.Fatalf("open the verification link: %d %v", code, h)
+	}
+	u, err := url.Parse(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := u.Query().Get("token")
+	if code, h, _ := b.do("POST", "/signin", url.Values{"email": {email}, "password": {password}, "token": {token}}); code != 303 || h.Get("Location") != "/apps?done=verified" {
+		t.Fatalf("verify: %d %v", code, h)
 	}
 }
 
@@ -408,8 +420,8 @@ func TestBadInput(t *testing.T) {
 	if !limited {
 		t.Error("failed sign-ins were never limited")
 	}
-	if code, _, _ := c.do("GET", "/verify?token=forged", nil); code != 404 {
-		t.Errorf("a forged verification token: %d", code)
+	if code, _, _ := c.do("GET", "/verify", nil); code != 400 {
+		t.Errorf("a verification link without its token: %d", code)
 	}
 }
 
@@ -600,5 +612,79 @@ func TestSelfServiceIsBounded(t *testing.T) {
 	}
 	if code, _, _ := b.do("POST", "/apps/"+app+"/keys", url.Values{"csrf": {token}}); code != 201 {
 		t.Fatalf("a key after revoking one: %d", code)
+	}
+}
+
+// TestLatestSignupCounts: an unverified sign-up cannot hold an address —
+// the owner's later sign-up replaces it — and a link verifies nothing
+// without the password of the sign-up that sent it, so whoever signs up
+// last cannot get the account through the owner's click.
+func TestLatestSignupCounts(t *testing.T) {
+	t.Parallel()
+	s := newSite(t)
+	signup := func(email, pw string) string {
+		t.Helper()
+		if code, h, _ := s.browser().do("POST", "/signup", url.Values{"email": {email}, "name": {"x"}, "password": {pw}}); code != 303 || !strings.Contains(h.Get("Location"), "signedup") {
+			t.Fatalf("sign-up: %d %v", code, h)
+		}
+		return s.mail.link(t, email)
+	}
+	signin := func(email, pw, link string) int {
+		t.Helper()
+		f := url.Values{"email": {email}, "password": {pw}}
+		if link != "" {
+			u, _ := url.Parse(link)
+			f.Set("token", u.Query().Get("token"))
+		}
+		code, _, _ := s.browser().do("POST", "/signin", f)
+		return code
+	}
+	verified := func(email string) bool {
+		d, err := s.st.DeveloperByEmail(context.Background(), email)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return !d.VerifiedAt.IsZero()
+	}
+
+	// Someone signs the owner's address up first; the owner's own sign-up
+	// later replaces it, and the first link no longer verifies.
+	squat := signup("owner@example.com", "the squatter's password")
+	own := signup("owner@example.com", "the owner's own password")
+	if code := signin("owner@example.com", "the owner's own password", squat); code != 404 {
+		t.Fatalf("the replaced sign-up's link: %d, want 404", code)
+	}
+	if code := signin("owner@example.com", "the squatter's password", own); code != 401 {
+		t.Fatalf("the replaced password: %d, want 401", code)
+	}
+	if code := signin("owner@example.com", "the owner's own password", own); code != 303 || !verified("owner@example.com") {
+		t.Fatalf("the owner's link and password: %d", code)
+	}
+	if code := signin("owner@example.com", "the squatter's password", ""); code != 401 {
+		t.Fatalf("the squatter after the owner verified: %d", code)
+	}
+
+	// The other way round: someone signs up after the owner, before the
+	// owner clicks. Opening the newest link verifies nothing; signing in
+	// there with the owner's password fails, and the owner signs up again.
+	signup("second@example.com", "the owner's own password")
+	late := signup("second@example.com", "the late password")
+	if code, _, _ := s.browser().do("GET", late, nil); code != 200 || verified("second@example.com") {
+		t.Fatalf("opening a link: %d, verified %v", code, verified("second@example.com"))
+	}
+	if code := signin("second@example.com", "the owner's own password", late); code != 401 || verified("second@example.com") {
+		t.Fatalf("the owner's password on the late sign-up's link: %d", code)
+	}
+	again := signup("second@example.com", "the owner's own password")
+	if code := signin("second@example.com", "the owner's own password", again); code != 303 || !verified("second@example.com") {
+		t.Fatalf("the owner signing up again: %d", code)
+	}
+	if code := signin("second@example.com", "the late password", ""); code != 401 {
+		t.Fatalf("the late password: %d", code)
+	}
+	// A made-up token verifies nothing.
+	signup("third@example.com", "a password for three")
+	if code := signin("third@example.com", "a password for three", "/verify?token=forged"); code != 404 || verified("third@example.com") {
+		t.Fatalf("a forged token: %d", code)
 	}
 }

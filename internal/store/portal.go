@@ -11,6 +11,12 @@ type PortalStore interface {
 	// CreateDeveloper stores a new developer (ErrConflict when the email
 	// is taken).
 	CreateDeveloper(ctx context.Context, d Developer) error
+	// RestartSignup gives the unverified developer with d.Email d's name,
+	// password hash and verification token (hash and expiry), as a new
+	// sign-up would: until an address is verified, its latest sign-up
+	// is the one that counts. ErrConflict when the address is verified,
+	// ErrNotFound when it has no developer.
+	RestartSignup(ctx context.Context, d Developer) error
 	// DeveloperByEmail and Developer find a developer.
 	DeveloperByEmail(ctx context.Context, email string) (Developer, error)
 	Developer(ctx context.Context, id string) (Developer, error)

@@ -27,6 +27,26 @@ func (s *DB) CreateDeveloper(ctx context.Context, d store.Developer) error {
 	return s.wrap(err, "developer")
 }
 
+// RestartSignup implements store.Store. An unverified developer's
+// verified_at is 0 or, as CreateDeveloper writes a zero time, negative.
+func (s *DB) RestartSignup(ctx context.Context, d store.Developer) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE developers SET name = $1, password_hash = $2, verify_hash = $3, verify_expires = $4
+			WHERE email = $5 AND verified_at <= 0`, d.Name, d.PasswordHash, d.VerifyHash, ms(d.VerifyExpires), d.Email)
+		if err != nil {
+			return s.wrap(err, "developer")
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			return s.wrap(err, "developer")
+		}
+		var one int
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM developers WHERE email = $1`, d.Email).Scan(&one); err != nil {
+			return s.wrap(err, "developer")
+		}
+		return fmt.Errorf("developer: %w", store.ErrConflict)
+	})
+}
+
 // DeveloperByEmail implements store.Store.
 func (s *DB) DeveloperByEmail(ctx context.Context, email string) (store.Developer, error) {
 	d, err := scanDeveloper(s.db.QueryRowContext(ctx, `SELECT `+developerColumns+` FROM developers WHERE email = $1`, email))

@@ -27,12 +27,33 @@ func testPortal(t *testing.T, b Backend) {
 	if _, err := s.VerifyDeveloper(ctx, "vh", now.Add(2*time.Hour)); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("an expired verification: %v", err)
 	}
-	got, err := s.VerifyDeveloper(ctx, "vh", now)
+	// Until the address is verified, a new sign-up replaces the old one.
+	again := d2
+	again.Name, again.PasswordHash, again.VerifyHash, again.VerifyExpires = "Ada L.", "$argon2id$new", "vh2", now.Add(2*time.Hour) //nolint:gosec // test data, not a credential
+	if err := s.RestartSignup(ctx, again); err != nil {
+		t.Fatalf("restart an unverified sign-up: %v", err)
+	}
+	if got, err := s.DeveloperByEmail(ctx, d.Email); err != nil || got.ID != "dev1" || got.Name != "Ada L." || got.PasswordHash != "$argon2id$new" || got.VerifyHash != "vh2" {
+		t.Fatalf("after the restart: %+v %v", got, err)
+	}
+	if _, err := s.VerifyDeveloper(ctx, "vh", now); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the replaced sign-up's token still verifies: %v", err)
+	}
+	if err := s.RestartSignup(ctx, store.Developer{Email: "nobody@example.com"}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("restart an address without a developer: %v", err)
+	}
+	got, err := s.VerifyDeveloper(ctx, "vh2", now)
 	if err != nil || got.ID != "dev1" || got.VerifiedAt.IsZero() {
 		t.Fatalf("verify: %+v %v", got, err)
 	}
-	if _, err := s.VerifyDeveloper(ctx, "vh", now); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.VerifyDeveloper(ctx, "vh2", now); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a verification token used twice: %v", err)
+	}
+	if err := s.RestartSignup(ctx, again); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("restart a verified address: %v", err)
+	}
+	if got, _ := s.DeveloperByEmail(ctx, d.Email); got.PasswordHash != "$argon2id$new" || got.VerifiedAt.IsZero() {
+		t.Fatalf("a restart changed a verified developer: %+v", got)
 	}
 	if got, err := s.DeveloperByEmail(ctx, "ada@example.com"); err != nil || got.VerifiedAt.IsZero() {
 		t.Fatalf("by email: %+v %v", got, err)
