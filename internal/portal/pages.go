@@ -233,12 +233,38 @@ func (p *Portal) subscribe(rq *request) {
 	if pt.Subscription == "approval" {
 		sub.State, sub.DecidedAt, sub.DecidedBy, done = store.SubscriptionPending, time.Time{}, "", "pending"
 	}
-	if err := p.o.Store.Subscribe(rq.r.Context(), sub, store.AuditEntry{Actor: "developer:" + rq.dev.Email, Action: "subscription." + sub.State,
-		Group: p.o.Group, Detail: "application " + app.Name + " to API " + apiName + " under plan " + plan}); err != nil {
+	// An application is one consumer, and a consumer has one plan, which
+	// applies on every API it calls: a subscription under another plan
+	// than the application's other subscriptions would set that plan for
+	// all of them — a generous plan of an open API in place of the one
+	// an administrator approved elsewhere. Such a subscription is
+	// refused; another application can hold it.
+	other, err := func() (store.Subscription, error) {
+		p.creating.Lock()
+		defer p.creating.Unlock()
+		subs, err := p.o.Store.Subscriptions(rq.r.Context(), p.o.Group, app.ID)
+		if err != nil {
+			return store.Subscription{}, err
+		}
+		for _, s := range subs {
+			if s.API != apiName && s.Plan != "" && plan != "" && s.Plan != plan &&
+				(s.State == store.SubscriptionActive || s.State == store.SubscriptionPending) {
+				return s, nil
+			}
+		}
+		return store.Subscription{}, p.o.Store.Subscribe(rq.r.Context(), sub, store.AuditEntry{Actor: "developer:" + rq.dev.Email,
+			Action: "subscription." + sub.State, Group: p.o.Group, Detail: "application " + app.Name + " to API " + apiName + " under plan " + plan})
+	}()
+	switch {
+	case err != nil:
 		rq.internal(err)
-		return
+	case other.API != "":
+		p.appsPage(rq, http.StatusUnprocessableEntity, []string{"The application " + app.Name + " is on plan " + other.Plan +
+			" (its subscription to " + other.API + "), and a plan applies to every API an application calls: subscribe under " +
+			other.Plan + ", or create another application for plan " + plan + "."}, nil)
+	default:
+		rq.redirect("/apps", done)
 	}
-	rq.redirect("/apps", done)
 }
 
 // usageView is one application's usage.

@@ -119,12 +119,18 @@ func newSite(t *testing.T) *site {
 // newSiteWith is newSite with the gateway's address for try-it calls.
 func newSiteWith(t *testing.T, sandboxURL string) *site {
 	t.Helper()
+	return newSiteFrom(t, portalYAML, sandboxURL)
+}
+
+// newSiteFrom is newSiteWith with a config of its own.
+func newSiteFrom(t *testing.T, yaml, sandboxURL string) *site {
+	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "portico.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	f, err := config.Parse("portal.yaml", []byte(portalYAML), nil)
+	f, err := config.Parse("portal.yaml", []byte(yaml), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -686,5 +692,81 @@ func TestLatestSignupCounts(t *testing.T) {
 	signup("third@example.com", "a password for three")
 	if code := signin("third@example.com", "a password for three", "/verify?token=forged"); code != 404 || verified("third@example.com") {
 		t.Fatalf("a forged token: %d", code)
+	}
+}
+
+// TestOnePlanPerApplication: an application's subscriptions share its
+// consumer's one plan, so a subscription to an open API under a more
+// generous plan cannot replace the plan an administrator approved on
+// another; another application can take it.
+func TestOnePlanPerApplication(t *testing.T) {
+	t.Parallel()
+	yaml := strings.Replace(portalYAML, "apis:\n", `  - name: strict
+    quota: {limit: 10, period: day}
+  - name: generous
+    quota: {limit: 1000000, period: day}
+apis:
+  - name: gated
+    base_path: /gated
+    upstream: u
+    auth: [api_key]
+    portal: {visibility: public, title: Gated, plans: [strict], subscription: approval}
+    routes: [{name: all, path: "/{rest...}"}]
+  - name: open
+    base_path: /open
+    upstream: u
+    auth: [api_key]
+    portal: {visibility: public, title: Open, plans: [generous, strict]}
+    routes: [{name: all, path: "/{rest...}"}]
+`, 1)
+	s := newSiteFrom(t, yaml, "")
+	b := s.browser()
+	b.signUp("dev@example.com", "long enough password")
+	token := b.csrf()
+	for _, name := range []string{"first", "second"} {
+		if code, _, _ := b.do("POST", "/apps", url.Values{"name": {name}, "csrf": {token}}); code != 303 {
+			t.Fatalf("create app: %d", code)
+		}
+	}
+	_, _, body := b.do("GET", "/apps", nil)
+	apps := appRE.FindAllStringSubmatch(body, -1)
+	if len(apps) != 2 {
+		t.Fatalf("%d applications on /apps", len(apps))
+	}
+	first, second := apps[0][1], apps[1][1]
+	subscribe := func(app, api, plan string) (int, string) {
+		code, _, body := b.do("POST", "/apps/"+app+"/subscriptions", url.Values{"api": {api}, "plan": {plan}, "csrf": {token}})
+		return code, body
+	}
+	if code, _ := subscribe(first, "gated", "strict"); code != 303 {
+		t.Fatalf("subscribe to the gated API: %d", code)
+	}
+	// An administrator approves it: the consumer is on plan strict.
+	if err := s.st.Subscribe(context.Background(), store.Subscription{AppID: first, Group: "default", API: "gated", Plan: "strict",
+		State: store.SubscriptionActive, DecidedBy: "admin"}, store.AuditEntry{Actor: "admin", Action: "subscription.approve"}); err != nil {
+		t.Fatal(err)
+	}
+	plan := func(app string) string {
+		cs, _ := s.st.Consumers(context.Background())
+		for _, c := range cs {
+			if c.Name == app {
+				return c.Plan
+			}
+		}
+		return "?"
+	}
+	if code, body := subscribe(first, "open", "generous"); code != 422 || !strings.Contains(body, "is on plan strict") || plan(first) != "strict" {
+		t.Fatalf("the open API under another plan: %d, plan %q", code, plan(first))
+	}
+	if code, _ := subscribe(first, "open", "strict"); code != 303 || plan(first) != "strict" {
+		t.Fatalf("the open API under the application's plan: %d, plan %q", code, plan(first))
+	}
+	if code, _ := subscribe(second, "open", "generous"); code != 303 || plan(second) != "generous" {
+		t.Fatalf("another application under the other plan: %d, plan %q", code, plan(second))
+	}
+	// The other way round too: the second application, on generous,
+	// cannot ask for the gated API under strict.
+	if code, _ := subscribe(second, "gated", "strict"); code != 422 {
+		t.Fatalf("the gated API under another plan than the application's: %d", code)
 	}
 }
