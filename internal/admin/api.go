@@ -74,6 +74,24 @@ func (p principal) mayAccess(group string) bool {
 	return len(p.groups) == 0 || slices.Contains(p.groups, group)
 }
 
+// mayManage tells whether p may see and manage a token limited to
+// groups: a token limited to some groups manages only tokens limited to
+// some of them — else it could make itself an unlimited one.
+func (p principal) mayManage(groups []string) bool {
+	if len(p.groups) == 0 {
+		return true
+	}
+	if len(groups) == 0 {
+		return false
+	}
+	for _, g := range groups {
+		if !p.mayAccess(g) {
+			return false
+		}
+	}
+	return true
+}
+
 // TokenHash is how tokens are stored: the hex SHA-256 of the secret.
 func TokenHash(secret string) string {
 	sum := sha256.Sum256([]byte(secret))
@@ -279,6 +297,7 @@ func (a *API) Mount(mux *http.ServeMux) {
 	mux.Handle("GET /admin/v1/analytics/top", a.route(RoleViewer, a.analyticsTop))
 	mux.Handle("GET /admin/v1/tokens", a.route(RoleAdmin, a.listTokens))
 	mux.Handle("POST /admin/v1/tokens", a.route(RoleAdmin, a.createToken))
+	mux.Handle("DELETE /admin/v1/tokens/{name}", a.route(RoleAdmin, a.revokeToken))
 	mux.Handle("GET /admin/v1/audit", a.route(RoleAdmin, a.listAudit))
 	mux.HandleFunc("GET /admin/v1/openapi.json", serveOpenAPI)
 	mux.HandleFunc("/admin/v1/", func(w http.ResponseWriter, r *http.Request) {
@@ -315,13 +334,16 @@ func (a *API) createGroup(w http.ResponseWriter, r *http.Request, p principal) *
 	return nil
 }
 
-func (a *API) listTokens(w http.ResponseWriter, r *http.Request, _ principal) *apiError {
+func (a *API) listTokens(w http.ResponseWriter, r *http.Request, p principal) *apiError {
 	ts, err := a.Store.Tokens(r.Context())
 	if err != nil {
 		return storeError(err)
 	}
 	out := []map[string]any{}
 	for _, t := range ts {
+		if !p.mayManage(t.Groups) {
+			continue
+		}
 		m := map[string]any{"name": t.Name, "role": t.Role, "groups": t.Groups, "created_at": t.CreatedAt, "created_by": t.CreatedBy}
 		if t.Consumer != "" {
 			m["consumer"] = t.Consumer
@@ -363,6 +385,10 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request, p principal) *
 	if details != nil {
 		return &apiError{Status: http.StatusUnprocessableEntity, Code: "invalid_request", Message: "the token request is not valid", Details: details}
 	}
+	if !p.mayManage(req.Groups) {
+		return errorf(http.StatusForbidden, "forbidden", "a token limited to groups "+strings.Join(p.groups, ", ")+
+			" creates only tokens limited to some of them: list them in groups")
+	}
 	secret := NewTokenSecret()
 	t := store.Token{Name: req.Name, Role: req.Role, Hash: TokenHash(secret), Groups: req.Groups, Consumer: req.Consumer, CreatedBy: p.name}
 	detail := "role " + req.Role
@@ -380,9 +406,40 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request, p principal) *
 	return nil
 }
 
-func (a *API) listAudit(w http.ResponseWriter, r *http.Request, _ principal) *apiError {
+// revokeToken revokes an admin token by name: it stops working at once,
+// and the console sessions it started end.
+func (a *API) revokeToken(w http.ResponseWriter, r *http.Request, p principal) *apiError {
+	name := r.PathValue("name")
+	ts, err := a.Store.Tokens(r.Context())
+	if err != nil {
+		return storeError(err)
+	}
+	i := slices.IndexFunc(ts, func(t store.Token) bool { return t.Name == name && t.RevokedAt.IsZero() })
+	if i < 0 || !p.mayManage(ts[i].Groups) {
+		// Another scope's token is answered as an unknown one.
+		return errorf(http.StatusNotFound, "not_found", "no live token named "+name)
+	}
+	if err := a.Store.RevokeToken(r.Context(), name, time.Now().UTC(), store.AuditEntry{Actor: p.name, Action: "token.revoke"}); err != nil {
+		return storeError(err)
+	}
+	writeJSONStatus(w, http.StatusOK, map[string]any{"name": name, "revoked": true})
+	return nil
+}
+
+func (a *API) listAudit(w http.ResponseWriter, r *http.Request, p principal) *apiError {
 	q := r.URL.Query()
 	f := store.AuditFilter{Group: q.Get("group"), Actor: q.Get("actor"), Action: q.Get("action"), Outcome: q.Get("outcome")}
+	// A token limited to groups reads their entries only: it names one
+	// (or has just one), and entries of no group (tokens, for one) are
+	// not its to read.
+	if len(p.groups) > 0 {
+		if f.Group == "" && len(p.groups) == 1 {
+			f.Group = p.groups[0]
+		}
+		if f.Group == "" || !p.mayAccess(f.Group) {
+			return errorf(http.StatusForbidden, "forbidden", "a token limited to groups reads the audit log of one of them: name it with group="+p.groups[0])
+		}
+	}
 	for key, dst := range map[string]*time.Time{"since": &f.Since, "until": &f.Until} {
 		if v := q.Get(key); v != "" {
 			t, err := time.Parse(time.RFC3339, v)

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -174,6 +175,81 @@ func TestAuthentication(t *testing.T) {
 	revs, _ := s.st.Revisions(context.Background(), "default", 0, 10)
 	if len(revs) != 1 {
 		t.Errorf("%d revisions; only the publisher's publish may have created one", len(revs))
+	}
+}
+
+// TestTokenScopes: a token limited to groups manages only tokens limited
+// to some of them — it cannot make itself an unlimited admin — and reads
+// only its groups' audit entries; any admin revokes the tokens in its
+// scope, and a revoked token stops working at once.
+func TestTokenScopes(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, "")
+	create := func(token, body string) (int, string) {
+		t.Helper()
+		code, resp, _ := s.call(token, "POST", "/admin/v1/tokens", "application/json", body)
+		secret, _ := resp["token"].(string)
+		return code, secret
+	}
+	_, edgeAdmin := create(rootToken, `{"name":"edge-admin","role":"admin","groups":["edge"]}`)
+	_, viewer := create(rootToken, `{"name":"viewer","role":"viewer"}`)
+	_, edgeViewer := create(rootToken, `{"name":"edge-viewer","role":"viewer","groups":["edge"]}`)
+	for _, body := range []string{`{"name":"x1","role":"admin"}`, `{"name":"x2","role":"admin","groups":["edge","default"]}`, `{"name":"x3","role":"viewer","groups":[]}`} {
+		if code, _ := create(edgeAdmin, body); code != 403 {
+			t.Errorf("the edge admin created %s: %d, want 403", body, code)
+		}
+	}
+	if code, _ := create(edgeAdmin, `{"name":"edge-ci","role":"publisher","groups":["edge"]}`); code != 201 {
+		t.Fatalf("the edge admin creating an edge token: %d", code)
+	}
+	_, list, _ := s.call(edgeAdmin, "GET", "/admin/v1/tokens", "", "")
+	var names []string
+	for _, tk := range list["tokens"].([]any) {
+		names = append(names, tk.(map[string]any)["name"].(string))
+	}
+	slices.Sort(names)
+	if strings.Join(names, ",") != "edge-admin,edge-ci,edge-viewer" {
+		t.Errorf("the edge admin lists %v", names)
+	}
+	if code, _, _ := s.call(edgeAdmin, "GET", "/admin/v1/audit?group=default", "", ""); code != 403 {
+		t.Errorf("the edge admin read the default group's audit log: %d", code)
+	}
+	code, audit, _ := s.call(edgeAdmin, "GET", "/admin/v1/audit", "", "")
+	if code != 200 {
+		t.Fatalf("the edge admin's audit log: %d", code)
+	}
+	for _, e := range audit["entries"].([]any) {
+		if g := e.(map[string]any)["group"]; g != "edge" {
+			t.Errorf("the edge admin read an entry of group %q", g)
+		}
+	}
+	// Revocation.
+	if code, _, _ := s.call(edgeAdmin, "DELETE", "/admin/v1/tokens/viewer", "", ""); code != 404 {
+		t.Errorf("the edge admin revoked an unlimited token: %d", code)
+	}
+	if code, _, _ := s.call(edgeAdmin, "DELETE", "/admin/v1/tokens/edge-viewer", "", ""); code != 200 {
+		t.Fatalf("the edge admin revoking an edge token: %d", code)
+	}
+	if code, _, _ := s.call(edgeViewer, "GET", "/admin/v1/groups", "", ""); code != 401 {
+		t.Errorf("a revoked token: %d, want 401", code)
+	}
+	if code, _, _ := s.call(viewer, "GET", "/admin/v1/groups", "", ""); code != 200 {
+		t.Fatalf("a token not revoked: %d", code)
+	}
+	if code, _, _ := s.call(rootToken, "DELETE", "/admin/v1/tokens/viewer", "", ""); code != 200 {
+		t.Fatalf("revoke: %d", code)
+	}
+	if code, _, _ := s.call(viewer, "GET", "/admin/v1/groups", "", ""); code != 401 {
+		t.Errorf("a revoked token: %d, want 401", code)
+	}
+	for _, name := range []string{"viewer", "nobody"} {
+		if code, _, _ := s.call(rootToken, "DELETE", "/admin/v1/tokens/"+name, "", ""); code != 404 {
+			t.Errorf("revoke %s: %d, want 404", name, code)
+		}
+	}
+	_, audit, _ = s.call(rootToken, "GET", "/admin/v1/audit?action=token.revoke", "", "")
+	if n := len(audit["entries"].([]any)); n != 2 {
+		t.Errorf("%d token.revoke audit entries, want 2", n)
 	}
 }
 
