@@ -80,8 +80,9 @@ type Portal struct {
 	attempts, signups *ratelimit.Limiter
 	// hashing bounds concurrent password hashes (each takes 19 MiB).
 	hashing chan struct{}
-	// creating makes counting a developer's applications (or an
-	// application's keys) and adding one a single step on this node.
+	// creating makes checking a developer's applications (an
+	// application's keys, its subscriptions' plan) and adding one a
+	// single step on this node.
 	creating sync.Mutex
 }
 
