@@ -142,10 +142,14 @@ func (m *Method) AuthenticateFrom(r *http.Request, client netip.Addr) (id pipeli
 			return id, "Authorization", true, max(wait, time.Second)
 		}
 	}
-	// Wait for a slow-check slot, or give up with the client.
+	// Wait for a slow-check slot, or give up with the client (nothing
+	// was checked: the budget is given back).
 	select {
 	case m.slow <- struct{}{}:
 	case <-r.Context().Done():
+		if m.guesses != nil {
+			m.guesses.Refund(peer)
+		}
 		return id, "Authorization", true, 0
 	}
 	var good bool
