@@ -39,7 +39,9 @@ type API struct {
 	Notify func()
 	// FileMode names the config file that is the source of truth of the
 	// serve node's group; draft edits of that group are refused.
-	FileMode  string
+	FileMode string
+	// FileGroup is the group this node serves (the one FileMode's file
+	// is the source of).
 	FileGroup string
 	// OwnAddrs are the node's admin and portal listeners, which upstreams
 	// may not point at unless a group's settings allow it.
@@ -171,8 +173,12 @@ func writeError(w http.ResponseWriter, r *http.Request, e *apiError) {
 }
 
 // upstreamStatus answers GET /admin/v1/upstreams: this node's view of
-// its upstreams' targets and circuit breakers.
-func (a *API) upstreamStatus(w http.ResponseWriter, _ *http.Request, _ principal) *apiError {
+// its upstreams' targets and circuit breakers — its group's (FileGroup),
+// which a token limited to other groups may not read.
+func (a *API) upstreamStatus(w http.ResponseWriter, _ *http.Request, p principal) *apiError {
+	if a.FileGroup != "" && !p.mayAccess(a.FileGroup) {
+		return errorf(http.StatusForbidden, "forbidden", "the token may not access group "+a.FileGroup+", whose upstreams this node serves")
+	}
 	ups := []proxy.UpstreamStatus{}
 	if a.Upstreams != nil {
 		ups = a.Upstreams()

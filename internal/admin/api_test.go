@@ -214,6 +214,9 @@ func TestTokenScopes(t *testing.T) {
 	if code, _, _ := s.call(edgeAdmin, "GET", "/admin/v1/audit?group=default", "", ""); code != 403 {
 		t.Errorf("the edge admin read the default group's audit log: %d", code)
 	}
+	if code, _, _ := s.call(edgeAdmin, "GET", "/admin/v1/upstreams", "", ""); code != 403 {
+		t.Errorf("the edge admin read the default group's upstreams on its node: %d", code)
+	}
 	code, audit, _ := s.call(edgeAdmin, "GET", "/admin/v1/audit", "", "")
 	if code != 200 {
 		t.Fatalf("the edge admin's audit log: %d", code)
