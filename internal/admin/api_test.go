@@ -512,6 +512,10 @@ func TestConsumersAndKeys(t *testing.T) {
 	if code, _, _ := s.call(rootToken, "POST", "/admin/v1/consumers", "application/json", `{"name":"bad name"}`); code != 422 {
 		t.Errorf("a bad name: %d, want 422", code)
 	}
+	// app_… names are the portal's applications, confined to its APIs.
+	if code, _, _ := s.call(rootToken, "POST", "/admin/v1/consumers", "application/json", `{"name":"app_1"}`); code != 422 {
+		t.Errorf("a consumer named app_1: %d, want 422", code)
+	}
 	// Plans and groups: set at creation, changed later, live.
 	code, body, _ = s.call(rootToken, "POST", "/admin/v1/consumers", "application/json", `{"name":"globex","plan":"gold","groups":["partners"]}`)
 	if code != 201 || body["plan"] != "gold" || len(body["groups"].([]any)) != 1 {

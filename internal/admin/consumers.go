@@ -5,8 +5,10 @@ import (
 	"encoding/hex"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/store"
 )
 
@@ -80,6 +82,9 @@ func (f consumerFields) check(withName bool) *apiError {
 	var details []fieldDetail
 	if withName && !validName(f.Name) {
 		details = append(details, fieldDetail{Message: "name: 1-64 letters, digits, '.', '_' and '-'"})
+	}
+	if withName && strings.HasPrefix(f.Name, config.AppConsumerPrefix) {
+		details = append(details, fieldDetail{Message: "name: names starting with " + config.AppConsumerPrefix + " are the developer portal's applications"})
 	}
 	if f.Plan != "" && !validName(f.Plan) {
 		details = append(details, fieldDetail{Message: "plan: the name of a plan of the config, or empty for none"})

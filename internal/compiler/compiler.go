@@ -508,8 +508,13 @@ func compileRoute(a config.API, r config.Route, upstreams map[string]*proxy.Upst
 		mws = append(mws, access.RequireGroups(r.RequireGroups))
 	}
 	// An application of the portal calls a portal API only once
-	// subscribed (its sandbox is open to every application).
-	if a.Portal != nil && synthetic == nil && rt.Subscriptions != nil {
+	// subscribed (its sandbox is open to every application), and no
+	// API outside the portal at all.
+	switch {
+	case synthetic != nil || anonymous:
+	case a.Portal == nil:
+		mws = append(mws, access.NoApps())
+	case rt.Subscriptions != nil:
 		mws = append(mws, access.Subscribed(a.Name, rt.Subscriptions))
 	}
 	if len(r.RequireScopes) > 0 {

@@ -416,3 +416,17 @@ func TestProblemsStopAtTheCap(t *testing.T) {
 	}
 	check("validation", f.Validate())
 }
+
+// TestAppPrefixIsReserved: consumers named app_… are the developer
+// portal's applications, which the gateway confines to the portal's APIs;
+// the config may not name one so.
+func TestAppPrefixIsReserved(t *testing.T) {
+	t.Parallel()
+	f, err := Parse("c.yaml", []byte("version: 1\nconsumers:\n  - name: app_7\n    api_keys: [app-key-0123456789]\n"), testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Validate(); err == nil || !strings.Contains(err.Error(), "developer portal's applications") {
+		t.Fatalf("a consumer named app_7: %v", err)
+	}
+}

@@ -14,6 +14,10 @@ import (
 	"github.com/portico-gw/portico/internal/urlpath"
 )
 
+// AppConsumerPrefix starts the consumer names of the developer portal's
+// applications; the config and the admin API may not take one.
+const AppConsumerPrefix = "app_"
+
 // Built-in auth method names, usable in any auth list without a policy.
 const (
 	AuthNone   = "none"
@@ -152,6 +156,9 @@ func (v *validator) config(c *Config) {
 	for i, cons := range c.Consumers {
 		p := fmt.Sprintf("consumers[%d]", i)
 		v.name(p+".name", "consumer", cons.Name)
+		if strings.HasPrefix(cons.Name, AppConsumerPrefix) {
+			v.errorf(p+".name", "%q: names starting with %s are the developer portal's applications; choose another", cons.Name, AppConsumerPrefix)
+		}
 		for j, g := range cons.Groups {
 			if !nameRE.MatchString(g) {
 				v.errorf(fmt.Sprintf("%s.groups[%d]", p, j), "%q is not a valid group name", g)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/portico-gw/portico/internal/policy/access"
+	"github.com/portico-gw/portico/internal/policy/apikey"
 	"github.com/portico-gw/portico/internal/telemetry"
 	"github.com/portico-gw/portico/internal/usage"
 )
@@ -101,17 +102,24 @@ func TestSandbox(t *testing.T) {
 }
 
 // TestSubscriptionRequired: an application of the portal (a consumer
-// named app_…) calls a portal API only with an active subscription;
-// other consumers are not concerned, and the sandbox is open to every
+// named app_…, whose key is live data) calls a portal API only with an
+// active subscription, and an API outside the portal never; other
+// consumers are not concerned, and the sandbox is open to every
 // application.
 func TestSubscriptionRequired(t *testing.T) {
 	t.Parallel()
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer up.Close()
-	cfg := strings.Replace(sandboxConfig, "consumers:\n", "consumers:\n  - name: app_1\n    api_keys: [app-key-0123456789]\n", 1)
+	cfg := sandboxConfig + `  - name: internal
+    base_path: /internal
+    upstream: up
+    auth: [api_key]
+    routes: [{name: all, path: "/{rest...}"}]
+`
 	e := start(t, cfg, up.URL)
 	subs := &access.Subscriptions{}
 	e.rt.Subscriptions = subs
+	e.rt.LiveKeys.Set(apikey.NewLiveKeyring([]apikey.LiveKey{{Consumer: "app_1", Digest: apikey.KeyDigest("app-key-0123456789")}}, nil))
 	e.load(cfg, up.URL)
 	app := hdr("X-API-Key", "app-key-0123456789")
 	resp, body := e.do("GET", "/orders/orders/1", app, nil)
@@ -127,5 +135,14 @@ func TestSubscriptionRequired(t *testing.T) {
 	subs.Set(map[string]map[string]bool{"app_1": {"orders": true}})
 	if resp, _ := e.do("GET", "/orders/orders/1", app, nil); resp.StatusCode != 200 {
 		t.Fatalf("a subscribed application: %d", resp.StatusCode)
+	}
+	// An API kept out of the portal: a developer's key never opens it,
+	// whatever the subscriptions; the config's consumers call it.
+	resp, body = e.do("GET", "/internal/x", app, nil)
+	if resp.StatusCode != 403 || decodeError(t, resp, body).Error.Code != "forbidden" {
+		t.Fatalf("an application on an API outside the portal: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := e.do("GET", "/internal/x", hdr("X-API-Key", acmeKey), nil); resp.StatusCode != 200 {
+		t.Fatalf("a consumer of the config outside the portal: %d", resp.StatusCode)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/pipeline"
 )
 
@@ -82,8 +83,8 @@ func RequireScopes(scopes []string) pipeline.Middleware {
 
 // AppPrefix starts the consumer names of the developer portal's
 // applications: the consumers whose access to an API depends on a
-// subscription.
-const AppPrefix = "app_"
+// subscription. No other consumer may take such a name.
+const AppPrefix = config.AppConsumerPrefix
 
 // Subscriptions holds the active subscriptions of the portal's
 // applications, as live data: consumer -> APIs.
@@ -101,6 +102,23 @@ func (s *Subscriptions) has(consumer, api string) bool {
 
 var errNotSubscribed = &pipeline.Error{Status: http.StatusForbidden, Code: "subscription_required",
 	Message: "the application is not subscribed to this API; subscribe in the developer portal"}
+
+var errNotInPortal = &pipeline.Error{Status: http.StatusForbidden, Code: "forbidden",
+	Message: "an application of the developer portal calls only the portal's APIs"}
+
+// NoApps refuses the portal's applications, on an API that is not in the
+// portal: an application's key, which anyone may get by signing up,
+// opens only what the portal offers, never the APIs kept out of it.
+func NoApps() pipeline.Middleware {
+	return func(next pipeline.Handler) pipeline.Handler {
+		return pipeline.HandlerFunc(func(w http.ResponseWriter, r *http.Request, x *pipeline.Exchange) error {
+			if strings.HasPrefix(x.Consumer, AppPrefix) {
+				return errNotInPortal
+			}
+			return next.Serve(w, r, x)
+		})
+	}
+}
 
 // Subscribed admits an application of the portal only when it has an
 // active subscription to api; every other consumer, and anonymous
