@@ -1,6 +1,7 @@
 package usage
 
 import (
+	"runtime"
 	"time"
 
 	"github.com/portico-gw/portico/internal/sketch"
@@ -34,7 +35,8 @@ func Rollups(records []store.UsageRecord) []store.Rollup {
 	for _, g := range Granularities[1:] {
 		idx := map[rollupKey]int{}
 		var coarse []*acc
-		for _, mk := range order {
+		for i, mk := range order {
+			pause(i, 32) // a merge of sketches costs some records' worth
 			m := minutes[mk]
 			k := mk
 			k.bucket = time.Unix(mk.bucket, 0).UTC().Truncate(g.Size).Unix()
@@ -59,17 +61,30 @@ func Rollups(records []store.UsageRecord) []store.Rollup {
 			c.r.Estimated += m.r.Estimated
 			c.k.Merge(m.k)
 		}
-		for _, c := range coarse {
+		for i, c := range coarse {
+			pause(i, 32)
 			c.r.Sketch = c.k.Encode(nil)
 			out = append(out, c.r)
 		}
 	}
-	for _, mk := range order {
+	for i, mk := range order {
+		pause(i, 32)
 		m := minutes[mk]
 		m.r.Sketch = m.k.Encode(nil)
 		out = append(out, m.r)
 	}
 	return out
+}
+
+// pause lets other goroutines run at every nth step of a loop. The writer
+// adds up thousands of records at a time, and on a node with two cores a
+// goroutine that kept its core for milliseconds would leave the requests
+// queued behind it waiting as long: the Go scheduler takes a core from a
+// running goroutine only after 10 ms (docs/performance.md).
+func pause(i, n int) {
+	if i%n == n-1 {
+		runtime.Gosched()
+	}
 }
 
 // aggregate adds records up per minute, returning the minutes in the order
@@ -78,6 +93,7 @@ func aggregate(records []store.UsageRecord) (map[rollupKey]*acc, []rollupKey) {
 	minutes := map[rollupKey]*acc{}
 	var order []rollupKey
 	for i := range records {
+		pause(i, 256)
 		rec := &records[i]
 		b := rec.Time.UTC().Truncate(time.Minute)
 		k := rollupKey{b.Unix(), rec.API, rec.Route, rec.Consumer, rec.Status}

@@ -3,6 +3,7 @@ package sqldb
 import (
 	"encoding/binary"
 	"errors"
+	"runtime"
 	"time"
 
 	"github.com/portico-gw/portico/internal/store"
@@ -25,30 +26,55 @@ import (
 //	        2 estimated)
 const recordsVersion = 2
 
+// pause lets other goroutines run at every nth step of a loop. Usage
+// batches of thousands of records are written by a background writer; on
+// a node with two cores, a goroutine that kept its core for milliseconds
+// would leave the requests queued behind it waiting as long: the Go
+// scheduler takes a core from a running goroutine only after 10 ms
+// (docs/performance.md).
+func pause(i, n int) {
+	if i%n == n-1 {
+		runtime.Gosched()
+	}
+}
+
 var errBadRecords = errors.New("store: malformed usage records")
 
 // encodeRecords encodes recs.
 func encodeRecords(recs []store.UsageRecord) []byte {
 	index := map[string]uint64{}
 	var names []string
-	id := func(s string) uint64 {
+	// Each field's last name and index: consecutive records mostly share
+	// them, and comparing a string with itself is cheaper than hashing it.
+	var last [6]struct {
+		s   string
+		id  uint64
+		set bool
+	}
+	id := func(field int, s string) uint64 {
+		l := &last[field]
+		if l.set && l.s == s {
+			return l.id
+		}
 		i, ok := index[s]
 		if !ok {
 			i = uint64(len(names))
 			index[s] = i
 			names = append(names, s)
 		}
+		l.s, l.id, l.set = s, i, true
 		return i
 	}
 	body := make([]byte, 0, len(recs)*48)
 	var prev int64
 	for i := range recs {
+		pause(i, 256)
 		r := &recs[i]
 		at := r.Time.UnixMicro()
 		body = binary.AppendVarint(body, at-prev)
 		prev = at
-		for _, s := range []string{r.API, r.Route, r.Consumer, r.Plan, r.Upstream} {
-			body = binary.AppendUvarint(body, id(s))
+		for f, s := range [...]string{r.API, r.Route, r.Consumer, r.Plan, r.Upstream} {
+			body = binary.AppendUvarint(body, id(f, s))
 		}
 		body = binary.AppendUvarint(body, uint64(len(r.RequestID)))
 		body = append(body, r.RequestID...)
@@ -56,7 +82,7 @@ func encodeRecords(recs []store.UsageRecord) []byte {
 		body = binary.AppendUvarint(body, uint64(max(r.Latency.Microseconds(), 0)))
 		body = binary.AppendUvarint(body, uint64(max(r.BytesIn, 0)))
 		body = binary.AppendUvarint(body, uint64(max(r.BytesOut, 0)))
-		body = binary.AppendUvarint(body, id(r.LLMModel))
+		body = binary.AppendUvarint(body, id(5, r.LLMModel))
 		for _, n := range []int64{r.TokensIn, r.TokensOut, r.TokensCached, r.TokensReasoning, r.CostPico} {
 			body = binary.AppendUvarint(body, uint64(max(n, 0)))
 		}

@@ -48,7 +48,8 @@ func (s *DB) WriteUsage(ctx context.Context, b store.UsageBatch) (bool, error) {
 				return err
 			}
 			defer st.close()
-			for _, r := range b.Rollups {
+			for i, r := range b.Rollups {
+				pause(i, 16)
 				if err := st.add(ctx, b.Group, r); err != nil {
 					return err
 				}
