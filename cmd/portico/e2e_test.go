@@ -92,11 +92,21 @@ func startNode(t *testing.T, env []string, args ...string) *proc {
 // startNodeIn starts portico serve on the data directory dataDir.
 func startNodeIn(t *testing.T, dataDir string, env []string, args ...string) *proc {
 	t.Helper()
+	return startNodeTo(t, nil, dataDir, env, args...)
+}
+
+// startNodeTo starts portico serve with its standard output on stdout
+// (nil: the proc's buffer, with its standard error).
+func startNodeTo(t *testing.T, stdout io.Writer, dataDir string, env []string, args ...string) *proc {
+	t.Helper()
 	n := &proc{t: t, proxy: freeAddr(t), admin: freeAddr(t), portal: freeAddr(t), out: &lockedBuffer{}, done: make(chan error, 1)}
 	args = append([]string{"serve", "--proxy-addr", n.proxy, "--admin-addr", n.admin, "--portal-addr", n.portal, "--data-dir", dataDir}, args...)
 	n.cmd = exec.Command(binary, args...)
 	n.cmd.Env = append(os.Environ(), env...)
-	n.cmd.Stdout = n.out
+	n.cmd.Stdout = stdout
+	if stdout == nil {
+		n.cmd.Stdout = n.out
+	}
 	n.cmd.Stderr = n.out
 	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -109,7 +109,15 @@ func Run(ctx context.Context, o Options) error {
 	if o.NodeName == "" {
 		o.NodeName, _ = os.Hostname()
 	}
-	log := slog.New(slog.NewJSONHandler(o.Stdout, nil))
+	// Access log lines and the node's own share one writer of standard
+	// output, which never blocks the node on it (telemetry.AccessLog).
+	accessLog := telemetry.NewAccessLog(o.Stdout, 200*time.Millisecond)
+	defer func() {
+		if err := accessLog.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "portico:", err)
+		}
+	}()
+	log := slog.New(slog.NewJSONHandler(accessLog, nil))
 	st, err := openStore(ctx, o)
 	if err != nil {
 		return err
@@ -122,8 +130,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	metrics := telemetry.NewMetrics()
-	accessLog := telemetry.NewAccessLog(o.Stdout, 200*time.Millisecond)
-	defer func() { _ = accessLog.Close() }()
+	metrics.WatchOutput(accessLog)
 	pools := proxy.NewPools()
 	// Key sets of jwt policies are fetched under the same egress policy as
 	// upstreams.

@@ -1,11 +1,12 @@
 package telemetry
 
 import (
-	"bufio"
+	"errors"
 	"io"
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -33,60 +34,143 @@ type Entry struct {
 }
 
 // AccessLog writes one JSON object per request. Lines are encoded without
-// reflection into a pooled buffer and written to a shared buffered writer
-// that is flushed every flushEvery and on Close, so a busy gateway makes a
-// few large writes instead of one syscall per request. Like nginx's
+// reflection and appended to a buffer in memory; a writer goroutine takes
+// the buffer every flushEvery, or as soon as it holds 64 KiB, and writes
+// it to the output outside the lock, so a busy gateway makes a few large
+// writes of whole lines and no request waits on the output. Like nginx's
 // "buffer=" option, a crash can lose the last flushEvery of lines.
+//
+// An output that stops taking lines (a pipe nobody reads, a stalled log
+// collector) must not stop the traffic: once 8 MiB wait, further lines
+// are dropped and counted (Dropped) until the output takes some again.
 type AccessLog struct {
-	mu   sync.Mutex
-	w    *bufio.Writer
+	out  io.Writer
+	kick chan struct{}
 	stop chan struct{}
 	done chan struct{}
+	// closeWait bounds how long Close waits for a stalled output.
+	closeWait time.Duration
+	dropped   atomic.Uint64
+
+	mu    sync.Mutex
+	buf   []byte // whole lines waiting for the writer
+	spare []byte // the buffer the writer wrote last, to reuse
 }
+
+const (
+	// logWriteAt is how much waits before the writer is woken early.
+	logWriteAt = 64 << 10
+	// logMaxPending is how much may wait before lines are dropped.
+	logMaxPending = 8 << 20
+	// logKeepCap is the largest buffer kept for reuse after a write.
+	logKeepCap = 1 << 20
+)
 
 var linePool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // NewAccessLog starts an access log writing to out.
 func NewAccessLog(out io.Writer, flushEvery time.Duration) *AccessLog {
-	l := &AccessLog{w: bufio.NewWriterSize(out, 64<<10), stop: make(chan struct{}), done: make(chan struct{})}
-	go l.flusher(flushEvery)
+	l := &AccessLog{out: out, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		closeWait: 5 * time.Second, buf: make([]byte, 0, 2*logWriteAt)}
+	go l.writer(flushEvery)
 	return l
 }
 
-func (l *AccessLog) flusher(every time.Duration) {
+func (l *AccessLog) writer(every time.Duration) {
 	defer close(l.done)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
-			l.mu.Lock()
-			_ = l.w.Flush()
-			l.mu.Unlock()
+		case <-l.kick:
 		case <-l.stop:
+			l.write()
 			return
 		}
+		l.write()
 	}
 }
 
-// Close flushes what is buffered and stops the flusher.
+// write writes what waits.
+func (l *AccessLog) write() {
+	l.mu.Lock()
+	b := l.buf
+	if l.spare != nil {
+		l.buf, l.spare = l.spare, nil
+	} else {
+		l.buf = make([]byte, 0, 2*logWriteAt)
+	}
+	l.mu.Unlock()
+	if len(b) == 0 {
+		return
+	}
+	_, _ = l.out.Write(b)
+	if cap(b) <= logKeepCap {
+		l.mu.Lock()
+		l.spare = b[:0]
+		l.mu.Unlock()
+	}
+}
+
+// Close writes what waits and stops the writer. An output that takes
+// nothing for closeWait is given up on, and Close says so.
 func (l *AccessLog) Close() error {
 	close(l.stop)
-	<-l.done
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Flush()
+	select {
+	case <-l.done:
+		return nil
+	case <-time.After(l.closeWait):
+		return errors.New("access log: the output took nothing for " + l.closeWait.String() + "; lines still waiting are lost")
+	}
 }
+
+// Dropped is how many lines were dropped because the output did not take
+// them.
+func (l *AccessLog) Dropped() uint64 { return l.dropped.Load() }
 
 // Log writes e.
 func (l *AccessLog) Log(e *Entry) {
 	bp := linePool.Get().(*[]byte)
 	b := AppendEntry((*bp)[:0], e)
-	l.mu.Lock()
-	_, _ = l.w.Write(b)
-	l.mu.Unlock()
+	if n, ok := l.add(b); ok && n < logWriteAt && n+len(b) >= logWriteAt {
+		l.wake()
+	}
 	*bp = b
 	linePool.Put(bp)
+}
+
+// Write adds p, whole lines such as a slog handler writes, and wakes the
+// writer at once. The node's own log lines go through here: they share
+// the access log's output without ever landing inside one of its lines,
+// and a stalled output blocks neither.
+func (l *AccessLog) Write(p []byte) (int, error) {
+	if _, ok := l.add(p); ok {
+		l.wake()
+	}
+	return len(p), nil
+}
+
+// add appends b to what waits, or counts it dropped; n is how much waited
+// before.
+func (l *AccessLog) add(b []byte) (n int, ok bool) {
+	l.mu.Lock()
+	n = len(l.buf)
+	if n+len(b) > logMaxPending {
+		l.mu.Unlock()
+		l.dropped.Add(1)
+		return n, false
+	}
+	l.buf = append(l.buf, b...)
+	l.mu.Unlock()
+	return n, true
+}
+
+func (l *AccessLog) wake() {
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
 }
 
 // AppendEntry appends e as a JSON line to b.

@@ -298,6 +298,15 @@ func (m *Metrics) UsageRecords(outcome string, n int) {
 // UsageSpooled sets the number of usage batches waiting in the spool.
 func (m *Metrics) UsageSpooled(batches int) { m.usageSpooled.Set(float64(batches)) }
 
+// WatchOutput shows how many log lines l dropped because standard output
+// did not take them.
+func (m *Metrics) WatchOutput(l *AccessLog) {
+	m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "portico_log_lines_dropped_total",
+		Help: "Access log and node log lines dropped because standard output did not take them (8 MiB were waiting).",
+	}, func() float64 { return float64(l.Dropped()) }))
+}
+
 // LLMCall counts a call to an LLM provider by outcome.
 func (m *Metrics) LLMCall(provider, outcome string) {
 	m.llmCalls.WithLabelValues(provider, outcome).Inc()
