@@ -96,15 +96,16 @@ func (l *AccessLog) writer(every time.Duration) {
 func (l *AccessLog) write() {
 	l.mu.Lock()
 	b := l.buf
+	if len(b) == 0 {
+		l.mu.Unlock()
+		return
+	}
 	if l.spare != nil {
 		l.buf, l.spare = l.spare, nil
 	} else {
 		l.buf = make([]byte, 0, 2*logWriteAt)
 	}
 	l.mu.Unlock()
-	if len(b) == 0 {
-		return
-	}
 	_, _ = l.out.Write(b)
 	if cap(b) <= logKeepCap {
 		l.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/netip"
 	"strings"
 	"sync"
@@ -188,5 +189,21 @@ func TestWritesAreWholeLines(t *testing.T) {
 	}
 	if n != writers*each {
 		t.Fatalf("%d lines, want %d", n, writers*each)
+	}
+}
+
+// TestIdleLogAllocatesNothing: the writer's ticks on an idle node cost no
+// memory; a written buffer is reused.
+func TestIdleLogAllocatesNothing(t *testing.T) {
+	l := NewAccessLog(io.Discard, time.Hour)
+	defer l.Close()
+	l.Log(&Entry{Time: time.Now(), Status: 200})
+	l.write()
+	if n := testing.AllocsPerRun(100, func() {
+		l.write()
+		l.Log(&Entry{Time: time.Now(), Status: 200})
+		l.write()
+	}); n != 0 {
+		t.Fatalf("%v allocations per write", n)
 	}
 }
