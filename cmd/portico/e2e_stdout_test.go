@@ -85,6 +85,10 @@ func TestStalledStdout(t *testing.T) {
 			t.Fatal("the access log lines did not reach standard output once it was read")
 		}
 		go io.Copy(io.Discard, r)
+		// Nothing was dropped: 2,000 lines are well under the bound.
+		if _, metrics := get(t, "http://"+n.admin+"/metrics"); !strings.Contains(metrics, "\nportico_log_lines_dropped_total 0\n") {
+			t.Errorf("/metrics does not count 0 dropped log lines:\n%s", metrics)
+		}
 		if err := n.stop(syscall.SIGTERM); err != nil {
 			t.Fatalf("exit: %v, want 0", err)
 		}
