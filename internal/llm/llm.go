@@ -36,6 +36,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/portico-gw/portico/internal/clock"
 	"github.com/portico-gw/portico/internal/config"
 	"github.com/portico-gw/portico/internal/pipeline"
 	"github.com/portico-gw/portico/internal/policy/ratelimit"
@@ -108,7 +109,7 @@ const (
 // failed counts a failed call, opening the circuit at the threshold.
 func (t *target) failed(now time.Time) {
 	if t.failures.Add(1) >= BreakerFailures {
-		t.openUntil.Store(now.Add(BreakerCooldown).UnixNano())
+		t.openUntil.Store(clock.Of(now.Add(BreakerCooldown)))
 	}
 }
 
@@ -121,7 +122,7 @@ const MaxRetryAfter = 10 * time.Minute
 func (t *target) rest(until time.Time) {
 	for {
 		old := t.openUntil.Load()
-		if old >= until.UnixNano() || t.openUntil.CompareAndSwap(old, until.UnixNano()) {
+		if at := clock.Of(until); old >= at || t.openUntil.CompareAndSwap(old, at) {
 			return
 		}
 	}
@@ -273,7 +274,7 @@ func New(cfg *config.Config, api config.API, pools *proxy.Pools, events Events,
 // are left out, unless every one is.
 func (a *alias) order() []target {
 	ts := a.targets
-	now := time.Now().UnixNano()
+	now := clock.Now()
 	open := 0
 	for _, t := range ts {
 		if t.openUntil.Load() > now {

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portico-gw/portico/internal/clock"
 	"github.com/portico-gw/portico/internal/pipeline"
 	"github.com/portico-gw/portico/internal/server"
 )
@@ -116,7 +117,7 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, x *pipeline.Exch
 	up := h.up
 	var now int64
 	if up.breaker != nil || up.budget != nil {
-		now = time.Now().UnixNano()
+		now = clock.Now()
 	}
 	if up.breaker != nil {
 		switch ok, trial := up.breaker.allow(now); {
@@ -153,13 +154,13 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, x *pipeline.Exch
 		}
 		c, hd, stop, err := h.roundTrip(w.Header(), r, x, t, hasBody, bodyLen)
 		if err == nil && retryStatus && slices.Contains(up.retryOn, hd.status) &&
-			(up.budget == nil || up.budget.retry(time.Now().UnixNano())) {
+			(up.budget == nil || up.budget.retry(clock.Now())) {
 			// A status the upstream says to retry: drop this answer.
 			stop()
 			c.close()
 			t.state.answered(hd.status)
 			if up.breaker != nil {
-				up.breaker.record(time.Now().UnixNano(), hd.status >= 500)
+				up.breaker.record(clock.Now(), hd.status >= 500)
 			}
 			if up.balance == LeastRequests {
 				t.state.inflight.Add(-1)
@@ -182,7 +183,7 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, x *pipeline.Exch
 		if err == nil {
 			t.state.answered(hd.status)
 			if up.breaker != nil {
-				up.breaker.record(time.Now().UnixNano(), hd.status == http.StatusBadGateway || hd.status == http.StatusServiceUnavailable || hd.status == http.StatusGatewayTimeout)
+				up.breaker.record(clock.Now(), hd.status == http.StatusBadGateway || hd.status == http.StatusServiceUnavailable || hd.status == http.StatusGatewayTimeout)
 			}
 			err := h.respond(w, r, x, c, hd, stop)
 			if up.balance == LeastRequests {
@@ -194,7 +195,7 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, x *pipeline.Exch
 			t.state.inflight.Add(-1)
 		}
 		if err != pipeline.ErrBodyTooLarge && err.Status != http.StatusBadRequest && r.Context().Err() == nil {
-			failedAt := time.Now().UnixNano()
+			failedAt := clock.Now()
 			t.state.failed(failedAt)
 			if up.breaker != nil {
 				up.breaker.record(failedAt, true)
@@ -206,7 +207,7 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, x *pipeline.Exch
 		if replay != nil {
 			replay.pos = 0 // the next try sends the body again from its start
 		}
-		if up.budget != nil && !up.budget.retry(time.Now().UnixNano()) {
+		if up.budget != nil && !up.budget.retry(clock.Now()) {
 			return h.failed(r, err) // the retry budget is spent
 		}
 		select {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/portico-gw/portico/internal/clock"
 )
 
 // HealthSpec says how an upstream's targets are checked. Active checks run
@@ -98,7 +100,7 @@ type targetHealth struct {
 	upstream, target string
 	spec             HealthSpec
 	down             atomic.Bool  // the active checks' verdict
-	ejectedUntil     atomic.Int64 // passive: Unix nanoseconds
+	ejectedUntil     atomic.Int64 // passive: on package clock's time line
 	failures         atomic.Int32 // passive: real requests failed in a row
 	ejections        atomic.Int32 // passive: ejections in a row
 	inflight         atomic.Int64 // requests being served, for least_requests
@@ -107,7 +109,7 @@ type targetHealth struct {
 	h                *Health
 }
 
-// available reports whether t may be picked at now (Unix nanoseconds).
+// available reports whether t may be picked at now (package clock).
 func (t *targetHealth) available(now int64) bool {
 	return !t.down.Load() && t.ejectedUntil.Load() <= now
 }
@@ -268,7 +270,7 @@ func (t *targetHealth) answered(status int) {
 	if t.spec.Failures == 0 {
 		return
 	}
-	now := time.Now().UnixNano()
+	now := clock.Now()
 	if status == http.StatusBadGateway || status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout {
 		t.failed(now)
 		return
@@ -337,11 +339,11 @@ func (h *Health) Status() []UpstreamStatus {
 		}
 		return byName[name]
 	}
-	now := time.Now().UnixNano()
+	now := clock.Now()
 	for _, s := range h.states {
 		ts := TargetStatus{URL: s.target, Healthy: !s.down.Load(), InFlight: s.inflight.Load()}
 		if until := s.ejectedUntil.Load(); until > now {
-			t := time.Unix(0, until).UTC()
+			t := clock.Wall(until).UTC()
 			ts.EjectedUntil = &t
 		}
 		u := get(s.upstream)

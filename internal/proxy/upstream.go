@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/portico-gw/portico/internal/clock"
 	"github.com/portico-gw/portico/internal/pipeline"
 )
 
@@ -207,7 +208,7 @@ func (u *Upstream) pick(r *http.Request, x *pipeline.Exchange, avoid *Target) *T
 	}
 	var now int64
 	if u.checked {
-		now = time.Now().UnixNano()
+		now = clock.Now()
 	}
 	var t *Target
 	switch u.balance {

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/portico-gw/portico/internal/clock"
 	"github.com/portico-gw/portico/internal/pipeline"
 )
 
@@ -180,7 +181,7 @@ type idleWatch struct {
 // newIdleWatch returns a watch; a timeout of 0 or less watches nothing.
 func newIdleWatch(timeout time.Duration, expire func()) *idleWatch {
 	w := &idleWatch{timeout: timeout, expire: expire}
-	w.last.Store(time.Now().UnixNano())
+	w.last.Store(clock.Now())
 	if timeout > 0 {
 		w.mu.Lock()
 		w.t = time.AfterFunc(timeout, w.check)
@@ -195,7 +196,7 @@ func (w *idleWatch) check() {
 	if w.stopped {
 		return
 	}
-	quiet := time.Since(time.Unix(0, w.last.Load()))
+	quiet := time.Duration(clock.Now() - w.last.Load())
 	if quiet >= w.timeout {
 		w.stopped = true
 		w.expire()
@@ -224,7 +225,7 @@ type activeReader struct {
 func (a *activeReader) Read(p []byte) (int, error) {
 	n, err := a.r.Read(p)
 	if n > 0 {
-		a.w.last.Store(time.Now().UnixNano())
+		a.w.last.Store(clock.Now())
 	}
 	return n, err
 }

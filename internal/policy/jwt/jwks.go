@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/portico-gw/portico/internal/clock"
 )
 
 // Key set refresh bounds. A set is refetched when the issuer's
@@ -55,7 +57,7 @@ func (s *Source) Keys() []Key {
 // Miss reports a token whose kid the set lacks; the set is refetched in the
 // background, at most once per KidMissInterval.
 func (s *Source) Miss() {
-	now := time.Now().UnixNano()
+	now := clock.Now()
 	last := s.lastMiss.Load()
 	if now-last < int64(KidMissInterval) || !s.lastMiss.CompareAndSwap(last, now) {
 		return

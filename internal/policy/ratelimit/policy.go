@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/portico-gw/portico/internal/clock"
 	"github.com/portico-gw/portico/internal/pipeline"
 )
 
@@ -207,7 +208,7 @@ func (d *decision) pick(l *Limit, v verdict, first bool) {
 // turn and, when one refuses, the ones already taken are given back.
 func takeLocal(checks []check, quota *Quota, consumer string, now time.Time) decision {
 	d := decision{ok: true}
-	ns := now.UnixNano()
+	ns := clock.Of(now)
 	for i, c := range checks {
 		v := c.limit.take(c.key, ns)
 		d.pick(c.limit, v, i == 0)

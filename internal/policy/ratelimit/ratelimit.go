@@ -17,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/portico-gw/portico/internal/clock"
 )
 
 // Limit is one compiled limit of a route or plan.
@@ -135,7 +137,7 @@ func (t *table) sweep(every time.Duration) {
 			return
 		case <-tick.C:
 		}
-		now := time.Now().UnixNano()
+		now := clock.Now()
 		for i := range t.shards {
 			s := &t.shards[i]
 			s.mu.Lock()
@@ -183,7 +185,8 @@ type verdict struct {
 	retry     time.Duration // until a request would pass (when refused)
 }
 
-// take asks limit l for one request of key k at now (Unix nanoseconds).
+// take asks limit l for one request of key k at now (on package clock's
+// time line).
 func (l *Limit) take(k key, now int64) verdict {
 	interval := l.interval()
 	window := interval * int64(l.Limit)
@@ -231,7 +234,7 @@ func NewLimiter(limit int, window time.Duration) *Limiter {
 // Allow takes one request of k at now, or says how long until one would
 // pass.
 func (l *Limiter) Allow(k string, now time.Time) (ok bool, retry time.Duration) {
-	v := l.l.take(key{s: k}, now.UnixNano())
+	v := l.l.take(key{s: k}, clock.Of(now))
 	return v.ok, v.retry
 }
 

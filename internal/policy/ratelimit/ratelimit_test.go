@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portico-gw/portico/internal/clock/clocktest"
 	"github.com/portico-gw/portico/internal/pipeline"
 )
 
@@ -229,5 +230,32 @@ func TestByIPCountsA64(t *testing.T) {
 		if !take(other) {
 			t.Errorf("%s was counted with the /64", other)
 		}
+	}
+}
+
+// TestWallClockSteps: setting the machine's clock does not change what a
+// limit allows. Set back an hour, the wall clock used to put every key's
+// budget an hour ahead, refusing every client for that hour; set forward,
+// it made every budget whole at once.
+func TestWallClockSteps(t *testing.T) {
+	l := NewLimiter(10, time.Minute) // one request every 6 s
+	defer l.Close()
+	now := time.Now()
+	for i := range 10 {
+		if ok, _ := l.Allow("acme", now); !ok {
+			t.Fatalf("request %d refused", i+1)
+		}
+	}
+	// A day forward, a moment later: the budget is still spent.
+	if ok, _ := l.Allow("acme", clocktest.Stepped(now, -24*time.Hour, time.Second)); ok {
+		t.Fatal("the wall clock set a day forward made a spent budget whole")
+	}
+	// An hour back, 6 s later: one request's worth has come back.
+	back := clocktest.Stepped(now, time.Hour, 6*time.Second)
+	if ok, retry := l.Allow("acme", back); !ok {
+		t.Fatalf("the wall clock set an hour back refused the client for %v", retry)
+	}
+	if ok, retry := l.Allow("acme", back); ok || retry > 6*time.Second {
+		t.Fatalf("the next request: allowed %v, retry after %v; want refused for at most 6s", ok, retry)
 	}
 }

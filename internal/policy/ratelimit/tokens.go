@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/portico-gw/portico/internal/clock"
 	"github.com/portico-gw/portico/internal/pipeline"
 )
 
@@ -64,15 +65,16 @@ func (l *Limit) Reserve(r *http.Request, x *pipeline.Exchange, n int64, now time
 	window := interval * int64(l.Limit)
 	cost := interval * n
 	p := l.table.tat(k)
+	at := clock.Of(now)
 	for {
 		old := p.Load()
-		tat := max(old, now.UnixNano())
+		tat := max(old, at)
 		next := tat + cost
-		if next-now.UnixNano() > window {
+		if next-at > window {
 			if cost > window {
 				return nil, false, l.Window, nil // more than the whole limit: never
 			}
-			return nil, false, time.Duration(next - window - now.UnixNano()), nil
+			return nil, false, time.Duration(next - window - at), nil
 		}
 		if p.CompareAndSwap(old, next) {
 			return &Reservation{l: l, k: k, n: n}, true, 0, nil
