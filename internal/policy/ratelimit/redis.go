@@ -164,7 +164,9 @@ func (r *Remote) probe() {
 
 // takeScript takes one request from every GCRA key and quota key of a
 // request, or from none of them. Times are microseconds on Redis's clock
-// (TIME), so nodes' clocks do not matter.
+// (TIME), so nodes' clocks do not matter; a key more than its window
+// ahead of that clock (which only setting it back makes) is brought back
+// to a budget just spent.
 //
 // KEYS: n limit keys, then the quota key if any.
 // ARGV: n, then interval and window of each limit, then the quota's limit
@@ -182,6 +184,12 @@ for i = 1, n do
   local interval = tonumber(ARGV[2 * i])
   local window = tonumber(ARGV[2 * i + 1])
   local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if tat > now + window then
+    -- Never written so: Redis's clock was set back. The budget is taken
+    -- as just spent, not spent until the clock catches up.
+    tat = now + window
+    redis.call('SET', KEYS[i], string.format('%d', tat), 'PX', math.ceil(window / 1000) + 1)
+  end
   if tat < now then tat = now end
   local nxt = tat + interval
   if nxt - now > window then

@@ -270,3 +270,36 @@ func TestRemoteContextCanceled(t *testing.T) {
 		t.Fatal("a client leaving marked Redis down")
 	}
 }
+
+// TestRedisClockSetBack: when Redis's clock is set back, the keys it
+// wrote before read as budgets spent far ahead; a client is then held up
+// one request's interval, not for as long as the clock went back.
+func TestRedisClockSetBack(t *testing.T) {
+	n := newNode(t, testenv.RedisURL(t), uniquePrefix(t))
+	ctx := context.Background()
+	c := check{limit: n.tables.Limit("clock", 10, time.Second, ByConsumer, ""), key: key{s: "acme"}}
+	k := n.remote.limitKey(c)
+	now, err := n.remote.client.Time(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What a spent budget holds once Redis's clock went back an hour.
+	ahead := now.Add(time.Hour + time.Second).UnixMicro()
+	if err := n.remote.client.Set(ctx, k, strconv.FormatInt(ahead, 10), 2*time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	d, err := n.remote.take(ctx, []check{c}, nil, "acme", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.ok || d.retry > 100*time.Millisecond {
+		t.Fatalf("allowed %v, retry after %v; want refused for at most one interval (100ms)", d.ok, d.retry)
+	}
+	if ttl := n.remote.client.PTTL(ctx, k).Val(); ttl > 1100*time.Millisecond {
+		t.Errorf("the key lives %v more, want at most its window", ttl)
+	}
+	time.Sleep(150 * time.Millisecond)
+	if d, err := n.remote.take(ctx, []check{c}, nil, "acme", time.Now()); err != nil || !d.ok {
+		t.Fatalf("one interval later: allowed %v, %v", d.ok, err)
+	}
+}
